@@ -1,0 +1,77 @@
+"""The ``archcalc`` command: a click group whose commands import torch/timm only when run.
+
+User mistakes (``ArchcalcError`` and click usage errors) print one line and exit 2;
+``archcalc --debug ...`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from archcalc import __version__
+from archcalc.cli.inspect import inspect_command
+from archcalc.errors import ArchcalcError
+
+__all__ = ["main"]
+
+EPILOG = """\b
+Examples:
+  archcalc inspect resnet18 --res 48 --res 224 --res 448
+  archcalc inspect vit_base_patch16_224 --format json
+"""
+
+
+class _Group(click.Group):
+    """A group that turns every user mistake into one line on stderr and exit code 2."""
+
+    def main(self, args: Any = None, prog_name: Any = None, **extra: Any) -> Any:  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            code = super().main(argv, prog_name or "archcalc", standalone_mode=False, **extra)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.Abort:
+            _fail("aborted", 130)
+        except click.ClickException as e:
+            if debug:
+                raise
+            hint = _help_hint(e)
+            _fail(f"{e.format_message()}{hint}", e.exit_code)
+        except ArchcalcError as e:
+            if debug:
+                raise
+            _fail(str(e), 2)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as e:
+            if debug:
+                raise
+            _fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug and report it)", 1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _help_hint(error: click.ClickException) -> str:
+    ctx = getattr(error, "ctx", None)
+    if ctx is None:
+        return ""
+    return f" (see '{ctx.command_path} --help')"
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"archcalc: error: {' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="archcalc")
+@click.option("--debug", is_flag=True, help="Show the full traceback of any error.")
+def main(debug: bool) -> None:
+    """Size a vision backbone before you train it: global stride, final k x k map,
+    parameters, MACs/FLOPs, memory and latency, for any timm model or nn.Module."""
+
+
+main.add_command(inspect_command)

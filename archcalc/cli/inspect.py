@@ -1,0 +1,100 @@
+"""``archcalc inspect``: stride, k x k, params, MACs and memory at one or more resolutions."""
+
+from __future__ import annotations
+
+import click
+
+from archcalc.cli.options import format_option, res_option
+from archcalc.units import CONVENTIONS
+
+__all__ = ["inspect_command"]
+
+EPILOG = """\b
+Examples:
+  archcalc inspect resnet18 --res 48 --res 224 --res 448
+  archcalc inspect resnet50 --res 448x320 --output-stride 16 --stages
+  archcalc inspect convnext_tiny --convention fvcore --format json
+  archcalc inspect vit_base_patch16_224 --layers --format markdown
+"""
+
+
+@click.command("inspect", epilog=EPILOG)
+@click.argument("model")
+@res_option()
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Images per batch.")
+@click.option("--in-chans", type=int, default=3, show_default=True, help="Input channels.")
+@click.option(
+    "--output-stride",
+    type=int,
+    default=None,
+    help="Build with this global stride (timm: 8 or 16 via dilation) instead of the default.",
+)
+@click.option(
+    "--convention",
+    type=click.Choice(CONVENTIONS),
+    default="core",
+    show_default=True,
+    help="core: conv/linear/matmul/attention (papers, torchvision); "
+    "fvcore: adds norm/pool/upsample terms (timm's published tables).",
+)
+@click.option("--stages", is_flag=True, help="Add a per-stage table (map, stride, GMACs).")
+@click.option("--layers", is_flag=True, help="Add a per-layer table (output shapes, params).")
+@click.option("--depth", type=int, default=2, show_default=True, help="Nesting depth for --layers.")
+@format_option()
+def inspect_command(
+    model: str,
+    resolutions: tuple[tuple[int, int], ...],
+    batch_size: int,
+    in_chans: int,
+    output_stride: int | None,
+    convention: str,
+    stages: bool,
+    layers: bool,
+    depth: int,
+    fmt: str,
+) -> None:
+    """Trace MODEL (a timm name such as resnet50 or resnet50.a1_in1k) at each --res and
+    print its global stride, final k x k map, channels, params, MACs and memory.
+
+    The forward runs on the meta device: no weights are downloaded or allocated."""
+    from archcalc.layers import layer_table
+    from archcalc.profiling import profile
+    from archcalc.render import (
+        INSPECT_HEADERS,
+        LAYER_HEADERS,
+        STAGE_HEADERS,
+        inspect_notes,
+        inspect_rows,
+        layer_rows,
+        render_json,
+        render_table,
+        size,
+        stage_rows,
+    )
+
+    profiles = [
+        profile(
+            model,
+            res,
+            batch_size=batch_size,
+            in_chans=in_chans,
+            output_stride=output_stride,
+            convention=convention,
+        )
+        for res in dict.fromkeys(resolutions)
+    ]
+    if fmt == "json":
+        click.echo(render_json([p.to_dict() for p in profiles]))
+        return
+    blocks = [render_table(INSPECT_HEADERS, inspect_rows(profiles), fmt)]
+    for p in profiles if stages else []:
+        blocks.append(f"Stages of {p.model} at {size(p.resolution)}:")
+        blocks.append(render_table(STAGE_HEADERS, stage_rows(p), fmt))
+    for res in dict.fromkeys(resolutions) if layers else []:
+        table = layer_table(model, res, in_chans=in_chans, output_stride=output_stride, depth=depth)
+        blocks.append(f"Layers of {model} at {size(res)}:")
+        blocks.append(render_table(LAYER_HEADERS, layer_rows(table), fmt))
+    text = "\n\n".join(blocks)
+    if fmt == "table":
+        text += "\n\n" + "\n".join(inspect_notes(profiles))
+    click.echo(text)

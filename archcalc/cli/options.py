@@ -1,0 +1,55 @@
+"""Shared click options and parameter types (no torch import)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from archcalc.errors import ArchcalcError
+from archcalc.geometry import parse_resolution
+from archcalc.render import FORMATS
+
+__all__ = ["RESOLUTION", "format_option", "res_option"]
+
+
+class ResolutionType(click.ParamType):
+    """``224`` or ``448x320`` -> ``(height, width)``, checked by ``parse_resolution``."""
+
+    name = "RES"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_resolution(str(value))
+        except ArchcalcError as e:
+            self.fail(str(e), param, ctx)
+
+
+RESOLUTION = ResolutionType()
+
+
+def res_option(default: tuple[str, ...] = ("224",)) -> Any:
+    """Repeatable ``--res`` (square side or HxW)."""
+    return click.option(
+        "--res",
+        "resolutions",
+        type=RESOLUTION,
+        multiple=True,
+        default=default,
+        show_default=True,
+        help="Input size: a side (224) or HEIGHTxWIDTH (448x320). Repeat for several.",
+    )
+
+
+def format_option() -> Any:
+    """``--format table|json|markdown|csv``."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="Output format; json is the stable schema documented in the README.",
+    )

@@ -1,0 +1,36 @@
+"""The exception hierarchy: every user mistake is an ``ArchcalcError`` with a one-line message."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArchcalcError",
+    "DeviceUnavailableError",
+    "InvalidArgumentError",
+    "InvalidResolutionError",
+    "TraceError",
+    "UnknownModelError",
+]
+
+
+class ArchcalcError(Exception):
+    """Base class: a problem the user can fix; the CLI prints it in one line and exits 2."""
+
+
+class UnknownModelError(ArchcalcError):
+    """The model name is not a timm architecture (the message lists the closest names)."""
+
+
+class InvalidResolutionError(ArchcalcError):
+    """The resolution is not a positive size the tool can trace (or is absurdly large)."""
+
+
+class InvalidArgumentError(ArchcalcError):
+    """Any other bad value: convention, batch size, channels, output stride, device name."""
+
+
+class TraceError(ArchcalcError):
+    """The model's own forward failed at this size; the message names model, size and cause."""
+
+
+class DeviceUnavailableError(ArchcalcError):
+    """The requested device (e.g. CUDA) is not visible on this machine."""

@@ -1,0 +1,185 @@
+"""The profile report: frozen dataclasses of raw integers, with a stable JSON form (no torch).
+
+Units are in the key names or fixed: sizes in pixels, counts as integers, memory in bytes.
+``Profile.to_dict()`` is exactly the JSON object the README documents; ``from_dict`` reads it
+back, so reports written by one run can be loaded by another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["SCHEMA_VERSION", "Environment", "LayerRow", "Memory", "Profile", "Stage"]
+
+#: Bumped whenever a key is renamed or its meaning changes (adding keys does not bump it).
+SCHEMA_VERSION = 1
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the main path: the module whose output ends it, its map and the MACs it ran.
+
+    The last entry may be the ``head`` (everything after the final map); its map fields are None.
+    """
+
+    name: str
+    height: int | None
+    width: int | None
+    channels: int | None
+    stride: Pair | None
+    macs: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes: weights, inference activations (sum and live peak), Adam training-step estimates.
+
+    ``train_step_bytes`` = params + grads + two Adam moments (fp32, 16 B per parameter) + the
+    activations autograd saves for backward in fp32; ``train_step_bytes_half`` keeps the fp32
+    weights and optimizer state but stores the saved activations in fp16/bf16.
+    """
+
+    param_bytes: int
+    buffer_bytes: int
+    activation_bytes: int
+    peak_activation_bytes: int
+    saved_activation_bytes: int
+    train_step_bytes: int
+    train_step_bytes_half: int
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What produced the numbers: versions, device, dtype and CPU threads."""
+
+    archcalc: str
+    torch: str
+    timm: str | None
+    device: str
+    dtype: str
+    threads: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Static profile of one model at one input size (see the README for the JSON schema)."""
+
+    model: str
+    convention: str
+    batch_size: int
+    channels: int
+    height: int
+    width: int
+    output_stride: int | None
+    global_stride: Pair
+    final_map: Pair
+    final_channels: int | None
+    final_layout: str
+    prefix_tokens: int
+    aligned: bool
+    aligned_below: Pair | None
+    aligned_above: Pair | None
+    params: int
+    trainable_params: int
+    macs: int
+    stages: tuple[Stage, ...]
+    memory: Memory
+    environment: Environment
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    @property
+    def flops(self) -> int:
+        """FLOPs = 2 x MACs (one multiply-accumulate is two floating-point operations)."""
+        return 2 * self.macs
+
+    @property
+    def resolution(self) -> Pair:
+        """The input ``(height, width)``."""
+        return (self.height, self.width)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON object (lists for pairs, nested objects for input/memory/env)."""
+        return {
+            "schema_version": self.schema_version,
+            "model": self.model,
+            "convention": self.convention,
+            "input": {
+                "batch_size": self.batch_size,
+                "channels": self.channels,
+                "height": self.height,
+                "width": self.width,
+            },
+            "output_stride": self.output_stride,
+            "global_stride": list(self.global_stride),
+            "final_map": list(self.final_map),
+            "final_channels": self.final_channels,
+            "final_layout": self.final_layout,
+            "prefix_tokens": self.prefix_tokens,
+            "aligned": self.aligned,
+            "aligned_below": _list_or_none(self.aligned_below),
+            "aligned_above": _list_or_none(self.aligned_above),
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "stages": [{**asdict(s), "stride": _list_or_none(s.stride)} for s in self.stages],
+            "memory": asdict(self.memory),
+            "environment": asdict(self.environment),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        """Rebuild a Profile from ``to_dict()`` output (``flops`` is derived, so it is ignored)."""
+        inp = data["input"]
+        return cls(
+            model=data["model"],
+            convention=data["convention"],
+            batch_size=inp["batch_size"],
+            channels=inp["channels"],
+            height=inp["height"],
+            width=inp["width"],
+            output_stride=data["output_stride"],
+            global_stride=_pair(data["global_stride"]),
+            final_map=_pair(data["final_map"]),
+            final_channels=data["final_channels"],
+            final_layout=data["final_layout"],
+            prefix_tokens=data["prefix_tokens"],
+            aligned=data["aligned"],
+            aligned_below=_pair_or_none(data["aligned_below"]),
+            aligned_above=_pair_or_none(data["aligned_above"]),
+            params=data["params"],
+            trainable_params=data["trainable_params"],
+            macs=data["macs"],
+            stages=tuple(
+                Stage(**{**s, "stride": _pair_or_none(s["stride"])}) for s in data["stages"]
+            ),
+            memory=Memory(**data["memory"]),
+            environment=Environment(**data["environment"]),
+            schema_version=data["schema_version"],
+        )
+
+
+def _pair(value: Any) -> Pair:
+    return (int(value[0]), int(value[1]))
+
+
+def _pair_or_none(value: Any) -> Pair | None:
+    return None if value is None else _pair(value)
+
+
+def _list_or_none(value: Pair | None) -> list[int] | None:
+    return None if value is None else list(value)
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One module in the walk: its dotted depth, type, output shape and own parameters."""
+
+    name: str
+    kind: str
+    depth: int
+    output_shape: tuple[int, ...]
+    params: int
