@@ -74,8 +74,8 @@ class Counter(TorchDispatchMode):
         self._skip = skip_storages
 
     def track(self, tensor: torch.Tensor) -> None:
-        """Count ``tensor`` as a live activation (used for the model input)."""
-        self._allocate([tensor])
+        """Hold ``tensor`` (the model input) in the live set; it is not a forward output."""
+        self._allocate([tensor], output=False)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -90,7 +90,7 @@ class Counter(TorchDispatchMode):
             self._allocate(out if isinstance(out, (tuple, list)) else [out])
         return out
 
-    def _allocate(self, outputs: Any) -> None:
+    def _allocate(self, outputs: Any, output: bool = True) -> None:
         for t in outputs:
             if not isinstance(t, torch.Tensor):
                 continue
@@ -99,7 +99,7 @@ class Counter(TorchDispatchMode):
             if key in self._live or key in self._skip:
                 continue
             nbytes = storage.nbytes()
-            self.activation_bytes += nbytes
+            self.activation_bytes += nbytes if output else 0
             self._live[key] = (StorageWeakRef(storage), nbytes)
         self._release()
         live = sum(n for _, n in self._live.values())

@@ -18,6 +18,7 @@ __all__ = [
     "aligned_neighbours",
     "compose_stride",
     "downsample_factor",
+    "follows",
     "parse_resolution",
     "token_grid",
 ]
@@ -26,6 +27,8 @@ __all__ = [
 MAX_SIDE = 16384
 #: Most prefix (class/register/distillation) tokens a token sequence may carry.
 MAX_PREFIX_TOKENS = 64
+#: Most a "valid" (unpadded) kernel trims from a side without downsampling (a 7x7 kernel: 6).
+MAX_VALID_SHRINK = 6
 
 _RES_RE = re.compile(r"^\s*(\d+)\s*(?:[x×,]\s*(\d+))?\s*$")  # noqa: RUF001
 
@@ -87,6 +90,8 @@ def downsample_factor(before: int, after: int, hint: int | None = None) -> int:
     (48 -> 2 fits any factor from 17 to 47). Preference: an exact divisor, then ``hint``
     (e.g. timm's declared reduction), then a power of two, then the one closest to the ratio.
     """
+    if before == after == 1 and hint is not None:
+        return hint  # a 1x1 map stays 1x1 through any stride: only the declaration knows
     candidates = _candidates(before, after)
     if not candidates:
         return 1
@@ -101,12 +106,33 @@ def downsample_factor(before: int, after: int, hint: int | None = None) -> int:
     return min(pool, key=lambda f: (abs(f - ratio), f))
 
 
+def follows(before: int, after: int) -> bool:
+    """``after`` can follow ``before`` on a main path: kept, downsampled, trimmed by a "valid"
+    kernel (at most ``MAX_VALID_SHRINK``), or upsampled by a whole factor."""
+    if after < 1:
+        return False
+    if after >= before:
+        return after % before == 0
+    return before - after <= MAX_VALID_SHRINK or downsample_factor(before, after) > 1
+
+
+def _next_stride(stride: int, before: int, after: int, hint: int | None) -> int:
+    """Cumulative stride after a side goes from ``before`` to ``after`` (upsampling divides)."""
+    if after > before:
+        return max(stride // (after // before), 1)
+    return stride * downsample_factor(before, after, hint)
+
+
 def compose_stride(
     resolution: tuple[int, int],
     maps: Iterable[tuple[int, int]],
     hints: Iterable[int | None] | None = None,
 ) -> list[tuple[int, int]]:
-    """Cumulative stride per axis of each map along a main path that starts at ``resolution``."""
+    """Cumulative stride per axis of each map along a main path that starts at ``resolution``.
+
+    ``hints`` are declared cumulative reductions (timm's ``feature_info``), used only to pick
+    among factors that fit the traced sizes equally well.
+    """
     strides: list[tuple[int, int]] = []
     prev = resolution
     cum = (1, 1)
@@ -114,10 +140,10 @@ def compose_stride(
     hint_list = list(hints) if hints is not None else None
     for i, cur in enumerate(maps):
         hint = hint_list[i] if hint_list is not None else None
-        step = hint // prev_hint if hint and prev_hint and hint % prev_hint == 0 else None
+        step = hint // prev_hint if hint and hint % prev_hint == 0 else None
         cum = (
-            cum[0] * downsample_factor(prev[0], cur[0], step),
-            cum[1] * downsample_factor(prev[1], cur[1], step),
+            _next_stride(cum[0], prev[0], cur[0], step),
+            _next_stride(cum[1], prev[1], cur[1], step),
         )
         strides.append(cum)
         prev = cur

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archcalc.geometry import compose_stride, downsample_factor, token_grid
+from archcalc.geometry import compose_stride, follows, token_grid
 from archcalc.results import Pair, Stage
 
 __all__ = ["Layout", "Record", "TraceResult", "candidate_modules", "interpret", "record_outputs"]
@@ -150,6 +150,10 @@ def _patch_forward_features(
     return True
 
 
+def _follows(previous: Pair, grid: Pair) -> bool:
+    return all(follows(p, c) for p, c in zip(previous, grid, strict=True))
+
+
 def read_layout(
     shape: tuple[int, ...] | None,
     previous: Pair,
@@ -173,14 +177,6 @@ def read_layout(
         if found is not None and _follows(previous, found[0]):
             return Layout("tokens", found[0], shape[2], found[1])
     return None
-
-
-def _follows(previous: Pair, grid: Pair) -> bool:
-    """A map can follow ``previous`` on the main path: same size or a plausible downsampling."""
-    return all(
-        cur >= 1 and (cur == prev or (cur < prev and downsample_factor(prev, cur) > 1))
-        for prev, cur in zip(previous, grid, strict=True)
-    )
 
 
 def interpret(
@@ -218,15 +214,15 @@ def interpret(
 
 
 def _stages(path: list[tuple[Record, Layout]], strides: list[Pair]) -> list[Stage]:
-    """Group the path into runs of equal stride, named by the module that reached that stride."""
+    """Group the path into runs of equal stride, named ``first..last`` module of the run."""
     stages: list[Stage] = []
     start = 0
     done_macs = 0
     for i, (rec, layout) in enumerate(path):
         if i + 1 < len(path) and strides[i + 1] == strides[i]:
             continue
-        first = path[start][0].name
-        name = first if first != FEATURES else rec.name
+        names = [r.name for r, _ in path[start : i + 1] if r.name != FEATURES] or [FEATURES]
+        name = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
         grid = layout.grid
         stages.append(
             Stage(name, grid[0], grid[1], layout.channels, strides[i], rec.macs_at - done_macs)

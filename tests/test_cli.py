@@ -1,0 +1,92 @@
+"""The CLI: lazy imports, inspect output in every format, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from archcalc.cli import main
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_import_does_not_load_torch_or_timm() -> None:
+    code = "import sys, archcalc.cli; print('torch' in sys.modules, 'timm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_inspect_table_side_by_side() -> None:
+    code, out, _ = run("inspect", "resnet18", "--res", "48", "--res", "224", "--res", "448")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if line.startswith("resnet18  ")]
+    # model, res, stride, k x k: 48 -> 2x2, 224 -> 7x7, 448 -> 14x14 at stride 32
+    assert [r[:4] for r in rows] == [
+        ["resnet18", "48x48", "32", "2x2"],
+        ["resnet18", "224x224", "32", "7x7"],
+        ["resnet18", "448x448", "32", "14x14"],
+    ]
+    assert "nearest aligned sizes: 32x32 and 64x64" in out
+
+
+def test_inspect_json_schema() -> None:
+    code, out, _ = run("inspect", "resnet18", "--res", "64", "--res", "96x64", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert [d["final_map"] for d in data] == [[2, 2], [3, 2]]
+    assert data[1]["input"] == {"batch_size": 1, "channels": 3, "height": 96, "width": 64}
+    assert set(data[0]["memory"]) >= {
+        "param_bytes", "activation_bytes", "peak_activation_bytes", "train_step_bytes"
+    }  # fmt: skip
+    assert set(data[0]["environment"]) >= {"archcalc", "torch", "timm", "device"}
+    assert data[0]["stages"][-1]["name"] == "head"
+
+
+@pytest.mark.parametrize(("fmt", "marker"), [("markdown", "| model"), ("csv", "model,res,")])
+def test_inspect_other_formats(fmt: str, marker: str) -> None:
+    code, out, _ = run("inspect", "resnet18", "--res", "64", "--stages", "--format", fmt)
+    assert code == 0
+    assert out.startswith(marker)
+    assert "layer4" in out
+
+
+def test_inspect_layers_table() -> None:
+    code, out, _ = run("inspect", "resnet18", "--res", "64", "--layers", "--depth", "1")
+    assert code == 0
+    assert "Layers of resnet18 at 64x64" in out
+    assert "11,689,512" in out  # the whole model's parameters on the root row
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["inspect", "resnet5O"], "unknown model 'resnet5O'; closest: resnet50"),
+        (["inspect", "resnet18", "--res", "224x"], "'224x' is not a size"),
+        (["inspect", "resnet18", "--res", "0"], "must be positive"),
+        (["inspect", "resnet18", "--res", "100000"], "absurdly large"),
+        (["inspect", "resnet18", "--batch-size", "0"], "batch_size must be a positive integer"),
+        (["inspect", "resnet18", "--convention", "thop"], "'thop' is not one of"),
+        (["inspect", "vit_base_patch16_224", "--output-stride", "16"], "output_stride"),
+        (["inspect", "convnext_tiny", "--res", "16"], "convnext_tiny"),
+    ],
+)
+def test_user_mistakes_are_one_line_exit_2(args: list[str], message: str) -> None:
+    code, out, err = run(*args)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("archcalc: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = CliRunner().invoke(main, ["--debug", "inspect", "resnet5O"])
+    assert result.exit_code != 0
+    assert result.exception is not None  # re-raised instead of the one-line message
