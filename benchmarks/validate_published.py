@@ -87,12 +87,19 @@ def read_torchvision(reference: Path) -> list[Row]:
     return list(rows.values())
 
 
-def _reparameterize(model):  # type: ignore[no-untyped-def]
-    """timm's fused inference form, which its benchmark reports for re-parameterizable nets."""
+def _fused(name: str, res: int, module):  # type: ignore[no-untyped-def]
+    """timm's fused inference form, which its benchmark reports for re-parameterizable nets.
+
+    Fusing does arithmetic on the weights, so those models are rebuilt with real (random)
+    weights on the CPU first; the profile itself still runs on meta. None if nothing fuses.
+    """
     from timm.utils.model import reparameterize_model
 
-    fusable = any(hasattr(m, "reparameterize") or hasattr(m, "fuse") for m in model.modules())
-    return (reparameterize_model(model), True) if fusable else (model, False)
+    from archcalc.build import build
+
+    if not any(hasattr(m, "reparameterize") or hasattr(m, "fuse") for m in module.modules()):
+        return None
+    return reparameterize_model(build(name, (res, res), device="cpu").module)
 
 
 def _torchvision_kwargs(row: Row) -> dict[str, object]:
@@ -118,9 +125,10 @@ def measure(row: Row) -> None:
     try:
         if row.source == "timm":
             built = build(row.model, (row.img_size, row.img_size))
-            module, row.reparameterized = _reparameterize(built.module)
-            if row.reparameterized:
-                prof = archcalc.profile(module, row.img_size, convention="fvcore")
+            fused = _fused(row.model, row.img_size, built.module)
+            row.reparameterized = fused is not None
+            if fused is not None:
+                prof = archcalc.profile(fused, row.img_size, convention="fvcore")
             else:
                 from archcalc.profiling import profile_built
 
