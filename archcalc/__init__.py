@@ -14,18 +14,39 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchcalcError",
     "DeviceUnavailableError",
+    "InsufficientMemoryError",
     "InvalidArgumentError",
     "InvalidResolutionError",
     "Profile",
     "Stage",
+    "Suggestion",
+    "SweepSettings",
+    "SweepSummary",
+    "Timing",
     "TraceError",
     "UnknownModelError",
+    "Validity",
     "__version__",
+    "check_resolution",
+    "expand_models",
+    "measure",
+    "merge_results",
     "profile",
+    "run_sweep",
+    "size_range",
+    "suggest",
 ]
 
 _LAZY = {
+    "suggest": "archcalc.suggesting",
+    "Suggestion": "archcalc.recommend",
+    "check_resolution": "archcalc.validity",
+    "size_range": "archcalc.validity",
+    "Validity": "archcalc.validity",
     "profile": "archcalc.profiling",
+    "measure": "archcalc.timing",
+    "Timing": "archcalc.measurement",
+    "InsufficientMemoryError": "archcalc.errors",
     "Profile": "archcalc.results",
     "Stage": "archcalc.results",
     "ArchcalcError": "archcalc.errors",
@@ -34,19 +55,37 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
+    "run_sweep": "archcalc.sweep",
+    "expand_models": "archcalc.sweep",
+    "merge_results": "archcalc.sweep",
+    "SweepSettings": "archcalc.sweep",
+    "SweepSummary": "archcalc.sweep",
 }
 
 if TYPE_CHECKING:
     from archcalc.errors import (
         ArchcalcError,
         DeviceUnavailableError,
+        InsufficientMemoryError,
         InvalidArgumentError,
         InvalidResolutionError,
         TraceError,
         UnknownModelError,
     )
+    from archcalc.measurement import Timing
     from archcalc.profiling import profile
+    from archcalc.recommend import Suggestion
     from archcalc.results import Profile, Stage
+    from archcalc.suggesting import suggest
+    from archcalc.sweep import (
+        SweepSettings,
+        SweepSummary,
+        expand_models,
+        merge_results,
+        run_sweep,
+    )
+    from archcalc.timing import measure
+    from archcalc.validity import Validity, check_resolution, size_range
 
 
 def __getattr__(name: str) -> Any:

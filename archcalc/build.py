@@ -17,7 +17,15 @@ from torch import nn
 from archcalc.errors import InvalidArgumentError, TraceError, UnknownModelError
 from archcalc.results import Pair
 
-__all__ = ["Built", "build", "closest_names", "resolve_name", "timm_version"]
+__all__ = [
+    "Built",
+    "build",
+    "closest_names",
+    "default_input_size",
+    "resolve_name",
+    "same_padding_types",
+    "timm_version",
+]
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,6 @@ def closest_names(name: str, limit: int = 5) -> list[str]:
 def resolve_name(name: str) -> str:
     """Check that ``name`` (``arch`` or ``arch.tag``) is a timm model; raise with suggestions."""
     import timm
-    from timm.models import get_pretrained_cfg
 
     if not isinstance(name, str) or not name.strip():
         raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
@@ -62,12 +69,39 @@ def resolve_name(name: str) -> str:
         close = closest_names(name)
         hint = f"; closest: {', '.join(close)}" if close else "; see `timm.list_models()`"
         raise UnknownModelError(f"unknown model {name!r}{hint}")
-    if "." in name and get_pretrained_cfg(name) is None:
+    if "." in name and _pretrained_cfg_or_none(name) is None:
         arch = name.split(".", 1)[0]
         tags = [n.split(".", 1)[1] for n in timm.list_pretrained(f"{arch}.*")]
         known = ", ".join(tags[:8]) or "none"
         raise UnknownModelError(f"unknown pretrained tag in {name!r}; known tags: {known}")
     return name
+
+
+def default_input_size(name: str) -> Pair:
+    """The (height, width) a timm model is configured for (224x224 when it declares none)."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(resolve_name(name))
+    size = getattr(cfg, "input_size", None) or (3, 224, 224)
+    return int(size[-2]), int(size[-1])
+
+
+def same_padding_types() -> tuple[type[nn.Module], ...]:
+    """timm's conv/pool classes that pad "same" at run time (their ``padding`` attribute is 0)."""
+    from timm.layers.conv2d_same import Conv2dSame
+    from timm.layers.pool2d_same import AvgPool2dSame, MaxPool2dSame
+
+    return (Conv2dSame, AvgPool2dSame, MaxPool2dSame)
+
+
+def _pretrained_cfg_or_none(name: str) -> Any:
+    """timm's pretrained config for ``arch.tag``; None for an unknown tag (timm raises then)."""
+    from timm.models import get_pretrained_cfg
+
+    try:
+        return get_pretrained_cfg(name)
+    except RuntimeError:
+        return None
 
 
 def _fixed_input_size(name: str) -> bool:

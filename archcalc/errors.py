@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "ArchcalcError",
     "DeviceUnavailableError",
+    "InsufficientMemoryError",
     "InvalidArgumentError",
     "InvalidResolutionError",
     "TraceError",
@@ -34,3 +35,7 @@ class TraceError(ArchcalcError):
 
 class DeviceUnavailableError(ArchcalcError):
     """The requested device (e.g. CUDA) is not visible on this machine."""
+
+
+class InsufficientMemoryError(ArchcalcError):
+    """The model does not fit at this size and batch: refused up front or out of memory."""

@@ -78,8 +78,20 @@ def _candidates(before: int, after: int) -> list[int]:
     # ceil(b/f) == a  <=>  b/a <= f < b/(a-1);  floor(b/f) == a  <=>  b/(a+1) < f <= b/a
     low = before // (after + 1) + 1
     high = before // (after - 1) if after > 1 else before
-    return [
+    found = [
         f for f in range(max(low, 2), high + 1) if -(-before // f) == after or before // f == after
+    ]
+    return found or _valid_kernel_factors(before, after)
+
+
+def _valid_kernel_factors(before: int, after: int) -> list[int]:
+    """Strides f for which an unpadded kernel k <= MAX_VALID_SHRINK + 1 turns ``before`` into
+    ``after``: after == (before - k) // f + 1 (a 3x3 stride-2 pool: 12 -> 5)."""
+    top = MAX_VALID_SHRINK + 1
+    return [
+        f
+        for f in range(2, before + 1)
+        if max(before - after * f + 1, 1) <= min(before - (after - 1) * f, top)
     ]
 
 

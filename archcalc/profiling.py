@@ -13,6 +13,7 @@ from archcalc import __version__
 from archcalc.build import Built, build, timm_version
 from archcalc.count import Counts, count_forward
 from archcalc.devices import check_device, device_name
+from archcalc.diagnose import diagnose
 from archcalc.errors import ArchcalcError, InvalidArgumentError, TraceError
 from archcalc.geometry import aligned_neighbours, parse_resolution
 from archcalc.results import Environment, Memory, Pair, Profile
@@ -55,7 +56,10 @@ def profile(
     check_positive("output_stride", output_stride, optional=True)
     check_convention(convention)
     dev = check_device(device)
-    built = build(model, res, in_chans=in_chans, output_stride=output_stride, device=dev)
+    extra = _checked_size(model, res, in_chans, output_stride)
+    if dev != "meta":
+        _check_memory(model, res, batch_size, in_chans, output_stride, dev, extra)
+    built = build(model, res, in_chans=in_chans, output_stride=output_stride, device=dev, **extra)
     return profile_built(
         built,
         res,
@@ -65,6 +69,38 @@ def profile(
         device=dev,
         output_stride=output_stride,
     )
+
+
+def _checked_size(
+    model: str | nn.Module, res: Pair, in_chans: int, output_stride: int | None
+) -> dict[str, Any]:
+    """Refuse an invalid size for a timm model before tracing; return the lifting build kwargs."""
+    if not isinstance(model, str):
+        return {}
+    from archcalc.validity import check_resolution
+
+    validity = check_resolution(model, res, in_chans=in_chans, output_stride=output_stride)
+    validity.raise_if_invalid()
+    return validity.build_kwargs
+
+
+def _check_memory(
+    model: str | nn.Module,
+    res: Pair,
+    batch_size: int,
+    in_chans: int,
+    output_stride: int | None,
+    device: str,
+    extra: dict[str, Any],
+) -> None:
+    """Before a real-tensor run, estimate its memory from a meta trace and refuse if too big."""
+    from archcalc.guards import check_host_memory, resident_bytes
+
+    built = build(model, res, in_chans=in_chans, output_stride=output_stride, **extra)
+    estimate = profile_built(
+        built, res, batch_size=batch_size, in_chans=in_chans, output_stride=output_stride
+    )
+    check_host_memory(estimate, device, resident=resident_bytes(model, device))
 
 
 def profile_built(
@@ -142,7 +178,8 @@ def _traced_forward(
                 raise
             except Exception as e:
                 raise TraceError(
-                    f"{built.name} fails at {resolution[0]}x{resolution[1]}: {_cause(e)}"
+                    f"{built.name} fails at {resolution[0]}x{resolution[1]}: "
+                    f"{diagnose(module, state, x, e, in_chans)}"
                 ) from e
         counts = result()
     return counts, records
@@ -172,12 +209,6 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
     finally:
         for m, training in modes.items():
             m.training = training
-
-
-def _cause(error: BaseException) -> str:
-    """The first line of an exception message, with its type when the message is empty."""
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def _memory(module: nn.Module, counts: Counts) -> Memory:

@@ -9,17 +9,25 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from archcalc.measurement import BenchReport, MaxBatch, Timing
 from archcalc.results import LayerRow, Pair, Profile
 
+if TYPE_CHECKING:
+    from archcalc.recommend import Suggestion
+
 __all__ = [
+    "BENCH_HEADERS",
     "FORMATS",
+    "bench_notes",
+    "bench_rows",
     "inspect_notes",
     "inspect_rows",
     "render_json",
     "render_table",
     "stage_rows",
+    "suggest_report",
 ]
 
 FORMATS = ("table", "json", "markdown", "csv")
@@ -51,7 +59,7 @@ def mebibytes(nbytes: int) -> str:
 
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> str:
-    """Rows as a text table (``table``), GitHub Markdown (``markdown``) or ``csv``."""
+    """Rows as a text table (``table``), GitHub Markdown (``markdown``), ``csv`` or ``html``."""
     rows = [list(r) for r in rows]
     if fmt == "csv":
         buffer = io.StringIO()
@@ -61,7 +69,7 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str
         return buffer.getvalue().rstrip("\n")
     from tabulate import tabulate
 
-    style = "github" if fmt == "markdown" else "simple"
+    style = {"markdown": "github", "html": "html"}.get(fmt, "simple")
     return str(tabulate(rows, headers=list(headers), tablefmt=style, disable_numparse=True))
 
 
@@ -163,3 +171,172 @@ def layer_rows(layers: Sequence[LayerRow]) -> list[list[str]]:
         ]
         for row in layers
     ]
+
+
+def milliseconds(seconds: float) -> str:
+    """Seconds shown as milliseconds with about three significant digits."""
+    ms = seconds * 1e3
+    return f"{ms:.3f}" if ms < 1 else f"{ms:.2f}" if ms < 100 else f"{ms:.1f}"
+
+
+BENCH_HEADERS = (
+    "res",
+    "batch",
+    "median (ms)",
+    "p10-p90 (ms)",
+    "images/s",
+    "peak mem (MiB)",
+    "GMACs",
+    "runs",
+)
+
+
+def bench_rows(report: BenchReport) -> list[list[str]]:
+    """One row per (resolution, batch): latency, spread, throughput, memory, MACs."""
+    rows = []
+    for row in report.rows:
+        t = row.timing
+        res = size((row.height, row.width))
+        if t is None:
+            cells = ["out of memory", "-", "-", "-"]
+            rows.append([res, str(row.batch_size), *cells, billions(row.macs), "-"])
+            continue
+        spread = f"{milliseconds(t.p10_s)}-{milliseconds(t.p90_s)}"
+        peak = "-" if t.peak_memory_bytes is None else mebibytes(t.peak_memory_bytes)
+        cells = [milliseconds(t.median_s), spread, f"{t.images_per_s:.1f}", peak]
+        rows.append([res, str(row.batch_size), *cells, billions(row.macs), str(t.runs)])
+    return rows
+
+
+def bench_notes(report: BenchReport) -> list[str]:
+    """Footnotes: what ran where, what the memory column means, warnings, max batch."""
+    timings = [r.timing for r in report.rows if r.timing is not None]
+    notes = [r.error for r in report.rows if r.error]
+    if timings:
+        notes[:0] = [timing_note(report.model, timings[0]), _bench_units(timings[0])]
+    for t in timings:
+        where = f"batch {t.batch_size} x {size((t.height, t.width))}"
+        if not t.warmup_stable:
+            notes.append(
+                f"{where}: timings were still drifting after {t.warmup_runs} warm-up runs "
+                f"({t.warmup_s:.1f} s); read the median with care."
+            )
+        if t.p90_s - t.p10_s > 0.2 * t.median_s:
+            notes.append(
+                f"{where}: wide spread (p10-p90 is {100 * (t.p90_s - t.p10_s) / t.median_s:.0f}% "
+                "of the median): the machine is busy or the clock is noisy."
+            )
+    notes += [_max_batch_note(m) for m in report.max_batches]
+    return notes
+
+
+def timing_note(model: str, t: Timing) -> str:
+    """How the latency was measured: device, dtype, threads, torch, statistic, memory column."""
+    env = t.environment
+    where = f"{env.device} ({t.device})" if t.device.startswith("cuda") else env.device
+    extras = (", channels_last" if t.channels_last else "") + (
+        f", compiled in {t.compile_time_s:.1f} s" if t.compile_time_s is not None else ""
+    )
+    return (
+        f"Latency: {model} on {where}, {env.dtype}, {env.threads} CPU thread(s), torch "
+        f"{env.torch}{extras}; median (and p10-p90) of per-iteration times after warm-up."
+    )
+
+
+def _bench_units(t: Timing) -> str:
+    memory = {
+        "cuda_max_allocated": "torch.cuda.max_memory_allocated (weights included)",
+        "rss_increase": "growth of the process's peak resident memory while running "
+        "(an estimate; weights excluded)",
+    }.get(t.memory_method, "not observable here")
+    return f"MACs at the row's batch (FLOPs = 2 x MACs); peak mem: {memory}."
+
+
+def _max_batch_note(m: MaxBatch) -> str:
+    where = f"largest batch at {size((m.height, m.width))}"
+    found = "none (batch 1 does not fit)" if m.batch_size == 0 else str(m.batch_size)
+    if m.batch_size >= m.limit:
+        found = f"at least {m.limit} (the search stops there)"
+    if m.method == "cuda_oom_search":
+        return f"{where}: {found} (forwards tried, doubling then bisecting, out-of-memory caught)."
+    return (
+        f"{where}: {found} (estimated, not run: weights + batch x per-image input and peak "
+        f"activations within {mebibytes(m.budget_bytes or 0)} MiB, 90% of available RAM)."
+    )
+
+
+def latency_columns(
+    headers: Sequence[str], rows: list[list[str]], timings: Sequence[Timing]
+) -> tuple[tuple[str, ...], list[list[str]]]:
+    """``inspect --latency``: the table with a median-latency column appended."""
+    rows = [[*row, milliseconds(t.median_s)] for row, t in zip(rows, timings, strict=True)]
+    return (*headers, "median (ms)"), rows
+
+
+SUGGEST_HEADERS = (
+    "",
+    "backbone",
+    "res",
+    "output stride",
+    "stride",
+    "k x k",
+    "k rule",
+    "GMACs",
+    "params (M)",
+    "latency (ms)",
+)
+
+
+def suggest_rows(s: Suggestion) -> list[list[str]]:
+    """The alternatives the decision was made from; ``*`` marks the chosen row."""
+    return [
+        [
+            "*" if o.key == s.chosen.key else "",
+            o.backbone,
+            size(o.profile.resolution),
+            "default" if o.profile.output_stride is None else str(o.profile.output_stride),
+            stride_text(o.profile.global_stride),
+            size(o.profile.final_map),
+            o.verdict(s.level).status,
+            billions(o.profile.macs),
+            millions(o.profile.params),
+            "-" if o.latency_s is None else milliseconds(o.latency_s),
+        ]
+        for o in s.alternatives
+    ]
+
+
+def suggest_headline(s: Suggestion) -> str:
+    """The recommendation in one line."""
+    p = s.chosen.profile
+    os = "" if p.output_stride is None else f" built with output_stride={p.output_stride}"
+    latency = "" if s.chosen.latency_s is None else f", {milliseconds(s.chosen.latency_s)} ms"
+    return (
+        f"Use {size(p.resolution)} input on {p.model}{os} for task level {s.task}: "
+        f"{size(p.final_map)} final map (global stride {stride_text(p.global_stride)}), "
+        f"{billions(p.macs)} GMACs, {millions(p.params)} M params{latency}."
+    )
+
+
+def suggest_report(s: Suggestion, fmt: str = "table") -> str:
+    """The human report: headline, reasons and warnings as bullets, the alternatives table."""
+    table = render_table(SUGGEST_HEADERS, suggest_rows(s), fmt)
+    if fmt == "csv":
+        return table
+    import textwrap
+
+    def bullets(title: str, lines: Sequence[str]) -> list[str]:
+        wrap = 100 if fmt == "table" else 10_000
+        items = [textwrap.fill(x, wrap, initial_indent="- ", subsequent_indent="  ") for x in lines]
+        return [f"{title}:", *items, ""] if lines else []
+
+    measured = any(o.latency_s is not None for o in s.alternatives)
+    latency = f"median at batch 1 on {s.device}, - = not measured" if measured else "not measured"
+    caption = (
+        f"Alternatives (MACs at batch 1, convention {s.chosen.profile.convention!r}; latency: "
+        f"{latency}; * = chosen):"
+    )
+    blocks = [suggest_headline(s), "", *bullets("Why", s.reasons)]
+    blocks += [*bullets("Warnings", s.warnings), caption, "", table]
+    return "\n".join(blocks)
+

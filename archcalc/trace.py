@@ -96,6 +96,9 @@ def _is_global_pool(module: nn.Module, inputs: tuple[Any, ...], out: torch.Tenso
         return False
     if isinstance(module, _POOLS):
         return True
+    kernel = getattr(module, "kernel_size", None)
+    if isinstance(kernel, int) and kernel < max(src.shape[2:]):
+        return False  # a strided conv/pool whose window sees part of the map: a stage
     has_params = any(True for _ in module.parameters(recurse=True))
     return not has_params and max(src.shape[2:]) > 2
 

@@ -12,7 +12,13 @@ from typing import Any
 import click
 
 from archcalc import __version__
+from archcalc.cli.bench import bench_command
 from archcalc.cli.inspect import inspect_command
+from archcalc.cli.merge import merge_command
+from archcalc.cli.report import report_command
+from archcalc.cli.sizes import sizes_command
+from archcalc.cli.suggest import suggest_command
+from archcalc.cli.sweep import sweep_command
 from archcalc.errors import ArchcalcError
 
 __all__ = ["main"]
@@ -75,3 +81,9 @@ def main(debug: bool) -> None:
 
 
 main.add_command(inspect_command)
+main.add_command(sizes_command)
+main.add_command(sweep_command)
+main.add_command(merge_command)
+main.add_command(report_command)
+main.add_command(bench_command)
+main.add_command(suggest_command)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from archcalc.cli.options import format_option, res_option
 from archcalc.units import CONVENTIONS
+
+if TYPE_CHECKING:
+    from archcalc.measurement import Timing
+    from archcalc.results import Profile
 
 __all__ = ["inspect_command"]
 
@@ -40,6 +46,8 @@ Examples:
 @click.option("--stages", is_flag=True, help="Add a per-stage table (map, stride, GMACs).")
 @click.option("--layers", is_flag=True, help="Add a per-layer table (output shapes, params).")
 @click.option("--depth", type=int, default=2, show_default=True, help="Nesting depth for --layers.")
+@click.option("--latency", is_flag=True, help="Add the measured median latency (ms) per size.")
+@click.option("--device", default="cpu", show_default=True, help="Device for --latency: cpu, cuda.")
 @format_option()
 def inspect_command(
     model: str,
@@ -51,6 +59,8 @@ def inspect_command(
     stages: bool,
     layers: bool,
     depth: int,
+    latency: bool,
+    device: str,
     fmt: str,
 ) -> None:
     """Trace MODEL (a timm name such as resnet50 or resnet50.a1_in1k) at each --res and
@@ -65,12 +75,15 @@ def inspect_command(
         STAGE_HEADERS,
         inspect_notes,
         inspect_rows,
+        latency_columns,
         layer_rows,
         render_json,
         render_table,
         size,
         stage_rows,
+        timing_note,
     )
+    from archcalc.validity import size_notes
 
     profiles = [
         profile(
@@ -83,10 +96,17 @@ def inspect_command(
         )
         for res in dict.fromkeys(resolutions)
     ]
+    timings = _latencies(model, profiles, device, output_stride) if latency else []
     if fmt == "json":
-        click.echo(render_json([p.to_dict() for p in profiles]))
+        dicts = [p.to_dict() for p in profiles]
+        if timings:
+            dicts = [{**d, "timing": t.to_dict()} for d, t in zip(dicts, timings, strict=True)]
+        click.echo(render_json(dicts))
         return
-    blocks = [render_table(INSPECT_HEADERS, inspect_rows(profiles), fmt)]
+    headers, rows = INSPECT_HEADERS, inspect_rows(profiles)
+    if timings:
+        headers, rows = latency_columns(headers, rows, timings)
+    blocks = [render_table(headers, rows, fmt)]
     for p in profiles if stages else []:
         blocks.append(f"Stages of {p.model} at {size(p.resolution)}:")
         blocks.append(render_table(STAGE_HEADERS, stage_rows(p), fmt))
@@ -96,5 +116,27 @@ def inspect_command(
         blocks.append(render_table(LAYER_HEADERS, layer_rows(table), fmt))
     text = "\n\n".join(blocks)
     if fmt == "table":
-        text += "\n\n" + "\n".join(inspect_notes(profiles))
+        notes = inspect_notes(profiles) + [timing_note(t.model, t) for t in timings[:1]]
+        sizes = [(p.height, p.width) for p in profiles]
+        notes += size_notes(model, sizes, in_chans=in_chans, output_stride=output_stride)
+        text += "\n\n" + "\n".join(notes)
     click.echo(text)
+
+
+def _latencies(
+    model: str, profiles: list[Profile], device: str, output_stride: int | None
+) -> list[Timing]:
+    """``--latency``: one ``archcalc.measure`` per profiled size, at its batch and channels."""
+    from archcalc.timing import measure
+
+    return [
+        measure(
+            model,
+            p.resolution,
+            device=device,
+            batch_size=p.batch_size,
+            in_chans=p.channels,
+            output_stride=output_stride,
+        )
+        for p in profiles
+    ]

@@ -1,0 +1,116 @@
+"""``archcalc report``: a sweep's JSONL -> summary, errors by reason, filtered table, plots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+__all__ = ["report_command"]
+
+EPILOG = """\b
+Examples:
+  archcalc report zoo.jsonl -o report.md --plots plots
+  archcalc report zoo.jsonl --where "k>=5 and k<=9 and gmacs<2" --sort gmacs
+  archcalc report zoo.jsonl --k-range 5 9 --max-gmacs 2 --format csv -o picks.csv
+  archcalc report a.jsonl b.jsonl --format html -o report.html --plots plots
+\b
+--where fields: model family status res height width k k_w stride channels params params_m
+  macs gmacs gflops latency_s latency_ms peak_act_mb train_mb error_kind error_type reason
+"""
+
+
+@click.command("report", epilog=EPILOG)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report here (default: stdout).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("markdown", "html", "csv")),
+    default="markdown",
+    show_default=True,
+    help="Report format; csv = the table only.",
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Draw PNG plots into this folder and link them (needs matplotlib).",
+)
+@click.option("--where", help='Filter rows, e.g. "k>=5 and k<=9 and gmacs<2" (fields below).')
+@click.option("--k-range", type=(int, int), metavar="LO HI", help="Keep final maps LO <= k <= HI.")
+@click.option("--max-gmacs", type=float, help="Keep rows with at most this many GMACs.")
+@click.option("--max-params-m", type=float, help="Keep rows with at most this many M params.")
+@click.option("--max-latency-ms", type=float, help="Keep rows at most this slow (ms).")
+@click.option(
+    "--sort",
+    "sort_keys",
+    default="model,res",
+    show_default=True,
+    help="Comma-separated fields; -field sorts descending (e.g. -gmacs).",
+)
+@click.option(
+    "--errors/--no-errors",
+    "with_errors",
+    default=False,
+    help="Also list error rows in the results table.",
+)
+@click.option("--pareto-res", type=int, help="Input height for the Pareto plot (default 224).")
+@click.option(
+    "--summary-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the summary (counts, errors by reason) as JSON here.",
+)
+def report_command(
+    files: tuple[Path, ...],
+    output: Path | None,
+    fmt: str,
+    plots_dir: Path | None,
+    where: str | None,
+    k_range: tuple[int, int] | None,
+    max_gmacs: float | None,
+    max_params_m: float | None,
+    max_latency_ms: float | None,
+    sort_keys: str,
+    with_errors: bool,
+    pareto_res: int | None,
+    summary_json: Path | None,
+) -> None:
+    """Summarise sweep FILES (JSONL, .jsonl.gz): models, resolutions, errors by reason, a
+    sorted and filtered table, and plots (cost against resolution, k x k, Pareto front)."""
+    from archcalc.render import render_json
+    from archcalc.render_report import render_report
+    from archcalc.report import filter_rows, load_rows, sort_rows, summarise
+
+    rows, _bad = load_rows(files)
+    bounds = dict(max_gmacs=max_gmacs, max_params_m=max_params_m, max_latency_ms=max_latency_ms)
+    picked = filter_rows(rows, where=where, k_range=k_range, **bounds)
+    picked = sort_rows([r for r in picked if with_errors or r["status"] == "ok"], sort_keys)
+    summary = summarise(rows)
+    plots = []
+    if plots_dir is not None and fmt != "csv":
+        from archcalc.plots import draw_plots
+
+        base = (output or Path("report")).resolve().parent
+        chosen = {r["model"] for r in picked}  # plot every size of each model the filter kept
+        drawn = draw_plots([r for r in rows if r["model"] in chosen], plots_dir, pareto_res)
+        plots = [(c, Path(os.path.relpath(p.resolve(), base)).as_posix()) for c, p in drawn]
+    filters = "; ".join(
+        f"{name} {value}" for name, value in [("where", where), ("k in", k_range), *bounds.items()]
+        if value is not None
+    )  # fmt: skip
+    title = f"archcalc sweep report: {', '.join(f.name for f in files)}"
+    text = render_report(summary, picked, plots, fmt=fmt, title=title, filters=filters)
+    if summary_json is not None:
+        summary_json.write_text(render_json(summary.to_dict()) + "\n")
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)

@@ -1,0 +1,61 @@
+"""``archcalc sizes``: the input sizes a model accepts in a range, and the k x k each gives."""
+
+from __future__ import annotations
+
+import click
+
+from archcalc.cli.options import format_option
+
+__all__ = ["sizes_command"]
+
+EPILOG = """\b
+Examples:
+  archcalc sizes swin_tiny_patch4_window7_224
+  archcalc sizes vit_base_patch16_224 --min 32 --max 512
+  archcalc sizes convnext_tiny --all --max 64 --format json
+"""
+
+
+@click.command("sizes", epilog=EPILOG)
+@click.argument("model")
+@click.option("--min", "low", type=int, default=32, show_default=True, help="Smallest side.")
+@click.option("--max", "high", type=int, default=1024, show_default=True, help="Largest side.")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="List every side that runs, not only aligned ones (no pixel dropped, no padded window).",
+)
+@click.option("--in-chans", type=int, default=3, show_default=True, help="Input channels.")
+@click.option("--output-stride", type=int, default=None, help="Build with this global stride.")
+@format_option()
+def sizes_command(
+    model: str,
+    low: int,
+    high: int,
+    every: bool,
+    in_chans: int,
+    output_stride: int | None,
+    fmt: str,
+) -> None:
+    """List the square input sizes between --min and --max at which MODEL runs, with the
+    final k x k map each gives.
+
+    The rules (patch size, window x patch x downsampling, fixed position embeddings, the
+    smallest size before a map vanishes, the global stride) are read off the model's own
+    modules in one meta forward; no weights are downloaded."""
+    from archcalc.render import render_json, render_table, size
+    from archcalc.validity import size_range
+
+    found = size_range(
+        model, low, high, aligned=not every, in_chans=in_chans, output_stride=output_stride
+    )
+    if fmt == "json":
+        click.echo(render_json(found.to_dict()))
+        return
+    rows = [[size((s, s)), size((k, k)), "yes" if ok else "no"] for s, k, ok in found.sizes]
+    headers = ("input", "k x k", "aligned")
+    text = render_table(headers, rows, fmt) if rows else "(no valid size in this range)"
+    if fmt == "table":
+        text += "\n\n" + "\n".join(found.notes)
+    click.echo(text)

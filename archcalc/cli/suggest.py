@@ -1,0 +1,103 @@
+"""``archcalc suggest``: the input size (and stride fix) for a task's level of detail."""
+
+from __future__ import annotations
+
+import click
+
+from archcalc.cli.options import format_option
+from archcalc.levels import LEVELS
+from archcalc.recommend import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
+
+__all__ = ["suggest_command"]
+
+
+def _levels_help() -> str:
+    lines = [
+        f"  {lv.name:<13} {f'{lv.resolution[0]}x{lv.resolution[1]}':<8} e.g. {lv.example}"
+        f" (aliases: {', '.join(lv.aliases)})"
+        for lv in LEVELS
+    ]
+    return "\n".join(lines)
+
+
+EPILOG = f"""\b
+Task levels (--task; --levels FILE adds or overrides levels):
+{_levels_help()}
+
+\b
+Examples:
+  archcalc suggest --task fine-grained
+  archcalc suggest --task region --backbone resnet18 --no-latency
+  archcalc suggest --task coarse --backbone auto --budget-ms 20
+  archcalc suggest --task fine --max-gmacs 2 --format json
+  archcalc suggest --task xray --levels team-levels.toml
+
+\b
+Sizes profiled: {", ".join(map(str, CANDIDATE_SIDES))}, the level's own and the remedies
+the k rule asks for. --backbone auto ranks, most accurate first (timm's published
+ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
+"""
+
+
+@click.command("suggest", epilog=EPILOG)
+@click.option(
+    "--task",
+    required=True,
+    help="Level of detail: coarse, fine-grained or region (or an alias; see below).",
+)
+@click.option(
+    "--backbone",
+    "backbones",
+    multiple=True,
+    help=f"timm model name; repeat for several, 'auto' for the ranked set "
+    f"[default: {', '.join(DEFAULT_BACKBONES)}]",
+)
+@click.option(
+    "--device", default="cpu", show_default=True, help="Where latency is measured: cpu or cuda."
+)
+@click.option(
+    "--budget-ms", type=float, default=None, help="Largest median latency at batch 1 (ms)."
+)
+@click.option("--max-gmacs", type=float, default=None, help="Largest cost in GMACs (MACs / 1e9).")
+@click.option(
+    "--no-latency", is_flag=True, help="Skip latency measurement (static numbers only, fast)."
+)
+@click.option(
+    "--levels",
+    "levels_file",
+    default=None,
+    metavar="FILE",
+    help="TOML, JSON or YAML table of task levels (see the README).",
+)
+@format_option()
+def suggest_command(
+    task: str,
+    backbones: tuple[str, ...],
+    device: str,
+    budget_ms: float | None,
+    max_gmacs: float | None,
+    no_latency: bool,
+    levels_file: str | None,
+    fmt: str,
+) -> None:
+    """Recommend the input resolution for a task's level of detail on concrete backbones.
+
+    Profiles each backbone at the level's size and at the candidate sizes (plus the
+    remedies the k x k rule asks for), measures latency where it decides, and prints the
+    recommendation, the reasons (citing the rule used) and the alternatives table."""
+    from archcalc.render import render_json, suggest_report
+    from archcalc.suggesting import suggest
+
+    result = suggest(
+        task,
+        list(backbones) or None,
+        device=device,
+        budget_ms=budget_ms,
+        max_gmacs=max_gmacs,
+        measure_latency=not no_latency,
+        levels=levels_file,
+    )
+    if fmt == "json":
+        click.echo(render_json(result.to_dict()))
+        return
+    click.echo(suggest_report(result, fmt))

@@ -1,0 +1,155 @@
+"""``archcalc sweep``: profile many models at many resolutions into a resumable JSONL file."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archcalc.cli.options import res_option
+from archcalc.units import CONVENTIONS
+
+__all__ = ["sweep_command"]
+
+EPILOG = """\b
+Examples:
+  archcalc sweep --models 'resnet*' --res 48 --res 224 --res 448 --out resnets.jsonl
+  archcalc sweep --models '*' --res 224 --jobs 2 --timeout 120 --out zoo.jsonl
+  archcalc sweep --models-file backbones.txt --res 320 --latency --jobs 1 --out cpu.jsonl
+  archcalc sweep --models '*' --res 224 --shard auto --out shard-$SLURM_ARRAY_TASK_ID.jsonl
+Rerun the same command after a crash or Ctrl-C: finished pairs are skipped.
+"""
+
+
+@click.command("sweep", epilog=EPILOG)
+@click.option(
+    "--models",
+    "patterns",
+    multiple=True,
+    metavar="PATTERN",
+    help="timm name or wildcard (resnet*, '*' for all). Repeat for several.",
+)
+@click.option(
+    "--models-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file with one name or pattern per line (# comments allowed).",
+)
+@res_option()
+@click.option(
+    "--convention",
+    type=click.Choice(CONVENTIONS),
+    default="core",
+    show_default=True,
+    help="MAC counting convention (see 'archcalc inspect --help').",
+)
+@click.option(
+    "--latency", is_flag=True, help="Also measure latency (use --jobs 1 for clean timings)."
+)
+@click.option(
+    "--device", default="cpu", show_default=True, help="Device for --latency: cpu or cuda."
+)
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Images per batch.")
+@click.option("--jobs", type=int, default=2, show_default=True, help="Worker processes.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds one model (all its resolutions) may take before it is killed.",
+)
+@click.option(
+    "--max-rss-mb",
+    type=int,
+    default=4096,
+    show_default=True,
+    help="Kill a worker whose resident memory exceeds this (MiB); 0 disables.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="JSONL file to append to (existing results are kept and skipped).",
+)
+@click.option(
+    "--shard",
+    metavar="I/N|auto",
+    help="Run only shard I of N (zero-based) of the sorted model list; 'auto' reads "
+    "SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX.",
+)
+@click.option("--shard-count", type=int, help="Shard count for --shard auto under Kubernetes.")
+@click.option(
+    "--profiler",
+    default="archcalc.sweep:profile_task",
+    show_default=True,
+    metavar="MODULE:FUNCTION",
+    help="What each worker runs per model (advanced).",
+)
+def sweep_command(
+    patterns: tuple[str, ...],
+    models_file: Path | None,
+    resolutions: tuple[tuple[int, int], ...],
+    convention: str,
+    latency: bool,
+    device: str,
+    batch_size: int,
+    jobs: int,
+    timeout_s: float,
+    max_rss_mb: int,
+    out: Path,
+    shard: str | None,
+    shard_count: int | None,
+    profiler: str,
+) -> None:
+    """Profile every model matching --models at every --res, one JSON line per pair in --out.
+
+    Each model runs in its own worker process: a crash, hang (--timeout) or memory blow-up
+    (--max-rss-mb) is recorded as an error line for it and the sweep goes on. Lines are
+    flushed as they arrive; rerunning skips what is already in --out."""
+    from archcalc.errors import InvalidArgumentError
+    from archcalc.render_report import sweep_summary_text
+    from archcalc.shards import parse_shard
+    from archcalc.sweep import SweepSettings, expand_models, run_sweep
+
+    if models_file is not None:
+        patterns += tuple(models_file.read_text().splitlines())
+    if not patterns:
+        raise InvalidArgumentError("give --models PATTERN (e.g. 'resnet*') or --models-file")
+    shard_spec = parse_shard(shard, count=shard_count, environ=os.environ)
+    models = expand_models(patterns) if profiler == "archcalc.sweep:profile_task" else patterns
+    settings = SweepSettings(convention, batch_size, 3, latency, device)
+    with _ProgressBar() as bar:
+        summary = run_sweep(
+            list(models), resolutions, out=out, settings=settings, jobs=jobs,
+            timeout_s=timeout_s, max_rss_bytes=max_rss_mb * 2**20 or None,
+            shard=shard_spec, profiler=profiler, progress_callback=bar.update,
+        )  # fmt: skip
+    click.echo(sweep_summary_text(summary), err=True)
+
+
+class _ProgressBar:
+    """click's progress bar with pairs done, errors so far and an ETA; silent off a TTY."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def update(self, progress: Any) -> None:
+        if not sys.stderr.isatty():
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=progress.total, label="sweep", file=sys.stderr, show_pos=True,
+                show_eta=True, item_show_func=lambda p: p and f"{p.errors} errors",
+            )  # fmt: skip
+            self._bar.__enter__()
+        self._bar.update(1, progress)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)

@@ -1,0 +1,105 @@
+"""``--where`` filters: a tiny, safe expression language over report fields (no ``eval``).
+
+``k >= 5 and k <= 9 and gmacs < 2``, ``5 <= k <= 9``, ``not (res == 48) or model == "resnet50"``.
+The text is parsed with ``ast`` and only comparisons (``< <= > >= == !=``, chained), ``and``,
+``or``, ``not``, parentheses, known field names, numbers and quoted strings are accepted; the
+tree is then walked by this module, so nothing the user types is ever executed. A comparison
+with a missing value (e.g. ``latency_ms`` in a sweep without ``--latency``) is false.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from archcalc.errors import InvalidArgumentError
+
+__all__ = ["compile_where"]
+
+Row = Mapping[str, Any]
+Predicate = Callable[[Row], bool]
+
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+
+
+def compile_where(text: str, fields: Collection[str]) -> Predicate:
+    """Parse ``text`` into a predicate over rows whose keys are ``fields``; raise a one-line
+    InvalidArgumentError naming the problem (and the known fields) otherwise."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise InvalidArgumentError(f"--where {text!r} is not a valid expression: {e.msg}") from e
+    return _node(tree.body, text, fields)
+
+
+def _fail(text: str, what: str, fields: Collection[str]) -> InvalidArgumentError:
+    known = ", ".join(sorted(fields))
+    return InvalidArgumentError(f"--where {text!r}: {what}; use comparisons of {known}")
+
+
+def _node(node: ast.AST, text: str, fields: Collection[str]) -> Predicate:
+    """A predicate for a boolean node: and / or / not / comparison."""
+    if isinstance(node, ast.BoolOp):
+        parts = [_node(v, text, fields) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return lambda row: all(p(row) for p in parts)
+        return lambda row: any(p(row) for p in parts)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        inner = _node(node.operand, text, fields)
+        return lambda row: not inner(row)
+    if isinstance(node, ast.Compare):
+        return _compare(node, text, fields)
+    raise _fail(text, f"{ast.unparse(node)!r} is not a comparison", fields)
+
+
+def _compare(node: ast.Compare, text: str, fields: Collection[str]) -> Predicate:
+    """A chained comparison ``a < b <= c``: every link must hold and no value may be missing."""
+    values = [_value(v, text, fields) for v in [node.left, *node.comparators]]
+    ops = []
+    for op in node.ops:
+        if type(op) not in _COMPARE:
+            raise _fail(text, f"operator {type(op).__name__} is not allowed", fields)
+        ops.append(_COMPARE[type(op)])
+
+    def check(row: Row) -> bool:
+        resolved = [v(row) for v in values]
+        if any(r is None for r in resolved):
+            return False
+        try:
+            return all(op(a, b) for op, a, b in zip(ops, resolved, resolved[1:], strict=False))
+        except TypeError:  # e.g. a string against a number
+            return False
+
+    return check
+
+
+def _value(node: ast.AST, text: str, fields: Collection[str]) -> Callable[[Row], Any]:
+    """A field name (read from the row) or a constant number / string (negative allowed)."""
+    if isinstance(node, ast.Name):
+        if node.id not in fields:
+            raise _fail(text, f"unknown field {node.id!r}", fields)
+        name = node.id
+        return lambda row: row.get(name)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = ast.Constant(-_number(node.operand, text, fields))
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+        if isinstance(node.value, bool):
+            raise _fail(text, "booleans are not values", fields)
+        constant = node.value
+        return lambda row: constant
+    raise _fail(text, f"{ast.unparse(node)!r} is not a field, number or string", fields)
+
+
+def _number(node: ast.AST, text: str, fields: Collection[str]) -> float:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return float(node.value) if isinstance(node.value, float) else int(node.value)
+    raise _fail(text, f"'-{ast.unparse(node)}' is not a number", fields)

@@ -1,0 +1,233 @@
+"""The pure recommender on synthetic profiles: k rule, ranking, remedies, budgets, pipeline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from archcalc.errors import InvalidArgumentError
+from archcalc.geometry import aligned_neighbours
+from archcalc.levels import LEVELS, Level, find_level
+from archcalc.recommend import Option, rank, recommend, violations
+from archcalc.results import Environment, Memory, Profile
+from archcalc.rules import Backbone
+
+COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))
+SIDES = (48, 96, 160, 224, 320, 448)
+#: Synthetic cost: MACs grow with the map area, 1000 MACs per input pixel at stride 32.
+MACS_PER_PIXEL = 1000
+
+
+def make(
+    model: str,
+    side: int | tuple[int, int],
+    stride: int = 32,
+    *,
+    os: int | None = None,
+    layout: str = "nchw",
+) -> Profile:
+    """A profile of a "same"-padded net: final map ceil(side / stride), MACs ~ pixels / stride^2."""
+    h, w = (side, side) if isinstance(side, int) else side
+    k = (-(-h // stride), -(-w // stride))
+    aligned = h % stride == 0 and w % stride == 0
+    (hb, ha), (wb, wa) = aligned_neighbours(h, stride), aligned_neighbours(w, stride)
+    return Profile(
+        model=model,
+        convention="core",
+        batch_size=1,
+        channels=3,
+        height=h,
+        width=w,
+        output_stride=os,
+        global_stride=(stride, stride),
+        final_map=k,
+        final_channels=512,
+        final_layout=layout,
+        prefix_tokens=0,
+        aligned=aligned,
+        aligned_below=None if aligned or hb is None or wb is None else (hb, wb),
+        aligned_above=None if aligned else (ha, wa),
+        params=11_000_000,
+        trainable_params=11_000_000,
+        macs=h * w * MACS_PER_PIXEL * (32 // stride) ** 2,
+        stages=(),
+        memory=Memory(0, 0, 0, 0, 0, 0, 0),
+        environment=Environment("0", "0", None, "meta", "float32", 1),
+    )
+
+
+def grid(model: str = "net", sides: tuple[int, ...] = SIDES) -> list[Option]:
+    return [Option(make(model, s)) for s in sides]
+
+
+@pytest.mark.parametrize(
+    ("level", "side", "k"),
+    [(COARSE, 224, 7), (FINE, 448, 14)],
+)
+def test_level_size_is_chosen(level: Level, side: int, k: int) -> None:
+    s = recommend(level, grid(), [Backbone("net")])
+    assert s.resolution == (side, side)
+    assert s.chosen.profile.final_map == (k, k)
+    assert s.warnings == ()
+
+
+def test_fine_grained_says_the_large_map_is_on_purpose() -> None:
+    s = recommend(FINE, grid(), [Backbone("net")])
+    assert any("on purpose" in r and "14x14" in r for r in s.reasons)
+
+
+def test_large_map_on_a_coarse_level_warns() -> None:
+    s = recommend(COARSE, grid(sides=(320, 448)), [Backbone("net")])
+    assert s.resolution == (320, 320)  # closest to 224
+    assert any("above 9x9" in w for w in s.warnings)
+
+
+def test_region_adopts_the_output_stride_remedy() -> None:
+    options = [*grid(), Option(make("net", 48, 16, os=16))]
+    s = recommend(REGION, options, [Backbone("net")])
+    assert (s.resolution, s.chosen.profile.output_stride) == ((48, 48), 16)
+    assert s.chosen.profile.final_map == (3, 3)  # ceil(48 / 16)
+    (warning,) = s.warnings
+    assert "2x2" in warning and "output_stride=16" in warning
+    assert "0.009 GMACs" in warning  # 48 * 48 * 1000 * (32 / 16)^2 = 9.216e6 MACs
+    assert any("96x96" in r for r in s.reasons)  # the other remedy, a larger input
+
+
+def test_region_without_stride_support_proposes_a_larger_input() -> None:
+    note = "net does not accept output_stride=16 (timm)"
+    s = recommend(REGION, grid(), [Backbone("net", output_stride_note=note)])
+    assert s.resolution == (48, 48)  # the level's size, with the problem said plainly
+    (warning,) = s.warnings
+    assert "2x2" in warning and "96x96 -> 3x3" in warning and note in warning
+
+
+def test_preference_order_breaks_ties() -> None:
+    options = grid("b") + grid("a")
+    assert recommend(COARSE, options, [Backbone("a"), Backbone("b")]).backbone == "a"
+    assert recommend(COARSE, options, [Backbone("b"), Backbone("a")]).backbone == "b"
+
+
+def test_k_rule_beats_preference_at_the_same_size() -> None:
+    # "a" (listed first) ends at 2x2 at 48; "b" reaches 3x3 there with output_stride 16.
+    options = grid("a") + grid("b") + [Option(make("b", 48, 16, os=16))]
+    s = recommend(REGION, options, [Backbone("a"), Backbone("b")])
+    assert (s.backbone, s.chosen.profile.output_stride) == ("b", 16)
+
+
+def test_max_gmacs_excluding_448_falls_back_and_names_the_constraint() -> None:
+    # 448^2 * 1000 = 0.2007 GMACs > 0.15; 320^2 * 1000 = 0.1024 GMACs fits.
+    s = recommend(FINE, grid(), [Backbone("net")], max_gmacs=0.15)
+    assert s.resolution == (320, 320)
+    assert any("max_gmacs=0.15" in w and "448x448" in w for w in s.warnings)
+    assert any("closest size that fits" in r for r in s.reasons)
+
+
+def test_budget_ms_uses_measured_latency_only() -> None:
+    latency_s = {448: 0.050, 320: 0.020}  # 224 and below: not measured
+    options = [Option(make("net", s), latency_s.get(s)) for s in SIDES]
+    s = recommend(FINE, options, [Backbone("net")], budget_ms=30)
+    assert s.resolution == (320, 320)
+    assert s.to_dict()["latency_ms"] == pytest.approx(20.0)
+    assert any("budget_ms=30 (50.00 ms)" in w for w in s.warnings)
+
+
+def test_nothing_fits_names_the_binding_constraint_and_the_closest_cost() -> None:
+    s = recommend(COARSE, grid(), [Backbone("net")], max_gmacs=0.001)
+    assert s.resolution == (48, 48)  # the cheapest: 2.304e6 MACs, the closest to 1e6
+    (first, *_) = s.warnings
+    assert first.startswith("nothing fits the budget: max_gmacs=0.001")
+    assert "0.002 GMACs" in first  # the closest option's cost
+
+
+def test_violations_lists_each_budget() -> None:
+    o = Option(make("net", 448), 0.05)
+    assert violations(o, None, None) == []
+    assert violations(o, 100, 1) == []
+    assert violations(o, 10, 0.1) == ["max_gmacs=0.1 (0.201 GMACs)", "budget_ms=10 (50.00 ms)"]
+    assert violations(Option(make("net", 448)), 10, None) == ["budget_ms=10 (latency not measured)"]
+
+
+def test_unaligned_size_gets_the_nearest_aligned_ones() -> None:
+    level = Level("custom", (280, 280), "x", "y")  # ceil(280 / 32) = 9: k is fine, alignment not
+    options = [Option(make("net", s)) for s in (256, 280, 288)]
+    s = recommend(level, options, [Backbone("net")])
+    assert s.resolution == (280, 280)
+    (warning,) = s.warnings
+    assert "not a multiple" in warning and "256x256 -> 8x8" in warning and "288x288" in warning
+
+
+def test_rank_orders_by_distance_then_k_then_preference_then_macs() -> None:
+    options = grid("b") + grid("a")
+    ranked = rank(options, COARSE, ["a", "b"])
+    assert [(o.backbone, o.profile.height) for o in ranked[:4]] == [
+        ("a", 224),
+        ("b", 224),
+        ("a", 160),  # log2(224/160) = 0.49 < log2(320/224) = 0.51
+        ("b", 160),
+    ]
+
+
+def test_to_dict_has_exactly_the_documented_keys() -> None:
+    options = [Option(make("net", s), 0.01 if s == 224 else None) for s in SIDES]
+    data = recommend(COARSE, options, [Backbone("net")]).to_dict()
+    assert list(data) == [
+        "task",
+        "resolution",
+        "backbone",
+        "output_stride",
+        "final_map",
+        "global_stride",
+        "macs",
+        "params",
+        "latency_ms",
+        "warnings",
+        "reasons",
+        "pipeline",
+        "alternatives",
+    ]
+    assert list(data["pipeline"]) == [
+        "train_resize",
+        "train_crop",
+        "eval_resize",
+        "eval_crop",
+        "mean",
+        "std",
+    ]
+    assert (data["task"], data["resolution"], data["latency_ms"]) == ("coarse", [224, 224], 10.0)
+    chosen = [a for a in data["alternatives"] if a["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["input"]["height"] == 224
+    profile_keys = set(make("net", 224).to_dict())
+    assert all(set(a) == profile_keys | {"latency_ms", "chosen"} for a in data["alternatives"])
+    json.dumps(data)  # plain JSON types only
+
+
+def test_no_options_is_a_user_error() -> None:
+    with pytest.raises(InvalidArgumentError):
+        recommend(COARSE, [], [Backbone("net")])
+
+
+def test_levels_table_matches_the_domain_notes() -> None:
+    assert [(lv.name, lv.resolution) for lv in LEVELS] == [
+        ("coarse", (224, 224)),
+        ("fine-grained", (448, 448)),
+        ("region", (48, 48)),
+    ]
+
+
+def test_recommender_imports_neither_torch_nor_timm() -> None:
+    code = (
+        "import sys, archcalc.recommend, archcalc.rules, archcalc.levels; "
+        "print('torch' in sys.modules, 'timm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_k_formula_is_shown_per_axis_for_non_square_inputs() -> None:
+    level = Level("doc", (448, 320), "pages", "text")
+    s = recommend(level, [Option(make("net", (448, 320)))], [Backbone("net")])
+    assert "k = ceil(448 / 32) x ceil(320 / 32) = 14x10" in s.reasons[1]
+    assert any("14x10 is above 9x9" in w for w in s.warnings)  # not a fine-grained level

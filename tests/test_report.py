@@ -1,0 +1,246 @@
+"""Reports: rows from sweep lines, the --where language, Pareto front, summary, documents, PNGs.
+
+The fixture is a hand-made sweep file; its numbers are chosen so the expected rows follow
+by arithmetic (k = ceil(side / stride), gmacs = macs / 1e9, params_m = params / 1e6).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archcalc.errors import InvalidArgumentError
+from archcalc.report import (
+    FIELDS,
+    family,
+    filter_rows,
+    load_rows,
+    normalise_reason,
+    pareto_front,
+    sort_rows,
+    summarise,
+    to_row,
+)
+from archcalc.where import compile_where
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _ok(
+    model: str, res: int, stride: int, macs: int, params: int, latency_s: float | None = None
+) -> dict:
+    k = -(-res // stride)
+    line = {
+        "model": model, "convention": "core", "status": "ok", "error": None,
+        "input": {"batch_size": 1, "channels": 3, "height": res, "width": res},
+        "global_stride": [stride, stride], "final_map": [k, k], "final_channels": 512,
+        "params": params, "macs": macs,
+        "memory": {"peak_activation_bytes": 2 * 2**20, "train_step_bytes": 100 * 2**20},
+    }  # fmt: skip
+    return line if latency_s is None else {**line, "latency_s": latency_s}
+
+
+def _error(
+    model: str, res: int, reason: str, kind: str = "exception", kind_type: str = "TraceError"
+) -> dict:
+    return {
+        "model": model, "convention": "core", "status": "error",
+        "input": {"batch_size": 1, "channels": 3, "height": res, "width": res},
+        "error": {"kind": kind, "type": kind_type, "reason": reason},
+    }  # fmt: skip
+
+
+LINES = [
+    # resnet18: stride 32, 1.814 GMACs at 224 (timm/torchvision table), x (res/224)^2 elsewhere
+    _ok("resnet18", 224, 32, 1_814_000_000, 11_690_000, 0.010),
+    _ok("resnet18", 448, 32, 7_256_000_000, 11_690_000, 0.040),
+    _ok("resnet18", 160, 32, 925_510_000, 11_690_000, 0.005),  # k = ceil(160/32) = 5
+    _ok("mobilenetv3_small_050", 224, 32, 23_000_000, 1_590_000, 0.004),
+    _ok("mobilenetv3_small_050", 448, 32, 92_000_000, 1_590_000, 0.012),
+    _ok("vit_tiny_patch16_224", 224, 16, 1_254_000_000, 5_720_000, 0.008),  # k = 14
+    _ok("resnet50", 224, 32, 4_110_000_000, 25_560_000, 0.030),  # dominated by resnet18
+    _error("vit_tiny_patch16_224", 48, "vit_tiny_patch16_224 fails at 48x48: AssertionError: x"),
+    _error("swin_tiny", 48, "swin_tiny fails at 48x48: AssertionError: x"),
+    _error("eva_giant", 448, "no result within 120 s", "timeout", "TimeoutError"),
+]
+
+
+@pytest.fixture
+def sweep_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sweep.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in LINES) + '{"torn')
+    return path
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [("resnet50", "resnet"), ("resnet50.a1_in1k", "resnet"), ("resnet18d", "resnet"),
+     ("efficientnetv2_s", "efficientnetv2"), ("tf_efficientnet_b0", "efficientnet"),
+     ("vit_base_patch16_224", "vit"), ("mobilenetv3_small_050", "mobilenetv3"),
+     ("convnext_tiny", "convnext"), ("res2net50_26w_4s", "res2net")],
+)  # fmt: skip
+def test_family(model: str, expected: str) -> None:
+    assert family(model) == expected
+
+
+def test_row_fields_follow_from_the_line() -> None:
+    row = to_row(LINES[2])
+    assert set(row) == set(FIELDS)
+    assert (row["res"], row["k"], row["stride"]) == (160, 5, 32)
+    assert row["gmacs"] == pytest.approx(0.92551) and row["params_m"] == pytest.approx(11.69)
+    assert row["gflops"] == pytest.approx(2 * 0.92551) and row["latency_ms"] == pytest.approx(5.0)
+    assert row["peak_act_mb"] == 2.0 and row["train_mb"] == 100.0
+
+
+def test_normalise_reason_groups_models_and_sizes() -> None:
+    assert (
+        normalise_reason(LINES[7])
+        == normalise_reason(LINES[8])
+        == ("<model> fails at HxW: AssertionError: x")
+    )
+    assert normalise_reason(LINES[9]) == "no result within N s"
+
+
+ROWS = [to_row(x) for x in LINES]
+MOBILE = "mobilenetv3_small_050"
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("k>=5 and k<=9 and gmacs<2", {("resnet18", 224), ("resnet18", 160), (MOBILE, 224)}),
+        ("5 <= k <= 9 and gmacs < 2", {("resnet18", 224), ("resnet18", 160), (MOBILE, 224)}),
+        ("k == 14 and not (stride == 32)", {("vit_tiny_patch16_224", 224)}),
+        ("model == 'resnet50' or res > 400 and gmacs > 1", {("resnet50", 224), ("resnet18", 448)}),
+        ("latency_ms < 5", {(MOBILE, 224)}),
+        ("status != 'ok' and res == 448", {("eva_giant", 448)}),
+        ("k > -1 and family == 'mobilenetv3'", {(MOBILE, 224), (MOBILE, 448)}),
+        ("gmacs > 100", set()),
+    ],
+)  # fmt: skip
+def test_where(where: str, expected: set) -> None:
+    assert {(r["model"], r["res"]) for r in filter_rows(ROWS, where=where)} == expected
+
+
+@pytest.mark.parametrize(
+    "where",
+    ['__import__("os").system("true")', "k + 1 > 2", "kk > 1", "k >", "k is None", "k in (1, 2)",
+     "gmacs < True", "lambda: 1", "k < -gmacs", "(k)", "k < 1; k > 2", "k < [1]"],
+)  # fmt: skip
+def test_where_rejects_anything_but_comparisons(where: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="--where"):
+        compile_where(where, FIELDS)
+
+
+def test_simple_bounds_match_the_where_expression() -> None:
+    flags = filter_rows(ROWS, k_range=(5, 9), max_gmacs=2)
+    assert flags == filter_rows(ROWS, where="k>=5 and k<=9 and gmacs<=2")
+
+
+@pytest.mark.parametrize(
+    ("points", "front"),
+    [
+        ([(1, 5), (2, 3), (3, 4), (4, 1)], [0, 1, 3]),  # (3, 4) is beaten by (2, 3)
+        ([(2, 2), (1, 3), (1, 4), (3, 2)], [1, 0]),  # same x: the lower y; same y: the lower x
+        ([(1, 1), (2, 2), (3, 3)], [0]),
+        ([], []),
+    ],
+)
+def test_pareto_front(points: list, front: list) -> None:
+    assert pareto_front(points) == front
+
+
+def test_sort_rows_descending_and_missing_last() -> None:
+    ordered = sort_rows(ROWS, "-gmacs")
+    assert ordered[0]["model"] == "resnet18" and ordered[0]["res"] == 448
+    assert all(r["gmacs"] is None for r in ordered[-3:])
+    with pytest.raises(InvalidArgumentError, match="cannot sort"):
+        sort_rows(ROWS, "speed")
+
+
+def test_summary(sweep_file: Path) -> None:
+    rows, bad = load_rows([sweep_file])
+    summary = summarise(rows)
+    assert (bad, summary.models, summary.ok, summary.errors, summary.error_models) == (
+        1,
+        6,
+        7,
+        3,
+        3,
+    )
+    assert summary.resolutions == ((48, 48), (160, 160), (224, 224), (448, 448))
+    first = summary.error_groups[0]
+    assert (first.count, first.kind, first.examples) == (
+        2,
+        "exception",
+        ("vit_tiny_patch16_224", "swin_tiny"),
+    )
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def _report(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from archcalc.cli import main; main()", "report", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_markdown_report_with_plots(sweep_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    gz = tmp_path / "sweep.jsonl.gz"
+    gz.write_bytes(gzip.compress(sweep_file.read_bytes()))
+    out = tmp_path / "out" / "report.md"
+    done = _report(str(gz), "-o", str(out), "--plots", str(tmp_path / "out" / "plots"),
+                   "--where", "k>=5 and k<=9 and gmacs<2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "| pairs with an error | 3 (3 models)" in text
+    assert "| 2       | exception | TraceError   | <model> fails at HxW: AssertionError: x" in text
+    assert "## Results (3 rows; where k>=5 and k<=9 and gmacs<2)" in text
+    assert (
+        "| resnet18              | 160x160 | 32       | 5x5     | 11.69        | 0.926   | 5.00"
+        in text
+    )
+    assert "resnet50" not in text.split("## Results")[1]
+    images = [
+        line[line.index("](") + 2 : -1] for line in text.splitlines() if line.startswith("![")
+    ]
+    assert images == ["plots/gmacs_vs_res.png", "plots/k_by_res.png", "plots/latency_ms_vs_res.png",
+                      "plots/pareto.png"]  # fmt: skip
+    for image in images:
+        width, height = _png_size(out.parent / image)
+        assert width >= 200 and height >= 150 and (out.parent / image).stat().st_size > 5000
+
+
+def test_html_and_csv_reports(sweep_file: Path, tmp_path: Path) -> None:
+    html = _report(str(sweep_file), "--format", "html", "--sort", "-gmacs")
+    assert html.returncode == 0, html.stderr
+    assert html.stdout.startswith("<!DOCTYPE html>") and "<td>resnet18" in html.stdout
+    assert html.stdout.index("7.256") < html.stdout.index("1.814")  # sorted by GMACs, descending
+    csv = _report(str(sweep_file), "--format", "csv", "--errors", "--where", "res == 48")
+    assert csv.returncode == 0, csv.stderr
+    lines = csv.stdout.splitlines()
+    assert lines[0].startswith("model,family,status,height,width,stride,k,k_w")
+    assert sorted(x.split(",")[0] for x in lines[1:]) == ["swin_tiny", "vit_tiny_patch16_224"]
+
+
+def test_bad_where_is_one_line(sweep_file: Path) -> None:
+    done = _report(str(sweep_file), "--where", "__import__('os')")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("archcalc: error: --where")
+
+
+def test_rows_from_several_files_are_unique(sweep_file: Path) -> None:
+    """A pair found in two files (shards that overlap, a rerun) is one row, as after merge."""
+    once, _ = load_rows([sweep_file])
+    twice, bad = load_rows([sweep_file, sweep_file])
+    assert len(twice) == len(once) == len(LINES) and bad == 2

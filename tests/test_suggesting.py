@@ -1,0 +1,218 @@
+"""``archcalc.suggest`` and ``archcalc suggest`` on real timm models (meta device, no network).
+
+Latency is either skipped (``measure_latency=False``) or faked by monkeypatching
+``archcalc.timing.measure``, so these tests assert decisions, never timings.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import archcalc
+from archcalc.cli import main
+from archcalc.errors import InvalidArgumentError, UnknownModelError
+from archcalc.suggesting import suggest
+
+#: resnet18's layer4 MACs per output position: conv3x3 256->512 (1,179,648) + 1x1 downsample
+#: 256->512 (131,072) + three conv3x3 512->512 (3 x 2,359,296) = 8,388,608.
+LAYER4_MACS_PER_POSITION = 1_179_648 + 131_072 + 3 * 2_359_296
+
+
+@pytest.mark.parametrize(
+    ("task", "backbone", "side", "output_stride", "k"),
+    [
+        ("coarse", "resnet18", 224, None, 7),  # 224 / 32
+        ("fine-grained", "resnet18", 448, None, 14),  # 448 / 32
+        ("region", "resnet18", 48, 16, 3),  # 48 / 32 = 2x2 -> output_stride 16: 48 / 16
+        ("coarse", "mobilenetv3_large_100", 224, None, 7),
+        ("fine-grained", "mobilenetv3_large_100", 448, None, 14),
+        ("region", "mobilenetv3_large_100", 48, None, 2),  # no output_stride: 96 proposed
+    ],
+)
+def test_each_level_gives_its_size(
+    task: str, backbone: str, side: int, output_stride: int | None, k: int
+) -> None:
+    s = suggest(task, [backbone], measure_latency=False)
+    assert (s.resolution, s.backbone) == ((side, side), backbone)
+    assert s.chosen.profile.output_stride == output_stride
+    assert s.chosen.profile.final_map == (k, k)
+
+
+def test_coarse_resnet18_has_no_warning() -> None:
+    s = suggest("coarse", "resnet18", measure_latency=False)
+    assert s.warnings == ()
+    assert s.chosen.profile.macs == 1_814_073_344  # timm's published table: 1.82 GMACs
+
+
+def test_fine_grained_resnet18_notes_the_14x14_map() -> None:
+    s = suggest("fine-grained", "resnet18", measure_latency=False)
+    assert any("14x14 is above 9x9 on purpose" in r for r in s.reasons)
+
+
+def test_region_resnet18_warns_2x2_and_adopts_output_stride_16() -> None:
+    s = suggest("region", ["resnet18"], measure_latency=False)
+    (warning,) = s.warnings
+    assert "ends at 2x2" in warning and "adopted output_stride=16" in warning
+    by_stride = {
+        o.profile.output_stride: o.profile for o in s.alternatives if o.profile.height == 48
+    }
+    # Dilation keeps layer4 at 3x3 instead of 2x2: 9 - 4 = 5 more positions of layer4 work.
+    extra = by_stride[16].macs - by_stride[None].macs
+    assert extra == (9 - 4) * LAYER4_MACS_PER_POSITION
+    assert s.chosen.profile.macs == by_stride[16].macs
+    assert "0.140 GMACs" in warning  # 140,410,880 MACs
+
+
+def test_region_mobilenet_proposes_a_larger_input_reaching_k3() -> None:
+    s = suggest("region", "mobilenetv3_large_100", measure_latency=False)
+    (warning, *_) = s.warnings
+    assert "2x2" in warning and "96x96 -> 3x3" in warning
+    assert "does not accept output_stride=16" in warning
+
+
+def test_default_backbones_for_region_pick_the_one_that_reaches_k3() -> None:
+    s = suggest("region", measure_latency=False)
+    assert (s.backbone, s.resolution, s.chosen.profile.final_map) == ("resnet18", (48, 48), (3, 3))
+    assert {o.backbone for o in s.alternatives} == {"resnet18", "mobilenetv3_large_100"}
+
+
+def test_max_gmacs_excluding_448_falls_back_to_320() -> None:
+    s = suggest("fine-grained", "resnet18", max_gmacs=5, measure_latency=False)
+    assert s.resolution == (320, 320)  # 3.70 GMACs; 448 costs 7.25
+    assert any("max_gmacs=5 (7.255 GMACs) excludes resnet18 at 448x448" in w for w in s.warnings)
+
+
+def fake_measure(calls: list[Any]) -> Any:
+    """A stand-in for archcalc.timing.measure: 1 ms per 100 MMACs, recorded per call."""
+
+    def measure(model: Any, resolution: Any, **kwargs: Any) -> SimpleNamespace:
+        from archcalc.profiling import profile
+
+        macs = profile(model, resolution).macs
+        calls.append((resolution, kwargs))
+        return SimpleNamespace(median_s=macs / 1e8 / 1e3)
+
+    return measure
+
+
+def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr("archcalc.timing.measure", fake_measure(calls))
+    s = suggest("fine-grained", "resnet18", budget_ms=50)  # 448: 72.5 ms, 320: 37.0 ms
+    assert s.resolution == (320, 320)
+    assert s.to_dict()["latency_ms"] == pytest.approx(37.01657600)
+    assert [c[0] for c in calls] == [(448, 448), (320, 320)]
+    assert all(c[1]["batch_size"] == 1 and c[1]["device"] == "cpu" for c in calls)
+    assert any("budget_ms=50 (72.55 ms)" in w for w in s.warnings)
+
+
+def test_latency_without_budget_times_each_backbones_best_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr("archcalc.timing.measure", fake_measure(calls))
+    s = suggest("coarse")
+    assert len(calls) == 2  # resnet18 and mobilenetv3_large_100 at 224
+    assert s.chosen.latency_s is not None
+    assert sum(o.latency_s is not None for o in s.alternatives) == 2
+
+
+def test_auto_ranks_the_documented_set() -> None:
+    s = suggest("coarse", "auto", max_gmacs=1, measure_latency=False)
+    # resnet50 (4.1) and resnet18 (1.8 GMACs) exceed 1; efficientnet_b0 (0.4) is the most
+    # accurate of the rest (timm top-1 77.7 vs mobilenetv3_large_100 75.8).
+    assert s.backbone == "efficientnet_b0"
+    assert any("auto set" in r for r in s.reasons)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_real_latency_on_cuda() -> None:
+    s = suggest("coarse", "resnet18", device="cuda", budget_ms=1000)
+    assert s.resolution == (224, 224)
+    assert s.chosen.latency_s is not None and 0 < s.chosen.latency_s < 1
+    assert "on cuda:0" in s.reasons[3]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"budget_ms": 10, "measure_latency": False}, InvalidArgumentError),
+        ({"max_gmacs": -1}, InvalidArgumentError),
+        ({"budget_ms": float("inf")}, InvalidArgumentError),
+        ({"backbones": ["resnet5O"]}, UnknownModelError),
+        ({"device": "tpu"}, InvalidArgumentError),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
+    kwargs = {"backbones": ["resnet18"], "measure_latency": False, **kwargs}
+    with pytest.raises(error):
+        suggest("coarse", **kwargs)
+
+
+def test_public_api_exports_suggest() -> None:
+    assert archcalc.suggest is suggest
+    assert "suggest" in archcalc.__all__ and "Suggestion" in archcalc.__all__
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_json_schema() -> None:
+    code, out, _ = run(
+        "suggest", "--task", "fine", "--backbone", "resnet18", "--no-latency", "--format", "json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["task"] == "fine-grained"
+    assert (data["resolution"], data["final_map"], data["global_stride"]) == (
+        [448, 448],
+        [14, 14],
+        [32, 32],
+    )
+    assert (data["output_stride"], data["latency_ms"]) == (None, None)
+    assert isinstance(data["macs"], int) and isinstance(data["params"], int)
+    # resnet18's default weights (a1_in1k) carry crop_pct 0.95: floor(448 / 0.95) = 471.
+    assert data["pipeline"] == {
+        "train_resize": [471, 471],
+        "train_crop": [448, 448],
+        "eval_resize": [471, 471],
+        "eval_crop": [448, 448],
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+    }
+    sides = sorted(a["input"]["height"] for a in data["alternatives"])
+    assert sides == [48, 96, 160, 224, 320, 448]
+    assert [a["chosen"] for a in data["alternatives"]].count(True) == 1
+
+
+def test_cli_report_marks_the_chosen_row() -> None:
+    code, out, _ = run("suggest", "--task", "region", "--backbone", "resnet18", "--no-latency")
+    assert code == 0
+    assert out.startswith("Use 48x48 input on resnet18 built with output_stride=16")
+    assert "Why:\n- task level region" in out and "Warnings:\n- " in out
+    chosen = [line for line in out.splitlines() if line.startswith("*")]
+    assert len(chosen) == 1 and "48x48" in chosen[0] and " 16 " in chosen[0]
+
+
+def test_cli_levels_file_and_its_errors(tmp_path: Any) -> None:
+    good = tmp_path / "levels.toml"
+    good.write_text('[levels.xray]\nresolution = 320\nexample = "chest x-rays"\n')
+    code, out, _ = run(
+        "suggest", "--task", "xray", "--levels", str(good), "--backbone", "resnet18",
+        "--no-latency", "--format", "json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["resolution"] == [320, 320]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("levels = [")
+    code, _, err = run("suggest", "--task", "xray", "--levels", str(bad), "--no-latency")
+    assert code == 2
+    assert err.startswith("archcalc: error: invalid levels file") and err.count("\n") == 1

@@ -1,0 +1,289 @@
+"""``archcalc.measure`` on CPU with tiny modules; the CUDA logic with fakes, then for real."""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import archcalc
+from archcalc import timing
+from archcalc.errors import (
+    DeviceUnavailableError,
+    InsufficientMemoryError,
+    InvalidArgumentError,
+    TraceError,
+)
+from archcalc.measurement import MIN_SAMPLES
+
+FAST: dict[str, Any] = {"threads": 1, "min_run_time": 1e-6}  # exactly MIN_SAMPLES timed runs
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def tiny() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.5),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
+    )  # fmt: skip
+
+
+class Spy(nn.Module):
+    """Records the state torch is in while the measured forward runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.seen: list[dict[str, Any]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(
+            {
+                "threads": torch.get_num_threads(),
+                "inference": torch.is_inference_mode_enabled(),
+                "training": self.training,
+                "nhwc": x.is_contiguous(memory_format=torch.channels_last),
+                "weight_nhwc": self.conv.weight.is_contiguous(memory_format=torch.channels_last),
+                "autocast": torch.is_autocast_enabled("cpu"),
+                "autocast_dtype": torch.get_autocast_dtype("cpu"),
+                "gc": gc.isenabled(),
+                "shape": tuple(x.shape),
+            }
+        )
+        return self.conv(x)
+
+
+def test_tiny_model_on_cpu_gives_finite_positive_samples() -> None:
+    t = archcalc.measure(tiny(), 32, batch_size=2, **FAST)
+    assert t.runs == MIN_SAMPLES == len(t.samples_s)
+    assert all(s > 0 and math.isfinite(s) for s in t.samples_s)
+    assert 0 < t.p10_s <= t.median_s <= t.p90_s
+    assert t.images_per_s == pytest.approx(2 / t.median_s)
+    assert t.warmup_runs >= 3 and t.warmup_s >= 0.3  # the warm-up minimum
+    assert (t.model, t.device, t.height, t.width, t.batch_size) == ("Sequential", "cpu", 32, 32, 2)
+    env = t.environment
+    assert (env.dtype, env.threads, env.torch) == ("float32", 1, torch.__version__)
+    assert t.memory_method in {"rss_increase", "unavailable"}
+
+
+def test_module_the_tracer_cannot_read_is_still_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    def untraceable(*args: Any, **kwargs: Any) -> Any:
+        raise TraceError("Sequential at 32x32: no output reads as a feature map")
+
+    monkeypatch.setattr(timing, "profile", untraceable)
+    assert archcalc.measure(tiny(), 32, **FAST).runs == MIN_SAMPLES  # no memory check, still timed
+    with pytest.raises(TraceError):  # a timm name that fails to trace is a real error
+        archcalc.measure("resnet18", 32, **FAST)
+
+
+def test_longer_min_run_time_gives_more_samples() -> None:
+    t = archcalc.measure(tiny(), 16, threads=1, min_run_time=0.2)
+    assert t.runs > MIN_SAMPLES
+    assert sum(t.samples_s) <= 0.2 + max(t.samples_s)  # stops once min_run_time is spent
+
+
+def test_settings_applied_inside_and_restored_after() -> None:
+    model = Spy()
+    model.train()
+    torch.set_num_threads(1)
+    before = (torch.get_num_threads(), torch.backends.cudnn.benchmark, gc.isenabled())
+    archcalc.measure(model, 16, threads=2, channels_last=True, min_run_time=1e-6)
+    inside = model.seen[-1]
+    assert inside["threads"] == 2 and inside["inference"] and not inside["training"]
+    assert inside["nhwc"] and inside["weight_nhwc"] and not inside["gc"]
+    assert not inside["autocast"]
+    assert (torch.get_num_threads(), torch.backends.cudnn.benchmark, gc.isenabled()) == before
+    assert model.training and model.conv.training  # train mode restored
+    assert model.conv.weight.is_contiguous() and model.conv.weight.device.type == "cpu"
+
+
+def test_mixed_train_eval_modes_are_restored() -> None:
+    model = tiny().train()
+    model[1].eval()  # a frozen BatchNorm inside a training model
+    archcalc.measure(model, 16, **FAST)
+    assert [m.training for m in model] == [True, False, True, True, True, True, True]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_dtypes_run_under_cpu_autocast(dtype: str) -> None:
+    model = Spy()
+    t = archcalc.measure(model, 16, dtype=dtype, **FAST)
+    assert model.seen[-1]["autocast"] and model.seen[-1]["autocast_dtype"] == getattr(torch, dtype)
+    assert t.environment.dtype == dtype
+    assert not torch.is_autocast_enabled("cpu")
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "expected"),
+    [
+        ("cpu", "float32", None),
+        ("cuda:0", "float32", None),
+        ("cuda:0", "float16", ("cuda", torch.float16)),
+        ("cuda:1", "bfloat16", ("cuda", torch.bfloat16)),
+        ("cpu", "bfloat16", ("cpu", torch.bfloat16)),
+    ],
+)
+def test_autocast_args(device: str, dtype: str, expected: Any) -> None:
+    assert timing.autocast_args(device, dtype) == expected
+
+
+def test_compile_time_is_reported_apart_from_the_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow_first_call(module: nn.Module) -> Any:
+        calls: list[int] = []
+
+        def compiled(x: torch.Tensor) -> torch.Tensor:
+            if not calls:
+                time.sleep(0.2)  # stands in for compilation
+            calls.append(1)
+            return module(x)
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", slow_first_call)
+    t = archcalc.measure(tiny(), 16, compile=True, **FAST)
+    assert t.compiled and t.compile_time_s is not None and t.compile_time_s >= 0.2
+    assert max(t.samples_s) < 0.2
+
+
+def test_input_shape_follows_batch_resolution_and_channels() -> None:
+    model = Spy()
+    model.conv = nn.Conv2d(1, 4, 3)
+    archcalc.measure(model, "40x24", batch_size=3, in_chans=1, **FAST)
+    assert model.seen[-1]["shape"] == (3, 1, 40, 24)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"dtype": "fp8"}, "unknown dtype 'fp8'"),
+        ({"min_run_time": 0}, "min_run_time must be a positive number"),
+        ({"min_run_time": float("nan")}, "min_run_time"),
+        ({"min_run_time": float("inf")}, "min_run_time"),
+        ({"min_run_time": True}, "min_run_time"),
+        ({"threads": 0}, "threads must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"device": "meta"}, "unknown device 'meta'"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=match):
+        archcalc.measure(tiny(), 16, **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_without_gpu_is_refused_before_any_work() -> None:
+    with pytest.raises(DeviceUnavailableError, match="no CUDA device is visible"):
+        archcalc.measure("resnet18", device="cuda")
+
+
+def test_meta_weights_are_refused() -> None:
+    with torch.device("meta"):
+        model = tiny()
+    with pytest.raises(InvalidArgumentError, match="meta device"):
+        archcalc.measure(model, 16, **FAST)
+
+
+def test_too_big_for_host_memory_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archcalc import guards
+
+    monkeypatch.setattr(guards, "available_host_bytes", lambda: 1024 * 1024)  # 1 MiB free
+    monkeypatch.setattr(timing, "build_on", lambda *a, **k: pytest.fail("built anyway"))
+    # input alone: 64 x 3 x 256 x 256 x 4 B = 48.0 MiB
+    with pytest.raises(InsufficientMemoryError, match=r"batch 64 needs about .* input 48\.0 MiB"):
+        archcalc.measure(tiny(), 256, batch_size=64, **FAST)
+
+
+def test_out_of_memory_while_measuring_is_an_archcalc_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def oom(*args: Any) -> Any:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(timing, "_measure_in_session", oom)
+    model = tiny().train()
+    with pytest.raises(InsufficientMemoryError, match="Sequential at 16x16, batch 1: out of mem"):
+        archcalc.measure(model, 16, **FAST)
+    assert model.training  # settings restored on the way out
+
+
+def test_probe_batch_catches_out_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_input = timing._input
+
+    def input_or_oom(spec: Any, batch_size: int, *args: Any) -> torch.Tensor:
+        if batch_size > 5:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real_input(spec, batch_size, *args)
+
+    monkeypatch.setattr(timing, "_input", input_or_oom)
+    built = timing.build_on(tiny(), (16, 16), "cpu")
+    spec = timing.check_spec(threads=1)
+    assert [timing.probe_batch(built, (16, 16), spec, b) for b in (1, 5, 6, 64)] == [
+        True, True, False, False,
+    ]  # fmt: skip
+
+
+def fake_event_class(log: list[str]) -> type:
+    """A stand-in for torch.cuda.Event that logs its calls; elapsed_time in ms like CUDA's."""
+
+    class FakeEvent:
+        def __init__(self, enable_timing: bool = False) -> None:
+            self.name = "end" if log else "begin"
+            log.append(f"new {self.name} timing={enable_timing}")
+
+        def record(self) -> None:
+            log.append(f"record {self.name}")
+
+        def synchronize(self) -> None:
+            log.append(f"synchronize {self.name}")
+
+        def elapsed_time(self, end: FakeEvent) -> float:
+            log.append(f"elapsed {self.name}->{end.name}")
+            return 12.5
+
+    return FakeEvent
+
+
+def test_cuda_clock_records_events_and_waits_for_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    log: list[str] = []
+    monkeypatch.setattr(torch.cuda, "Event", fake_event_class(log))
+    clock = timing.make_clock("cuda:0")
+    clock.start()
+    assert clock.stop() == pytest.approx(0.0125)  # 12.5 ms
+    assert log == [
+        "new begin timing=True", "new end timing=True",
+        "record begin", "record end", "synchronize end", "elapsed begin->end",
+    ]  # fmt: skip
+    assert isinstance(timing.make_clock("cpu"), timing.WallClock)
+
+
+@cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_real_cuda_measurement(dtype: str) -> None:
+    before = torch.backends.cudnn.benchmark
+    model = tiny()
+    t = archcalc.measure(model, 64, device="cuda", dtype=dtype, batch_size=4, **FAST)
+    assert t.runs == MIN_SAMPLES and t.median_s > 0 and math.isfinite(t.median_s)
+    assert t.device == "cuda:0" and t.memory_method == "cuda_max_allocated"
+    assert t.peak_memory_bytes is not None and t.peak_memory_bytes > 0
+    assert torch.backends.cudnn.benchmark == before
+    assert next(model.parameters()).device.type == "cpu"  # a user module goes back home
+
+
+@cuda
+@pytest.mark.cuda
+def test_real_cuda_cudnn_benchmark_on_inside() -> None:
+    class CudnnSpy(nn.Module):
+        seen: bool | None = None
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            CudnnSpy.seen = torch.backends.cudnn.benchmark
+            return x * 2
+
+    archcalc.measure(CudnnSpy(), 16, device="cuda", **FAST)
+    assert CudnnSpy.seen is True
