@@ -14,7 +14,12 @@ from archcalc.build import Built, build, timm_version
 from archcalc.count import Counts, count_forward
 from archcalc.devices import check_device, device_name
 from archcalc.diagnose import diagnose
-from archcalc.errors import ArchcalcError, InvalidArgumentError, TraceError
+from archcalc.errors import (
+    ArchcalcError,
+    InvalidArgumentError,
+    InvalidResolutionError,
+    TraceError,
+)
 from archcalc.geometry import aligned_neighbours, parse_resolution
 from archcalc.results import Environment, Memory, Pair, Profile
 from archcalc.trace import Record, candidate_modules, interpret, record_outputs
@@ -56,31 +61,62 @@ def profile(
     check_positive("output_stride", output_stride, optional=True)
     check_convention(convention)
     dev = check_device(device)
-    extra = _checked_size(model, res, in_chans, output_stride)
-    if dev != "meta":
-        _check_memory(model, res, batch_size, in_chans, output_stride, dev, extra)
-    built = build(model, res, in_chans=in_chans, output_stride=output_stride, device=dev, **extra)
+    try:
+        return _profile_on(model, res, batch_size, in_chans, output_stride, convention, dev, {})
+    except TraceError as e:
+        extra = _checked_size(model, res, in_chans, output_stride, e)
+    return _profile_on(model, res, batch_size, in_chans, output_stride, convention, dev, extra)
+
+
+def _profile_on(
+    model: str | nn.Module,
+    res: Pair,
+    batch_size: int,
+    in_chans: int,
+    output_stride: int | None,
+    convention: str,
+    device: str,
+    extra: dict[str, Any],
+) -> Profile:
+    """Build (with ``extra`` constructor arguments) and trace; memory-check real-tensor runs."""
+    if device != "meta":
+        _check_memory(model, res, batch_size, in_chans, output_stride, device, extra)
+    built = build(
+        model, res, in_chans=in_chans, output_stride=output_stride, device=device, **extra
+    )
     return profile_built(
         built,
         res,
         batch_size=batch_size,
         in_chans=in_chans,
         convention=convention,
-        device=dev,
+        device=device,
         output_stride=output_stride,
     )
 
 
 def _checked_size(
-    model: str | nn.Module, res: Pair, in_chans: int, output_stride: int | None
+    model: str | nn.Module,
+    res: Pair,
+    in_chans: int,
+    output_stride: int | None,
+    failure: TraceError,
 ) -> dict[str, Any]:
-    """Refuse an invalid size for a timm model before tracing; return the lifting build kwargs."""
+    """After a failed build or trace: refuse an invalid size with its reason and nearest valid
+    sizes, or return the constructor arguments that lift the constraint (re-raise if none).
+
+    The size rules cost a build and a forward of their own, so they are read only when the
+    plain attempt fails; a size that runs needs no verdict to be profiled.
+    """
     if not isinstance(model, str):
-        return {}
+        raise failure
     from archcalc.validity import check_resolution
 
     validity = check_resolution(model, res, in_chans=in_chans, output_stride=output_stride)
-    validity.raise_if_invalid()
+    if not validity.valid:
+        raise InvalidResolutionError(validity.reason or str(failure)) from failure
+    if not validity.build_kwargs or validity.build_kwargs == {"img_size": res}:
+        raise failure
     return validity.build_kwargs
 
 
