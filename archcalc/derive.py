@@ -62,7 +62,7 @@ def derive_rules(
         windows=_windows(seen["windows"], ref),
         accepts_window_size=_accepts(built.module, "window_size"),
     )
-    rules = _patch_rules(rules, built.module, seen["patches"])
+    rules = _patch_rules(rules, built, seen["patches"])
     if rules.lift_img_size or built.img_size_arg:
         rules = replace(
             rules,
@@ -182,8 +182,9 @@ def _windows(found: list[Any], ref: Pair) -> tuple[Window, ...]:
     return tuple(windows.values())
 
 
-def _patch_rules(rules: Rules, module: nn.Module, found: list[Any]) -> Rules:
+def _patch_rules(rules: Rules, built: Built, found: list[Any]) -> Rules:
     """Fixed sizes and whole-patch steps from timm patch embeddings, with their lifts."""
+    module = built.module
     ref = rules.reference
     constraints = []
     for name, m, shape in found:
@@ -193,7 +194,7 @@ def _patch_rules(rules: Rules, module: nn.Module, found: list[Any]) -> Rules:
         scale = (max(ref[0] // shape[-2], 1), max(ref[1] // shape[-1], 1))
         img = _pair_of(getattr(m, "img_size", None))
         if m.strict_img_size and img is not None:
-            lift = _accepts(module, "img_size")
+            lift = built.img_size_arg or _accepts(module, "img_size")
             fixed = (img[0] * scale[0], img[1] * scale[1])
             constraints.append(
                 Constraint("fixed_size", fixed, not lift, name, _lifts(module) if lift else None)

@@ -99,19 +99,19 @@ def downsample_factor(before: int, after: int, hint: int | None = None) -> int:
     """The stride factor that turns a side of ``before`` into ``after`` (1 if it does not shrink).
 
     Several factors can explain a shrink at a size that is not a multiple of the stride
-    (48 -> 2 fits any factor from 17 to 47). Preference: an exact divisor, then ``hint``
-    (e.g. timm's declared reduction), then a power of two, then the one closest to the ratio.
+    (48 -> 2 fits any factor from 17 to 47). Preference: ``hint`` (timm's declared reduction)
+    when it fits, then an exact divisor, then a power of two, then the one closest to the ratio.
     """
     if before == after == 1 and hint is not None:
         return hint  # a 1x1 map stays 1x1 through any stride: only the declaration knows
     candidates = _candidates(before, after)
     if not candidates:
         return 1
+    if hint is not None and hint in candidates:
+        return hint
     exact = [f for f in candidates if before == f * after]
     if exact:
         return exact[0]
-    if hint is not None and hint in candidates:
-        return hint
     ratio = before / after
     powers = [f for f in candidates if f & (f - 1) == 0]
     pool = powers or candidates
