@@ -19,7 +19,7 @@ from torch import nn
 
 from archcalc.errors import InsufficientMemoryError, InvalidArgumentError
 from archcalc.measurement import needed_bytes
-from archcalc.profiling import _eval_mode
+from archcalc.profiling import eval_mode
 from archcalc.render import mebibytes, size
 from archcalc.results import Profile
 
@@ -48,7 +48,7 @@ def session(module: nn.Module, device: str, threads: int, channels_last: bool) -
     """Everything a measurement needs around it: placement, eval, threads, CUDA flags, no grad."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(on_device(module, device, channels_last))
-        stack.enter_context(_eval_mode(module))
+        stack.enter_context(eval_mode(module))
         stack.enter_context(torch_threads(threads))
         if device.startswith("cuda"):
             stack.enter_context(torch.cuda.device(device))

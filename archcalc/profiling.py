@@ -25,7 +25,7 @@ from archcalc.results import Environment, Memory, Pair, Profile
 from archcalc.trace import Record, candidate_modules, interpret, record_outputs
 from archcalc.units import check_convention
 
-__all__ = ["check_positive", "profile", "profile_built"]
+__all__ = ["check_positive", "eval_mode", "profile", "profile_built"]
 
 #: Bytes per trainable parameter a training step adds with Adam: gradient + two moments (fp32).
 ADAM_STATE_BYTES = 12
@@ -202,7 +202,7 @@ def _traced_forward(
     names = candidate_modules(module, built.feature_names)
     make = torch.empty if device == "meta" else torch.randn
     x = make(batch_size, in_chans, *resolution, device=device)
-    with _eval_mode(module), count_forward(convention, skip) as (counter, result):
+    with eval_mode(module), count_forward(convention, skip) as (counter, result):
         with record_outputs(module, names, lambda: counter.macs) as records:
             counter.track(x)
             try:
@@ -236,7 +236,7 @@ def _state_on(module: nn.Module, device: str) -> dict[str, torch.Tensor] | None:
 
 
 @contextlib.contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[None]:
+def eval_mode(module: nn.Module) -> Iterator[None]:
     """Put the module in eval mode for the block and restore each submodule's mode after."""
     modes = {m: m.training for m in module.modules()}
     module.eval()

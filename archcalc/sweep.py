@@ -176,24 +176,28 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
 def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
     """Default profiler: one line per resolution; builds once unless img_size is an argument."""
     from archcalc.build import build
-    from archcalc.profiling import profile_built
+    from archcalc.errors import TraceError
+    from archcalc.profiling import profile, profile_built
 
     settings = task.settings
     built = None
     for res in task.resolutions:
         start = time.perf_counter()
+        options = {
+            "batch_size": settings.batch_size,
+            "in_chans": settings.in_chans,
+            "convention": settings.convention,
+        }
         try:
-            if built is None or built.img_size_arg:
-                built = build(task.model, res, in_chans=settings.in_chans, device="meta")
-            profile = profile_built(
-                built,
-                res,
-                batch_size=settings.batch_size,
-                in_chans=settings.in_chans,
-                convention=settings.convention,
-                device="meta",
-            )
-            line = {**profile.to_dict(), "status": "ok", "error": None}
+            try:
+                if built is None or built.img_size_arg:
+                    built = build(task.model, res, in_chans=settings.in_chans, device="meta")
+                result = profile_built(built, res, device="meta", **options)
+            except TraceError:
+                # profile() reads the size rules: a reason and the nearest valid sizes, or
+                # the constructor arguments that lift the constraint (e.g. CrossViT's size)
+                result = profile(task.model, res, **options)
+            line = {**result.to_dict(), "status": "ok", "error": None}
             if settings.latency:
                 line |= _latency(task.model, res, settings)
         except Exception as e:  # noqa: BLE001 - any failure of one size is that size's result

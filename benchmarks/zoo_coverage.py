@@ -85,8 +85,9 @@ def _audit(model: str, side: int) -> str:
 
 
 def _line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:400] or type(error).__name__
+    from archcalc.workers import one_line
+
+    return one_line(error)[:400]
 
 
 def zoo_task(payload: tuple[str, tuple[int, ...], bool]) -> Iterator[dict[str, str]]:
