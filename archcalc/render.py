@@ -339,4 +339,3 @@ def suggest_report(s: Suggestion, fmt: str = "table") -> str:
     blocks = [suggest_headline(s), "", *bullets("Why", s.reasons)]
     blocks += [*bullets("Warnings", s.warnings), caption, "", table]
     return "\n".join(blocks)
-
