@@ -25,10 +25,12 @@ from archcalc.results import Environment, Memory, Pair, Profile
 from archcalc.trace import Record, candidate_modules, interpret, record_outputs
 from archcalc.units import check_convention
 
-__all__ = ["check_positive", "eval_mode", "profile", "profile_built"]
+__all__ = ["check_input_size", "check_positive", "eval_mode", "profile", "profile_built"]
 
 #: Bytes per trainable parameter a training step adds with Adam: gradient + two moments (fp32).
 ADAM_STATE_BYTES = 12
+#: Largest input tensor accepted: beyond it even meta tensors overflow storage arithmetic.
+MAX_INPUT_BYTES = 2**40
 
 
 def check_positive(name: str, value: Any, *, optional: bool = False) -> int | None:
@@ -61,11 +63,23 @@ def profile(
     check_positive("output_stride", output_stride, optional=True)
     check_convention(convention)
     dev = check_device(device)
+    check_input_size(res, batch_size, in_chans)
     try:
         return _profile_on(model, res, batch_size, in_chans, output_stride, convention, dev, {})
     except TraceError as e:
         extra = _checked_size(model, res, in_chans, output_stride, e)
     return _profile_on(model, res, batch_size, in_chans, output_stride, convention, dev, extra)
+
+
+def check_input_size(resolution: Pair, batch_size: int, in_chans: int) -> None:
+    """Refuse an input tensor beyond ``MAX_INPUT_BYTES`` (float32) before building anything."""
+    nbytes = 4 * batch_size * in_chans * resolution[0] * resolution[1]
+    if nbytes > MAX_INPUT_BYTES:
+        raise InvalidArgumentError(
+            f"an input of {batch_size}x{in_chans}x{resolution[0]}x{resolution[1]} is "
+            f"{nbytes / 2**40:.1f} TiB in float32 (limit {MAX_INPUT_BYTES // 2**40} TiB): "
+            "lower --batch-size or --in-chans"
+        )
 
 
 def _profile_on(

@@ -204,6 +204,11 @@ def test_json_round_trip() -> None:
         ({"model": "resnet50", "convention": "thop"}, archcalc.InvalidArgumentError),
         ({"model": "resnet50", "device": "tpu"}, archcalc.InvalidArgumentError),
         ({"model": "vit_base_patch16_224", "output_stride": 8}, archcalc.InvalidArgumentError),
+        # 4 B x 1e9 x 1e9 x 15 x 179: the storage size would overflow int64 (found by the fuzz)
+        (
+            {"model": "resnet18", "resolution": (15, 179), "batch_size": 10**9, "in_chans": 10**9},
+            archcalc.InvalidArgumentError,
+        ),
     ],
 )
 def test_bad_arguments_raise_archcalc_errors(kwargs: dict, error: type) -> None:
