@@ -77,10 +77,6 @@ def draw_plots(
     return drawn
 
 
-def _resolution_label(r: Row) -> str:
-    return str(r["height"]) if r["height"] == r["width"] else f"{r['height']}x{r['width']}"
-
-
 def _by_family(rows: Sequence[Row], field: str, out: Path) -> Path:
     """One line per family (the largest ones): median of ``field`` at each input height."""
     sizes = Counter(r["family"] for r in {r["model"]: r for r in rows}.values())
