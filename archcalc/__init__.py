@@ -38,14 +38,14 @@ __all__ = [
 ]
 
 _LAZY = {
-    "suggest": "archcalc.suggesting",
-    "Suggestion": "archcalc.recommend",
-    "check_resolution": "archcalc.validity",
-    "size_range": "archcalc.validity",
-    "Validity": "archcalc.validity",
-    "profile": "archcalc.profiling",
-    "measure": "archcalc.timing",
-    "Timing": "archcalc.measurement",
+    "suggest": "archcalc.recommend.suggest",
+    "Suggestion": "archcalc.recommend.decide",
+    "check_resolution": "archcalc.profiling.accepts",
+    "size_range": "archcalc.profiling.accepts",
+    "Validity": "archcalc.sizes.validity",
+    "profile": "archcalc.profiling.prepare",
+    "measure": "archcalc.timing.measure",
+    "Timing": "archcalc.timing.stats",
     "InsufficientMemoryError": "archcalc.errors",
     "Profile": "archcalc.results",
     "Stage": "archcalc.results",
@@ -55,11 +55,11 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
-    "run_sweep": "archcalc.sweep",
-    "expand_models": "archcalc.sweep",
-    "merge_results": "archcalc.sweep",
-    "SweepSettings": "archcalc.sweep",
-    "SweepSummary": "archcalc.sweep",
+    "run_sweep": "archcalc.sweep.run",
+    "expand_models": "archcalc.sweep.run",
+    "merge_results": "archcalc.sweep.run",
+    "SweepSettings": "archcalc.sweep.run",
+    "SweepSummary": "archcalc.sweep.run",
 }
 
 if TYPE_CHECKING:
@@ -72,20 +72,21 @@ if TYPE_CHECKING:
         TraceError,
         UnknownModelError,
     )
-    from archcalc.measurement import Timing
-    from archcalc.profiling import profile
-    from archcalc.recommend import Suggestion
+    from archcalc.profiling.accepts import check_resolution, size_range
+    from archcalc.profiling.prepare import profile
+    from archcalc.recommend.decide import Suggestion
+    from archcalc.recommend.suggest import suggest
     from archcalc.results import Profile, Stage
-    from archcalc.suggesting import suggest
-    from archcalc.sweep import (
+    from archcalc.sizes.validity import Validity
+    from archcalc.sweep.run import (
         SweepSettings,
         SweepSummary,
         expand_models,
         merge_results,
         run_sweep,
     )
-    from archcalc.timing import measure
-    from archcalc.validity import Validity, check_resolution, size_range
+    from archcalc.timing.measure import measure
+    from archcalc.timing.stats import Timing
 
 
 def __getattr__(name: str) -> Any:

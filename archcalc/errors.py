@@ -10,6 +10,7 @@ __all__ = [
     "InvalidResolutionError",
     "TraceError",
     "UnknownModelError",
+    "first_line",
 ]
 
 
@@ -39,3 +40,14 @@ class DeviceUnavailableError(ArchcalcError):
 
 class InsufficientMemoryError(ArchcalcError):
     """The model does not fit at this size and batch: refused up front or out of memory."""
+
+
+def first_line(error: BaseException, *, whole: bool = False, with_type: bool = False) -> str:
+    """An exception's message on one line: its first line, or with ``whole`` every line joined
+    (sweep results keep all of it); its type name when the message is empty, and prefixed
+    ``TypeName: `` with ``with_type``."""
+    text = " ".join(str(error).split()) if whole else str(error).strip()
+    if not text:
+        return type(error).__name__
+    line = text if whole else text.splitlines()[0].strip()
+    return f"{type(error).__name__}: {line}" if with_type else line

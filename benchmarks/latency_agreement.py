@@ -22,8 +22,8 @@ import torch
 from torch.utils.benchmark import Timer
 
 import archcalc
-from archcalc.build import build
-from archcalc.timing import default_threads
+from archcalc.core.build import build
+from archcalc.timing.measure import default_threads
 
 MODELS = ("resnet18", "resnet50", "mobilenetv3_large_100")
 BAR = 0.05  # the bar: archcalc's median within +-5 % of the reference

@@ -16,7 +16,7 @@ import sys
 import torch
 
 import archcalc
-from archcalc.timing import default_threads
+from archcalc.timing.measure import default_threads
 
 BAR = 0.05
 

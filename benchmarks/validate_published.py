@@ -95,7 +95,7 @@ def _fused(name: str, res: int, module):  # type: ignore[no-untyped-def]
     """
     from timm.utils.model import reparameterize_model
 
-    from archcalc.build import build
+    from archcalc.core.build import build
 
     if not any(hasattr(m, "reparameterize") or hasattr(m, "fuse") for m in module.modules()):
         return None
@@ -120,7 +120,7 @@ def measure(row: Row) -> None:
     import torch
 
     import archcalc
-    from archcalc.build import build
+    from archcalc.core.build import build
 
     try:
         if row.source == "timm":
@@ -130,7 +130,7 @@ def measure(row: Row) -> None:
             if fused is not None:
                 prof = archcalc.profile(fused, row.img_size, convention="fvcore")
             else:
-                from archcalc.profiling import profile_built
+                from archcalc.profiling.prepare import profile_built
 
                 res = (row.img_size, row.img_size)
                 prof = profile_built(built, res, convention="fvcore")

@@ -2,7 +2,7 @@
 
 Each model runs in a worker process with a per-model timeout (a hung or killed worker is
 replaced: ``archcalc.workers.run_isolated``); its size rules are derived once
-(``archcalc.derive``) and each (model, size) lands in one of five outcomes:
+(``archcalc.sizes.probe``) and each (model, size) lands in one of five outcomes:
 
 * ``ok``              -- ``profile()`` worked;
 * ``refused``         -- the derived rules refused the size up front, with a one-line reason;
@@ -38,8 +38,8 @@ OUTCOMES = ("ok", "refused", "refused_forward", "failed", "crashed")
 def run_model(model: str, sides: tuple[int, ...], check: bool = True) -> Iterator[dict[str, str]]:
     """Worker side: derive the model's rules once, then judge and ``profile()`` each side."""
     from archcalc import ArchcalcError, TraceError, profile
-    from archcalc.derive import derive_rules
-    from archcalc.validity import judge
+    from archcalc.sizes.probe import derive_rules
+    from archcalc.sizes.validity import judge
 
     rules = None
     if check:
@@ -74,8 +74,8 @@ def run_model(model: str, sides: tuple[int, ...], check: bool = True) -> Iterato
 def _audit(model: str, side: int) -> str:
     """Verify a refusal with the unchecked meta forward: does timm's forward really fail?"""
     from archcalc import ArchcalcError
-    from archcalc.build import build
-    from archcalc.profiling import profile_built
+    from archcalc.core.build import build
+    from archcalc.profiling.prepare import profile_built
 
     try:
         profile_built(build(model, (side, side)), (side, side))
@@ -85,13 +85,13 @@ def _audit(model: str, side: int) -> str:
 
 
 def _line(error: BaseException) -> str:
-    from archcalc.workers import one_line
+    from archcalc.errors import first_line
 
-    return one_line(error)[:400]
+    return first_line(error)[:400]
 
 
 def zoo_task(payload: tuple[str, tuple[int, ...], bool]) -> Iterator[dict[str, str]]:
-    """``archcalc.workers`` target: one (model, sides, check) payload -> one row per side.
+    """``archcalc.sweep.workers`` target: one (model, sides, check) payload -> one row per side.
 
     Anything but an ``ArchcalcError`` escapes and is recorded by the pool as ``crashed``."""
     model = payload[0]
@@ -104,11 +104,11 @@ def run_all(
 ) -> list[dict[str, str]]:
     """One task per model in isolated workers (``archcalc.workers.run_isolated``); an exception
     other than ArchcalcError, a time-out or a dead worker makes ``crashed`` rows."""
-    from archcalc.workers import Done, Item, run_isolated
+    from archcalc.sweep.workers import Done, Item, run_isolated
 
     rows: dict[tuple[str, str], dict[str, str]] = {}
     jobs = [(m, (m, sides, check)) for m in models]
-    preload = ("archcalc.profiling", "archcalc.validity")
+    preload = ("archcalc.profiling.prepare", "archcalc.sizes.validity")
     events = run_isolated(
         jobs, "zoo_coverage:zoo_task", jobs=workers, timeout_s=timeout_s, preload=preload
     )

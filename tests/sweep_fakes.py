@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from archcalc.results import SCHEMA_VERSION
-from archcalc.sweep import ModelTask
+from archcalc.sweep.run import ModelTask
 
 
 def fake_line(task: ModelTask, res: tuple[int, int]) -> dict[str, Any]:

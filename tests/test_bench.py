@@ -10,12 +10,14 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from archcalc import guards, timing
-from archcalc.bench import bench
 from archcalc.cli import main
-from archcalc.measurement import MIN_SAMPLES
-from archcalc.profiling import profile
-from archcalc.render import billions
+from archcalc.core import memory
+from archcalc.profiling.prepare import prepare, profile
+from archcalc.report.tables import billions
+from archcalc.timing import bench as bench_module
+from archcalc.timing import measure as timing
+from archcalc.timing.bench import bench
+from archcalc.timing.stats import MIN_SAMPLES
 
 FAST: dict[str, Any] = {"threads": 1, "min_run_time": 1e-6}
 
@@ -56,7 +58,7 @@ def test_row_too_big_for_host_is_refused_from_the_estimate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # input of batch 64 at 128x128: 64 x 3 x 128 x 128 x 4 B = 12 MiB > a 10 MiB budget
-    monkeypatch.setattr(guards, "available_host_bytes", lambda: int(10 * 2**20 / 0.9))
+    monkeypatch.setattr(memory, "available_host_bytes", lambda: int(10 * 2**20 / 0.9))
     report = bench(tiny(), [128], [1, 64], **FAST)
     assert report.rows[0].timing is not None and report.rows[1].timing is None
     assert "needs about" in str(report.rows[1].error)
@@ -64,7 +66,7 @@ def test_row_too_big_for_host_is_refused_from_the_estimate(
 
 def test_cpu_max_batch_from_the_memory_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
     available = 64 * 2**20
-    monkeypatch.setattr(guards, "available_host_bytes", lambda: available)
+    monkeypatch.setattr(memory, "available_host_bytes", lambda: available)
     model = tiny()
     report = bench(model, [32], [1], find_max_batch=True, **FAST)
     one = profile(model, 32).memory
@@ -77,8 +79,6 @@ def test_cpu_max_batch_from_the_memory_estimate(monkeypatch: pytest.MonkeyPatch)
 
 def test_cuda_max_batch_searches_with_real_forwards(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CUDA branch, driven on CPU: probe_batch (tested in test_timing) faked to fit <= 100."""
-    from archcalc import bench as bench_module
-
     tried: list[int] = []
 
     def probe(built: Any, res: Any, spec: Any, batch: int, in_chans: int) -> bool:
@@ -88,7 +88,7 @@ def test_cuda_max_batch_searches_with_real_forwards(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(bench_module, "probe_batch", probe)
     spec = timing.check_spec(**FAST)
     cuda_spec = spec.__class__(**{**spec.__dict__, "device": "cuda:0"})
-    built = timing.build_on(tiny(), (8, 8), "cpu")
+    built = prepare(tiny(), (8, 8), device="cpu").built
     found = bench_module._max_batch(built, lambda: built, (8, 8), cuda_spec, 3)
     assert (found.batch_size, found.method) == (100, "cuda_oom_search")
     assert tried[:8] == [1, 2, 4, 8, 16, 32, 64, 128]  # doubling, then bisecting 64..128

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from archcalc.errors import InvalidResolutionError
-from archcalc.geometry import (
+from archcalc.core.geometry import (
     aligned_neighbours,
     compose_stride,
     downsample_factor,
     parse_resolution,
     token_grid,
 )
+from archcalc.errors import InvalidResolutionError
 
 
 @pytest.mark.parametrize(

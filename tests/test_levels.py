@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from archcalc.errors import InvalidArgumentError
-from archcalc.levels import LEVELS, find_level, levels_from_data, load_levels
+from archcalc.recommend.levels import LEVELS, find_level, levels_from_data, load_levels
 
 
 @pytest.mark.parametrize(

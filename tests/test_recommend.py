@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
+from archcalc.core.geometry import aligned_neighbours
 from archcalc.errors import InvalidArgumentError
-from archcalc.geometry import aligned_neighbours
-from archcalc.levels import LEVELS, Level, find_level
-from archcalc.recommend import Option, rank, recommend, violations
+from archcalc.recommend.decide import Option, rank, recommend, violations
+from archcalc.recommend.levels import LEVELS, Level, find_level
+from archcalc.recommend.rules import Backbone
 from archcalc.results import Environment, Memory, Profile
-from archcalc.rules import Backbone
 
 COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))
 SIDES = (48, 96, 160, 224, 320, 448)
@@ -219,7 +219,8 @@ def test_levels_table_matches_the_domain_notes() -> None:
 
 def test_recommender_imports_neither_torch_nor_timm() -> None:
     code = (
-        "import sys, archcalc.recommend, archcalc.rules, archcalc.levels; "
+        "import sys, archcalc.recommend.decide, archcalc.recommend.rules, "
+        "archcalc.recommend.levels; "
         "print('torch' in sys.modules, 'timm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

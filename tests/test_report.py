@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from archcalc.errors import InvalidArgumentError
-from archcalc.report import (
+from archcalc.report.rows import (
     FIELDS,
     family,
     filter_rows,
@@ -27,7 +27,7 @@ from archcalc.report import (
     summarise,
     to_row,
 )
-from archcalc.where import compile_where
+from archcalc.report.where import compile_where
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from archcalc.levels import find_level
-from archcalc.rules import Backbone, k_verdict, pipeline_for
+from archcalc.recommend.levels import find_level
+from archcalc.recommend.rules import Backbone, k_verdict, pipeline_for
 
 COARSE = find_level("coarse")
 

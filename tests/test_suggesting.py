@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import archcalc
 from archcalc.cli import main
 from archcalc.errors import InvalidArgumentError, UnknownModelError
-from archcalc.suggesting import suggest
+from archcalc.recommend.suggest import suggest
 
 #: resnet18's layer4 MACs per output position: conv3x3 256->512 (1,179,648) + 1x1 downsample
 #: 256->512 (131,072) + three conv3x3 512->512 (3 x 2,359,296) = 8,388,608.
@@ -92,7 +92,7 @@ def fake_measure(calls: list[Any]) -> Any:
     """A stand-in for archcalc.timing.measure: 1 ms per 100 MMACs, recorded per call."""
 
     def measure(model: Any, resolution: Any, **kwargs: Any) -> SimpleNamespace:
-        from archcalc.profiling import profile
+        from archcalc.profiling.prepare import profile
 
         macs = profile(model, resolution).macs
         calls.append((resolution, kwargs))
@@ -103,7 +103,7 @@ def fake_measure(calls: list[Any]) -> Any:
 
 def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("archcalc.timing.measure", fake_measure(calls))
+    monkeypatch.setattr("archcalc.recommend.suggest.measure", fake_measure(calls))
     s = suggest("fine-grained", "resnet18", budget_ms=50)  # 448: 72.5 ms, 320: 37.0 ms
     assert s.resolution == (320, 320)
     assert s.to_dict()["latency_ms"] == pytest.approx(37.01657600)
@@ -116,7 +116,7 @@ def test_latency_without_budget_times_each_backbones_best_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("archcalc.timing.measure", fake_measure(calls))
+    monkeypatch.setattr("archcalc.recommend.suggest.measure", fake_measure(calls))
     s = suggest("coarse")
     assert len(calls) == 2  # resnet18 and mobilenetv3_large_100 at 224
     assert s.chosen.latency_s is not None

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from archcalc.errors import InvalidArgumentError, UnknownModelError
-from archcalc.jsonl import read_jsonl, repair
-from archcalc.shards import parse_shard, shard_models
-from archcalc.sweep import (
+from archcalc.sweep.jsonl import read_jsonl, repair
+from archcalc.sweep.run import (
     ModelTask,
     SweepSettings,
     expand_models,
@@ -30,6 +29,7 @@ from archcalc.sweep import (
     profile_task,
     run_sweep,
 )
+from archcalc.sweep.shards import parse_shard, shard_models
 
 TESTS = Path(__file__).resolve().parent
 FAKE = "sweep_fakes:fake_profiler"
@@ -96,7 +96,7 @@ def test_resume_after_kill_9(tmp_path: Path) -> None:
     out = tmp_path / "s.jsonl"
     models = [f"slow{i}" for i in range(12)]
     code = (
-        "import sys; from archcalc.sweep import run_sweep; "
+        "import sys; from archcalc.sweep.run import run_sweep; "
         f"run_sweep({models!r}, {RES!r}, out={str(out)!r}, jobs=2, profiler={FAKE!r})"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
@@ -200,7 +200,7 @@ def test_default_profiler_on_tiny_models(tmp_path: Path) -> None:
         ("test_vit", 96): 6,
     }
     assert {k: v["final_map"][0] for k, v in lines.items()} == expected
-    from archcalc.profiling import profile
+    from archcalc.profiling.prepare import profile
 
     direct = profile("resnet10t", 96).to_dict()
     assert {k: v for k, v in lines[("resnet10t", 96)].items() if k in direct} == direct
@@ -224,7 +224,9 @@ def test_latency_lines_use_the_timing_api(monkeypatch: pytest.MonkeyPatch) -> No
         calls.append((model, res, device, batch_size, in_chans))
         return FakeTiming()
 
-    monkeypatch.setitem(sys.modules, "archcalc.timing", types.SimpleNamespace(measure=measure))
+    monkeypatch.setitem(
+        sys.modules, "archcalc.timing.measure", types.SimpleNamespace(measure=measure)
+    )
     settings = SweepSettings(latency=True, device="cpu", batch_size=2)
     (line,) = profile_task(ModelTask("resnet10t", ((64, 64),), settings))
     assert line["status"] == "ok" and line["latency_s"] == 0.0125

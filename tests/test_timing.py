@@ -12,14 +12,18 @@ import torch
 from torch import nn
 
 import archcalc
-from archcalc import timing
+from archcalc.core import build as build_module
+from archcalc.core import memory
 from archcalc.errors import (
     DeviceUnavailableError,
     InsufficientMemoryError,
     InvalidArgumentError,
     TraceError,
 )
-from archcalc.measurement import MIN_SAMPLES
+from archcalc.profiling import prepare as prepare_module
+from archcalc.profiling.prepare import prepare
+from archcalc.timing import measure as timing
+from archcalc.timing.stats import MIN_SAMPLES
 
 FAST: dict[str, Any] = {"threads": 1, "min_run_time": 1e-6}  # exactly MIN_SAMPLES timed runs
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -74,7 +78,7 @@ def test_module_the_tracer_cannot_read_is_still_measured(monkeypatch: pytest.Mon
     def untraceable(*args: Any, **kwargs: Any) -> Any:
         raise TraceError("Sequential at 32x32: no output reads as a feature map")
 
-    monkeypatch.setattr(timing, "profile", untraceable)
+    monkeypatch.setattr(prepare_module, "profile_built", untraceable)
     assert archcalc.measure(tiny(), 32, **FAST).runs == MIN_SAMPLES  # no memory check, still timed
     with pytest.raises(TraceError):  # a timm name that fails to trace is a real error
         archcalc.measure("resnet18", 32, **FAST)
@@ -189,10 +193,13 @@ def test_meta_weights_are_refused() -> None:
 
 
 def test_too_big_for_host_memory_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
-    from archcalc import guards
+    def build_on_meta_only(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("device") != "meta":
+            pytest.fail("built on a real device anyway")
+        return build_module.build(*args, **kwargs)
 
-    monkeypatch.setattr(guards, "available_host_bytes", lambda: 1024 * 1024)  # 1 MiB free
-    monkeypatch.setattr(timing, "build_on", lambda *a, **k: pytest.fail("built anyway"))
+    monkeypatch.setattr(memory, "available_host_bytes", lambda: 1024 * 1024)  # 1 MiB free
+    monkeypatch.setattr(prepare_module, "build", build_on_meta_only)
     # input alone: 64 x 3 x 256 x 256 x 4 B = 48.0 MiB
     with pytest.raises(InsufficientMemoryError, match=r"batch 64 needs about .* input 48\.0 MiB"):
         archcalc.measure(tiny(), 256, batch_size=64, **FAST)
@@ -220,7 +227,7 @@ def test_probe_batch_catches_out_of_memory(monkeypatch: pytest.MonkeyPatch) -> N
         return real_input(spec, batch_size, *args)
 
     monkeypatch.setattr(timing, "_input", input_or_oom)
-    built = timing.build_on(tiny(), (16, 16), "cpu")
+    built = prepare(tiny(), (16, 16), device="cpu").built
     spec = timing.check_spec(threads=1)
     assert [timing.probe_batch(built, (16, 16), spec, b) for b in (1, 5, 6, 64)] == [
         True, True, False, False,

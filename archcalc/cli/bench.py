@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from archcalc.cli.options import format_option, res_option
-from archcalc.measurement import DTYPES
+from archcalc.timing.stats import DTYPES
 
 __all__ = ["bench_command"]
 
@@ -72,8 +72,14 @@ def bench_command(
 
     Warm-up first, then per-iteration samples until --min-time is spent; a row that does
     not fit in memory says so and the others are still measured."""
-    from archcalc.bench import bench
-    from archcalc.render import BENCH_HEADERS, bench_notes, bench_rows, render_json, render_table
+    from archcalc.report.tables import (
+        BENCH_HEADERS,
+        bench_notes,
+        bench_rows,
+        render_json,
+        render_table,
+    )
+    from archcalc.timing.bench import bench
 
     report = bench(
         model,

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from archcalc.checks import CONVENTIONS
 from archcalc.cli.options import format_option, res_option
-from archcalc.units import CONVENTIONS
 
 if TYPE_CHECKING:
-    from archcalc.measurement import Timing
     from archcalc.results import Profile
+    from archcalc.timing.stats import Timing
 
 __all__ = ["inspect_command"]
 
@@ -67,9 +67,11 @@ def inspect_command(
     print its global stride, final k x k map, channels, params, MACs and memory.
 
     The forward runs on the meta device: no weights are downloaded or allocated."""
-    from archcalc.layers import layer_table
-    from archcalc.profiling import profile
-    from archcalc.render import (
+    from archcalc.formatting import size
+    from archcalc.profiling.accepts import inspect_size_notes
+    from archcalc.profiling.layers import layer_table
+    from archcalc.profiling.prepare import profile
+    from archcalc.report.tables import (
         INSPECT_HEADERS,
         LAYER_HEADERS,
         STAGE_HEADERS,
@@ -79,11 +81,9 @@ def inspect_command(
         layer_rows,
         render_json,
         render_table,
-        size,
         stage_rows,
         timing_note,
     )
-    from archcalc.validity import size_notes
 
     profiles = [
         profile(
@@ -118,7 +118,7 @@ def inspect_command(
     if fmt == "table":
         notes = inspect_notes(profiles) + [timing_note(t.model, t) for t in timings[:1]]
         sizes = [(p.height, p.width) for p in profiles]
-        notes += size_notes(model, sizes, in_chans=in_chans, output_stride=output_stride)
+        notes += inspect_size_notes(model, sizes, in_chans=in_chans, output_stride=output_stride)
         text += "\n\n" + "\n".join(notes)
     click.echo(text)
 
@@ -127,7 +127,7 @@ def _latencies(
     model: str, profiles: list[Profile], device: str, output_stride: int | None
 ) -> list[Timing]:
     """``--latency``: one ``archcalc.measure`` per profiled size, at its batch and channels."""
-    from archcalc.timing import measure
+    from archcalc.timing.measure import measure
 
     return [
         measure(

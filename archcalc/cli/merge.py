@@ -27,7 +27,7 @@ Examples:
 def merge_command(files: tuple[Path, ...], output: Path) -> None:
     """Merge sweep FILES into --output without duplicates: per (model, convention, batch,
     channels, size) an ok line beats an error line, otherwise the first line read is kept."""
-    from archcalc.sweep import merge_results
+    from archcalc.sweep.run import merge_results
 
     summary = merge_results(files, output)
     dropped = f", {summary.bad_lines} unreadable line(s) skipped" if summary.bad_lines else ""

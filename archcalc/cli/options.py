@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
+from archcalc.core.geometry import parse_resolution
 from archcalc.errors import ArchcalcError
-from archcalc.geometry import parse_resolution
-from archcalc.render import FORMATS
+from archcalc.report.tables import FORMATS
 
 __all__ = ["RESOLUTION", "format_option", "res_option"]
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import click
+
+from archcalc.report.documents import REPORT_FORMATS
+from archcalc.report.rows import FIELDS
 
 __all__ = ["report_command"]
 
@@ -16,9 +20,8 @@ Examples:
   archcalc report zoo.jsonl --k-range 5 9 --max-gmacs 2 --format csv -o picks.csv
   archcalc report a.jsonl b.jsonl --format html -o report.html --plots plots
 \b
---where fields: model family status res height width k k_w stride channels params params_m
-  macs gmacs gflops latency_s latency_ms peak_act_mb train_mb error_kind error_type reason
-"""
+--where fields: {fields}
+""".format(fields=textwrap.fill(" ".join(FIELDS), 90, subsequent_indent="  "))
 
 
 @click.command("report", epilog=EPILOG)
@@ -32,7 +35,7 @@ Examples:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(("markdown", "html", "csv")),
+    type=click.Choice(REPORT_FORMATS),
     default="markdown",
     show_default=True,
     help="Report format; csv = the table only.",
@@ -84,9 +87,9 @@ def report_command(
 ) -> None:
     """Summarise sweep FILES (JSONL, .jsonl.gz): models, resolutions, errors by reason, a
     sorted and filtered table, and plots (cost against resolution, k x k, Pareto front)."""
-    from archcalc.render import render_json
-    from archcalc.render_report import render_report
-    from archcalc.report import filter_rows, load_rows, sort_rows, summarise
+    from archcalc.report.documents import render_report
+    from archcalc.report.rows import filter_rows, load_rows, sort_rows, summarise
+    from archcalc.report.tables import render_json
 
     rows, _bad = load_rows(files)
     bounds = dict(max_gmacs=max_gmacs, max_params_m=max_params_m, max_latency_ms=max_latency_ms)
@@ -95,7 +98,7 @@ def report_command(
     summary = summarise(rows)
     plots = []
     if plots_dir is not None and fmt != "csv":
-        from archcalc.plots import draw_plots
+        from archcalc.report.plots import draw_plots
 
         base = (output or Path("report")).resolve().parent
         chosen = {r["model"] for r in picked}  # plot every size of each model the filter kept

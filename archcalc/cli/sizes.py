@@ -44,8 +44,9 @@ def sizes_command(
     The rules (patch size, window x patch x downsampling, fixed position embeddings, the
     smallest size before a map vanishes, the global stride) are read off the model's own
     modules in one meta forward; no weights are downloaded."""
-    from archcalc.render import render_json, render_table, size
-    from archcalc.validity import size_range
+    from archcalc.formatting import size
+    from archcalc.profiling.accepts import size_range
+    from archcalc.report.tables import render_json, render_table
 
     found = size_range(
         model, low, high, aligned=not every, in_chans=in_chans, output_stride=output_stride

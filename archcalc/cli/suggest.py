@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from archcalc.cli.options import format_option
-from archcalc.levels import LEVELS
-from archcalc.recommend import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
+from archcalc.recommend.decide import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
+from archcalc.recommend.levels import LEVELS
 
 __all__ = ["suggest_command"]
 
@@ -85,8 +85,8 @@ def suggest_command(
     Profiles each backbone at the level's size and at the candidate sizes (plus the
     remedies the k x k rule asks for), measures latency where it decides, and prints the
     recommendation, the reasons (citing the rule used) and the alternatives table."""
-    from archcalc.render import render_json, suggest_report
-    from archcalc.suggesting import suggest
+    from archcalc.recommend.suggest import suggest
+    from archcalc.report.tables import render_json, suggest_report
 
     result = suggest(
         task,

@@ -9,8 +9,10 @@ from typing import Any
 
 import click
 
+from archcalc.checks import CONVENTIONS
 from archcalc.cli.options import res_option
-from archcalc.units import CONVENTIONS
+from archcalc.formatting import MIB
+from archcalc.sweep.run import DEFAULT_PROFILER
 
 __all__ = ["sweep_command"]
 
@@ -83,7 +85,7 @@ Rerun the same command after a crash or Ctrl-C: finished pairs are skipped.
 @click.option("--shard-count", type=int, help="Shard count for --shard auto under Kubernetes.")
 @click.option(
     "--profiler",
-    default="archcalc.sweep:profile_task",
+    default=DEFAULT_PROFILER,
     show_default=True,
     metavar="MODULE:FUNCTION",
     help="What each worker runs per model (advanced).",
@@ -110,21 +112,21 @@ def sweep_command(
     (--max-rss-mb) is recorded as an error line for it and the sweep goes on. Lines are
     flushed as they arrive; rerunning skips what is already in --out."""
     from archcalc.errors import InvalidArgumentError
-    from archcalc.render_report import sweep_summary_text
-    from archcalc.shards import parse_shard
-    from archcalc.sweep import SweepSettings, expand_models, run_sweep
+    from archcalc.report.documents import sweep_summary_text
+    from archcalc.sweep.run import SweepSettings, expand_models, run_sweep
+    from archcalc.sweep.shards import parse_shard
 
     if models_file is not None:
         patterns += tuple(models_file.read_text().splitlines())
     if not patterns:
         raise InvalidArgumentError("give --models PATTERN (e.g. 'resnet*') or --models-file")
     shard_spec = parse_shard(shard, count=shard_count, environ=os.environ)
-    models = expand_models(patterns) if profiler == "archcalc.sweep:profile_task" else patterns
+    models = expand_models(patterns) if profiler == DEFAULT_PROFILER else patterns
     settings = SweepSettings(convention, batch_size, 3, latency, device)
     with _ProgressBar() as bar:
         summary = run_sweep(
             list(models), resolutions, out=out, settings=settings, jobs=jobs,
-            timeout_s=timeout_s, max_rss_bytes=max_rss_mb * 2**20 or None,
+            timeout_s=timeout_s, max_rss_bytes=max_rss_mb * MIB or None,
             shard=shard_spec, profiler=profiler, progress_callback=bar.update,
         )  # fmt: skip
     click.echo(sweep_summary_text(summary), err=True)

@@ -1,0 +1,74 @@
+"""Argument checks shared by every entry point (no torch): each raises a one-line error.
+
+Also the counting conventions (which operations a MAC total includes), so that the CLI can
+offer them as choices without importing the counter.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from archcalc.errors import InvalidArgumentError
+from archcalc.results import Pair
+
+__all__ = [
+    "CONVENTIONS",
+    "MAX_INPUT_BYTES",
+    "check_convention",
+    "check_input_size",
+    "check_limit",
+    "check_positive",
+    "input_bytes",
+]
+
+#: ``core``: conv/linear/matmul/attention (papers, torchvision ``_ops``);
+#: ``fvcore``: core + norm/pool/upsample terms (timm's published tables).
+CONVENTIONS = ("core", "fvcore")
+#: Largest input tensor accepted: beyond it even meta tensors overflow storage arithmetic.
+MAX_INPUT_BYTES = 2**40
+
+
+def check_convention(convention: str) -> str:
+    """Return ``convention`` if known, else raise naming the choices."""
+    if convention not in CONVENTIONS:
+        raise InvalidArgumentError(
+            f"unknown convention {convention!r}: use one of {', '.join(CONVENTIONS)}"
+        )
+    return convention
+
+
+def check_positive(name: str, value: Any, *, optional: bool = False) -> int | None:
+    """Return ``value`` if it is a positive int (or None when optional), else raise."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_limit(name: str, value: Any) -> float | None:
+    """A positive, finite number such as a budget (None when not set)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidArgumentError(f"{name} must be a positive number, got {value!r}")
+    if not math.isfinite(value):
+        raise InvalidArgumentError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def input_bytes(batch_size: int, channels: int, resolution: Pair) -> int:
+    """Bytes of a float32 input tensor of ``batch_size x channels x height x width``."""
+    return 4 * batch_size * channels * resolution[0] * resolution[1]
+
+
+def check_input_size(resolution: Pair, batch_size: int, in_chans: int) -> None:
+    """Refuse an input tensor beyond ``MAX_INPUT_BYTES`` (float32) before building anything."""
+    nbytes = input_bytes(batch_size, in_chans, resolution)
+    if nbytes > MAX_INPUT_BYTES:
+        raise InvalidArgumentError(
+            f"an input of {batch_size}x{in_chans}x{resolution[0]}x{resolution[1]} is "
+            f"{nbytes / 2**40:.1f} TiB in float32 (limit {MAX_INPUT_BYTES // 2**40} TiB): "
+            "lower --batch-size or --in-chans"
+        )

@@ -1,0 +1,87 @@
+"""Which input sizes a model accepts: ``check_resolution`` and ``size_range`` (and inspect's
+notes), judged from the size rules read off the model prepared at its default size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from archcalc.checks import check_positive
+from archcalc.core.geometry import MAX_SIDE, parse_resolution
+from archcalc.errors import InvalidArgumentError
+from archcalc.profiling.prepare import read_rules
+from archcalc.results import Pair
+from archcalc.sizes.validity import SizeRange, Validity, judge, size_notes, sizes_between
+
+__all__ = ["check_resolution", "inspect_size_notes", "size_range"]
+
+
+def check_resolution(
+    model: str | nn.Module,
+    resolution: int | str | tuple[int, int],
+    *,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+) -> Validity:
+    """Judge ``resolution`` for ``model`` from rules read off its modules (meta device only).
+
+    Args:
+        model: timm name or ``nn.Module`` (a module is read at ``resolution``).
+        resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
+        in_chans, output_stride: as the model would be built.
+
+    Returns:
+        A ``Validity``: valid or not and why, aligned, final map, nearest valid sizes and the
+        constructor arguments archcalc builds with to lift a rule.
+
+    Example:
+        >>> archcalc.check_resolution("swin_tiny_patch4_window7_224", 230).reason
+        'swin_tiny_patch4_window7_224 cannot run at 230x230: ...; nearest valid: 224x224, ...'
+    """
+    res = parse_resolution(resolution)
+    check_positive("in_chans", in_chans)
+    check_positive("output_stride", output_stride, optional=True)
+    rules = read_rules(model, in_chans=in_chans, output_stride=output_stride, reference=res)
+    return judge(rules, res)
+
+
+def size_range(
+    model: str | nn.Module,
+    low: int = 32,
+    high: int = 1024,
+    *,
+    aligned: bool = True,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+) -> SizeRange:
+    """Square sides in ``[low, high]`` that ``model`` runs at, with the k each gives.
+
+    Only aligned sides (no pixel dropped, no padded window) unless ``aligned=False``.
+
+    Example:
+        >>> [s for s, k, ok in archcalc.size_range("resnet18", 200, 260).sizes]
+        [224, 256]
+    """
+    check_positive("min", low)
+    check_positive("max", high)
+    check_positive("in_chans", in_chans)
+    check_positive("output_stride", output_stride, optional=True)
+    if low > high or high > MAX_SIDE:
+        raise InvalidArgumentError(f"need 1 <= min <= max <= {MAX_SIDE}, got min {low}, max {high}")
+    rules = read_rules(model, in_chans=in_chans, output_stride=output_stride)
+    return sizes_between(rules, low, high, aligned=aligned)
+
+
+def inspect_size_notes(
+    model: str | nn.Module,
+    resolutions: Sequence[Pair],
+    *,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+) -> list[str]:
+    """Lifted constraints and padded windows at each size, for ``inspect`` (timm names only)."""
+    if not isinstance(model, str):
+        return []
+    rules = read_rules(model, in_chans=in_chans, output_stride=output_stride)
+    return size_notes(rules, resolutions)

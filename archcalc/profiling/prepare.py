@@ -1,0 +1,231 @@
+"""The one way a model gets ready for a trace or a timing: ``prepare``; and ``profile``.
+
+``prepare`` builds the model (timm name, ``arch.tag`` or a user ``nn.Module``), traces it once
+on the meta device, and when that fails reads the architecture's size rules: an invalid size
+is refused with its reason and the nearest valid sizes, and a rule that a constructor argument
+lifts (a fixed ``img_size``) is lifted. It then checks host memory and builds on the requested
+device with the same arguments, in eval mode. Every entry point (profile, measure, bench,
+suggest, sweep, the size checks, the layer table) gets its model here, so the same model is
+never built two ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from archcalc.checks import check_convention, check_input_size, check_positive
+from archcalc.core.build import Built, build, default_input_size
+from archcalc.core.devices import check_device
+from archcalc.core.geometry import parse_resolution
+from archcalc.core.memory import check_host_memory, out_of_memory_as_error, resident_bytes
+from archcalc.core.trace import profile_built
+from archcalc.errors import TraceError
+from archcalc.formatting import size
+from archcalc.results import Pair, Profile
+from archcalc.sizes.constraints import Rules
+from archcalc.sizes.probe import derive_rules
+from archcalc.sizes.validity import judge
+
+__all__ = ["Ready", "prepare", "profile", "read_rules"]
+
+Resolution = int | str | tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A model ready to trace or time: built (lifted arguments applied) on ``device``.
+
+    ``estimate`` is the meta-device profile that showed it runs at ``resolution`` (None when
+    ``prepare`` was asked not to trace, or for a user module the tracer cannot read);
+    ``build_kwargs`` are the constructor arguments the size rules lifted (empty if none).
+    """
+
+    built: Built
+    resolution: Pair
+    device: str
+    estimate: Profile | None
+    build_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def profile(self) -> Profile:
+        """The meta estimate; a ``TraceError`` where there is none (not traced, or unreadable)."""
+        if self.estimate is None:
+            raise TraceError(f"{self.built.name} at {size(self.resolution)} was not traced")
+        return self.estimate
+
+
+def prepare(
+    model: str | nn.Module,
+    resolution: Resolution = 224,
+    *,
+    batch_size: int = 1,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+    convention: str = "core",
+    device: str = "meta",
+    reuse: Built | None = None,
+    trace: bool = True,
+    strict: bool = True,
+) -> Ready:
+    """Build ``model`` for ``resolution`` on ``device``, ready for a trace or a timing.
+
+    Args:
+        model: a timm name (``resnet50``, ``resnet50.a1_in1k``) or a user ``nn.Module``
+            (used as it is: never moved, its mode restored by whoever runs it).
+        resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
+        batch_size, in_chans, convention: what the meta trace (``estimate``) runs with.
+        output_stride: build with this global stride (timm models that support it).
+        device: ``meta`` (default), ``cpu``, ``cuda`` or ``cuda:N``; a real device is
+            memory-checked against the meta estimate first.
+        reuse: a model already built from the same name and arguments to try first (a sweep
+            or suggestion reuses one build across sizes); ignored for fixed-input-size archs.
+        trace: False builds only (no estimate, no size rules): for the model's default size.
+        strict: False lets a user module the tracer cannot read through (``estimate`` None).
+
+    Returns:
+        A ``Ready`` with the built model, the meta estimate and the lifted arguments.
+
+    Example:
+        >>> prepare("crossvit_tiny_240", 224).build_kwargs  # it resizes inputs itself
+        {'img_size': (240, 240)}
+    """
+    res = parse_resolution(resolution)
+    check_positive("batch_size", batch_size)
+    check_positive("in_chans", in_chans)
+    check_positive("output_stride", output_stride, optional=True)
+    check_convention(convention)
+    dev = check_device(device)
+    check_input_size(res, batch_size, in_chans)
+    options = {"in_chans": in_chans, "output_stride": output_stride}
+    if not trace:
+        return Ready(_build(model, res, dev, {}, **options), res, dev, None)
+    meta, kwargs, estimate = _traced(
+        model, res, reuse, strict, batch_size=batch_size, convention=convention, **options
+    )
+    if dev == "meta":
+        return Ready(meta, res, dev, estimate, kwargs)
+    if estimate is not None:
+        check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
+    return Ready(_build(model, res, dev, kwargs, **options), res, dev, estimate, kwargs)
+
+
+def _build(
+    model: str | nn.Module,
+    res: Pair,
+    device: str,
+    kwargs: dict[str, Any],
+    *,
+    in_chans: int,
+    output_stride: int | None,
+) -> Built:
+    """``build`` in eval mode; running out of memory while building is a user error."""
+    where = model if isinstance(model, str) else type(model).__name__
+    with out_of_memory_as_error(device, f"building {where} at {size(res)}"):
+        built = build(
+            model, res, in_chans=in_chans, output_stride=output_stride, device=device, **kwargs
+        )
+    if isinstance(model, str):
+        built.module.eval()  # archcalc's own build: a user module keeps its mode
+    return built
+
+
+def _traced(
+    model: str | nn.Module,
+    res: Pair,
+    reuse: Built | None,
+    strict: bool,
+    *,
+    batch_size: int,
+    convention: str,
+    in_chans: int,
+    output_stride: int | None,
+) -> tuple[Built, dict[str, Any], Profile | None]:
+    """Build on meta and trace once; after a failure, the size rules refuse or lift."""
+    options = {"in_chans": in_chans, "output_stride": output_stride}
+    trace = {"batch_size": batch_size, "convention": convention, **options}
+    built = reuse
+    try:
+        if built is None or built.img_size_arg:
+            built = _build(model, res, "meta", {}, **options)
+        return built, {}, profile_built(built, res, **trace)
+    except TraceError as failure:
+        if not isinstance(model, str):
+            if strict or built is None:
+                raise
+            return built, {}, None
+        kwargs = _lifted(model, res, failure, **options)
+    built = _build(model, res, "meta", kwargs, **options)
+    return built, kwargs, profile_built(built, res, **trace)
+
+
+def _lifted(
+    model: str, res: Pair, failure: TraceError, *, in_chans: int, output_stride: int | None
+) -> dict[str, Any]:
+    """After a failed build or trace: refuse an invalid size with its reason and nearest valid
+    sizes, or return the constructor arguments that lift the constraint (re-raise if none).
+
+    The size rules cost a build and a forward of their own, so they are read only when the
+    plain attempt fails; a size that runs needs no verdict to be profiled.
+    """
+    rules = read_rules(model, in_chans=in_chans, output_stride=output_stride)
+    validity = judge(rules, res)
+    validity.raise_if_invalid(cause=failure)
+    if not validity.build_kwargs or validity.build_kwargs == {"img_size": res}:
+        raise failure
+    return validity.build_kwargs
+
+
+def read_rules(
+    model: str | nn.Module,
+    *,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+    reference: Pair | None = None,
+) -> Rules:
+    """The size rules of ``model``, read from it prepared at its default size (a timm name's
+    configured input size; ``reference`` or 224x224 for a user module)."""
+    ref = default_input_size(model) if isinstance(model, str) else reference or (224, 224)
+    ready = prepare(model, ref, in_chans=in_chans, output_stride=output_stride, trace=False)
+    return derive_rules(model, ready.built, ref, in_chans=in_chans, output_stride=output_stride)
+
+
+def profile(
+    model: str | nn.Module,
+    resolution: Resolution = 224,
+    *,
+    batch_size: int = 1,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+    convention: str = "core",
+    device: str = "meta",
+) -> Profile:
+    """Profile ``model`` (timm name, ``arch.tag`` or ``nn.Module``) at ``resolution``.
+
+    One forward on ``device`` (default ``meta``: no weights or activations allocated) gives
+    the stages, final k x k map, global stride, MACs under ``convention`` and memory.
+
+    Args:
+        model: timm name or ``nn.Module``.
+        resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
+        batch_size, in_chans: the input tensor is ``batch_size x in_chans x H x W``.
+        output_stride: build with this global stride (timm models that support it).
+        convention: ``core`` (conv/linear/matmul/attention) or ``fvcore`` (adds norm/pool).
+        device: ``meta`` (static), or ``cpu``/``cuda`` to trace real tensors.
+
+    Returns:
+        A ``Profile`` (``to_dict()`` is the JSON schema in the README).
+
+    Example:
+        >>> archcalc.profile("resnet18", 48).final_map
+        (2, 2)
+    """
+    options = {"batch_size": batch_size, "in_chans": in_chans, "output_stride": output_stride}
+    ready = prepare(model, resolution, convention=convention, device=device, **options)
+    if ready.device == "meta" and ready.estimate is not None:
+        return ready.estimate
+    return profile_built(
+        ready.built, ready.resolution, convention=convention, device=ready.device, **options
+    )

@@ -1,0 +1,410 @@
+"""The recommender: a pure decision over profiles and latencies (no torch, no timm).
+
+Given the profiled options (backbone x input size x output stride, with latency where it was
+measured), it applies the domain rules: the task level fixes the input size (section 1), the
+final k x k map should sit in the 3-9 window (section 3), budgets are respected, and the
+input pipeline follows the backbone's own crop fraction and normalisation (section 4).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from archcalc.errors import InvalidArgumentError
+from archcalc.formatting import billions, millions, milliseconds, size, stride_text
+from archcalc.recommend.levels import LEVELS, Level
+from archcalc.recommend.rules import K_MIN, Backbone, KVerdict, Pipeline, k_verdict, pipeline_for
+from archcalc.results import Pair, Profile
+
+__all__ = [
+    "AUTO_BACKBONES",
+    "CANDIDATE_SIDES",
+    "DEFAULT_BACKBONES",
+    "Option",
+    "Suggestion",
+    "rank",
+    "recommend",
+    "violations",
+]
+
+#: Input sides every suggestion profiles (the alternatives table), besides the level's own.
+CANDIDATE_SIDES = (48, 96, 160, 224, 320, 448)
+#: The baselines the domain notes recommend starting from (section 2).
+DEFAULT_BACKBONES = ("resnet18", "mobilenetv3_large_100")
+#: ``--backbone auto``: most accurate first, by timm's published ImageNet-1k top-1 (%) of each
+#: default pretrained tag at 224 (timm results-imagenet.csv). Small, so a suggestion stays fast.
+AUTO_TOP1 = (
+    ("resnet50", 80.382),  # resnet50.a1_in1k
+    ("efficientnet_b0", 77.698),  # efficientnet_b0.ra_in1k
+    ("mobilenetv3_large_100", 75.784),  # mobilenetv3_large_100.ra_in1k
+    ("resnet18", 71.504),  # resnet18.a1_in1k
+)
+AUTO_BACKBONES = tuple(name for name, _ in AUTO_TOP1)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One profiled configuration (a row of the alternatives table), latency if measured."""
+
+    profile: Profile
+    latency_s: float | None = None
+
+    @property
+    def backbone(self) -> str:
+        return self.profile.model
+
+    @property
+    def key(self) -> tuple[str, Pair, int | None]:
+        """(backbone, resolution, output_stride): what identifies a row."""
+        return (self.profile.model, self.profile.resolution, self.profile.output_stride)
+
+    def verdict(self, level: Level) -> KVerdict:
+        p = self.profile
+        return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
+
+    def to_dict(self, chosen: bool = False) -> dict[str, Any]:
+        """The profile's JSON object plus ``latency_ms`` (null if not measured) and ``chosen``."""
+        ms = None if self.latency_s is None else self.latency_s * 1e3
+        return {**self.profile.to_dict(), "latency_ms": ms, "chosen": chosen}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The decision: the chosen option, why, what to watch, the pipeline and every alternative."""
+
+    level: Level
+    chosen: Option
+    warnings: tuple[str, ...]
+    reasons: tuple[str, ...]
+    pipeline: Pipeline
+    alternatives: tuple[Option, ...]
+    device: str = "cpu"
+
+    @property
+    def task(self) -> str:
+        """The level's canonical name (``fine-grained`` even when asked as ``fine``)."""
+        return self.level.name
+
+    @property
+    def resolution(self) -> Pair:
+        return self.chosen.profile.resolution
+
+    @property
+    def backbone(self) -> str:
+        return self.chosen.backbone
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON object; ``alternatives`` mark the chosen row with ``chosen``."""
+        p = self.chosen.profile
+        return {
+            "task": self.task,
+            "resolution": list(p.resolution),
+            "backbone": p.model,
+            "output_stride": p.output_stride,
+            "final_map": list(p.final_map),
+            "global_stride": list(p.global_stride),
+            "macs": p.macs,
+            "params": p.params,
+            "latency_ms": None if self.chosen.latency_s is None else self.chosen.latency_s * 1e3,
+            "warnings": list(self.warnings),
+            "reasons": list(self.reasons),
+            "pipeline": self.pipeline.to_dict(),
+            "alternatives": [o.to_dict(o.key == self.chosen.key) for o in self.alternatives],
+        }
+
+
+def _distance(resolution: Pair, target: Pair) -> float:
+    """How far a size is from the level's, in octaves summed over both axes."""
+    return sum(abs(math.log2(r / t)) for r, t in zip(resolution, target, strict=True))
+
+
+def rank(options: Sequence[Option], level: Level, preference: Sequence[str]) -> list[Option]:
+    """Best first: closest to the level's size, then k verdict, backbone preference, MACs."""
+    order = {name: i for i, name in enumerate(preference)}
+
+    def key(o: Option) -> tuple[float, int, int, int, int]:
+        distance = round(_distance(o.profile.resolution, level.resolution), 9)
+        pref = order.get(o.backbone, len(order))
+        return (distance, o.verdict(level).rank, pref, o.profile.macs, o.profile.output_stride or 0)
+
+    return sorted(options, key=key)
+
+
+def violations(option: Option, budget_ms: float | None, max_gmacs: float | None) -> list[str]:
+    """The budgets ``option`` breaks, each with its cost (empty when it fits)."""
+    out = []
+    if max_gmacs is not None and option.profile.macs > max_gmacs * 1e9:
+        out.append(f"max_gmacs={max_gmacs:g} ({billions(option.profile.macs)} GMACs)")
+    if budget_ms is not None:
+        if option.latency_s is None:
+            out.append(f"budget_ms={budget_ms:g} (latency not measured)")
+        elif option.latency_s * 1e3 > budget_ms:
+            out.append(f"budget_ms={budget_ms:g} ({milliseconds(option.latency_s)} ms)")
+    return out
+
+
+def _overshoot(option: Option, budget_ms: float | None, max_gmacs: float | None) -> float:
+    """The worst cost / limit ratio over the budgets (inf when latency is needed but missing)."""
+    ratios = [0.0]
+    if max_gmacs is not None:
+        ratios.append(option.profile.macs / (max_gmacs * 1e9))
+    if budget_ms is not None:
+        lat = option.latency_s
+        ratios.append(math.inf if lat is None else lat * 1e3 / budget_ms)
+    return max(ratios)
+
+
+def _choose(
+    ranked: Sequence[Option], budget_ms: float | None, max_gmacs: float | None
+) -> tuple[Option, list[str]]:
+    """The best-ranked option within budgets, with a warning naming what binds if it is not
+    the ideal one; when nothing fits, the option closest to fitting."""
+    ideal = ranked[0]
+    fitting = [o for o in ranked if not violations(o, budget_ms, max_gmacs)]
+    if fitting and fitting[0] is ideal:
+        return ideal, []
+    binding = "; ".join(violations(ideal, budget_ms, max_gmacs))
+    where = f"{ideal.backbone} at {size(ideal.profile.resolution)}"
+    if fitting:
+        return fitting[0], [f"budget binds: {binding} excludes {where}, the ideal option"]
+    closest = min(ranked, key=lambda o: _overshoot(o, budget_ms, max_gmacs))
+    cost = "; ".join(violations(closest, budget_ms, max_gmacs))
+    return closest, [
+        f"nothing fits the budget: {binding} excludes {where}, the ideal option; the closest "
+        f"is {closest.backbone} at {size(closest.profile.resolution)}: {cost}"
+    ]
+
+
+def _find(
+    options: Sequence[Option], backbone: str, resolution: Pair, os: int | None
+) -> Option | None:
+    return next((o for o in options if o.key == (backbone, resolution, os)), None)
+
+
+def _stride_remedy(chosen: Option, options: Sequence[Option]) -> Option | None:
+    """The cheapest output_stride option at the same size that reaches k >= 3."""
+    fixes = [
+        o
+        for o in options
+        if o.backbone == chosen.backbone
+        and o.profile.resolution == chosen.profile.resolution
+        and o.profile.output_stride is not None
+        and min(o.profile.final_map) >= K_MIN
+    ]
+    return min(fixes, key=lambda o: o.profile.macs, default=None)
+
+
+def _area_macs(o: Option) -> tuple[int, int]:
+    return (o.profile.height * o.profile.width, o.profile.macs)
+
+
+def _input_remedy(chosen: Option, options: Sequence[Option]) -> Option | None:
+    """The smallest aligned larger input, at the default stride, that reaches k >= 3."""
+    res = chosen.profile.resolution
+    fixes = [
+        o
+        for o in options
+        if o.backbone == chosen.backbone
+        and o.profile.output_stride is None
+        and o.profile.aligned
+        and min(o.profile.final_map) >= K_MIN
+        and o.profile.resolution != res
+        and all(a >= b for a, b in zip(o.profile.resolution, res, strict=True))
+    ]
+    return min(fixes, key=_area_macs, default=None)
+
+
+def _describe(o: Option) -> str:
+    """``96x96 -> 3x3, 0.334 GMACs`` (with the output stride when it was changed)."""
+    p = o.profile
+    os = "" if p.output_stride is None else f" with output_stride={p.output_stride}"
+    return f"{size(p.resolution)}{os} -> {size(p.final_map)}, {billions(p.macs)} GMACs"
+
+
+def _k_formula(p: Profile) -> str:
+    """``k = ceil(448 / 32) = 14`` (per axis when they differ) where the map follows that rule."""
+    sides = list(zip(p.resolution, p.global_stride, p.final_map, strict=True))
+    if not all(-(-side // stride) == k for side, stride, k in sides):
+        return ""
+    axes = sides[:1] if p.height == p.width and len(set(p.global_stride)) == 1 else sides
+    terms = " x ".join(f"ceil({side} / {stride})" for side, stride, _ in axes)
+    return f" (k = {terms} = {size(p.final_map) if len(axes) == 2 else p.final_map[0]})"
+
+
+def _k_lines(
+    chosen: Option, options: Sequence[Option], level: Level, info: Backbone
+) -> tuple[list[str], list[str]]:
+    """Warnings and reasons from the k rule, with the remedies' numbers when k is too small."""
+    p = chosen.profile
+    where = f"{chosen.backbone} at {size(p.resolution)}"
+    verdict = chosen.verdict(level)
+    reason = (
+        f"final map: {chosen.backbone}'s global stride is {stride_text(p.global_stride)}, so "
+        f"{size(p.resolution)} ends at {size(p.final_map)}{_k_formula(p)}; {verdict.note}"
+    )
+    warnings: list[str] = []
+    bigger = _input_remedy(chosen, options)
+    larger = f"a larger input: {_describe(bigger)}" if bigger else None
+    base = _find(options, chosen.backbone, p.resolution, None)
+    if p.output_stride is not None and base is not None and base.verdict(level).rank == 2:
+        warnings.append(
+            f"{where} ends at {size(base.profile.final_map)} with its default global stride "
+            f"{stride_text(base.profile.global_stride)}: too small (k < {K_MIN}); adopted "
+            f"output_stride={p.output_stride} (timm dilates the last stages instead of "
+            f"striding): {size(p.final_map)} for {billions(p.macs)} GMACs instead of "
+            f"{billions(base.profile.macs)}"
+        )
+        bigger = _input_remedy(base, options)
+        if bigger:
+            reason += f"; the other remedy is a larger input: {_describe(bigger)}"
+    elif verdict.status == "too-small":
+        fix = _stride_remedy(chosen, options)
+        stride = f"output_stride: {_describe(fix)}" if fix else None
+        remedies = " or ".join(r for r in (stride, larger) if r) or "a larger input"
+        why = f" ({info.output_stride_note})" if info.output_stride_note and not fix else ""
+        warnings.append(
+            f"{where} ends at {size(p.final_map)}: too small (k < {K_MIN}); use {remedies}{why}"
+        )
+    elif verdict.status == "large":
+        warnings.append(f"{where}: {verdict.note}")
+    return warnings, [reason]
+
+
+def _alignment(chosen: Option, options: Sequence[Option]) -> list[str]:
+    """A warning with the nearest aligned sizes when the input is not a multiple of the stride."""
+    p = chosen.profile
+    if p.aligned or min(p.final_map) < K_MIN:
+        return []
+    near = []
+    for res in (p.aligned_below, p.aligned_above):
+        if res is None:
+            continue
+        o = _find(options, chosen.backbone, res, p.output_stride)
+        near.append(_describe(o) if o else size(res))
+    return [
+        f"{size(p.resolution)} is not a multiple of {chosen.backbone}'s global stride "
+        f"{stride_text(p.global_stride)}; nearest aligned: " + " and ".join(near)
+    ]
+
+
+def _level_reason(level: Level, chosen: Option) -> str:
+    """Why this input size: the level's rule, and the fallback when a budget moved it."""
+    signal = f"the signal lives in {level.signal}, so " if level.signal else ""
+    example = f" ({level.example})" if level.example else ""
+    source = (
+        "domain notes section 1: coarse 224, fine-grained 448, region 48"
+        if level in LEVELS
+        else "from your levels table"
+    )
+    text = f"task level {level.name}{example}: {signal}{size(level.resolution)} suits it ({source})"
+    if chosen.profile.resolution != level.resolution:
+        text += f"; {size(chosen.profile.resolution)} is the closest size that fits the budget"
+    return text
+
+
+def _backbone_reason(chosen: Option, preference: Sequence[str], auto: bool) -> str:
+    """Why this backbone: asked for, first in the order given, or the auto ranking."""
+    if auto:
+        return (
+            f"backbone: {chosen.backbone}, the best-ranked of the auto set "
+            f"({', '.join(preference)}: most accurate first, by timm's published ImageNet "
+            "top-1) whose option at this size meets the k rule and the budgets"
+        )
+    if len(preference) > 1:
+        return (
+            f"backbone: {chosen.backbone}, the first in the order {', '.join(preference)} "
+            "among the options closest to the level's size with k in the window (domain notes "
+            "section 2: start from a proven baseline; its result is the one to beat)"
+        )
+    return (
+        f"backbone: {chosen.backbone}, as asked (domain notes section 2: a proven baseline is "
+        "the result to beat)"
+    )
+
+
+def _cost_reason(
+    chosen: Option, device: str, budget_ms: float | None, max_gmacs: float | None
+) -> str:
+    """The chosen option's cost, and the budgets it meets."""
+    p = chosen.profile
+    latency = (
+        "latency not measured"
+        if chosen.latency_s is None
+        else f"{milliseconds(chosen.latency_s)} ms median latency at batch 1 on {device}"
+    )
+    text = (
+        f"cost: {billions(p.macs)} GMACs ({billions(p.flops)} GFLOPs) at batch 1, "
+        f"{millions(p.params)} M params, {latency}"
+    )
+    limits = [
+        f"{name}={value:g}"
+        for name, value in (("max_gmacs", max_gmacs), ("budget_ms", budget_ms))
+        if value is not None
+    ]
+    if limits and not violations(chosen, budget_ms, max_gmacs):
+        text += f"; within {' and '.join(limits)}"
+    return text
+
+
+def _pipeline_reason(pipe: Pipeline, info: Backbone) -> str:
+    return (
+        f"input pipeline: train: resize to {size(pipe.train_resize)}, random crop "
+        f"{size(pipe.train_crop)}; eval: resize to {size(pipe.eval_resize)}, centre crop "
+        f"{size(pipe.eval_crop)} (resize = floor(crop / crop_pct), crop_pct {pipe.crop_pct:g} "
+        f"from {info.name}'s pretrained_cfg); horizontal flips: {pipe.flip}; normalise with "
+        "the backbone's mean/std (domain notes section 4)"
+    )
+
+
+def recommend(
+    level: Level,
+    options: Sequence[Option],
+    backbones: Sequence[Backbone],
+    *,
+    budget_ms: float | None = None,
+    max_gmacs: float | None = None,
+    device: str = "cpu",
+    auto: bool = False,
+    notes: Sequence[str] = (),
+) -> Suggestion:
+    """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
+
+    ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at).
+    """
+    if not options:
+        raise InvalidArgumentError("no backbone could be profiled at any candidate size")
+    preference = [b.name for b in backbones]
+    ranked = rank(options, level, preference)
+    chosen, warnings = _choose(ranked, budget_ms, max_gmacs)
+    info = {b.name: b for b in backbones}.get(chosen.backbone, Backbone(chosen.backbone))
+    k_warnings, k_reasons = _k_lines(chosen, options, level, info)
+    pipe = pipeline_for(chosen.profile.resolution, info, level)
+    reasons = [
+        _level_reason(level, chosen),
+        *k_reasons,
+        _backbone_reason(chosen, preference, auto),
+        _cost_reason(chosen, device, budget_ms, max_gmacs),
+        _pipeline_reason(pipe, info),
+    ]
+    order = {name: i for i, name in enumerate(preference)}
+    table = sorted(
+        options,
+        key=lambda o: (
+            order.get(o.backbone, len(order)),
+            o.profile.height * o.profile.width,
+            o.profile.resolution,
+            o.profile.output_stride or 0,
+        ),
+    )
+    return Suggestion(
+        level=level,
+        chosen=chosen,
+        warnings=tuple([*warnings, *k_warnings, *_alignment(chosen, options), *notes]),
+        reasons=tuple(reasons),
+        pipeline=pipe,
+        alternatives=tuple(table),
+        device=device,
+    )

@@ -1,0 +1,177 @@
+"""Task levels of detail (coarse, fine-grained, region) and custom level tables (no torch).
+
+A level says which input size suits a task (domain notes, section 1): coarse whole-object
+classes at 224, fine-grained classes at 448, a small pre-cropped region at 48. Teams can pass
+their own table as a TOML, JSON or (with PyYAML installed) YAML file; its entries override the
+built-in levels of the same name and add new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archcalc.core.geometry import parse_resolution
+from archcalc.errors import ArchcalcError, InvalidArgumentError, first_line
+from archcalc.results import Pair
+
+__all__ = ["LEVELS", "Level", "find_level", "levels_from_data", "load_levels"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of detail: its input size, an example task and the advice that goes with it.
+
+    ``large_k_expected``: a final map above 9 x 9 is intended at this level (fine-grained
+    work at 448 ends at 14 x 14 on purpose). ``flip``: whether horizontal flips are safe.
+    """
+
+    name: str
+    resolution: Pair
+    example: str
+    signal: str
+    aliases: tuple[str, ...] = ()
+    large_k_expected: bool = False
+    flip: str = "safe for most tasks; not for left/right-sensitive ones (depends on the task)"
+
+
+LEVELS: tuple[Level, ...] = (
+    Level(
+        name="coarse",
+        resolution=(224, 224),
+        example="cats vs dogs, scene type",
+        signal="the whole object and its large shapes",
+        aliases=("generic", "object", "scene", "whole"),
+        flip="safe for whole-object classes such as cats vs dogs; not for left/right-sensitive "
+        "classes (text, arrows, handedness): it depends on the task",
+    ),
+    Level(
+        name="fine-grained",
+        resolution=(448, 448),
+        example="bird species, car models",
+        signal="small parts (beak, wing bars)",
+        aliases=("fine", "finegrained", "detail", "species"),
+        large_k_expected=True,
+        flip="usually safe (species and car models look alike mirrored); not where left/right "
+        "parts tell classes apart: it depends on the task",
+    ),
+    Level(
+        name="region",
+        resolution=(48, 48),
+        example="smiling or not, from the mouth only",
+        signal="one small region cut out first by a face / landmark detector",
+        aliases=("crop", "part", "roi", "patch"),
+        flip="depends on the task: safe for symmetric cues (a smile), not for left/right-"
+        "sensitive labels (which eye is closed, a left vs right hand)",
+    ),
+)
+
+_FIELDS = {"resolution", "example", "signal", "aliases", "large_k_expected", "flip"}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+def find_level(task: str, levels: Sequence[Level] = LEVELS) -> Level:
+    """The level named (or aliased) ``task``; raise with the known names otherwise."""
+    wanted = _key(str(task))
+    for level in levels:
+        if wanted in {_key(level.name), *(_key(a) for a in level.aliases)}:
+            return level
+    known = ", ".join(
+        f"{lv.name} ({', '.join(lv.aliases)})" if lv.aliases else lv.name for lv in levels
+    )
+    raise InvalidArgumentError(f"unknown task level {task!r}: use one of {known}")
+
+
+def levels_from_data(data: Any, base: Sequence[Level] = LEVELS) -> tuple[Level, ...]:
+    """Merge a parsed table ``{"levels": {name: {resolution, example, ...}}}`` into ``base``."""
+    table = data.get("levels", data) if isinstance(data, Mapping) else None
+    if not isinstance(table, Mapping) or not table:
+        raise InvalidArgumentError(
+            "a levels file must hold a table 'levels' of name -> {resolution, example, ...}"
+        )
+    merged = {lv.name: lv for lv in base}
+    for name, entry in table.items():
+        merged[str(name)] = _level(str(name), entry, merged.get(str(name)))
+    return tuple(merged.values())
+
+
+def _level(name: str, entry: Any, old: Level | None) -> Level:
+    """One level from its table entry; missing keys fall back to the built-in level of that name."""
+    if not isinstance(entry, Mapping):
+        raise InvalidArgumentError(f"level {name!r} must be a table of keys, got {entry!r}")
+    unknown = set(entry) - _FIELDS
+    if unknown:
+        raise InvalidArgumentError(
+            f"level {name!r}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+            f"known: {', '.join(sorted(_FIELDS))}"
+        )
+    if old is None and "resolution" not in entry:
+        raise InvalidArgumentError(f"level {name!r} needs a resolution (e.g. 224 or '448x320')")
+    aliases = entry.get("aliases", old.aliases if old else ())
+    if isinstance(aliases, str) or not all(isinstance(a, str) for a in aliases):
+        raise InvalidArgumentError(f"level {name!r}: aliases must be a list of strings")
+    large = entry.get("large_k_expected", old.large_k_expected if old else False)
+    if not isinstance(large, bool):
+        raise InvalidArgumentError(f"level {name!r}: large_k_expected must be true or false")
+    res = entry.get("resolution")
+    return Level(
+        name=name,
+        resolution=old.resolution if res is None and old else parse_resolution(res),
+        example=str(entry.get("example", old.example if old else "")),
+        signal=str(entry.get("signal", old.signal if old else "")),
+        aliases=tuple(aliases),
+        large_k_expected=large,
+        flip=str(entry.get("flip", old.flip if old else Level.flip)),
+    )
+
+
+def load_levels(path: str | os.PathLike[str], base: Sequence[Level] = LEVELS) -> tuple[Level, ...]:
+    """Read a TOML, JSON or YAML levels file (by extension) and merge it into ``base``."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidArgumentError(f"cannot read levels file {str(file)!r}: {e}") from e
+    try:
+        data = _parse(file.suffix.lower(), text)
+    except ArchcalcError:
+        raise
+    except Exception as e:
+        cause = first_line(e)
+        raise InvalidArgumentError(f"invalid levels file {str(file)!r}: {cause}") from e
+    try:
+        return levels_from_data(data, base)
+    except ArchcalcError as e:
+        raise InvalidArgumentError(f"invalid levels file {str(file)!r}: {e}") from e
+
+
+def _parse(suffix: str, text: str) -> Any:
+    """Parse by extension: .toml (tomllib), .json, .yaml/.yml (PyYAML, when installed)."""
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError as e:  # Python 3.10
+            raise InvalidArgumentError(
+                "TOML levels files need Python 3.11+ (tomllib); use .json or .yaml"
+            ) from e
+        return tomllib.loads(text)
+    if suffix == ".json":
+        return json.loads(text)
+    if suffix in {".yaml", ".yml"}:
+        try:
+            import yaml
+        except ImportError as e:
+            raise InvalidArgumentError(
+                "YAML levels files need PyYAML (pip install pyyaml); or use .toml / .json"
+            ) from e
+        return yaml.safe_load(text)
+    raise InvalidArgumentError(
+        f"levels file must end in .toml, .json, .yaml or .yml, not {suffix!r}"
+    )

@@ -1,0 +1,160 @@
+"""The sizing rules as pure functions: the k x k window and the input pipeline (no torch).
+
+Domain notes section 3: the final map should be 3x3 to 9x9 (7x7 is the ImageNet norm); below
+3 it cannot represent enough, above 9 the features are less abstract (except fine-grained work
+at 448, which ends at 14x14 on purpose). Section 4: resize then crop, with the backbone's own
+crop fraction and normalisation from timm's ``pretrained_cfg``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from archcalc.formatting import size
+from archcalc.recommend.levels import Level
+from archcalc.results import Pair
+
+__all__ = [
+    "DEFAULT_CROP_PCT",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "K_MAX",
+    "K_MIN",
+    "K_TYPICAL",
+    "Backbone",
+    "KVerdict",
+    "Pipeline",
+    "k_verdict",
+    "pipeline_for",
+]
+
+#: The k x k window of the domain notes (section 3): 3..9 works, 7 is the ImageNet norm.
+K_MIN, K_TYPICAL, K_MAX = 3, 7, 9
+#: timm's fallbacks when a pretrained_cfg lacks them (timm.data.constants).
+DEFAULT_CROP_PCT = 0.875
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_RULES = "domain notes section 3"
+
+
+@dataclass(frozen=True)
+class KVerdict:
+    """Where a final map falls in the k window: ``too-small``, ``good``, ``large``,
+    ``expected-large`` (above 9 on purpose, fine-grained) or ``tokens`` (transformer grid)."""
+
+    status: str
+    k: int
+    note: str
+
+    @property
+    def rank(self) -> int:
+        """0 for maps the rules accept, 1 for large ones, 2 for too small (ranking order)."""
+        return {"too-small": 2, "large": 1}.get(self.status, 0)
+
+
+def k_verdict(final_map: Pair, *, large_expected: bool = False, layout: str = "nchw") -> KVerdict:
+    """Judge a final map against the k window (3-9 good, 7 typical; <3 too small; >9 large)."""
+    low, high = min(final_map), max(final_map)
+    grid = size(final_map)
+    if low < K_MIN:
+        return KVerdict(
+            "too-small",
+            low,
+            f"{grid} is too small to represent enough (k < {K_MIN}); remedies: a smaller "
+            f"global stride (output_stride 16 or 8) or a larger input ({_RULES})",
+        )
+    if layout == "tokens":
+        return KVerdict(
+            "tokens",
+            high,
+            f"{grid} token grid: the 3-9 window is a rule for convolutional maps ({_RULES})",
+        )
+    if high <= K_MAX:
+        typical = ", the ImageNet norm" if low == high == K_TYPICAL else ""
+        return KVerdict(
+            "good", high, f"{grid} is in the {K_MIN}-{K_MAX} window{typical} ({_RULES})"
+        )
+    if large_expected:
+        return KVerdict(
+            "expected-large",
+            high,
+            f"{grid} is above {K_MAX}x{K_MAX} on purpose: fine-grained work keeps a larger map "
+            "so small details survive (14x14 at 448 through stride 32 is the usual choice) "
+            f"({_RULES})",
+        )
+    return KVerdict(
+        "large",
+        high,
+        f"{grid} is above {K_MAX}x{K_MAX}: the features are less abstract, accuracy tends to "
+        f"drop and compute grows ({_RULES})",
+    )
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What the recommender needs to know about a backbone besides its profiles."""
+
+    name: str
+    crop_pct: float = DEFAULT_CROP_PCT
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    output_stride_note: str | None = None
+
+    @classmethod
+    def from_cfg(cls, name: str, cfg: Mapping[str, Any], note: str | None = None) -> Backbone:
+        """crop_pct, mean and std from a timm ``pretrained_cfg`` (timm's defaults if absent)."""
+        crop = cfg.get("crop_pct")
+        return cls(
+            name=name,
+            crop_pct=float(crop)
+            if isinstance(crop, int | float) and 0 < crop <= 1
+            else DEFAULT_CROP_PCT,
+            mean=tuple(float(v) for v in cfg.get("mean") or IMAGENET_MEAN),
+            std=tuple(float(v) for v in cfg.get("std") or IMAGENET_STD),
+            output_stride_note=note,
+        )
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Input sizes for training (resize, random crop) and evaluation (resize, centre crop)."""
+
+    train_resize: Pair
+    train_crop: Pair
+    eval_resize: Pair
+    eval_crop: Pair
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop_pct: float
+    flip: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "train_resize": list(self.train_resize),
+            "train_crop": list(self.train_crop),
+            "eval_resize": list(self.eval_resize),
+            "eval_crop": list(self.eval_crop),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+
+def pipeline_for(resolution: Pair, backbone: Backbone, level: Level) -> Pipeline:
+    """Resize to floor(side / crop_pct) (timm's eval rule: 224 / 0.875 = 256), then crop."""
+    resize = (
+        math.floor(resolution[0] / backbone.crop_pct),
+        math.floor(resolution[1] / backbone.crop_pct),
+    )
+    return Pipeline(
+        train_resize=resize,
+        train_crop=resolution,
+        eval_resize=resize,
+        eval_crop=resolution,
+        mean=backbone.mean,
+        std=backbone.std,
+        crop_pct=backbone.crop_pct,
+        flip=level.flip,
+    )

@@ -1,0 +1,158 @@
+"""Presentation of sweeps and reports: summary lines, report tables, Markdown/HTML/CSV documents.
+
+Formats numbers through ``archcalc.report.tables`` helpers; computes nothing (see
+``archcalc.report.rows``)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from archcalc.formatting import billions, mebibytes, millions, milliseconds, size
+from archcalc.report.rows import Summary
+from archcalc.report.tables import render_table
+
+__all__ = ["REPORT_FORMATS", "render_report", "result_rows", "result_table", "sweep_summary_text"]
+
+
+def sweep_summary_text(summary: Any) -> str:
+    """One paragraph for stderr after ``archcalc sweep``: counts, errors by kind, time, RSS."""
+    kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.errors_by_kind.items()))
+    peaks = [mebibytes(b) for b in summary.worker_peak_rss_bytes.values()]
+    top = max(summary.worker_peak_rss_bytes.values(), default=0)
+    rss = f"peak RSS {mebibytes(top)} MiB" if peaks else ""
+    if 1 < len(peaks) <= 8:
+        rss = f"peak RSS per worker {', '.join(peaks)} MiB"
+    return (
+        f"{summary.out}: {summary.models} models x {summary.resolutions} resolutions = "
+        f"{summary.pairs} pairs; "
+        f"{summary.ok} ok, {summary.errors} errors{f' ({kinds})' if kinds else ''}, "
+        f"{summary.skipped} already done; {summary.wall_s:.1f} s; "
+        f"{len(peaks)} worker(s){', ' + rss if rss else ''}"
+    )
+
+
+REPORT_FORMATS = ("markdown", "html", "csv")
+RESULT_HEADERS = (
+    "model", "res", "stride", "k x k", "params (M)", "GMACs", "latency (ms)", "peak act. (MB)",
+)  # fmt: skip
+CSV_FIELDS = (
+    "model", "family", "status", "height", "width", "stride", "k", "k_w", "channels", "params",
+    "macs", "latency_s", "peak_act_mb", "error_kind", "error_type", "reason",
+)  # fmt: skip
+
+
+def _opt(value: Any, fmt: Any) -> str:
+    return "-" if value is None else str(fmt(value))
+
+
+def result_table(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[list[str]]]:
+    """Headers and rows of the results table; the latency column only when one was measured."""
+    table = result_rows(rows)
+    if any(r["latency_s"] is not None for r in rows):
+        return RESULT_HEADERS, table
+    keep = [i for i, h in enumerate(RESULT_HEADERS) if h != "latency (ms)"]
+    return tuple(RESULT_HEADERS[i] for i in keep), [[row[i] for i in keep] for row in table]
+
+
+def result_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Report table rows: one per (model, resolution)."""
+    return [
+        [
+            str(r["model"]),
+            size((r["height"], r["width"])),
+            _opt(r["stride"], str),
+            "-" if r["k"] is None else size((r["k"], r["k_w"])),
+            _opt(r["params"], millions),
+            _opt(r["macs"], billions),
+            _opt(r["latency_s"], milliseconds),
+            _opt(r["peak_act_mb"], lambda mb: f"{mb:.1f}"),
+        ]
+        for r in rows
+    ]
+
+
+def summary_rows(summary: Summary) -> list[list[str]]:
+    sizes = ", ".join(size(r) for r in summary.resolutions) or "-"
+    return [
+        ["models", str(summary.models)],
+        ["resolutions", sizes],
+        ["pairs ok", str(summary.ok)],
+        ["pairs with an error", f"{summary.errors} ({summary.error_models} models)"],
+    ]
+
+
+def error_rows(summary: Summary) -> list[list[str]]:
+    return [
+        [str(g.count), g.kind, g.error_type, g.reason, ", ".join(g.examples)]
+        for g in summary.error_groups
+    ]
+
+
+def render_report(
+    summary: Summary,
+    rows: Sequence[dict[str, Any]],
+    plots: Sequence[tuple[str, str]],
+    *,
+    fmt: str,
+    title: str,
+    filters: str,
+) -> str:
+    """The report document: summary, errors by reason, the filtered table, linked plots.
+
+    ``plots`` are ``(caption, relative path)``; ``csv`` is the raw filtered rows only.
+    """
+    if fmt == "csv":
+        rows_out = ([_csv(r[f]) for f in CSV_FIELDS] for r in rows)
+        return render_table(CSV_FIELDS, rows_out, "csv") + "\n"
+    table = "markdown" if fmt == "markdown" else "html"
+    sections = [
+        ("Summary", render_table(("", "value"), summary_rows(summary), table)),
+        (
+            "Errors by reason",
+            render_table(("pairs", "kind", "type", "reason", "e.g."), error_rows(summary), table)
+            if summary.error_groups
+            else _para("No errors.", fmt),
+        ),
+        (
+            f"Results ({len(rows)} rows{'; ' + filters if filters else ''})",
+            _para(_UNITS, fmt) + "\n\n" + render_table(*result_table(rows), table),
+        ),
+    ]
+    if plots:
+        sections.append(("Plots", "\n\n".join(_image(c, p, fmt) for c, p in plots)))
+    if fmt == "markdown":
+        return f"# {title}\n\n" + "\n\n".join(f"## {h}\n\n{b}" for h, b in sections) + "\n"
+    body = "\n".join(f"<h2>{html.escape(h)}</h2>\n{b}" for h, b in sections)
+    return _HTML.format(title=html.escape(title), body=body)
+
+
+_UNITS = (
+    "MACs in units of 1e9 (FLOPs = 2 x MACs); params in millions; peak activation memory in "
+    "MiB (float32); latency: median over timed runs. k x k is the final feature map."
+)
+_HTML = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 6px}}img{{max-width:100%}}</style></head>
+<body><h1>{title}</h1>
+{body}
+</body></html>
+"""
+
+
+def _para(text: str, fmt: str) -> str:
+    return text if fmt == "markdown" else f"<p>{html.escape(text)}</p>"
+
+
+def _image(caption: str, path: str, fmt: str) -> str:
+    if fmt == "markdown":
+        return f"![{caption}]({path})"
+    return f'<figure><img src="{html.escape(path)}" alt="{html.escape(caption)}">' + (
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _csv(value: Any) -> Any:
+    return "" if value is None else value

@@ -1,0 +1,172 @@
+"""Report figures (PNG) from report rows: cost against resolution, k x k, Pareto front.
+
+matplotlib is an optional dependency (``pip install 'archcalc[report]'``), imported only here and
+only when a plot is drawn. Figures are built with ``matplotlib.figure.Figure`` and the Agg
+canvas directly, so pyplot's global state and the user's backend are never touched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from archcalc.errors import InvalidArgumentError
+from archcalc.recommend.rules import K_MAX, K_MIN
+from archcalc.report.rows import pareto_front
+
+__all__ = ["draw_plots"]
+
+#: Families drawn in the cost-against-resolution plots (the largest ones; the rest are left out).
+MAX_FAMILIES = 12
+#: Up to this many models, the k plot is a models x resolutions grid; above, a count grid.
+MAX_GRID_MODELS = 40
+#: Pareto-front points labelled with their model name.
+MAX_LABELS = 15
+Row = dict[str, Any]
+
+
+def _figure(width: float = 8.0, height: float = 5.0) -> Any:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise InvalidArgumentError(
+            "plots need matplotlib: pip install 'archcalc[report]' (or drop --plots)"
+        ) from e
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _plain_log_ticks(ax: Any, axes: str = "xy") -> None:
+    """Log axes labelled 0.5, 1, 2 rather than 5x10^-1 (minor ticks: 2 and 5 only)."""
+    from matplotlib.ticker import FuncFormatter
+
+    def label(value: float, _: Any) -> str:
+        if value <= 0:
+            return ""
+        lead = round(value / 10 ** math.floor(math.log10(value) + 1e-9))
+        return f"{value:g}" if lead in (1, 2, 5) else ""
+
+    for axis in [ax.xaxis] * ("x" in axes) + [ax.yaxis] * ("y" in axes):
+        axis.set_major_formatter(FuncFormatter(label))
+        axis.set_minor_formatter(FuncFormatter(label))
+
+
+def draw_plots(
+    rows: Sequence[Row], out_dir: str | Path, pareto_res: int | None = None
+) -> list[tuple[str, Path]]:
+    """Draw every plot the rows allow into ``out_dir``; return ``(caption, path)`` pairs."""
+    ok = [r for r in rows if r["status"] == "ok" and r["macs"] is not None]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not ok:
+        return []
+    drawn = [
+        ("GMACs against resolution (median per family)", _by_family(ok, "gmacs", out)),
+        ("Final k x k map at each resolution", _k_plot(ok, out)),
+    ]
+    if any(r["latency_ms"] is not None for r in ok):
+        caption = "Latency against resolution (median per family)"
+        drawn.append((caption, _by_family(ok, "latency_ms", out)))
+    drawn.append(_pareto(ok, out, pareto_res))
+    return drawn
+
+
+def _by_family(rows: Sequence[Row], field: str, out: Path) -> Path:
+    """One line per family (the largest ones): median of ``field`` at each input height."""
+    sizes = Counter(r["family"] for r in {r["model"]: r for r in rows}.values())
+    figure = _figure()
+    ax = figure.add_subplot()
+    for i, (fam, _) in enumerate(sizes.most_common(MAX_FAMILIES)):
+        points = defaultdict(list)
+        for r in rows:
+            if r["family"] == fam and r[field] is not None:
+                points[r["height"]].append(r[field])
+        xs = sorted(points)
+        style = "-" if i < 10 else "--"  # the default cycle has 10 colours
+        ys = [median(points[x]) for x in xs]
+        ax.plot(xs, ys, style, marker="o", label=f"{fam} ({sizes[fam]})")
+    unit = "GMACs" if field == "gmacs" else "latency (ms)"
+    ax.set_xticks(sorted({r["height"] for r in rows}))
+    ax.set(xlabel="input height (px)", ylabel=unit, yscale="log", title=f"{unit} by family")
+    ax.legend(fontsize="small", ncols=2)
+    ax.grid(True, which="both", alpha=0.3)
+    _plain_log_ticks(ax, "y")
+    path = out / f"{field}_vs_res.png"
+    figure.savefig(path)
+    return path
+
+
+def _k_plot(rows: Sequence[Row], out: Path) -> Path:
+    """Small sweeps: models x resolutions with k written in; large: models per (res, k)."""
+    resolutions = sorted({(r["height"], r["width"]) for r in rows})
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    path = out / "k_by_res.png"
+    if len(models) <= MAX_GRID_MODELS:
+        grid = [[math.nan] * len(resolutions) for _ in models]
+        for r in rows:
+            grid[models.index(r["model"])][resolutions.index((r["height"], r["width"]))] = r["k"]
+        figure = _figure(2 + 1.2 * len(resolutions), 1.5 + 0.3 * len(models))
+        ax = figure.add_subplot()
+        ax.imshow(grid, cmap="RdYlGn_r", vmin=0, vmax=20, aspect="auto")
+        for i, row in enumerate(grid):
+            for j, k in enumerate(row):
+                if not math.isnan(k):
+                    ax.text(j, i, f"{k:.0f}", ha="center", va="center", fontsize="small")
+        ax.set_yticks(range(len(models)), models, fontsize="small")
+    else:
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        ks = sorted({r["k"] for r in rows if r["k"] is not None}) or [1]
+        counts = Counter((resolutions.index((r["height"], r["width"])), r["k"]) for r in rows)
+        figure = _figure(2 + 1.5 * len(resolutions), 6)
+        ax = figure.add_subplot()
+        points = [(x, k, n) for (x, k), n in counts.items() if k is not None]
+        xs, ys, ns = zip(*points, strict=True) if points else ((), (), ())
+        ax.scatter(xs, ys, s=[20 + 3 * n for n in ns], alpha=0.6)
+        for x, y, n in zip(xs, ys, ns, strict=True):
+            ax.annotate(str(n), (x, y), fontsize="x-small", ha="center", va="center")
+        ax.axhspan(K_MIN, K_MAX, color="green", alpha=0.1, label=f"k in {K_MIN}..{K_MAX}")
+        ax.set(ylabel="k (final map height)", yscale="log", ylim=(min(ks) * 0.8, max(ks) * 1.3))
+        ax.set_yticks([k for k in (1, 2, 3, 5, 7, 9, 14, 20, 28, 40, 56) if k <= max(ks) * 1.3])
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.legend(fontsize="small")
+    ax.set_xticks(range(len(resolutions)), [f"{h}x{w}" for h, w in resolutions])
+    ax.set(
+        xlabel="input",
+        title="Final k x k map" + (" (models per size)" if len(models) > MAX_GRID_MODELS else ""),
+    )
+    figure.savefig(path)
+    return path
+
+
+def _pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> tuple[str, Path]:
+    """Cost (latency if measured, else GMACs) against params at one resolution, front marked."""
+    heights = Counter(r["height"] for r in rows)
+    res = pareto_res or (224 if 224 in heights else heights.most_common(1)[0][0])
+    cost = "latency_ms" if any(r["latency_ms"] is not None for r in rows) else "gmacs"
+    pts = [r for r in rows if r["height"] == res and r[cost] and r["params_m"]]
+    figure = _figure()
+    ax = figure.add_subplot()
+    if pts:
+        ax.scatter([r["params_m"] for r in pts], [r[cost] for r in pts], s=10, alpha=0.4)
+        front = [pts[i] for i in pareto_front([(r["params_m"], r[cost]) for r in pts])]
+        fx, fy = [r["params_m"] for r in front], [r[cost] for r in front]
+        ax.plot(fx, fy, "r.-", label=f"Pareto front ({len(front)} models)")
+        for r in front[:: max(1, math.ceil(len(front) / MAX_LABELS))]:
+            ax.annotate(r["model"], (r["params_m"], r[cost]), fontsize="x-small", rotation=20)
+        ax.legend(fontsize="small")
+    unit = "latency (ms)" if cost == "latency_ms" else "GMACs"
+    ax.set(xscale="log", yscale="log", xlabel="params (M)", ylabel=unit)
+    ax.set(title=f"{unit} against params at {res} px (lower left is better)")
+    _plain_log_ticks(ax)
+    ax.grid(True, which="both", alpha=0.3)
+    path = out / "pareto.png"
+    figure.savefig(path)
+    return f"Pareto plot: {unit} against params at {res} px", path

@@ -1,0 +1,224 @@
+"""Sweep results as data: load JSONL, flatten to rows, filter, sort, Pareto front, summary.
+
+Pure Python (no torch, no plotting, no formatting): ``archcalc.report.documents`` writes the
+documents and ``archcalc.report.plots`` draws the figures from what this module returns. Row fields
+(what ``--where`` and ``--sort`` accept) are listed in ``FIELDS``; derived sizes are exact
+(``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archcalc.errors import InvalidArgumentError
+from archcalc.formatting import MIB
+from archcalc.report.where import compile_where
+
+__all__ = [
+    "FIELDS",
+    "ErrorGroup",
+    "Summary",
+    "family",
+    "filter_rows",
+    "load_rows",
+    "normalise_reason",
+    "pareto_front",
+    "sort_rows",
+    "summarise",
+    "to_row",
+]
+
+#: Row fields, usable in ``--where`` and ``--sort``.
+FIELDS = (
+    "model", "family", "status", "res", "height", "width", "k", "k_w", "stride", "channels",
+    "params", "params_m", "macs", "gmacs", "gflops", "latency_s", "latency_ms",
+    "peak_act_mb", "train_mb", "error_kind", "error_type", "reason",
+)  # fmt: skip
+_FAMILY_TAIL_RE = re.compile(r"(?<![v\d])\d+[a-z]*$")
+_PORT_PREFIXES = ("tf", "legacy", "gluon")
+
+
+def family(model: str) -> str:
+    """A model's family for grouping: its first name part without the size digits
+    (``resnet50`` -> ``resnet``, ``efficientnetv2_s`` -> ``efficientnetv2``,
+    ``tf_efficientnet_b0`` -> ``efficientnet``, ``vit_base_patch16_224`` -> ``vit``)."""
+    parts = model.split(".", 1)[0].lower().split("_")
+    if len(parts) > 1 and parts[0] in _PORT_PREFIXES:
+        parts = parts[1:]
+    return _FAMILY_TAIL_RE.sub("", parts[0]) or parts[0]
+
+
+def normalise_reason(line: dict[str, Any]) -> str:
+    """An error's one-line reason with the model name, sizes and numbers blanked, so that the
+    same failure in many models groups together."""
+    reason = str((line.get("error") or {}).get("reason", ""))
+    model = str(line.get("model", ""))
+    if model:
+        reason = reason.replace(model, "<model>")
+    reason = re.sub(r"\b\d+x\d+\b", "HxW", reason)
+    reason = re.sub(r"\d+(\.\d+)?", "N", reason)
+    return reason[:160]
+
+
+def _pair(value: Any) -> tuple[Any, Any]:
+    return (value[0], value[1]) if isinstance(value, list) and len(value) == 2 else (None, None)
+
+
+def to_row(line: dict[str, Any]) -> dict[str, Any]:
+    """One sweep line -> a flat row of ``FIELDS`` (None where the line has no such value)."""
+    inp = line.get("input") or {}
+    memory = line.get("memory") or {}
+    error = line.get("error") or {}
+    k, k_w = _pair(line.get("final_map"))
+    macs, params, latency_s = line.get("macs"), line.get("params"), line.get("latency_s")
+    peak, train = memory.get("peak_activation_bytes"), memory.get("train_step_bytes")
+    return {
+        "model": line.get("model"),
+        "family": family(str(line.get("model", ""))),
+        "status": line.get("status", "ok"),
+        "res": inp.get("height"),
+        "height": inp.get("height"),
+        "width": inp.get("width"),
+        "k": k,
+        "k_w": k_w,
+        "stride": _pair(line.get("global_stride"))[0],
+        "channels": line.get("final_channels"),
+        "params": params,
+        "params_m": None if params is None else params / 1e6,
+        "macs": macs,
+        "gmacs": None if macs is None else macs / 1e9,
+        "gflops": None if macs is None else 2 * macs / 1e9,
+        "latency_s": latency_s,
+        "latency_ms": None if latency_s is None else latency_s * 1000,
+        "peak_act_mb": None if peak is None else peak / MIB,
+        "train_mb": None if train is None else train / MIB,
+        "error_kind": error.get("kind"),
+        "error_type": error.get("type"),
+        "reason": normalise_reason(line) if error else None,
+    }
+
+
+def load_rows(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], int]:
+    """One row per result in ``paths`` (``.jsonl`` or ``.jsonl.gz``; duplicates across files
+    resolved as ``archcalc merge`` does) and the number of unreadable lines skipped."""
+    from archcalc.sweep.run import read_results
+
+    lines, _read, bad = read_results(paths)
+    return [to_row(line) for line in lines], bad
+
+
+def filter_rows(
+    rows: Sequence[dict[str, Any]],
+    *,
+    where: str | None = None,
+    k_range: tuple[int, int] | None = None,
+    max_gmacs: float | None = None,
+    max_params_m: float | None = None,
+    max_latency_ms: float | None = None,
+) -> list[dict[str, Any]]:
+    """Rows passing ``where`` (see ``archcalc.report.where``) and every simple bound given."""
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    if where:
+        tests.append(compile_where(where, FIELDS))
+    bounds = [("gmacs", max_gmacs), ("params_m", max_params_m), ("latency_ms", max_latency_ms)]
+    for name, limit in bounds:
+        if limit is not None:
+            tests.append(lambda r, n=name, v=limit: r[n] is not None and r[n] <= v)
+    if k_range is not None:
+        low, high = k_range
+        tests.append(lambda r: r["k"] is not None and low <= r["k"] <= high)
+    return [r for r in rows if all(t(r) for t in tests)]
+
+
+def sort_rows(rows: Sequence[dict[str, Any]], keys: str) -> list[dict[str, Any]]:
+    """Sort by comma-separated fields (``-gmacs`` for descending); missing values go last."""
+    ordered = list(rows)
+    for key in reversed([k.strip() for k in keys.split(",") if k.strip()]):
+        name = key.lstrip("-")
+        if name not in FIELDS:
+            raise InvalidArgumentError(f"cannot sort by {name!r}: use one of {', '.join(FIELDS)}")
+        present = [r for r in ordered if r[name] is not None]
+        missing = [r for r in ordered if r[name] is None]
+        present.sort(key=lambda r, n=name: r[n], reverse=key.startswith("-"))
+        ordered = present + missing
+    return ordered
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both axes (both minimised), by x.
+
+    Sorted by (x, y), a point is on the front when its y is below every y seen before it.
+    """
+    order = sorted(range(len(points)), key=lambda i: points[i])
+    front: list[int] = []
+    best = float("inf")
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Errors sharing kind, exception type and normalised reason; a few example models."""
+
+    count: int
+    kind: str
+    error_type: str
+    reason: str
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts for the report's head: models, resolutions, ok and error pairs, error groups."""
+
+    models: int
+    resolutions: tuple[tuple[int, int], ...]
+    ok: int
+    errors: int
+    error_models: int
+    error_groups: tuple[ErrorGroup, ...]
+    has_latency: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "models": self.models,
+            "resolutions": [list(r) for r in self.resolutions],
+            "ok": self.ok,
+            "errors": self.errors,
+            "error_models": self.error_models,
+            "error_groups": [vars(g) | {"examples": list(g.examples)} for g in self.error_groups],
+            "has_latency": self.has_latency,
+        }
+
+
+def summarise(rows: Sequence[dict[str, Any]], examples: int = 3) -> Summary:
+    """Summary of all rows; error groups sorted by count, largest first."""
+    failed = [r for r in rows if r["status"] != "ok"]
+    groups: Counter[tuple[str, str, str]] = Counter()
+    seen: dict[tuple[str, str, str], list[str]] = {}
+    for r in failed:
+        key = (str(r["error_kind"]), str(r["error_type"]), str(r["reason"]))
+        groups[key] += 1
+        names = seen.setdefault(key, [])
+        if r["model"] not in names and len(names) < examples:
+            names.append(r["model"])
+    sizes = {(r["height"], r["width"]) for r in rows if r["height"] is not None}
+    return Summary(
+        models=len({r["model"] for r in rows}),
+        resolutions=tuple(sorted(sizes)),
+        ok=len(rows) - len(failed),
+        errors=len(failed),
+        error_models=len({r["model"] for r in failed}),
+        error_groups=tuple(
+            ErrorGroup(n, *key, examples=tuple(seen[key])) for key, n in groups.most_common()
+        ),
+        has_latency=any(r["latency_s"] is not None for r in rows),
+    )

@@ -1,0 +1,234 @@
+"""Verdicts from size rules (pure arithmetic, no forward): ``judge`` one size, list a range.
+
+The rules (``archcalc.sizes.probe``) come from the architecture itself, read during one meta
+forward at the model's own default size: every conv/pool (kernel, stride, padding -> the
+smallest side before a map vanishes), timm patch embeddings
+(``strict_img_size``/``dynamic_img_pad`` -> a fixed size or whole patches), window partitions
+(``window_size``: one probe forward at a misfitting size tells whether the model pads or
+refuses), and the global stride (alignment). A rule that a constructor argument lifts
+(``img_size``) is lifted, and the Validity says so."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from archcalc.errors import InvalidResolutionError
+from archcalc.results import Pair
+from archcalc.sizes.constraints import (
+    Constraint,
+    Rules,
+    final_side,
+    good_side,
+    min_side,
+    nearest_sides,
+    side_aligned,
+    side_at,
+    side_problem,
+)
+
+__all__ = ["SizeRange", "Validity", "judge", "size_notes", "sizes_between"]
+
+
+@dataclass(frozen=True)
+class Validity:
+    """Whether ``model`` runs at ``height`` x ``width``, why not, and the nearest good sizes.
+
+    ``nearest_below``/``nearest_above`` are the closest sizes that run and are aligned (no
+    pixel lost to the stride, no padded window); ``build_kwargs`` are the constructor arguments
+    archcalc builds with to lift a constraint (e.g. ``img_size``).
+    """
+
+    model: str
+    height: int
+    width: int
+    valid: bool
+    reason: str | None
+    aligned: bool
+    final_map: Pair | None
+    global_stride: Pair
+    min_size: Pair
+    nearest_below: Pair | None
+    nearest_above: Pair | None
+    constraints: tuple[Constraint, ...] = ()
+    build_kwargs: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        def pair(p: Pair | None) -> list[int] | None:
+            return None if p is None else [p[0], p[1]]
+
+        return {
+            "model": self.model,
+            "height": self.height,
+            "width": self.width,
+            "valid": self.valid,
+            "reason": self.reason,
+            "aligned": self.aligned,
+            "final_map": pair(self.final_map),
+            "global_stride": pair(self.global_stride),
+            "min_size": pair(self.min_size),
+            "nearest_below": pair(self.nearest_below),
+            "nearest_above": pair(self.nearest_above),
+            "constraints": [c.to_dict() for c in self.constraints],
+            "build_kwargs": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.build_kwargs.items()
+            },
+            "notes": list(self.notes),
+        }
+
+    def raise_if_invalid(self, cause: BaseException | None = None) -> None:
+        """Raise ``InvalidResolutionError`` with the one-line reason when the size is invalid
+        (chained to ``cause``, the failure that made the rules worth reading)."""
+        if not self.valid:
+            raise InvalidResolutionError(self.reason or "invalid resolution") from cause
+
+
+def judge(rules: Rules, res: Pair) -> Validity:
+    """Evaluate the derived rules at ``res`` (pure arithmetic, no forward)."""
+    problems = [side_problem(rules, axis, side) for axis, side in enumerate(res)]
+    problem = next((p for p in problems if p), None)
+    good = [good_side(rules, axis, side) for axis, side in enumerate(res)]
+    near = [
+        (side, side) if good[axis] and not all(good) else nearest_sides(rules, axis, side)
+        for axis, side in enumerate(res)
+    ]
+    below = _pair(near[0][0], near[1][0], res)
+    above = _pair(near[0][1], near[1][1], res)
+    size = f"{res[0]}x{res[1]}"
+    reason = None
+    if problem is not None:
+        hint = ", ".join(f"{p[0]}x{p[1]}" for p in (below, above) if p) or "none found"
+        reason = f"{rules.model} cannot run at {size}: {problem}; nearest valid: {hint}"
+    aligned = problem is None and all(side_aligned(rules, a, s) for a, s in enumerate(res))
+    kwargs: dict[str, Any] = {}
+    notes = []
+    if rules.resizes_input and res != rules.reference:
+        kwargs["img_size"] = rules.reference
+        ref = f"{rules.reference[0]}x{rules.reference[1]}"
+        notes.append(f"the model resizes any input to {ref} itself; built as configured")
+    elif rules.lift_img_size and problem is None and res != rules.reference:
+        kwargs["img_size"] = res
+        notes.append(
+            f"built with img_size={size} instead of refusing "
+            "(the architecture is built for one input size)"
+        )
+    if problem is None and not aligned:
+        notes.append(_unaligned_note(rules, res, below, above))
+    return Validity(
+        model=rules.model,
+        height=res[0],
+        width=res[1],
+        valid=problem is None,
+        reason=reason,
+        aligned=aligned,
+        final_map=None if problem else (final_side(rules, 0, res[0]), final_side(rules, 1, res[1])),
+        global_stride=rules.global_stride,
+        min_size=(min_side(rules, 0), min_side(rules, 1)),
+        nearest_below=below,
+        nearest_above=above,
+        constraints=rules.constraints,
+        build_kwargs=kwargs,
+        notes=tuple(notes),
+    )
+
+
+def _pair(h: int | None, w: int | None, res: Pair) -> Pair | None:
+    """Combine per-axis neighbours; an axis with none keeps the requested side if it is fine."""
+    if h is None and w is None:
+        return None
+    return (h if h is not None else res[0], w if w is not None else res[1])
+
+
+def _unaligned_note(rules: Rules, res: Pair, below: Pair | None, above: Pair | None) -> str:
+    """Say what an unaligned size costs and which sizes (or window_size) avoid it."""
+    near = " or ".join(f"{p[0]}x{p[1]}" for p in (below, above) if p)
+    stride = rules.global_stride
+    if all(s % st == 0 for s, st in zip(res, stride, strict=True)) and rules.windows:
+        maps = _window_maps(rules, res)
+        best = math.gcd(*maps) if maps else 1
+        lift = (
+            f"; or build with window_size={best}" if rules.accepts_window_size and best > 1 else ""
+        )
+        return f"windows are padded at {res[0]}x{res[1]}; aligned: {near}{lift}"
+    return (
+        f"not a multiple of the stride {stride[0]}x{stride[1]} "
+        f"(edge pixels are dropped or padded); aligned: {near}"
+    )
+
+
+def _window_maps(rules: Rules, res: Pair) -> list[int]:
+    """Map sides under each window partition at ``res`` (both axes)."""
+    return [
+        side_at(rules, axis, res[axis], win.in_ref[axis])
+        for win in rules.windows
+        for axis in (0, 1)
+        if side_at(rules, axis, res[axis], win.in_ref[axis]) > 1
+    ]
+
+
+def size_notes(rules: Rules, resolutions: Sequence[Pair]) -> list[str]:
+    """Lifted constraints and padded windows at each size (the stride notes left out)."""
+    notes = []
+    for res in resolutions:
+        done = judge(rules, res)
+        notes += [
+            f"{rules.model} at {res[0]}x{res[1]}: {n}" for n in done.notes if "stride" not in n
+        ]
+    return notes
+
+
+@dataclass(frozen=True)
+class SizeRange:
+    """The square sides in ``[low, high]`` a model runs at: ``(side, k, aligned)`` each."""
+
+    model: str
+    low: int
+    high: int
+    aligned_only: bool
+    global_stride: Pair
+    min_size: Pair
+    sizes: tuple[tuple[int, int, bool], ...]
+    constraints: tuple[Constraint, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "min": self.low,
+            "max": self.high,
+            "aligned_only": self.aligned_only,
+            "global_stride": list(self.global_stride),
+            "min_size": list(self.min_size),
+            "sizes": [{"size": s, "k": k, "aligned": a} for s, k, a in self.sizes],
+            "constraints": [c.to_dict() for c in self.constraints],
+        }
+
+
+def sizes_between(rules: Rules, low: int, high: int, *, aligned: bool = True) -> SizeRange:
+    """Square sides in ``[low, high]`` that run (only aligned ones unless ``aligned=False``)."""
+    found = []
+    for side in range(low, high + 1):
+        if side_problem(rules, 0, side) or side_problem(rules, 1, side):
+            continue
+        ok = side_aligned(rules, 0, side) and side_aligned(rules, 1, side)
+        if ok or not aligned:
+            found.append((side, final_side(rules, 0, side), ok))
+    notes = [
+        f"{c.kind} {c.value[0]}x{c.value[1]} ({'hard' if c.hard else 'soft'}, from {c.source}"
+        + (f"; lifted by {c.lift})" if c.lift else ")")
+        for c in rules.constraints
+    ]
+    return SizeRange(
+        model=rules.model,
+        low=low,
+        high=high,
+        aligned_only=aligned,
+        global_stride=rules.global_stride,
+        min_size=(min_side(rules, 0), min_side(rules, 1)),
+        sizes=tuple(found),
+        constraints=rules.constraints,
+        notes=(f"{rules.model}: constraints read from its modules:", *notes),
+    )

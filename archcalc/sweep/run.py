@@ -1,0 +1,374 @@
+"""Sweeps: profile many models at many resolutions, resumably, one isolated worker per model.
+
+``run_sweep(models, resolutions, out="results.jsonl")`` appends one JSON line per (model,
+resolution) to ``out``: ``Profile.to_dict()`` plus ``"status": "ok"``, or an error line (model,
+convention, input, ``"status": "error"`` and ``"error": {kind, type, reason}``). Pairs already
+in ``out`` are skipped, so rerunning a killed sweep finishes it (a torn last line is cut and
+redone). Each model runs in a worker process (``archcalc.sweep.workers``): a crash, hang or
+memory blow-up is recorded as that model's error and the sweep goes on.
+
+The work done per model is a *profiler*: an importable ``"module:function"`` taking a
+``ModelTask`` and yielding one line (dict) per resolution. The default,
+``archcalc.sweep.run:profile_task``, builds each architecture once on the meta device and reuses
+it across resolutions unless its input size is a constructor argument; other tools (and tests)
+plug in their own."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archcalc.checks import check_convention, check_positive
+from archcalc.core.geometry import parse_resolution
+from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
+from archcalc.formatting import GIB
+from archcalc.results import SCHEMA_VERSION, Pair
+from archcalc.sweep.jsonl import append_lines, repair
+from archcalc.sweep.shards import Shard, shard_models
+from archcalc.sweep.workers import Done, Failure, Item, run_isolated
+
+__all__ = [
+    "DEFAULT_PROFILER",
+    "MergeSummary",
+    "ModelTask",
+    "Progress",
+    "SweepSettings",
+    "SweepSummary",
+    "error_line",
+    "expand_models",
+    "line_key",
+    "merge_results",
+    "profile_task",
+    "read_results",
+    "run_sweep",
+]
+
+DEFAULT_PROFILER = "archcalc.sweep.run:profile_task"
+#: Modules each worker imports before its first task (their import time is not a timeout).
+PRELOAD = ("archcalc.profiling.prepare", "timm")
+_WILDCARDS = "*?["
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What every (model, resolution) is profiled with; part of each line's identity."""
+
+    convention: str = "core"
+    batch_size: int = 1
+    in_chans: int = 3
+    latency: bool = False
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class ModelTask:
+    """One worker task: a model and the resolutions still missing for it."""
+
+    model: str
+    resolutions: tuple[Pair, ...]
+    settings: SweepSettings
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Passed to ``progress_callback`` after each line: pairs done so far (of ``total``)."""
+
+    done: int
+    total: int
+    errors: int
+    line: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a sweep did: pairs skipped (already in the file), written ok / error, wall time,
+    and the peak resident memory of each worker process (bytes, by pid)."""
+
+    out: str
+    models: int
+    resolutions: int
+    pairs: int
+    skipped: int
+    ok: int
+    errors: int
+    errors_by_kind: dict[str, int]
+    wall_s: float
+    worker_peak_rss_bytes: dict[int, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": self.out,
+            "models": self.models,
+            "resolutions": self.resolutions,
+            "pairs": self.pairs,
+            "skipped": self.skipped,
+            "ok": self.ok,
+            "errors": self.errors,
+            "errors_by_kind": dict(self.errors_by_kind),
+            "wall_s": self.wall_s,
+            "workers": len(self.worker_peak_rss_bytes),
+            "max_worker_peak_rss_bytes": max(self.worker_peak_rss_bytes.values(), default=None),
+        }
+
+
+def line_key(line: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two lines the same result: model, convention, batch, channels, height, width."""
+    inp = line.get("input") or {}
+    return (
+        line.get("model"),
+        line.get("convention"),
+        inp.get("batch_size"),
+        inp.get("channels"),
+        inp.get("height"),
+        inp.get("width"),
+    )
+
+
+def _task_key(model: str, res: Pair, settings: SweepSettings) -> tuple[Any, ...]:
+    return (model, settings.convention, settings.batch_size, settings.in_chans, *res)
+
+
+def error_line(model: str, res: Pair, settings: SweepSettings, failure: Failure) -> dict[str, Any]:
+    """The line recorded when ``model`` at ``res`` failed (same identity keys as a profile)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "convention": settings.convention,
+        "input": {
+            "batch_size": settings.batch_size,
+            "channels": settings.in_chans,
+            "height": res[0],
+            "width": res[1],
+        },
+        "status": "error",
+        "error": failure.to_dict(),
+    }
+
+
+def expand_models(patterns: Iterable[str]) -> list[str]:
+    """timm names and wildcards (``resnet*``, ``'*'``) -> unique architecture names, in order.
+
+    A plain name must be a timm model (``arch`` or ``arch.tag``); a pattern must match one.
+    """
+    import timm
+
+    from archcalc.core.build import resolve_name
+
+    names: list[str] = []
+    for pattern in (p.strip() for p in patterns):
+        if not pattern or pattern.startswith("#"):
+            continue
+        if any(c in pattern for c in _WILDCARDS):
+            found = [n for n in timm.list_models() if fnmatch.fnmatchcase(n, pattern)]
+            if not found:
+                raise UnknownModelError(f"pattern {pattern!r} matches no timm architecture")
+            names.extend(found)
+        else:
+            names.append(resolve_name(pattern))
+    return list(dict.fromkeys(names))
+
+
+def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
+    """Default profiler: one line per resolution, each model prepared as ``profile`` prepares
+    it (one meta build reused across sizes unless img_size is a constructor argument)."""
+    from archcalc.profiling.prepare import prepare
+
+    settings = task.settings
+    built = None
+    for res in task.resolutions:
+        start = time.perf_counter()
+        try:
+            ready = prepare(
+                task.model,
+                res,
+                batch_size=settings.batch_size,
+                in_chans=settings.in_chans,
+                convention=settings.convention,
+                reuse=built,
+            )
+            built = ready.built
+            line = {**ready.profile.to_dict(), "status": "ok", "error": None}
+            if settings.latency:
+                line |= _latency(task.model, res, settings)
+        except Exception as e:  # noqa: BLE001 - any failure of one size is that size's result
+            failure = Failure("exception", type(e).__name__, first_line(e, whole=True))
+            line = error_line(task.model, res, settings, failure)
+        line["model"] = task.model
+        line["profile_s"] = time.perf_counter() - start
+        yield line
+
+
+def _latency(model: str, res: Pair, settings: SweepSettings) -> dict[str, Any]:
+    """Measured latency (``archcalc.timing.measure``): the median in seconds plus the summary."""
+    from archcalc.timing.measure import measure
+
+    timing = measure(
+        model, res, device=settings.device, batch_size=settings.batch_size,
+        in_chans=settings.in_chans,
+    )  # fmt: skip
+    summary = {k: v for k, v in timing.to_dict().items() if k != "samples_s"}
+    return {"latency_s": timing.median_s, "latency": summary}
+
+
+def _check(
+    resolutions: Sequence[Any], settings: SweepSettings, jobs: int, timeout_s: float | None
+) -> tuple[Pair, ...]:
+    """Validate everything before the first worker starts; return the parsed resolutions."""
+    check_convention(settings.convention)
+    check_positive("jobs", jobs)
+    check_positive("batch_size", settings.batch_size)
+    check_positive("in_chans", settings.in_chans)
+    if timeout_s is not None and not timeout_s > 0:
+        raise InvalidArgumentError(f"timeout must be positive seconds, got {timeout_s!r}")
+    if settings.latency:
+        from archcalc.core.devices import check_device
+
+        check_device(settings.device, allow_meta=False)
+    res = tuple(dict.fromkeys(parse_resolution(r) for r in resolutions))
+    if not res:
+        raise InvalidArgumentError("give at least one resolution (--res 224)")
+    return res
+
+
+def run_sweep(
+    models: Sequence[str],
+    resolutions: Sequence[int | str | Pair],
+    *,
+    out: str | Path,
+    settings: SweepSettings | None = None,
+    jobs: int = 2,
+    timeout_s: float | None = 300.0,
+    max_rss_bytes: int | None = 4 * GIB,
+    shard: Shard | None = None,
+    profiler: str = DEFAULT_PROFILER,
+    progress_callback: Callable[[Progress], None] | None = None,
+) -> SweepSummary:
+    """Profile every model (already expanded names) at every resolution into ``out`` (JSONL).
+
+    Resumes: pairs already in ``out`` are skipped. ``shard=(i, n)`` keeps the i-th of n shards
+    of the model list. ``profiler`` is the ``"module:function"`` each worker runs per model.
+    """
+    settings = settings or SweepSettings()
+    res = _check(resolutions, settings, jobs, timeout_s)
+    names = shard_models(models, shard)
+    tasks = _plan(names, res, settings, Path(out))
+    pairs = len(names) * len(res)
+    todo = sum(len(t.resolutions) for t, _ in tasks)
+    start = time.monotonic()
+    tally: Counter[str] = Counter()
+    peaks: dict[int, int] = {}
+    events = run_isolated(
+        tasks, profiler, jobs=jobs, timeout_s=timeout_s, max_rss_bytes=max_rss_bytes,
+        preload=PRELOAD if profiler == DEFAULT_PROFILER else (),
+    )  # fmt: skip
+    with append_lines(out) as write:
+        for line in _lines(events, peaks):
+            write(line)
+            tally["ok" if line.get("status") == "ok" else _kind(line)] += 1
+            if progress_callback is not None:
+                errors = sum(n for k, n in tally.items() if k != "ok")
+                progress_callback(Progress(sum(tally.values()), todo, errors, line))
+    return SweepSummary(
+        out=str(out),
+        models=len(names),
+        resolutions=len(res),
+        pairs=pairs,
+        skipped=pairs - todo,
+        ok=tally.pop("ok", 0),
+        errors=sum(tally.values()),
+        errors_by_kind=dict(tally),
+        wall_s=time.monotonic() - start,
+        worker_peak_rss_bytes=peaks,
+    )
+
+
+def _plan(
+    names: Sequence[str], res: tuple[Pair, ...], settings: SweepSettings, out: Path
+) -> list[tuple[ModelTask, ModelTask]]:
+    """Repair ``out`` (a torn last line) and list the tasks for the pairs it does not hold."""
+    if out.suffix == ".gz":
+        raise InvalidArgumentError(f"cannot append to a compressed file: {out}; use .jsonl")
+    done = {line_key(line) for line in repair(out).records}
+    tasks = []
+    for model in names:
+        missing = tuple(r for r in res if _task_key(model, r, settings) not in done)
+        if missing:
+            task = ModelTask(model, missing, settings)
+            tasks.append((task, task))
+    return tasks
+
+
+def _kind(line: dict[str, Any]) -> str:
+    return str((line.get("error") or {}).get("kind", "exception"))
+
+
+def _lines(events: Iterator[Item | Done], peaks: dict[int, int]) -> Iterator[dict[str, Any]]:
+    """Worker events -> lines: profiler output as is, error lines for pairs a failure lost."""
+    seen: defaultdict[ModelTask, set[Pair]] = defaultdict(set)
+    for event in events:
+        task: ModelTask = event.task
+        if isinstance(event, Item):
+            line = event.value
+            inp = line.get("input") or {}
+            seen[task].add((inp.get("height"), inp.get("width")))
+            yield line
+            continue
+        if event.peak_rss_bytes is not None:
+            peaks[event.worker_pid] = max(peaks.get(event.worker_pid, 0), event.peak_rss_bytes)
+        got = seen.pop(task, set())
+        for res in task.resolutions:
+            if res not in got:
+                failure = event.failure or Failure("exception", "MissingResult", "no line yielded")
+                yield error_line(task.model, res, task.settings, failure)
+
+
+@dataclass(frozen=True)
+class MergeSummary:
+    """``merge_results``: lines read, unique results written, duplicates and bad lines dropped."""
+
+    out: str
+    read: int
+    written: int
+    duplicates: int
+    bad_lines: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def read_results(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], int, int]:
+    """The unique results of sweep files (``.jsonl`` or ``.jsonl.gz``), the number of lines
+    read and of unreadable lines skipped. Per pair (``line_key``) an ``ok`` line beats an
+    error line, otherwise the first one read is kept."""
+    from archcalc.sweep.jsonl import read_jsonl
+
+    if not paths:
+        raise InvalidArgumentError("give at least one sweep file")
+    best: dict[tuple[Any, ...], dict[str, Any]] = {}
+    read = bad = 0
+    for path in paths:
+        if not Path(path).exists():
+            raise InvalidArgumentError(f"no such sweep file: {path}")
+        contents = read_jsonl(path)
+        read += len(contents.records)
+        bad += contents.bad_lines
+        for line in contents.records:
+            key = line_key(line)
+            if key not in best or (best[key].get("status") != "ok" and line.get("status") == "ok"):
+                best[key] = line
+    return list(best.values()), read, bad
+
+
+def merge_results(paths: Sequence[str | Path], out: str | Path) -> MergeSummary:
+    """Merge sweep files (shards, reruns) into ``out`` (written atomically): one line per
+    result, as ``read_results`` chooses."""
+    from archcalc.sweep.jsonl import write_jsonl
+
+    lines, read, bad = read_results(paths)
+    write_jsonl(out, lines)
+    return MergeSummary(str(out), read, len(lines), read - len(lines), bad)

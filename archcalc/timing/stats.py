@@ -1,0 +1,284 @@
+"""Latency data without torch: statistics of raw samples, the stopping rules, the Timing report.
+
+Like ``torch.utils.benchmark.Measurement``, a :class:`Timing` keeps the raw per-iteration
+samples (seconds) and derives median, percentiles, IQR and mean from them, so the spread is
+always available. Percentiles interpolate linearly between order statistics (numpy's default,
+``statistics.quantiles(method="inclusive")``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from archcalc.results import SCHEMA_VERSION, Environment
+
+__all__ = [
+    "DTYPES",
+    "MAX_BATCH",
+    "MAX_SAMPLES",
+    "MIN_SAMPLES",
+    "BenchReport",
+    "BenchRow",
+    "MaxBatch",
+    "Timing",
+    "iqr",
+    "is_stable",
+    "percentile",
+    "search_max_batch",
+    "timed_runs_done",
+    "warmup_done",
+]
+
+#: Precisions ``measure`` accepts; float16/bfloat16 run under ``torch.autocast``.
+DTYPES = ("float32", "float16", "bfloat16")
+#: Timed runs go on until ``min_run_time`` is spent and at least this many samples exist.
+MIN_SAMPLES = 10
+#: ... or until this many samples exist (a microsecond model would otherwise store millions).
+MAX_SAMPLES = 10_000
+#: Warm-up: at least this many runs and this much time, then until the timings are stable.
+WARMUP_MIN_RUNS = 3
+WARMUP_MIN_S = 0.3
+#: Stable: the median of the last WINDOW runs is within TOLERANCE of the WINDOW runs before.
+WARMUP_WINDOW = 3
+WARMUP_TOLERANCE = 0.05
+#: Largest batch ``search_max_batch`` tries (it stops doubling there).
+MAX_BATCH = 65_536
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The ``q``-quantile (0..1) with linear interpolation between order statistics."""
+    if not samples:
+        raise ValueError("percentile of no samples")
+    ordered = sorted(samples)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def iqr(samples: Sequence[float]) -> float:
+    """Interquartile range: 75th minus 25th percentile."""
+    return percentile(samples, 0.75) - percentile(samples, 0.25)
+
+
+def is_stable(times: Sequence[float], window: int = WARMUP_WINDOW) -> bool:
+    """True when the median of the last ``window`` runs is within tolerance of the window before."""
+    if len(times) < 2 * window:
+        return False
+    last = statistics.median(times[-window:])
+    before = statistics.median(times[-2 * window : -window])
+    return abs(last - before) <= WARMUP_TOLERANCE * before
+
+
+def warmup_done(times: Sequence[float], elapsed_s: float, max_s: float) -> bool:
+    """Warm-up ends after a few runs and a few hundred ms, once stable or ``max_s`` is spent."""
+    if len(times) < WARMUP_MIN_RUNS or elapsed_s < WARMUP_MIN_S:
+        return False
+    return is_stable(times) or elapsed_s >= max_s
+
+
+def timed_runs_done(count: int, elapsed_s: float, min_run_time_s: float) -> bool:
+    """Timed runs end once ``min_run_time_s`` is spent with enough samples (or at the cap)."""
+    return count >= MAX_SAMPLES or (count >= MIN_SAMPLES and elapsed_s >= min_run_time_s)
+
+
+def search_max_batch(fits: Callable[[int], bool], limit: int = MAX_BATCH) -> int:
+    """Largest batch in 1..limit for which ``fits`` holds: double until it fails, then bisect.
+
+    Assumes ``fits`` is monotone (a batch that fits means every smaller one fits); 0 if even a
+    batch of 1 does not fit.
+    """
+    if not fits(1):
+        return 0
+    good = 1
+    while good < limit:
+        trial = min(2 * good, limit)
+        if not fits(trial):
+            return _bisect(fits, good, trial)
+        good = trial
+    return good
+
+
+def _bisect(fits: Callable[[int], bool], good: int, bad: int) -> int:
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if fits(middle) else (good, middle)
+    return good
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Measured latency of one model at one input size and batch, with the settings used.
+
+    ``samples_s`` are per-iteration wall times (CUDA: event time, synchronised every
+    iteration). ``peak_memory_bytes`` is ``torch.cuda.max_memory_allocated`` over warm-up and
+    timed runs on CUDA (weights included); on CPU it is the growth of the process's peak
+    resident memory over the same region (an estimate: weights excluded, allocator caching
+    included); None when it could not be observed. ``memory_method`` says which.
+    """
+
+    model: str
+    batch_size: int
+    channels: int
+    height: int
+    width: int
+    device: str
+    channels_last: bool
+    compiled: bool
+    compile_time_s: float | None
+    min_run_time_s: float
+    warmup_runs: int
+    warmup_s: float
+    warmup_stable: bool
+    samples_s: tuple[float, ...]
+    peak_memory_bytes: int | None
+    memory_method: str
+    environment: Environment
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    @property
+    def runs(self) -> int:
+        return len(self.samples_s)
+
+    @property
+    def median_s(self) -> float:
+        return percentile(self.samples_s, 0.5)
+
+    @property
+    def p10_s(self) -> float:
+        return percentile(self.samples_s, 0.1)
+
+    @property
+    def p90_s(self) -> float:
+        return percentile(self.samples_s, 0.9)
+
+    @property
+    def iqr_s(self) -> float:
+        return iqr(self.samples_s)
+
+    @property
+    def mean_s(self) -> float:
+        return statistics.fmean(self.samples_s)
+
+    @property
+    def images_per_s(self) -> float:
+        """Throughput: batch size / median latency."""
+        return self.batch_size / self.median_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON object: statistics first, then the raw samples and environment."""
+        return {
+            "schema_version": self.schema_version,
+            "model": self.model,
+            "input": {
+                "batch_size": self.batch_size,
+                "channels": self.channels,
+                "height": self.height,
+                "width": self.width,
+            },
+            "device": self.device,
+            "channels_last": self.channels_last,
+            "compiled": self.compiled,
+            "compile_time_s": self.compile_time_s,
+            "min_run_time_s": self.min_run_time_s,
+            "warmup": {"runs": self.warmup_runs, "time_s": self.warmup_s},
+            "warmup_stable": self.warmup_stable,
+            "runs": self.runs,
+            "median_s": self.median_s,
+            "p10_s": self.p10_s,
+            "p90_s": self.p90_s,
+            "iqr_s": self.iqr_s,
+            "mean_s": self.mean_s,
+            "images_per_s": self.images_per_s,
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "memory_method": self.memory_method,
+            "samples_s": list(self.samples_s),
+            "environment": asdict(self.environment),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Timing:
+        """Rebuild from ``to_dict()`` output (statistics are derived from the samples)."""
+        inp = data["input"]
+        return cls(
+            model=data["model"],
+            batch_size=inp["batch_size"],
+            channels=inp["channels"],
+            height=inp["height"],
+            width=inp["width"],
+            device=data["device"],
+            channels_last=data["channels_last"],
+            compiled=data["compiled"],
+            compile_time_s=data["compile_time_s"],
+            min_run_time_s=data["min_run_time_s"],
+            warmup_runs=data["warmup"]["runs"],
+            warmup_s=data["warmup"]["time_s"],
+            warmup_stable=data["warmup_stable"],
+            samples_s=tuple(float(s) for s in data["samples_s"]),
+            peak_memory_bytes=data["peak_memory_bytes"],
+            memory_method=data["memory_method"],
+            environment=Environment(**data["environment"]),
+            schema_version=data["schema_version"],
+        )
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One (resolution, batch) of a sweep: the timing, or why there is none (out of memory)."""
+
+    height: int
+    width: int
+    batch_size: int
+    macs: int
+    timing: Timing | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": {"batch_size": self.batch_size, "height": self.height, "width": self.width},
+            "macs": self.macs,
+            "status": "ok" if self.timing is not None else "out_of_memory",
+            "error": self.error,
+            "timing": None if self.timing is None else self.timing.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class MaxBatch:
+    """The largest batch that fits at one resolution and how it was found.
+
+    ``method`` is ``cuda_oom_search`` (forwards tried, out-of-memory caught) or
+    ``host_estimate`` (CPU: the profile's memory estimate against available RAM).
+    """
+
+    height: int
+    width: int
+    batch_size: int
+    method: str
+    limit: int
+    budget_bytes: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """All rows of ``archcalc bench`` for one model, and the max-batch results if asked."""
+
+    model: str
+    rows: tuple[BenchRow, ...]
+    max_batches: tuple[MaxBatch, ...] = ()
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "model": self.model,
+            "rows": [r.to_dict() for r in self.rows],
+            "max_batch": [m.to_dict() for m in self.max_batches],
+        }
