@@ -10,12 +10,25 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "Environment", "LayerRow", "Memory", "Profile", "Stage"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Environment",
+    "LayerRow",
+    "Memory",
+    "Profile",
+    "Stage",
+    "input_dict",
+]
 
 #: Bumped whenever a key is renamed or its meaning changes (adding keys does not bump it).
 SCHEMA_VERSION = 1
 
 Pair = tuple[int, int]
+
+
+def input_dict(batch_size: int, channels: int, height: int, width: int) -> dict[str, int]:
+    """The ``input`` object of every result line: what identifies the input tensor."""
+    return {"batch_size": batch_size, "channels": channels, "height": height, "width": width}
 
 
 @dataclass(frozen=True)
@@ -106,12 +119,7 @@ class Profile:
             "schema_version": self.schema_version,
             "model": self.model,
             "convention": self.convention,
-            "input": {
-                "batch_size": self.batch_size,
-                "channels": self.channels,
-                "height": self.height,
-                "width": self.width,
-            },
+            "input": input_dict(self.batch_size, self.channels, self.height, self.width),
             "output_stride": self.output_stride,
             "global_stride": list(self.global_stride),
             "final_map": list(self.final_map),

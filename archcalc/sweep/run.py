@@ -27,7 +27,7 @@ from archcalc.checks import check_convention, check_positive
 from archcalc.core.geometry import parse_resolution
 from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
 from archcalc.formatting import GIB
-from archcalc.results import SCHEMA_VERSION, Pair
+from archcalc.results import SCHEMA_VERSION, Pair, input_dict
 from archcalc.sweep.jsonl import append_lines, repair
 from archcalc.sweep.shards import Shard, shard_models
 from archcalc.sweep.workers import Done, Failure, Item, run_isolated
@@ -139,12 +139,7 @@ def error_line(model: str, res: Pair, settings: SweepSettings, failure: Failure)
         "schema_version": SCHEMA_VERSION,
         "model": model,
         "convention": settings.convention,
-        "input": {
-            "batch_size": settings.batch_size,
-            "channels": settings.in_chans,
-            "height": res[0],
-            "width": res[1],
-        },
+        "input": input_dict(settings.batch_size, settings.in_chans, *res),
         "status": "error",
         "error": failure.to_dict(),
     }

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from archcalc.results import SCHEMA_VERSION, Environment
+from archcalc.results import SCHEMA_VERSION, Environment, input_dict
 
 __all__ = [
     "DTYPES",
@@ -174,12 +174,7 @@ class Timing:
         return {
             "schema_version": self.schema_version,
             "model": self.model,
-            "input": {
-                "batch_size": self.batch_size,
-                "channels": self.channels,
-                "height": self.height,
-                "width": self.width,
-            },
+            "input": input_dict(self.batch_size, self.channels, self.height, self.width),
             "device": self.device,
             "channels_last": self.channels_last,
             "compiled": self.compiled,
