@@ -20,12 +20,12 @@ import pytest
 
 from archcalc.errors import InvalidArgumentError, UnknownModelError
 from archcalc.sweep.jsonl import read_jsonl, repair
+from archcalc.sweep.merge import merge_results
 from archcalc.sweep.run import (
     ModelTask,
     SweepSettings,
     expand_models,
     line_key,
-    merge_results,
     profile_task,
     run_sweep,
 )

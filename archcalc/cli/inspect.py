@@ -45,7 +45,13 @@ Examples:
 )
 @click.option("--stages", is_flag=True, help="Add a per-stage table (map, stride, GMACs).")
 @click.option("--layers", is_flag=True, help="Add a per-layer table (output shapes, params).")
-@click.option("--depth", type=int, default=2, show_default=True, help="Nesting depth for --layers.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Nesting depth for --layers (0: the whole model only).",
+)
 @click.option("--latency", is_flag=True, help="Add the measured median latency (ms) per size.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --latency: cpu, cuda.")
 @format_option()

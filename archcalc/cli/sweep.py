@@ -65,7 +65,7 @@ Rerun the same command after a crash or Ctrl-C: finished pairs are skipped.
 )
 @click.option(
     "--max-rss-mb",
-    type=int,
+    type=click.IntRange(min=0),
     default=4096,
     show_default=True,
     help="Kill a worker whose resident memory exceeds this (MiB); 0 disables.",
