@@ -355,3 +355,33 @@ def test_unsupported_output_stride_names_the_option() -> None:
     """``--output-stride 3`` blamed the input size ("cannot be built for 224x224")."""
     err = one_line_error("inspect", "resnet18", "--output-stride", "3")
     assert "resnet18 cannot be built with output_stride=3" in err and "8, 16 or 32" in err
+
+
+def test_sweep_refuses_to_append_to_a_file_that_is_not_jsonl(tmp_path: Path) -> None:
+    """``--out notes.md`` rewrote the user's notes (every line unreadable, so "repaired")."""
+    notes = tmp_path / "notes.md"
+    notes.write_text("# My notes\nsome text\n")
+    err = one_line_error("sweep", "--models", "resnet18", "--out", str(notes))
+    assert "notes.md is not a JSONL file (2 lines, none a JSON object)" in err
+    assert notes.read_text() == "# My notes\nsome text\n"
+    torn = tmp_path / "torn.jsonl"
+    torn.write_text('{"model": "resn')  # a first line torn by kill -9 is still repaired
+    assert repair(torn).torn_tail and torn.read_text() == ""
+
+
+def test_sweep_with_only_blank_model_names_is_refused(tmp_path: Path) -> None:
+    """``--models ''`` ran a sweep of 0 pairs and exited 0."""
+    err = one_line_error("sweep", "--models", "", "--out", str(tmp_path / "s.jsonl"))
+    assert "no model name given" in err
+
+
+def test_sizes_without_an_aligned_size_says_so() -> None:
+    """resnet18 --min 1 --max 20 said "no valid size", though every one of them runs."""
+    code, out, _ = cli("sizes", "resnet18", "--min", "1", "--max", "20")
+    assert code == 0
+    assert "(no aligned size between 1 and 20; --all lists every size that runs)" in out
+
+
+def test_layers_in_json_is_refused_not_dropped() -> None:
+    err = one_line_error("inspect", "resnet18", "--layers", "--format", "json")
+    assert "--layers has no JSON form" in err

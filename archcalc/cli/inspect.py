@@ -73,6 +73,7 @@ def inspect_command(
     print its global stride, final k x k map, channels, params, MACs and memory.
 
     The forward runs on the meta device: no weights are downloaded or allocated."""
+    from archcalc.errors import InvalidArgumentError
     from archcalc.formatting import size
     from archcalc.profiling.accepts import inspect_size_notes
     from archcalc.profiling.layers import layer_table
@@ -91,6 +92,11 @@ def inspect_command(
         timing_note,
     )
 
+    if layers and fmt == "json":
+        raise InvalidArgumentError(
+            "--layers has no JSON form: use --format table, markdown or csv "
+            "(the JSON already holds the per-stage numbers under 'stages')"
+        )
     profiles = [
         profile(
             model,

@@ -139,9 +139,17 @@ def keep_rejected(path: str | Path, lines: Iterable[bytes]) -> Path | None:
 
 def repair(path: str | Path) -> Contents:
     """Make ``path`` safe to append to: move unreadable lines to ``<path>.rejected``, then cut a
-    torn last line (or rewrite the file without the bad lines); end the file with a newline."""
+    torn last line (or rewrite the file without the bad lines); end the file with a newline.
+
+    A file with lines but no JSON line at all (notes, a CSV: not a JSONL file) is refused.
+    """
     path = Path(path)
     contents = read_jsonl(path)
+    if not contents.records and contents.bad_lines > contents.torn_tail:
+        raise InvalidArgumentError(
+            f"{path} is not a JSONL file ({contents.bad_lines} lines, none a JSON object): "
+            "choose a new file or an earlier sweep's output"
+        )
     keep_rejected(path, contents.rejected)
     with file_errors(path, "repair"):
         if contents.torn_tail and contents.bad_lines == 1:

@@ -170,6 +170,10 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
             names.extend(found)
         else:
             names.append(resolve_name(pattern))
+    if not names:
+        raise InvalidArgumentError(
+            "no model name given (only blank lines or # comments): e.g. --models 'resnet*'"
+        )
     return list(dict.fromkeys(names))
 
 
