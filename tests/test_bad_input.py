@@ -385,3 +385,27 @@ def test_sizes_without_an_aligned_size_says_so() -> None:
 def test_layers_in_json_is_refused_not_dropped() -> None:
     err = one_line_error("inspect", "resnet18", "--layers", "--format", "json")
     assert "--layers has no JSON form" in err
+
+
+@pytest.mark.parametrize("option", ["-o", "--summary-json"])
+def test_report_over_its_own_input_is_refused(sweep_file: Path, option: str) -> None:
+    """``report s.jsonl -o s.jsonl`` replaced the sweep with the Markdown report."""
+    before = sweep_file.read_text()
+    err = one_line_error("report", str(sweep_file), option, str(sweep_file))
+    assert f"{option} {sweep_file} is one of the sweep files read" in err
+    assert sweep_file.read_text() == before
+
+
+def test_report_plots_in_a_csv_are_refused(sweep_file: Path, tmp_path: Path) -> None:
+    """``--format csv --plots DIR`` ignored --plots without a word."""
+    err = one_line_error("report", str(sweep_file), "--format", "csv", "--plots", str(tmp_path))
+    assert "a CSV holds the table only" in err
+
+
+def test_merge_into_a_gz_writes_gzip(sweep_file: Path, tmp_path: Path) -> None:
+    """``merge -o all.jsonl.gz`` wrote plain text under a .gz name, which report then refused."""
+    out = tmp_path / "all.jsonl.gz"
+    code, _, err = cli("merge", str(sweep_file), "-o", str(out))
+    assert code == 0, err
+    assert json.loads(gzip.decompress(out.read_bytes())) == GOOD_LINE
+    assert cli("report", str(out))[0] == 0

@@ -88,20 +88,18 @@ def report_command(
 ) -> None:
     """Summarise sweep FILES (JSONL, .jsonl.gz): models, resolutions, errors by reason, a
     sorted and filtered table, and plots (cost against resolution, k x k, Pareto front)."""
-    from archcalc.errors import InvalidArgumentError
     from archcalc.report.documents import render_report
     from archcalc.report.rows import filter_rows, sort_rows, summarise
     from archcalc.report.tables import render_json
 
-    if pareto_res is not None and plots_dir is None:
-        raise InvalidArgumentError("--pareto-res sets the Pareto plot's size: add --plots DIR")
+    _check_outputs(files, fmt, plots_dir, pareto_res, output=output, summary_json=summary_json)
     rows, skipped = _load(files)
     bounds = dict(max_gmacs=max_gmacs, max_params_m=max_params_m, max_latency_ms=max_latency_ms)
     picked = filter_rows(rows, where=where, k_range=k_range, **bounds)
     picked = sort_rows([r for r in picked if with_errors or r["status"] == "ok"], sort_keys)
     summary = summarise(rows)
     plots = []
-    if plots_dir is not None and fmt != "csv":
+    if plots_dir is not None:
         from archcalc.report.plots import draw_plots
 
         base = (output or Path("report")).resolve().parent
@@ -138,6 +136,31 @@ def _load(files: tuple[Path, ...]) -> tuple[list[dict[str, Any]], str]:
             "give the --out file of 'archcalc sweep'"
         )
     return rows, skipped
+
+
+def _check_outputs(
+    files: tuple[Path, ...],
+    fmt: str,
+    plots_dir: Path | None,
+    pareto_res: int | None,
+    **outputs: Path | None,
+) -> None:
+    """Refuse options that would be silently ignored (plots in a CSV, --pareto-res without
+    plots) and writing the report over one of the sweep files it reads (that would lose it)."""
+    from archcalc.errors import InvalidArgumentError
+
+    if pareto_res is not None and plots_dir is None:
+        raise InvalidArgumentError("--pareto-res sets the Pareto plot's size: add --plots DIR")
+    if plots_dir is not None and fmt == "csv":
+        raise InvalidArgumentError("a CSV holds the table only: drop --plots or use markdown/html")
+    inputs = {f.resolve() for f in files}
+    for option, path in outputs.items():
+        if path is not None and path.resolve() in inputs:
+            flag = "-o" if option == "output" else "--" + option.replace("_", "-")
+            raise InvalidArgumentError(
+                f"{flag} {path} is one of the sweep files read: writing it would lose the "
+                "sweep; choose another file"
+            )
 
 
 def _write(path: Path, text: str) -> None:

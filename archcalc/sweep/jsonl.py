@@ -175,14 +175,17 @@ def _encode(record: dict[str, Any]) -> bytes:
 
 
 def write_jsonl(path: str | Path, records: Any) -> None:
-    """Write ``records`` to ``path`` atomically (a temporary file renamed over it)."""
+    """Write ``records`` to ``path`` atomically (a temporary file renamed over it), gzip-
+    compressed when ``path`` ends in ``.gz``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
+    data = b"".join(_encode(record) for record in records)
+    if path.suffix == ".gz":
+        data = gzip.compress(data)
     with file_errors(path, "write"):
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
-            for record in records:
-                f.write(_encode(record))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
