@@ -409,3 +409,22 @@ def test_merge_into_a_gz_writes_gzip(sweep_file: Path, tmp_path: Path) -> None:
     assert code == 0, err
     assert json.loads(gzip.decompress(out.read_bytes())) == GOOD_LINE
     assert cli("report", str(out))[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "resnet18", "--device", "cuda"],
+        ["sweep", "--models", "resnet18", "--device", "cuda", "--out", "/tmp/never.jsonl"],
+        ["suggest", "--task", "coarse", "--no-latency", "--device", "cuda"],
+    ],
+)
+def test_device_without_latency_is_refused_not_ignored(args: list[str]) -> None:
+    """Static numbers are traced on the meta device: --device alone was silently ignored."""
+    assert "--device cuda is where --latency measures" in one_line_error(*args)
+
+
+def test_shard_count_without_shard_auto_is_refused(tmp_path: Path) -> None:
+    err = one_line_error("sweep", "--models", "resnet18", "--shard-count", "3",
+                         "--out", str(tmp_path / "s.jsonl"))  # fmt: skip
+    assert "--shard-count goes with --shard auto" in err

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import format_option, res_option
+from archcalc.cli.options import check_device_use, format_option, res_option
 
 if TYPE_CHECKING:
     from archcalc.results import Profile
@@ -92,6 +92,7 @@ def inspect_command(
         timing_note,
     )
 
+    check_device_use(device, latency)
     if layers and fmt == "json":
         raise InvalidArgumentError(
             "--layers has no JSON form: use --format table, markdown or csv "
