@@ -57,7 +57,7 @@ _LAZY = {
     "UnknownModelError": "archcalc.errors",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
-    "merge_results": "archcalc.sweep.run",
+    "merge_results": "archcalc.sweep.merge",
     "SweepSettings": "archcalc.sweep.run",
     "SweepSummary": "archcalc.sweep.run",
 }
@@ -78,13 +78,8 @@ if TYPE_CHECKING:
     from archcalc.recommend.suggest import suggest
     from archcalc.results import Profile, Stage
     from archcalc.sizes.validity import Validity
-    from archcalc.sweep.run import (
-        SweepSettings,
-        SweepSummary,
-        expand_models,
-        merge_results,
-        run_sweep,
-    )
+    from archcalc.sweep.merge import merge_results
+    from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep
     from archcalc.timing.measure import measure
     from archcalc.timing.stats import Timing
 

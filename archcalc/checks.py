@@ -1,15 +1,19 @@
 """Argument checks shared by every entry point (no torch): each raises a one-line error.
 
-Also the counting conventions (which operations a MAC total includes), so that the CLI can
+Also ``file_errors``, which turns an OS error on a path the user gave into such an error, and the
+counting conventions (which operations a MAC total includes), so that the CLI can
 offer them as choices without importing the counter.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from archcalc.errors import InvalidArgumentError
+from archcalc.errors import InvalidArgumentError, first_line
 from archcalc.results import Pair
 
 __all__ = [
@@ -19,6 +23,7 @@ __all__ = [
     "check_input_size",
     "check_limit",
     "check_positive",
+    "file_errors",
     "input_bytes",
 ]
 
@@ -72,3 +77,24 @@ def check_input_size(resolution: Pair, batch_size: int, in_chans: int) -> None:
             f"{nbytes / 2**40:.1f} TiB in float32 (limit {MAX_INPUT_BYTES // 2**40} TiB): "
             "lower --batch-size or --in-chans"
         )
+
+
+@contextmanager
+def file_errors(path: str | Path, action: str) -> Iterator[None]:
+    """Turn an ``OSError`` while ``action``-ing ``path`` (a file the user named: a folder that
+    is a file, no permission, disk full) into a one-line InvalidArgumentError naming the path.
+
+    Example: ``with file_errors(out, "write"): out.write_text(text)``.
+    """
+    try:
+        yield
+    except OSError as e:
+        raise InvalidArgumentError(f"cannot {action} {path}: {_os_reason(e, Path(path))}") from e
+
+
+def _os_reason(error: OSError, path: Path) -> str:
+    """Why: a file where a folder of the path should be (the usual surprise), else the OS's text."""
+    existing = next((p for p in path.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"{existing} is a file, not a folder; choose a path inside a folder"
+    return error.strerror or first_line(error, with_type=True)

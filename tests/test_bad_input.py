@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +23,9 @@ from archcalc.errors import (
     InvalidResolutionError,
     UnknownModelError,
 )
+from archcalc.sweep.jsonl import read_jsonl, repair
+from archcalc.sweep.run import run_sweep
+from archcalc.sweep.shards import parse_shard
 
 NO_CUDA = not torch.cuda.is_available()
 
@@ -158,6 +164,9 @@ def cli(*args: str) -> tuple[int, str, str]:
         ["bench", "resnet18", "--device", "tpu"],
         ["bench", "resnet18", "--res", "100000"],
         ["sweep", "--models", "resnet18", "--res", "224x", "--out", "/tmp/x.jsonl"],
+        ["sweep", "--models", "resnet18", "--max-rss-mb", "-5", "--out", "/tmp/x.jsonl"],
+        ["inspect", "resnet18", "--layers", "--depth", "-1"],
+        ["inspect", "resnet18", "--output-stride", "3"],
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(args: list[str]) -> None:
@@ -181,3 +190,241 @@ def test_cli_sizes_output() -> None:
     # aligned sides are multiples of the stride 32; k = side / 32; 32 is the smallest that runs
     assert rows == [["32x32", "1x1"], ["64x64", "2x2"], ["96x96", "3x3"]]
     assert "min_size 32x32" in out
+
+
+# --- CLI misuse found by trying it as a new user: files, foreign lines, numeric options ---
+
+GOOD_LINE = {
+    "model": "resnet18", "convention": "core", "status": "ok", "error": None,
+    "input": {"batch_size": 1, "channels": 3, "height": 64, "width": 64},
+    "global_stride": [32, 32], "final_map": [2, 2], "params": 11_689_512, "macs": 148_557_824,
+}  # fmt: skip
+
+
+def one_line_error(*args: str) -> str:
+    """Run the CLI, check it failed the user way (one line, exit 2), return the message."""
+    code, out, err = cli(*args)
+    assert code == 2, (code, out, err)
+    assert err.startswith("archcalc: error: ") and err.count("\n") == 1, err
+    assert "internal error" not in err and "Traceback" not in out + err
+    return err
+
+
+@pytest.fixture
+def sweep_file(tmp_path: Path) -> Path:
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps(GOOD_LINE) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sweep", "--models", "resnet18", "--out", "{blocked}/x.jsonl"],
+        ["merge", "{good}", "-o", "{blocked}/x.jsonl"],
+        ["report", "{good}", "-o", "{blocked}/r.md"],
+        ["report", "{good}", "--summary-json", "{blocked}/s.json"],
+        ["report", "{good}", "--plots", "{blocked}/plots"],
+    ],
+)
+def test_output_below_a_file_is_one_line(
+    command: list[str], sweep_file: Path, tmp_path: Path
+) -> None:
+    """``--out /proc/version/x.jsonl`` (a file where a folder should be) said "internal error:
+    FileExistsError" and exit 1; now it names the path and the file in the way."""
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    args = [a.format(blocked=blocked, good=sweep_file) for a in command]
+    err = one_line_error(*args)
+    assert "cannot " in err and f"{blocked} is a file, not a folder" in err
+
+
+def test_report_skips_lines_that_are_not_results(sweep_file: Path) -> None:
+    """A JSON line of another kind (``{"a":1}``) was rendered as a row "None NonexNone"."""
+    with sweep_file.open("a") as f:
+        f.write('{"a": 1}\nnot json\n')
+    code, out, err = cli("report", str(sweep_file))
+    assert code == 0
+    assert "None" not in out and "| resnet18 | 64x64 " in out
+    assert "skipped 2 line(s) that are not sweep results" in err
+
+
+@pytest.mark.parametrize("content", ['{"a": 1}\n', "", "\n\n"])
+def test_report_of_a_file_without_results_is_refused(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text(content)
+    assert "no sweep results in" in one_line_error("report", str(path))
+
+
+def test_report_of_a_gz_that_is_not_gzip(tmp_path: Path, sweep_file: Path) -> None:
+    """A ``.jsonl.gz`` that is not gzip gave an empty report and exit 0 (or an internal
+    BadGzipFile); a gzip file named ``.jsonl`` was read as garbage."""
+    fake = tmp_path / "f.jsonl.gz"
+    fake.write_bytes(sweep_file.read_bytes())
+    assert "is not gzip-compressed: rename it" in one_line_error("report", str(fake))
+    packed = tmp_path / "packed.jsonl"
+    packed.write_bytes(gzip.compress(sweep_file.read_bytes()))
+    assert "is gzip-compressed: name it packed.jsonl.gz" in one_line_error("report", str(packed))
+
+
+def test_truncated_gz_gives_what_it_holds(tmp_path: Path) -> None:
+    lines = [{"i": i, "pad": "x" * 50} for i in range(2000)]
+    data = gzip.compress("".join(json.dumps(x) + "\n" for x in lines).encode())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])  # cut mid-stream, as a copy interrupted
+    contents = read_jsonl(path)
+    got = [r["i"] for r in contents.records]
+    assert 0 < len(got) < 2000 and got == list(range(len(got)))  # a prefix, nothing invented
+    assert contents.bad_lines <= 1  # at most the line the cut tore
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--k-range", "9", "5"], "k range 9..5 keeps nothing"),
+        (["--k-range", "0", "5"], "k range 0..5 keeps nothing"),
+        (["--max-gmacs", "-1"], "max_gmacs must be a positive number"),
+        (["--max-latency-ms", "0"], "max_latency_ms must be a positive number"),
+        (["--pareto-res", "224"], "--pareto-res sets the Pareto plot's size: add --plots"),
+        (["--where", 'k > "5"'], "k is a number but '5' is a text"),
+        (["--where", "model == 18"], "model is a text but 18 is a number"),
+    ],
+)
+def test_report_filters_that_keep_nothing_are_refused(
+    sweep_file: Path, args: list[str], message: str
+) -> None:
+    assert message in one_line_error("report", str(sweep_file), *args)
+
+
+def test_pareto_res_must_be_a_swept_height(sweep_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    err = one_line_error("report", str(sweep_file), "--plots", str(tmp_path / "p"),
+                         "--pareto-res", "999")  # fmt: skip
+    assert "pareto_res 999: no ok result has that input height; use one of 64" in err
+
+
+def test_sweep_refuses_a_negative_memory_limit(tmp_path: Path) -> None:
+    err = one_line_error("sweep", "--models", "resnet18", "--max-rss-mb", "-5",
+                         "--out", str(tmp_path / "s.jsonl"))  # fmt: skip
+    assert "'--max-rss-mb': -5 is not in the range x>=0" in err
+    with pytest.raises(InvalidArgumentError, match="max_rss_bytes must be a positive integer"):
+        run_sweep(["resnet18"], [64], out=tmp_path / "s.jsonl", max_rss_bytes=-5 * 2**20)
+
+
+def test_shard_count_zero_is_refused_under_slurm() -> None:
+    environ = {"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "4"}
+    with pytest.raises(InvalidArgumentError):  # 0 used to fall back to the Slurm count
+        parse_shard("auto", count=0, environ=environ)
+
+
+def test_merge_over_an_input_keeps_what_it_does_not_merge(sweep_file: Path) -> None:
+    """``merge a.jsonl -o a.jsonl`` dropped a.jsonl's unreadable line for good; the lines that
+    are not results now go to ``a.jsonl.rejected``, and stderr says so."""
+    with sweep_file.open("a") as f:
+        f.write('not json\n{"a": 1}\n')
+    code, _, err = cli("merge", str(sweep_file), "-o", str(sweep_file))
+    rejected = sweep_file.with_name("s.jsonl.rejected")
+    assert code == 0 and f"2 line(s) that are not results kept in {rejected}" in err
+    assert [json.loads(x) for x in sweep_file.read_text().splitlines()] == [GOOD_LINE]
+    assert rejected.read_text() == 'not json\n{"a":1}\n'
+    cli("merge", str(sweep_file), "-o", str(sweep_file))  # again: nothing new to keep
+    assert rejected.read_text() == 'not json\n{"a":1}\n'
+
+
+def test_resumed_sweep_keeps_the_lines_it_repairs_away(tmp_path: Path) -> None:
+    """Before appending, a sweep rewrites its file without unreadable lines: they are moved to
+    ``<out>.rejected``; a whole last line that only lacks its newline is kept."""
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"a": 1}\nnot json\n{"b": 2}')
+    assert repair(path).bad_lines == 1
+    assert path.read_text() == '{"a":1}\n{"b":2}\n'
+    assert path.with_name("s.jsonl.rejected").read_text() == "not json\n"
+    path.write_text('{"a": 1}\n{"b": 2}')
+    repair(path)
+    assert path.read_text() == '{"a": 1}\n{"b": 2}\n'
+
+
+def test_inspect_far_below_the_stride_names_one_aligned_size() -> None:
+    """resnet18 at 3x3 said "nearest aligned sizes: none and 32x32"."""
+    code, out, _ = cli("inspect", "resnet18", "--res", "3x3")
+    assert code == 0
+    assert "nearest aligned size: 32x32." in out and "none" not in out
+
+
+def test_unsupported_output_stride_names_the_option() -> None:
+    """``--output-stride 3`` blamed the input size ("cannot be built for 224x224")."""
+    err = one_line_error("inspect", "resnet18", "--output-stride", "3")
+    assert "resnet18 cannot be built with output_stride=3" in err and "8, 16 or 32" in err
+
+
+def test_sweep_refuses_to_append_to_a_file_that_is_not_jsonl(tmp_path: Path) -> None:
+    """``--out notes.md`` rewrote the user's notes (every line unreadable, so "repaired")."""
+    notes = tmp_path / "notes.md"
+    notes.write_text("# My notes\nsome text\n")
+    err = one_line_error("sweep", "--models", "resnet18", "--out", str(notes))
+    assert "notes.md is not a JSONL file (2 lines, none a JSON object)" in err
+    assert notes.read_text() == "# My notes\nsome text\n"
+    torn = tmp_path / "torn.jsonl"
+    torn.write_text('{"model": "resn')  # a first line torn by kill -9 is still repaired
+    assert repair(torn).torn_tail and torn.read_text() == ""
+
+
+def test_sweep_with_only_blank_model_names_is_refused(tmp_path: Path) -> None:
+    """``--models ''`` ran a sweep of 0 pairs and exited 0."""
+    err = one_line_error("sweep", "--models", "", "--out", str(tmp_path / "s.jsonl"))
+    assert "no model name given" in err
+
+
+def test_sizes_without_an_aligned_size_says_so() -> None:
+    """resnet18 --min 1 --max 20 said "no valid size", though every one of them runs."""
+    code, out, _ = cli("sizes", "resnet18", "--min", "1", "--max", "20")
+    assert code == 0
+    assert "(no aligned size between 1 and 20; --all lists every size that runs)" in out
+
+
+def test_layers_in_json_is_refused_not_dropped() -> None:
+    err = one_line_error("inspect", "resnet18", "--layers", "--format", "json")
+    assert "--layers has no JSON form" in err
+
+
+@pytest.mark.parametrize("option", ["-o", "--summary-json"])
+def test_report_over_its_own_input_is_refused(sweep_file: Path, option: str) -> None:
+    """``report s.jsonl -o s.jsonl`` replaced the sweep with the Markdown report."""
+    before = sweep_file.read_text()
+    err = one_line_error("report", str(sweep_file), option, str(sweep_file))
+    assert f"{option} {sweep_file} is one of the sweep files read" in err
+    assert sweep_file.read_text() == before
+
+
+def test_report_plots_in_a_csv_are_refused(sweep_file: Path, tmp_path: Path) -> None:
+    """``--format csv --plots DIR`` ignored --plots without a word."""
+    err = one_line_error("report", str(sweep_file), "--format", "csv", "--plots", str(tmp_path))
+    assert "a CSV holds the table only" in err
+
+
+def test_merge_into_a_gz_writes_gzip(sweep_file: Path, tmp_path: Path) -> None:
+    """``merge -o all.jsonl.gz`` wrote plain text under a .gz name, which report then refused."""
+    out = tmp_path / "all.jsonl.gz"
+    code, _, err = cli("merge", str(sweep_file), "-o", str(out))
+    assert code == 0, err
+    assert json.loads(gzip.decompress(out.read_bytes())) == GOOD_LINE
+    assert cli("report", str(out))[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "resnet18", "--device", "cuda"],
+        ["sweep", "--models", "resnet18", "--device", "cuda", "--out", "/tmp/never.jsonl"],
+        ["suggest", "--task", "coarse", "--no-latency", "--device", "cuda"],
+    ],
+)
+def test_device_without_latency_is_refused_not_ignored(args: list[str]) -> None:
+    """Static numbers are traced on the meta device: --device alone was silently ignored."""
+    assert "--device cuda is where --latency measures" in one_line_error(*args)
+
+
+def test_shard_count_without_shard_auto_is_refused(tmp_path: Path) -> None:
+    err = one_line_error("sweep", "--models", "resnet18", "--shard-count", "3",
+                         "--out", str(tmp_path / "s.jsonl"))  # fmt: skip
+    assert "--shard-count goes with --shard auto" in err

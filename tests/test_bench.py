@@ -12,7 +12,7 @@ from torch import nn
 
 from archcalc.cli import main
 from archcalc.core import memory
-from archcalc.profiling.prepare import prepare, profile
+from archcalc.profiling.prepare import prepare
 from archcalc.report.tables import billions
 from archcalc.timing import bench as bench_module
 from archcalc.timing import measure as timing
@@ -35,7 +35,8 @@ def test_one_row_per_resolution_and_batch_with_profile_macs() -> None:
     # MACs per row come from the profile at that batch: conv3x3 (8x3x9) + conv1x1 (8x8) per
     # output pixel; 16x16 -> 8x8 map: 64 x (216 + 64) = 17,920 per image
     assert [r.macs for r in report.rows[:2]] == [17_920, 3 * 17_920]
-    assert report.rows[2].macs == profile(model, (24, 16)).macs
+    # 24x16 -> 12x8 map (stride 2, padding 1): 96 x (216 + 64) = 26,880 per image
+    assert [r.macs for r in report.rows[2:]] == [26_880, 3 * 26_880]
 
 
 def test_out_of_memory_row_is_reported_and_the_others_measured(
@@ -67,11 +68,12 @@ def test_row_too_big_for_host_is_refused_from_the_estimate(
 def test_cpu_max_batch_from_the_memory_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
     available = 64 * 2**20
     monkeypatch.setattr(memory, "available_host_bytes", lambda: available)
-    model = tiny()
-    report = bench(model, [32], [1], find_max_batch=True, **FAST)
-    one = profile(model, 32).memory
-    fixed = one.param_bytes + one.buffer_bytes
-    per_image = 4 * 3 * 32 * 32 + one.peak_activation_bytes
+    report = bench(tiny(), [32], [1], find_max_batch=True, **FAST)
+    # weights: conv3x3 8x3x9 + 8 biases = 224, conv1x1 8x8 + 8 = 72 -> 296 floats = 1,184 B
+    fixed = 4 * (224 + 72)
+    # per image: the input 3x32x32 floats = 12,288 B, plus the activation peak: the input
+    # (12,288 B) and two 8x16x16 maps (conv out and ReLU out, 8,192 B each) alive together
+    per_image = 12_288 + (12_288 + 2 * 8_192)
     expected = (int(0.9 * available) - fixed) // per_image  # largest b: fixed + b x per_image
     (found,) = report.max_batches
     assert (found.batch_size, found.method) == (expected, "host_estimate")
@@ -106,7 +108,11 @@ def test_cli_bench_table() -> None:
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["res", "batch", "median", "(ms)"]
     assert [line.split()[:2] for line in lines[2:4]] == [["32x32", "1"], ["32x32", "2"]]
-    macs = [billions(profile("resnet18", 32, batch_size=b).macs) for b in (1, 2)]
+    # resnet18: 1,814,073,344 MACs at 224 (timm/torchvision tables), of which the fc layer is
+    # 512 x 1000 = 512,000. At 32 every conv map is 1/7 of its side at 224 (16..1 vs 112..7),
+    # so conv MACs scale by 1/49: 1,813,561,344 / 49 + 512,000 = 37,523,456 per image
+    macs = [billions(37_523_456), billions(2 * 37_523_456)]
+    assert macs == ["0.038", "0.075"]
     assert [line.split()[-2:] for line in lines[2:4]] == [[macs[0], "10"], [macs[1], "10"]]
     assert "Latency: resnet18 on cpu" in out and "1 CPU thread(s)" in out
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from archcalc.cli import main
+from archcalc.errors import UnknownModelError
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -90,3 +91,9 @@ def test_debug_shows_the_traceback() -> None:
     result = CliRunner().invoke(main, ["--debug", "inspect", "resnet5O"])
     assert result.exit_code != 0
     assert result.exception is not None  # re-raised instead of the one-line message
+    # the original error propagates (CliRunner keeps it); without --debug: SystemExit(2)
+    assert isinstance(result.exception, UnknownModelError)
+    assert "archcalc: error:" not in result.stderr
+    plain = CliRunner().invoke(main, ["inspect", "resnet5O"])
+    assert isinstance(plain.exception, SystemExit) and plain.exit_code == 2
+    assert plain.stderr.startswith("archcalc: error: unknown model 'resnet5O'")

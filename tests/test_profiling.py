@@ -29,6 +29,12 @@ MODELS_AT_224 = [
 ]
 
 
+#: resnet18 at 64: 1,814,073,344 MACs at 224 (torchvision's _ops), of which the fc layer is
+#: 512 x 1000 = 512,000; every conv map at 64 is 2/7 of its side at 224 (32..2 vs 112..7), so
+#: conv MACs scale by 4/49: 1,813,561,344 x 4 / 49 + 512,000 = 148,557,824.
+RESNET18_MACS_AT_64 = 148_557_824
+
+
 @pytest.mark.parametrize(
     ("name", "stride", "k", "channels", "layout", "params", "core_g", "fvcore_g"), MODELS_AT_224
 )
@@ -107,6 +113,9 @@ def test_non_square_input() -> None:
 
 def test_tagged_name_is_the_same_architecture() -> None:
     assert archcalc.profile("resnet50.a1_in1k", 224).macs == archcalc.profile("resnet50").macs
+    tagged = archcalc.profile("resnet50.a1_in1k", 224)
+    assert tagged.macs / 1e9 == pytest.approx(4.089, abs=0.0005)  # torchvision's _ops
+    assert tagged.params == 25_557_032  # torchvision's num_params
 
 
 def test_hand_built_sequential() -> None:
@@ -144,6 +153,8 @@ def test_same_counts_on_meta_and_cpu(name: str, res: int) -> None:
     meta = archcalc.profile(name, res)
     cpu = archcalc.profile(name, res, device="cpu")
     assert cpu.macs == meta.macs
+    if name == "resnet18":
+        assert meta.macs == RESNET18_MACS_AT_64
     assert (cpu.final_map, cpu.global_stride, cpu.params) == (
         meta.final_map,
         meta.global_stride,
@@ -180,6 +191,7 @@ def test_batch_scales_macs() -> None:
     four = archcalc.profile("resnet18", 64, batch_size=4)
     assert four.macs == 4 * one.macs
     assert four.params == one.params
+    assert one.macs == RESNET18_MACS_AT_64
 
 
 def test_json_round_trip() -> None:

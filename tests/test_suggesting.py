@@ -106,6 +106,9 @@ def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("archcalc.recommend.suggest.measure", fake_measure(calls))
     s = suggest("fine-grained", "resnet18", budget_ms=50)  # 448: 72.5 ms, 320: 37.0 ms
     assert s.resolution == (320, 320)
+    # resnet18 at 320: conv maps are 10/7 of their side at 224 (160..10 vs 112..7), so the
+    # conv MACs (1,814,073,344 - fc 512,000 at 224, torchvision's _ops) scale by 100/49:
+    # 1,813,561,344 x 100 / 49 + 512,000 = 3,701,657,600 MACs -> 37.016576 ms in the fake
     assert s.to_dict()["latency_ms"] == pytest.approx(37.01657600)
     assert [c[0] for c in calls] == [(448, 448), (320, 320)]
     assert all(c[1]["batch_size"] == 1 and c[1]["device"] == "cpu" for c in calls)

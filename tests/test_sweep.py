@@ -20,12 +20,12 @@ import pytest
 
 from archcalc.errors import InvalidArgumentError, UnknownModelError
 from archcalc.sweep.jsonl import read_jsonl, repair
+from archcalc.sweep.merge import merge_results
 from archcalc.sweep.run import (
     ModelTask,
     SweepSettings,
     expand_models,
     line_key,
-    merge_results,
     profile_task,
     run_sweep,
 )
@@ -204,6 +204,8 @@ def test_default_profiler_on_tiny_models(tmp_path: Path) -> None:
 
     direct = profile("resnet10t", 96).to_dict()
     assert {k: v for k, v in lines[("resnet10t", 96)].items() if k in direct} == direct
+    # and both match timm's published table: resnet10t has 5.44 M params (to 2 decimals)
+    assert round(lines[("resnet10t", 96)]["params"] / 1e6, 2) == 5.44
 
 
 def test_latency_lines_use_the_timing_api(monkeypatch: pytest.MonkeyPatch) -> None:

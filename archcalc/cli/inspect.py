@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import format_option, res_option
+from archcalc.cli.options import check_device_use, format_option, res_option
 
 if TYPE_CHECKING:
     from archcalc.results import Profile
@@ -45,7 +45,13 @@ Examples:
 )
 @click.option("--stages", is_flag=True, help="Add a per-stage table (map, stride, GMACs).")
 @click.option("--layers", is_flag=True, help="Add a per-layer table (output shapes, params).")
-@click.option("--depth", type=int, default=2, show_default=True, help="Nesting depth for --layers.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Nesting depth for --layers (0: the whole model only).",
+)
 @click.option("--latency", is_flag=True, help="Add the measured median latency (ms) per size.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --latency: cpu, cuda.")
 @format_option()
@@ -67,6 +73,7 @@ def inspect_command(
     print its global stride, final k x k map, channels, params, MACs and memory.
 
     The forward runs on the meta device: no weights are downloaded or allocated."""
+    from archcalc.errors import InvalidArgumentError
     from archcalc.formatting import size
     from archcalc.profiling.accepts import inspect_size_notes
     from archcalc.profiling.layers import layer_table
@@ -85,6 +92,12 @@ def inspect_command(
         timing_note,
     )
 
+    check_device_use(device, latency)
+    if layers and fmt == "json":
+        raise InvalidArgumentError(
+            "--layers has no JSON form: use --format table, markdown or csv "
+            "(the JSON already holds the per-stage numbers under 'stages')"
+        )
     profiles = [
         profile(
             model,

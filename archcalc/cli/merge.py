@@ -27,10 +27,14 @@ Examples:
 def merge_command(files: tuple[Path, ...], output: Path) -> None:
     """Merge sweep FILES into --output without duplicates: per (model, convention, batch,
     channels, size) an ok line beats an error line, otherwise the first line read is kept."""
-    from archcalc.sweep.run import merge_results
+    from archcalc.sweep.merge import merge_results
 
     summary = merge_results(files, output)
-    dropped = f", {summary.bad_lines} unreadable line(s) skipped" if summary.bad_lines else ""
+    dropped = ""
+    if summary.bad_lines:
+        dropped = (
+            f", {summary.bad_lines} line(s) that are not results kept in {summary.rejected_file}"
+        )
     click.echo(
         f"{output}: {summary.written} results from {summary.read} lines "
         f"({summary.duplicates} duplicates dropped{dropped})",

@@ -7,10 +7,10 @@ from typing import Any
 import click
 
 from archcalc.core.geometry import parse_resolution
-from archcalc.errors import ArchcalcError
+from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.report.tables import FORMATS
 
-__all__ = ["RESOLUTION", "format_option", "res_option"]
+__all__ = ["RESOLUTION", "check_device_use", "format_option", "res_option"]
 
 
 class ResolutionType(click.ParamType):
@@ -53,3 +53,13 @@ def format_option() -> Any:
         show_default=True,
         help="Output format; json is the stable schema documented in the README.",
     )
+
+
+def check_device_use(device: str, latency: bool) -> None:
+    """Refuse ``--device`` without ``--latency``: static numbers are always traced on the meta
+    device, so the option would be ignored without a word."""
+    if device != "cpu" and not latency:
+        raise InvalidArgumentError(
+            f"--device {device} is where --latency measures; static numbers are traced on the "
+            "meta device: add --latency or drop --device"
+        )

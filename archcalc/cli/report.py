@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -88,16 +89,17 @@ def report_command(
     """Summarise sweep FILES (JSONL, .jsonl.gz): models, resolutions, errors by reason, a
     sorted and filtered table, and plots (cost against resolution, k x k, Pareto front)."""
     from archcalc.report.documents import render_report
-    from archcalc.report.rows import filter_rows, load_rows, sort_rows, summarise
+    from archcalc.report.rows import filter_rows, sort_rows, summarise
     from archcalc.report.tables import render_json
 
-    rows, _bad = load_rows(files)
+    _check_outputs(files, fmt, plots_dir, pareto_res, output=output, summary_json=summary_json)
+    rows, skipped = _load(files)
     bounds = dict(max_gmacs=max_gmacs, max_params_m=max_params_m, max_latency_ms=max_latency_ms)
     picked = filter_rows(rows, where=where, k_range=k_range, **bounds)
     picked = sort_rows([r for r in picked if with_errors or r["status"] == "ok"], sort_keys)
     summary = summarise(rows)
     plots = []
-    if plots_dir is not None and fmt != "csv":
+    if plots_dir is not None:
         from archcalc.report.plots import draw_plots
 
         base = (output or Path("report")).resolve().parent
@@ -111,9 +113,59 @@ def report_command(
     title = f"archcalc sweep report: {', '.join(f.name for f in files)}"
     text = render_report(summary, picked, plots, fmt=fmt, title=title, filters=filters)
     if summary_json is not None:
-        summary_json.write_text(render_json(summary.to_dict()) + "\n")
+        _write(summary_json, render_json(summary.to_dict()) + "\n")
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
+        _write(output, text)
+    if skipped:
+        click.echo(f"archcalc: skipped {skipped} (unreadable, or JSON of another kind)", err=True)
+
+
+def _load(files: tuple[Path, ...]) -> tuple[list[dict[str, Any]], str]:
+    """The rows of FILES and a note on the lines skipped ("" if none); no result at all is a
+    mistake (an empty or foreign file), not an empty report."""
+    from archcalc.errors import InvalidArgumentError
+    from archcalc.report.rows import load_rows
+
+    rows, bad = load_rows(files)
+    skipped = f"{bad} line(s) that are not sweep results" if bad else ""
+    if not rows:
+        raise InvalidArgumentError(
+            f"no sweep results in {', '.join(map(str, files))}{f' ({skipped})' if bad else ''}: "
+            "give the --out file of 'archcalc sweep'"
+        )
+    return rows, skipped
+
+
+def _check_outputs(
+    files: tuple[Path, ...],
+    fmt: str,
+    plots_dir: Path | None,
+    pareto_res: int | None,
+    **outputs: Path | None,
+) -> None:
+    """Refuse options that would be silently ignored (plots in a CSV, --pareto-res without
+    plots) and writing the report over one of the sweep files it reads (that would lose it)."""
+    from archcalc.errors import InvalidArgumentError
+
+    if pareto_res is not None and plots_dir is None:
+        raise InvalidArgumentError("--pareto-res sets the Pareto plot's size: add --plots DIR")
+    if plots_dir is not None and fmt == "csv":
+        raise InvalidArgumentError("a CSV holds the table only: drop --plots or use markdown/html")
+    inputs = {f.resolve() for f in files}
+    for option, path in outputs.items():
+        if path is not None and path.resolve() in inputs:
+            flag = "-o" if option == "output" else "--" + option.replace("_", "-")
+            raise InvalidArgumentError(
+                f"{flag} {path} is one of the sweep files read: writing it would lose the "
+                "sweep; choose another file"
+            )
+
+
+def _write(path: Path, text: str) -> None:
+    from archcalc.checks import file_errors
+
+    with file_errors(path, "write"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)

@@ -56,7 +56,10 @@ def sizes_command(
         return
     rows = [[size((s, s)), size((k, k)), "yes" if ok else "no"] for s, k, ok in found.sizes]
     headers = ("input", "k x k", "aligned")
-    text = render_table(headers, rows, fmt) if rows else "(no valid size in this range)"
+    empty = f"(no size between {low} and {high} runs)"
+    if not every:
+        empty = f"(no aligned size between {low} and {high}; --all lists every size that runs)"
+    text = render_table(headers, rows, fmt) if rows else empty
     if fmt == "table":
         text += "\n\n" + "\n".join(found.notes)
     click.echo(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archcalc.cli.options import format_option
+from archcalc.cli.options import check_device_use, format_option
 from archcalc.recommend.decide import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
 
@@ -88,6 +88,7 @@ def suggest_command(
     from archcalc.recommend.suggest import suggest
     from archcalc.report.tables import render_json, suggest_report
 
+    check_device_use(device, not no_latency)
     result = suggest(
         task,
         list(backbones) or None,

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import res_option
+from archcalc.cli.options import check_device_use, res_option
 from archcalc.formatting import MIB
 from archcalc.sweep.run import DEFAULT_PROFILER
 
@@ -65,7 +65,7 @@ Rerun the same command after a crash or Ctrl-C: finished pairs are skipped.
 )
 @click.option(
     "--max-rss-mb",
-    type=int,
+    type=click.IntRange(min=0),
     default=4096,
     show_default=True,
     help="Kill a worker whose resident memory exceeds this (MiB); 0 disables.",
@@ -120,6 +120,9 @@ def sweep_command(
         patterns += tuple(models_file.read_text().splitlines())
     if not patterns:
         raise InvalidArgumentError("give --models PATTERN (e.g. 'resnet*') or --models-file")
+    check_device_use(device, latency)
+    if shard_count is not None and (shard or "").strip().lower() != "auto":
+        raise InvalidArgumentError("--shard-count goes with --shard auto (a Kubernetes Job)")
     shard_spec = parse_shard(shard, count=shard_count, environ=os.environ)
     models = expand_models(patterns) if profiler == DEFAULT_PROFILER else patterns
     settings = SweepSettings(convention, batch_size, 3, latency, device)

@@ -176,6 +176,11 @@ def _create(name: str, resolution: Pair, device: str, kwargs: dict[str, Any]) ->
         raise TraceError(f"{name} cannot be built for {resolution[0]}x{resolution[1]}: {e}") from e
     except (AssertionError, ValueError, RuntimeError, NotImplementedError, IndexError) as e:
         cause = first_line(e)
+        if kwargs.get("output_stride", 32) not in (8, 16, 32):  # timm asserts on other strides
+            raise InvalidArgumentError(
+                f"{name} cannot be built with output_stride={kwargs['output_stride']}: {cause}; "
+                "timm models that take it accept 8, 16 or 32"
+            ) from e
         raise TraceError(
             f"{name} cannot be built for {resolution[0]}x{resolution[1]}: {cause}"
         ) from e

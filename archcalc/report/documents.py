@@ -12,6 +12,7 @@ from typing import Any
 from archcalc.formatting import billions, mebibytes, millions, milliseconds, size
 from archcalc.report.rows import Summary
 from archcalc.report.tables import render_table
+from archcalc.sweep.jsonl import rejected_path
 
 __all__ = ["REPORT_FORMATS", "render_report", "result_rows", "result_table", "sweep_summary_text"]
 
@@ -24,12 +25,16 @@ def sweep_summary_text(summary: Any) -> str:
     rss = f"peak RSS {mebibytes(top)} MiB" if peaks else ""
     if 1 < len(peaks) <= 8:
         rss = f"peak RSS per worker {', '.join(peaks)} MiB"
+    moved = ""
+    if summary.rejected_lines:
+        where = rejected_path(summary.out)
+        moved = f"; {summary.rejected_lines} unreadable line(s) of it moved to {where}"
     return (
         f"{summary.out}: {summary.models} models x {summary.resolutions} resolutions = "
         f"{summary.pairs} pairs; "
         f"{summary.ok} ok, {summary.errors} errors{f' ({kinds})' if kinds else ''}, "
         f"{summary.skipped} already done; {summary.wall_s:.1f} s; "
-        f"{len(peaks)} worker(s){', ' + rss if rss else ''}"
+        f"{len(peaks)} worker(s){', ' + rss if rss else ''}{moved}"
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from archcalc.checks import file_errors
 from archcalc.errors import InvalidArgumentError
 from archcalc.recommend.rules import K_MAX, K_MIN
 from archcalc.report.rows import pareto_front
@@ -63,9 +64,16 @@ def draw_plots(
     """Draw every plot the rows allow into ``out_dir``; return ``(caption, path)`` pairs."""
     ok = [r for r in rows if r["status"] == "ok" and r["macs"] is not None]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with file_errors(out, "create the folder"):
+        out.mkdir(parents=True, exist_ok=True)
     if not ok:
         return []
+    heights = sorted({r["height"] for r in ok})
+    if pareto_res is not None and pareto_res not in heights:
+        raise InvalidArgumentError(
+            f"pareto_res {pareto_res}: no ok result has that input height; "
+            f"use one of {', '.join(map(str, heights))}"
+        )
     drawn = [
         ("GMACs against resolution (median per family)", _by_family(ok, "gmacs", out)),
         ("Final k x k map at each resolution", _k_plot(ok, out)),

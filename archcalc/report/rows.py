@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archcalc.checks import check_limit
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import MIB
 from archcalc.report.where import compile_where
@@ -39,6 +40,8 @@ FIELDS = (
     "params", "params_m", "macs", "gmacs", "gflops", "latency_s", "latency_ms",
     "peak_act_mb", "train_mb", "error_kind", "error_type", "reason",
 )  # fmt: skip
+#: The fields that hold strings (the others hold numbers).
+TEXT_FIELDS = ("model", "family", "status", "error_kind", "error_type", "reason")
 _FAMILY_TAIL_RE = re.compile(r"(?<![v\d])\d+[a-z]*$")
 _PORT_PREFIXES = ("tf", "legacy", "gluon")
 
@@ -105,11 +108,12 @@ def to_row(line: dict[str, Any]) -> dict[str, Any]:
 
 def load_rows(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], int]:
     """One row per result in ``paths`` (``.jsonl`` or ``.jsonl.gz``; duplicates across files
-    resolved as ``archcalc merge`` does) and the number of unreadable lines skipped."""
-    from archcalc.sweep.run import read_results
+    resolved as ``archcalc merge`` does) and the number of lines skipped because they are not
+    results (unreadable, or JSON that is no sweep line: ``archcalc.sweep.merge.is_result``)."""
+    from archcalc.sweep.merge import read_results
 
-    lines, _read, bad = read_results(paths)
-    return [to_row(line) for line in lines], bad
+    lines = read_results(paths)
+    return [to_row(line) for line in lines.results], len(lines.rejected)
 
 
 def filter_rows(
@@ -121,16 +125,24 @@ def filter_rows(
     max_params_m: float | None = None,
     max_latency_ms: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows passing ``where`` (see ``archcalc.report.where``) and every simple bound given."""
+    """Rows passing ``where`` (see ``archcalc.report.where``) and every simple bound given.
+
+    Bounds must be positive and ``k_range`` a ``(low, high)`` with ``1 <= low <= high``: a
+    filter that can keep nothing is refused rather than giving an empty table.
+    """
     tests: list[Callable[[dict[str, Any]], bool]] = []
     if where:
-        tests.append(compile_where(where, FIELDS))
+        tests.append(compile_where(where, FIELDS, TEXT_FIELDS))
     bounds = [("gmacs", max_gmacs), ("params_m", max_params_m), ("latency_ms", max_latency_ms)]
     for name, limit in bounds:
-        if limit is not None:
+        if check_limit(f"max_{name}", limit) is not None:
             tests.append(lambda r, n=name, v=limit: r[n] is not None and r[n] <= v)
     if k_range is not None:
         low, high = k_range
+        if not 1 <= low <= high:
+            raise InvalidArgumentError(
+                f"k range {low}..{high} keeps nothing: give LO HI with 1 <= LO <= HI (e.g. 5 9)"
+            )
         tests.append(lambda r: r["k"] is not None and low <= r["k"] <= high)
     return [r for r in rows if all(t(r) for t in tests)]
 

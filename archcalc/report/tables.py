@@ -120,11 +120,11 @@ def inspect_notes(profiles: Sequence[Profile]) -> list[str]:
     for p in profiles:
         where = f"{p.model} at {size(p.resolution)}"
         if not p.aligned:
-            below = "none" if p.aligned_below is None else size(p.aligned_below)
+            near = [size(s) for s in (p.aligned_below, p.aligned_above) if s is not None]
+            nearest = "nearest aligned size" + ("s" if len(near) > 1 else "")
             notes.append(
                 f"{where}: not a multiple of the global stride {stride_text(p.global_stride)}, "
-                f"so the final map is {size(p.final_map)}; nearest aligned sizes: "
-                f"{below} and {size(p.aligned_above)}."
+                f"so the final map is {size(p.final_map)}; {nearest}: {' and '.join(near)}."
             )
         if p.prefix_tokens:
             notes.append(

@@ -4,12 +4,15 @@
 The text is parsed with ``ast`` and only comparisons (``< <= > >= == !=``, chained), ``and``,
 ``or``, ``not``, parentheses, known field names, numbers and quoted strings are accepted; the
 tree is then walked by this module, so nothing the user types is ever executed. A comparison
-with a missing value (e.g. ``latency_ms`` in a sweep without ``--latency``) is false.
+with a missing value (e.g. ``latency_ms`` in a sweep without ``--latency``) is false; one of a
+text field with a number, or a number field with a text (``k > "5"``), is refused when the
+text fields are given, since it could only ever be false.
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
 import operator
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -31,14 +34,45 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 }
 
 
-def compile_where(text: str, fields: Collection[str]) -> Predicate:
+def compile_where(
+    text: str, fields: Collection[str], text_fields: Collection[str] | None = None
+) -> Predicate:
     """Parse ``text`` into a predicate over rows whose keys are ``fields``; raise a one-line
-    InvalidArgumentError naming the problem (and the known fields) otherwise."""
+    InvalidArgumentError naming the problem (and the known fields) otherwise. With
+    ``text_fields`` (the fields holding strings; the others hold numbers), comparing a text
+    with a number is refused too.
+
+    Example: ``compile_where("k >= 5 and gmacs < 2", FIELDS)({"k": 7, "gmacs": 1.8})`` is True.
+    """
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise InvalidArgumentError(f"--where {text!r} is not a valid expression: {e.msg}") from e
+    if text_fields is not None:
+        _check_kinds(tree, text, fields, text_fields)
     return _node(tree.body, text, fields)
+
+
+def _check_kinds(
+    tree: ast.AST, text: str, fields: Collection[str], text_fields: Collection[str]
+) -> None:
+    """Refuse a comparison of a text with a number (it could never hold)."""
+
+    def kind(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name):
+            return "text" if node.id in text_fields else "number"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return "text"
+        return "number" if isinstance(node, ast.Constant | ast.UnaryOp) else None
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        for a, b in itertools.pairwise(operands):
+            if None not in (kind(a), kind(b)) and kind(a) != kind(b):
+                what = f"{ast.unparse(a)} is a {kind(a)} but {ast.unparse(b)} is a {kind(b)}"
+                raise _fail(text, what, fields)
 
 
 def _fail(text: str, what: str, fields: Collection[str]) -> InvalidArgumentError:

@@ -34,7 +34,6 @@ from archcalc.sweep.workers import Done, Failure, Item, run_isolated
 
 __all__ = [
     "DEFAULT_PROFILER",
-    "MergeSummary",
     "ModelTask",
     "Progress",
     "SweepSettings",
@@ -42,9 +41,7 @@ __all__ = [
     "error_line",
     "expand_models",
     "line_key",
-    "merge_results",
     "profile_task",
-    "read_results",
     "run_sweep",
 ]
 
@@ -87,7 +84,8 @@ class Progress:
 @dataclass(frozen=True)
 class SweepSummary:
     """What a sweep did: pairs skipped (already in the file), written ok / error, wall time,
-    and the peak resident memory of each worker process (bytes, by pid)."""
+    the peak resident memory of each worker process (bytes, by pid), and how many unreadable
+    lines of the file were moved to ``<out>.rejected`` before appending."""
 
     out: str
     models: int
@@ -99,6 +97,7 @@ class SweepSummary:
     errors_by_kind: dict[str, int]
     wall_s: float
     worker_peak_rss_bytes: dict[int, int] = field(default_factory=dict)
+    rejected_lines: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +112,7 @@ class SweepSummary:
             "wall_s": self.wall_s,
             "workers": len(self.worker_peak_rss_bytes),
             "max_worker_peak_rss_bytes": max(self.worker_peak_rss_bytes.values(), default=None),
+            "rejected_lines": self.rejected_lines,
         }
 
 
@@ -165,6 +165,10 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
             names.extend(found)
         else:
             names.append(resolve_name(pattern))
+    if not names:
+        raise InvalidArgumentError(
+            "no model name given (only blank lines or # comments): e.g. --models 'resnet*'"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -211,11 +215,16 @@ def _latency(model: str, res: Pair, settings: SweepSettings) -> dict[str, Any]:
 
 
 def _check(
-    resolutions: Sequence[Any], settings: SweepSettings, jobs: int, timeout_s: float | None
+    resolutions: Sequence[Any],
+    settings: SweepSettings,
+    jobs: int,
+    timeout_s: float | None,
+    max_rss_bytes: int | None,
 ) -> tuple[Pair, ...]:
     """Validate everything before the first worker starts; return the parsed resolutions."""
     check_convention(settings.convention)
     check_positive("jobs", jobs)
+    check_positive("max_rss_bytes", max_rss_bytes, optional=True)
     check_positive("batch_size", settings.batch_size)
     check_positive("in_chans", settings.in_chans)
     if timeout_s is not None and not timeout_s > 0:
@@ -249,9 +258,9 @@ def run_sweep(
     of the model list. ``profiler`` is the ``"module:function"`` each worker runs per model.
     """
     settings = settings or SweepSettings()
-    res = _check(resolutions, settings, jobs, timeout_s)
+    res = _check(resolutions, settings, jobs, timeout_s, max_rss_bytes)
     names = shard_models(models, shard)
-    tasks = _plan(names, res, settings, Path(out))
+    tasks, rejected = _plan(names, res, settings, Path(out))
     pairs = len(names) * len(res)
     todo = sum(len(t.resolutions) for t, _ in tasks)
     start = time.monotonic()
@@ -279,23 +288,26 @@ def run_sweep(
         errors_by_kind=dict(tally),
         wall_s=time.monotonic() - start,
         worker_peak_rss_bytes=peaks,
+        rejected_lines=rejected,
     )
 
 
 def _plan(
     names: Sequence[str], res: tuple[Pair, ...], settings: SweepSettings, out: Path
-) -> list[tuple[ModelTask, ModelTask]]:
-    """Repair ``out`` (a torn last line) and list the tasks for the pairs it does not hold."""
+) -> tuple[list[tuple[ModelTask, ModelTask]], int]:
+    """Repair ``out`` (a torn last line; unreadable lines moved to ``<out>.rejected``) and list
+    the tasks for the pairs it does not hold; also return how many lines were moved."""
     if out.suffix == ".gz":
         raise InvalidArgumentError(f"cannot append to a compressed file: {out}; use .jsonl")
-    done = {line_key(line) for line in repair(out).records}
+    contents = repair(out)
+    done = {line_key(line) for line in contents.records}
     tasks = []
     for model in names:
         missing = tuple(r for r in res if _task_key(model, r, settings) not in done)
         if missing:
             task = ModelTask(model, missing, settings)
             tasks.append((task, task))
-    return tasks
+    return tasks, contents.bad_lines
 
 
 def _kind(line: dict[str, Any]) -> str:
@@ -320,50 +332,3 @@ def _lines(events: Iterator[Item | Done], peaks: dict[int, int]) -> Iterator[dic
             if res not in got:
                 failure = event.failure or Failure("exception", "MissingResult", "no line yielded")
                 yield error_line(task.model, res, task.settings, failure)
-
-
-@dataclass(frozen=True)
-class MergeSummary:
-    """``merge_results``: lines read, unique results written, duplicates and bad lines dropped."""
-
-    out: str
-    read: int
-    written: int
-    duplicates: int
-    bad_lines: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-
-def read_results(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], int, int]:
-    """The unique results of sweep files (``.jsonl`` or ``.jsonl.gz``), the number of lines
-    read and of unreadable lines skipped. Per pair (``line_key``) an ``ok`` line beats an
-    error line, otherwise the first one read is kept."""
-    from archcalc.sweep.jsonl import read_jsonl
-
-    if not paths:
-        raise InvalidArgumentError("give at least one sweep file")
-    best: dict[tuple[Any, ...], dict[str, Any]] = {}
-    read = bad = 0
-    for path in paths:
-        if not Path(path).exists():
-            raise InvalidArgumentError(f"no such sweep file: {path}")
-        contents = read_jsonl(path)
-        read += len(contents.records)
-        bad += contents.bad_lines
-        for line in contents.records:
-            key = line_key(line)
-            if key not in best or (best[key].get("status") != "ok" and line.get("status") == "ok"):
-                best[key] = line
-    return list(best.values()), read, bad
-
-
-def merge_results(paths: Sequence[str | Path], out: str | Path) -> MergeSummary:
-    """Merge sweep files (shards, reruns) into ``out`` (written atomically): one line per
-    result, as ``read_results`` chooses."""
-    from archcalc.sweep.jsonl import write_jsonl
-
-    lines, read, bad = read_results(paths)
-    write_jsonl(out, lines)
-    return MergeSummary(str(out), read, len(lines), read - len(lines), bad)

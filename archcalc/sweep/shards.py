@@ -60,7 +60,7 @@ def _auto_shard(count: int | None, environ: Mapping[str, str]) -> Shard:
         task = _env_int(environ, "SLURM_ARRAY_TASK_ID")
         first = _env_int(environ, "SLURM_ARRAY_TASK_MIN", 0)
         step = _env_int(environ, "SLURM_ARRAY_TASK_STEP", 1) or 1
-        total = count or _env_int(environ, "SLURM_ARRAY_TASK_COUNT")
+        total = count if count is not None else _env_int(environ, "SLURM_ARRAY_TASK_COUNT")
         return check_shard(((task - first) // step, total))
     if "JOB_COMPLETION_INDEX" in environ:
         if count is None:
