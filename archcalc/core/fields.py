@@ -1,0 +1,103 @@
+"""The receptive field of every tensor of a traced forward, read off the operators it runs.
+
+``FieldTracker.after`` is called by the MAC counter (``archcalc.core.count``) after each
+dispatched operator, so the analysis rides on the one meta forward ``profile()`` already runs.
+Each tensor computed from the input carries a ``State`` (``archcalc.core.field_state``):
+which of its dims hold the map's rows and columns (followed through views, permutes and
+reshapes, so NCHW, NHWC and token layouts all work), the field along each axis, the context.
+
+* convolution, pooling, padding, slicing and upsampling apply their index rule per axis;
+* point-wise operators, concatenation along channels and contractions over channels take the
+  union of their inputs' fields (a residual sum: what either path sees);
+* a reduction or contraction over every position (global pooling, attention's ``A @ V``) sees
+  the whole input: ``global``; broadcast back onto a map it is a ``gate`` (squeeze-and-
+  excitation, global-context blocks), as are norm statistics taken over the map;
+* any other operator on a tracked tensor makes the field ``unknown``, naming the operator:
+  never a guessed number. Rules: ``archcalc.core.field_rules``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.weak import WeakTensorKeyDictionary
+
+from archcalc.core.field_rules import RULES, SHAPE_ONLY, broadcast_dims
+from archcalc.core.field_state import State, merge, one, other, unknown
+from archcalc.core.receptive import IDENTITY
+from archcalc.results import ReceptiveField
+
+__all__ = ["FieldTracker"]
+
+
+class FieldTracker:
+    """Per-tensor field states for one forward (weakly keyed: no tensor is kept alive)."""
+
+    def __init__(self) -> None:
+        self._states: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
+
+    def track(self, x: torch.Tensor) -> None:
+        """Mark the model input: an NCHW image whose every pixel sees itself."""
+        n, c, h, w = x.shape
+        dims = (one("o", n), one("o", c), one("h", h), one("w", w))
+        self._states[x] = State(dims, IDENTITY, IDENTITY)
+
+    def state(self, tensor: Any) -> State | None:
+        """The state of ``tensor``; None for one not computed from the input."""
+        return self._states.get(tensor) if isinstance(tensor, torch.Tensor) else None
+
+    def set(self, tensor: torch.Tensor, state: State) -> None:
+        """Overwrite a tensor's state (windowed attention blocks, ``archcalc.core.windows``)."""
+        self._states[tensor] = state
+
+    def field(self, tensor: Any) -> ReceptiveField | None:
+        """The field of one recorded output, or None for a tensor not computed from the input."""
+        st = self.state(tensor)
+        return None if st is None else st.field()
+
+    def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        """Give the outputs of one dispatched operator their states."""
+        states = self._states
+        inputs = [(a, st) for a in _tensors(args, kwargs) if (st := states.get(a)) is not None]
+        if not inputs:
+            return
+        packet = func._overloadpacket
+        mutable = func._schema.is_mutable and isinstance(args[0], torch.Tensor)
+        if packet in SHAPE_ONLY:
+            if mutable and args[0] in states:
+                del states[args[0]]
+            return
+        result = self._rule(func, packet, args, kwargs, out, inputs)
+        outputs = out if isinstance(out, (tuple, list)) else [out]
+        results = result if isinstance(result, list) else [result] * len(outputs)
+        for t, st in zip(outputs, results, strict=False):
+            if isinstance(t, torch.Tensor) and st is not None:
+                states[t] = st
+        if mutable and results[0] is not None:
+            states[args[0]] = results[0]
+
+    @staticmethod
+    def _rule(
+        func: Any, packet: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+        inputs: list[tuple[torch.Tensor, State]],
+    ) -> Any:  # fmt: skip
+        rule = RULES.get(packet)
+        if rule is not None:
+            return rule(args, kwargs, out, inputs)
+        if torch.Tag.pointwise in func.tags and isinstance(out, torch.Tensor):
+            return merge([st for _, st in inputs], broadcast_dims(out, inputs))
+        name = str(packet).removeprefix("aten.")
+        shape = out.shape if isinstance(out, torch.Tensor) else ()
+        return unknown(other(shape), f"{name} is not analysed")
+
+
+def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
+    """The tensor arguments, one list level deep (``cat``'s list of tensors)."""
+    found = []
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            found.append(a)
+        elif isinstance(a, (list, tuple)):
+            found.extend(t for t in a if isinstance(t, torch.Tensor))
+    return found
