@@ -19,9 +19,9 @@ import torch
 from archcalc.core import receptive
 from archcalc.core.field_state import State, merge, one, other, strongest, unknown
 from archcalc.core.receptive import Axis
-from archcalc.core.reshape import Dims, contract, permute, reshape, spatial, whole
+from archcalc.core.reshape import Dims, contract, inner, permute, plain, reshape, spatial, whole
 
-__all__ = ["RULES", "SHAPE_ONLY", "broadcast_dims"]
+__all__ = ["RULES", "SHAPE_ONLY", "broadcast_dims", "pointwise"]
 
 Rule = Callable[[tuple[Any, ...], dict[str, Any], Any, list[tuple[torch.Tensor, State]]], Any]
 _aten = torch.ops.aten
@@ -49,9 +49,20 @@ def broadcast_dims(out: torch.Tensor, inputs: list[tuple[torch.Tensor, State]]) 
     return tuple(dims)
 
 
-def _pointwise(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+def pointwise(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """Element-wise with broadcasting: a global input broadcast over the map is a gate; one as
+    large as the map (a token-mixing MLP's output, whose tokens archcalc cannot name) stays
+    global."""
     first = _first(out)
-    return merge([st for _, st in inputs], broadcast_dims(first, inputs))
+    dims = broadcast_dims(first, inputs)
+    n = first.dim()
+    where = [j for j, atoms in enumerate(dims) if spatial(atoms)]
+    states = []
+    for t, st in inputs:
+        shift = n - t.dim()
+        full = all(j - shift >= 0 and t.shape[j - shift] == first.shape[j] for j in where)
+        states.append(replace(st, dims=dims) if full and not st.spatial else st)
+    return merge(states, dims)
 
 
 def _copy(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
@@ -94,6 +105,10 @@ def _conv(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     st = next((s for t, s in inputs if t is x), None)
     if st is None:  # a tracked weight (dynamic kernels): the weights see the input
         return merge([s for _, s in inputs], other(out.shape))
+    if inner(st.dims[1:2]):  # space-to-depth: the channels hold blocks' inner cells
+        dims = (st.dims[0], (), *st.dims[2:])
+        st = _blockwise(st, st.dims[1:2], dims)
+        inputs = [(x, st)]
     kernel = tuple(weight.shape[2:])
     pointwise = all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not any(padding)
     if pointwise and not transposed:
@@ -190,8 +205,10 @@ def _statistics(over: Callable[[Any, torch.Tensor], list[int]]) -> Rule:
     def rule(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
         x, st = inputs[0]
         first = _first(out)
-        state = replace(st, dims=broadcast_dims(first, inputs[:1]))
-        if any(spatial(st.dims[d % x.dim()]) for d in over(args, x)):
+        dims = broadcast_dims(first, inputs[:1])
+        reduced = [st.dims[d % x.dim()] for d in over(args, x)]
+        state = _blockwise(replace(st, dims=dims), reduced, dims)
+        if any(plain(a) for a in reduced):
             context, reason = strongest(st.context, st.reason, "gate", None)
             state = replace(state, context=context, reason=reason)
         return [state] + [None] * (len(out) - 1) if isinstance(out, (tuple, list)) else state
@@ -199,13 +216,29 @@ def _statistics(over: Callable[[Any, torch.Tensor], list[int]]) -> Rule:
     return rule
 
 
+def _blockwise(st: State, over: Any, dims: Dims) -> State:
+    """Mixing over blocks' inner cells: a window (attention, statistics: the result keeps the
+    inner cells) or a kernel = stride = block step (patch merging, space-to-depth)."""
+    blocks = inner(over)
+    if not blocks or st.h is None or st.w is None:
+        return st
+    kept = inner(dims)
+    axes = {}
+    for axis, b in blocks.items():
+        old = getattr(st, axis)
+        keep = kept.get(axis) == b
+        axes[axis] = receptive.window(old, b) if keep else receptive.index_map(old, b, 0, b - 1)
+    return replace(st, dims=dims, **axes)
+
+
 def _mixing(contracted: list[Any], out_dims: list[Any], states: list[State]) -> State:
-    """A contraction: over every map position it makes the field global."""
+    """A contraction: over blocks it is local, over every map position it is global."""
     dims = contract(out_dims)
-    if not any(spatial(a) for a in contracted):
-        return merge(states, dims)
+    st = _blockwise(merge(states, dims), contracted, dims)
+    if not any(plain(a) for a in contracted):
+        return st
     if not any(whole(a) for a in contracted):
-        return unknown(dims, "attention or mixing over part of the map (windows?)")
+        return unknown(dims, "attention or mixing over part of the map in an unknown order")
     return State(dims, None, None, "global")
 
 
@@ -214,8 +247,7 @@ def _dims(t: Any, inputs: list[Any]) -> Dims:
 
 
 def _matmul(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    a, b = (args[1], args[2]) if len(args) > 2 and args[0].dim() <= 2 and args[1].dim() >= 2 \
-        and args[2].dim() >= 2 else (args[0], args[1])  # fmt: skip
+    a, b = (args[1], args[2]) if len(args) > 2 else (args[0], args[1])  # addmm, baddbmm
     da, db = _dims(a, inputs), _dims(b, inputs)
     states = [st for _, st in inputs]
     if a.dim() == 2:
@@ -258,7 +290,7 @@ def _permute(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 def _same(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
     """Operators that keep every value in place (copies, dropout in eval, hard-swish)."""
-    state = _pointwise(args, kwargs, out, inputs)
+    state = pointwise(args, kwargs, out, inputs)
     return [state] + [None] * (len(out) - 1) if isinstance(out, (tuple, list)) else state
 
 
@@ -405,6 +437,7 @@ RULES: dict[Any, Rule] = {
     _aten._native_batch_norm_legit_no_training: _same,
     _aten._softmax: _statistics(lambda args, x: [args[1]]),
     _aten._log_softmax: _statistics(lambda args, x: [args[1]]),
+    **({_aten._safe_softmax: _statistics(lambda args, x: [args[1]])} if hasattr(_aten, "_safe_softmax") else {}),
     _aten.mm: _matmul,
     _aten.addmm: _matmul,
     _aten.bmm: _matmul,
@@ -418,7 +451,7 @@ RULES: dict[Any, Rule] = {
     _aten.permute: _permute,
     _aten.transpose: _permute,
     _aten.t: _permute,
-    _aten.expand: _pointwise,
+    _aten.expand: pointwise,
     _aten.slice: _slice,
     _aten.select: _select,
     _aten.split: _split,

@@ -68,10 +68,10 @@ def merge(states: Sequence[State], dims: Dims) -> State:
             w = st.w if w is None else receptive.union(w, st.w)
             if h is None or w is None:
                 return unknown(dims, "paths whose cells are spaced differently meet")
-        elif spatial_out and ctx == "global":
+        elif not st.spatial and spatial_out and ctx == "global":
             ctx = "gate"
         context, reason = strongest(context, reason, ctx, st.reason)
-    if spatial_out and h is None and context in ("local", "gate"):
+    if spatial_out and (h is None or w is None) and context in ("local", "gate"):
         return unknown(dims, "map positions of unknown origin")
     return State(dims, h, w, context, reason)
 

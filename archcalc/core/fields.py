@@ -18,13 +18,14 @@ reshapes, so NCHW, NHWC and token layouts all work), the field along each axis, 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch.utils.weak import WeakTensorKeyDictionary
 
-from archcalc.core.field_rules import RULES, SHAPE_ONLY, broadcast_dims
-from archcalc.core.field_state import State, merge, one, other, unknown
+from archcalc.core.field_rules import RULES, SHAPE_ONLY, pointwise
+from archcalc.core.field_state import State, one, other, unknown
 from archcalc.core.receptive import IDENTITY
 from archcalc.results import ReceptiveField
 
@@ -69,6 +70,11 @@ class FieldTracker:
                 del states[args[0]]
             return
         result = self._rule(func, packet, args, kwargs, out, inputs)
+        first = result[0] if isinstance(result, list) else result
+        earlier = next((st.reason for _, st in inputs if st.context == "unknown"), None)
+        if earlier and first is not None and first.context == "unknown":  # keep the first cause
+            result = [replace(r, reason=earlier) if r is not None else r for r in result] \
+                if isinstance(result, list) else replace(result, reason=earlier)  # fmt: skip
         outputs = out if isinstance(out, (tuple, list)) else [out]
         results = result if isinstance(result, list) else [result] * len(outputs)
         for t, st in zip(outputs, results, strict=False):
@@ -86,7 +92,7 @@ class FieldTracker:
         if rule is not None:
             return rule(args, kwargs, out, inputs)
         if torch.Tag.pointwise in func.tags and isinstance(out, torch.Tensor):
-            return merge([st for _, st in inputs], broadcast_dims(out, inputs))
+            return pointwise(args, kwargs, out, inputs)
         name = str(packet).removeprefix("aten.")
         shape = out.shape if isinstance(out, torch.Tensor) else ()
         return unknown(other(shape), f"{name} is not analysed")
