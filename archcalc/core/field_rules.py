@@ -43,9 +43,9 @@ def broadcast_dims(out: torch.Tensor, inputs: list[tuple[torch.Tensor, State]]) 
         shift = n - t.dim()
         for i, atoms in enumerate(st.dims[: t.dim()]):
             j = i + shift
-            if 0 <= j < n and t.shape[i] == out.shape[j] and atoms:
-                if spatial(atoms) or not spatial(dims[j]):
-                    dims[j] = atoms
+            fits = 0 <= j < n and t.shape[i] == out.shape[j] and atoms
+            if fits and (spatial(atoms) or not spatial(dims[j])):
+                dims[j] = atoms
     return tuple(dims)
 
 
@@ -264,7 +264,7 @@ def _attention(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
 
 
 def _view(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    x, st = inputs[0]
+    st = inputs[0][1]
     found = reshape(st.dims, out.shape)
     if found is None:
         return unknown(other(out.shape), "a reshape archcalc cannot follow")
@@ -332,7 +332,7 @@ def _pad(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     for i in range(len(pads) // 2):
         d = x.dim() - 1 - i
         left = pads[2 * i]
-        found = _shift(st, d, out.shape[d], lambda a, p=left: receptive.index_map(a, 1, -p, 0))
+        found = _shift(st, d, out.shape[d], partial(_moved, -left))
         if found is None:
             return unknown(other(out.shape), "padding of a token axis")
         st = found
@@ -343,11 +343,17 @@ def _roll(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     x, st = inputs[0]
     shifts, dims = list(args[1]), list(_arg(args, kwargs, 2, "dims", []))
     for shift, d in zip(shifts, dims, strict=False):
-        found = _shift(st, d % x.dim(), x.shape[d], lambda a, s=shift: receptive.index_map(a, 1, -s, 0))
+        moved = partial(_moved, -shift)
+        found = _shift(st, d % x.dim(), x.shape[d], moved)
         if found is None:
             return unknown(st.dims, "a roll of a token axis")
         st = found
     return st
+
+
+def _moved(start: int, axis: Axis) -> Axis:
+    """Cell ``o`` reads cell ``o + start`` (a pad, a roll in the map's interior)."""
+    return receptive.index_map(axis, 1, start, 0)
 
 
 def _split(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> list[State]:
@@ -382,7 +388,7 @@ def _part(st: State, x: torch.Tensor, t: torch.Tensor, d: int) -> State:
 def _cat(stack: bool, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     d = _arg(args, kwargs, 1, "dim", 0) % out.dim()
     aligned = []
-    for t, st in inputs:
+    for _, st in inputs:
         dims = list(st.dims)
         if stack:
             dims.insert(d, ())
@@ -409,7 +415,16 @@ def _batch_stats(training_at: int) -> Callable[[Any, torch.Tensor], list[int]]:
     return lambda args, x: list(range(2, x.dim())) if args[training_at] else []
 
 
+_SOFTMAX = [
+    getattr(_aten, n) for n in ("_softmax", "_log_softmax", "_safe_softmax") if hasattr(_aten, n)
+]
 _SDPA = [getattr(_aten, n) for n in dir(_aten) if n.startswith("_scaled_dot_product")]
+
+_COPIES = [
+    getattr(_aten, n)
+    for n in ("alias", "detach", "_to_copy", "lift_fresh_copy", "hardswish", "hardswish_",
+              "native_dropout", "contiguous", "clone")
+]  # fmt: skip
 
 #: Operator -> rule (point-wise operators without an entry are handled as unions).
 RULES: dict[Any, Rule] = {
@@ -435,9 +450,7 @@ RULES: dict[Any, Rule] = {
     _aten._native_batch_norm_legit: _statistics(_batch_stats(5)),
     _aten.native_batch_norm: _statistics(_batch_stats(5)),
     _aten._native_batch_norm_legit_no_training: _same,
-    _aten._softmax: _statistics(lambda args, x: [args[1]]),
-    _aten._log_softmax: _statistics(lambda args, x: [args[1]]),
-    **({_aten._safe_softmax: _statistics(lambda args, x: [args[1]])} if hasattr(_aten, "_safe_softmax") else {}),
+    **dict.fromkeys(_SOFTMAX, _statistics(lambda args, x: [args[1]])),
     _aten.mm: _matmul,
     _aten.addmm: _matmul,
     _aten.bmm: _matmul,
@@ -465,10 +478,7 @@ RULES: dict[Any, Rule] = {
     _aten.roll: _roll,
     _aten.copy_: _copy,
     _aten.copy: _copy,
-    **dict.fromkeys(
-        [_aten.alias, _aten.detach, _aten._to_copy, _aten.lift_fresh_copy, _aten.hardswish,
-         _aten.hardswish_, _aten.native_dropout, _aten.contiguous, _aten.clone], _same
-    ),  # fmt: skip
+    **dict.fromkeys(_COPIES, _same),
 }
 
 #: Operators whose result depends on a tracked tensor's shape only (no state).

@@ -236,9 +236,7 @@ def _stages(path: list[tuple[Record, Layout]], strides: list[Pair]) -> list[Stag
         name = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
         grid = layout.grid
         macs = rec.macs_at - done_macs
-        stages.append(
-            Stage(name, grid[0], grid[1], layout.channels, strides[i], macs, rec.field)
-        )
+        stages.append(Stage(name, grid[0], grid[1], layout.channels, strides[i], macs, rec.field))
         done_macs = rec.macs_at
         start = i + 1
     return stages
