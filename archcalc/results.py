@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
-    "CONTEXTS",
     "SCHEMA_VERSION",
     "Environment",
     "LayerRow",
@@ -26,9 +25,6 @@ __all__ = [
 SCHEMA_VERSION = 2
 
 Pair = tuple[int, int]
-
-#: What reaches a cell beside its convolutional field (``ReceptiveField.context``).
-CONTEXTS = ("local", "gate", "global", "unknown")
 
 
 @dataclass(frozen=True)
@@ -48,11 +44,6 @@ class ReceptiveField:
     stride: Pair | None
     context: str
     reason: str | None = None
-
-    @property
-    def reaches_everything(self) -> bool:
-        """Whether information from every input pixel reaches the cell (global or gated)."""
-        return self.context in ("gate", "global")
 
     def to_dict(self) -> dict[str, Any]:
         return {

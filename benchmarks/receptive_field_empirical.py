@@ -18,7 +18,8 @@ statistics) should reach every input pixel: measured "global" while its convolut
 is shorter than the input. Bar: the measured size equals the analysed one on every model
 without a gate, and "global" on every model with one.
 
-    nice python benchmarks/receptive_field_empirical.py [--models resnet18 ...]
+    nice python benchmarks/receptive_field_empirical.py [--models resnet18 resnet50@16 ...]
+        [--rows-only]   # measure the height axis only (half the time; fields here are square)
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ def averaging(model: nn.Module) -> None:
                 elif p.dim() >= 2:
                     p.copy_(torch.rand(p.shape, generator=gen, dtype=p.dtype) + 0.5)
                     p.div_(p.flatten(1).sum(1).view(-1, *[1] * (p.dim() - 1)))
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_var is not None:
+            if (
+                isinstance(module, nn.modules.batchnorm._BatchNorm)
+                and module.running_var is not None
+            ):
                 module.running_mean.zero_()
                 module.running_var.fill_(1.0)
 
@@ -125,8 +129,12 @@ class Unsaturated(TorchFunctionMode):
         if func in (F.max_pool2d, torch.max_pool2d, F.max_pool2d_with_indices):
             return F.avg_pool2d(*_pool_args(args, kwargs))
         if func in (F.adaptive_max_pool2d, torch._C._nn.adaptive_max_pool2d):
-            return F.adaptive_avg_pool2d(args[0], args[1] if len(args) > 1 else kwargs["output_size"])
-        if func is F.pad and math.isinf(float(kwargs.get("value", args[3] if len(args) > 3 else 0) or 0)):
+            return F.adaptive_avg_pool2d(
+                args[0], args[1] if len(args) > 1 else kwargs["output_size"]
+            )
+        if func is F.pad and math.isinf(
+            float(kwargs.get("value", args[3] if len(args) > 3 else 0) or 0)
+        ):
             return F.pad(args[0], args[1], value=0.0)
         return func(*args, **kwargs)
 
@@ -143,8 +151,8 @@ def measured_extent(model: nn.Module, size: tuple[int, int], axis: int) -> tuple
     return int(line.max() - line.min() + 1), size[axis]
 
 
-def check(name: str, output_stride: int | None) -> dict[str, Any]:
-    """Analyse and measure one model along both axes."""
+def check(name: str, output_stride: int | None, axes: tuple[int, ...] = (0, 1)) -> dict[str, Any]:
+    """Analyse and measure one model along ``axes`` (0: rows, 1: columns)."""
     kwargs = {} if output_stride is None else {"output_stride": output_stride}
     probe = archcalc.profile(name, 224, output_stride=output_stride)
     rf, stride = probe.receptive_field, probe.global_stride[0]
@@ -153,14 +161,14 @@ def check(name: str, output_stride: int | None) -> dict[str, Any]:
     model = timm.create_model(name, pretrained=False, **kwargs).double().eval()
     averaging(model)
     measured = []
-    for axis in (0, 1):
+    for axis in axes:
         long = math.ceil((rf.size[axis] + 2 * stride) / stride) * stride
         size = (long, 2 * stride) if axis == 0 else (2 * stride, long)
         analysed = archcalc.profile(name, size, output_stride=output_stride).receptive_field
         extent, length = measured_extent(model, size, axis)
         measured.append("global" if extent == length and analysed.size[axis] < length else extent)
     analysed_text = f"{rf.size[0]}x{rf.size[1]}" + (" + gate" if rf.context == "gate" else "")
-    want = ["global"] * 2 if rf.context == "gate" else list(rf.size)
+    want = ["global" if rf.context == "gate" else rf.size[axis] for axis in axes]
     return {
         "model": name,
         "os": output_stride,
@@ -170,22 +178,31 @@ def check(name: str, output_stride: int | None) -> dict[str, Any]:
     }
 
 
+def _named(text: str) -> tuple[str, int | None]:
+    name, _, stride = text.partition("@")
+    return name, int(stride) if stride else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", help="timm names (default: the built-in list)")
+    parser.add_argument(
+        "--models", nargs="+", help="timm names, NAME@16 for an output stride (default: the list)"
+    )
+    parser.add_argument("--rows-only", action="store_true", help="measure the height axis only")
     args = parser.parse_args()
-    models = [(m, None) for m in args.models] if args.models else list(MODELS)
+    models = [_named(m) for m in args.models] if args.models else list(MODELS)
+    axes = (0,) if args.rows_only else (0, 1)
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     print(f"torch {torch.__version__}, timm {timm.__version__}, archcalc {archcalc.__version__}")
     print(f"{'model':28s} {'os':>3s} {'analysed':>16s} {'measured':>16s} agree  seconds")
     failures = 0
     for name, output_stride in models:
         start = time.perf_counter()
-        row = check(name, output_stride)
+        row = check(name, output_stride, axes)
         failures += row.get("agree") is False
         print(
             f"{name:28s} {output_stride or '-':>3} {row['analysed']:>16s} "
-            f"{row.get('measured', '-'):>16s} {str(row.get('agree', '-')):5s} "
+            f"{row.get('measured', '-'):>16s} {row.get('agree', '-')!s:5s} "
             f"{time.perf_counter() - start:7.1f}",
             flush=True,
         )

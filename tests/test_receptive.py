@@ -17,6 +17,7 @@ from torch import nn
 import archcalc
 from archcalc.core import receptive
 from archcalc.core.receptive import IDENTITY
+from archcalc.formatting import field_text
 from archcalc.results import Profile, ReceptiveField
 
 
@@ -31,7 +32,9 @@ from archcalc.results import Profile, ReceptiveField
         ([(2, 2, 0, 1), (2, 2, 0, 1)], 4, 4),  # two 2x2/2 pools: 1 + 1 + 1 * 2
     ],
 )
-def test_index_map_recurrence(layers: list[tuple[int, int, int, int]], size: int, jump: int) -> None:
+def test_index_map_recurrence(
+    layers: list[tuple[int, int, int, int]], size: int, jump: int
+) -> None:
     axis = IDENTITY
     for kernel, stride, padding, dilation in layers:
         axis = receptive.index_map(axis, stride, -padding, (kernel - 1) * dilation)
@@ -213,3 +216,17 @@ def test_json_round_trip_and_version_1() -> None:
     old["stages"] = [{k: v for k, v in s.items() if k != "receptive_field"} for s in old["stages"]]
     loaded = Profile.from_dict({**old, "schema_version": 1})
     assert loaded.receptive_field is None and loaded.stages[0].receptive_field is None
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        (ReceptiveField((435, 435), (32, 32), "local"), "435"),
+        (ReceptiveField((427, 300), (32, 32), "gate"), "427x300 + gate"),
+        (ReceptiveField(None, None, "global"), "global"),
+        (ReceptiveField(None, None, "unknown", "flip is not analysed"), "unknown"),
+        (None, "-"),
+    ],
+)
+def test_field_text(field: ReceptiveField | None, text: str) -> None:
+    assert field_text(field) == text

@@ -244,3 +244,12 @@ def test_rows_from_several_files_are_unique(sweep_file: Path) -> None:
     once, _ = load_rows([sweep_file])
     twice, bad = load_rows([sweep_file, sweep_file])
     assert len(twice) == len(once) == len(LINES) and bad == 2
+
+
+def test_receptive_field_rows_from_schema_2_and_schema_1_lines() -> None:
+    gated = {"size": [427, 427], "stride": [32, 32], "context": "gate", "reason": None}
+    row = to_row({**LINES[2], "schema_version": 2, "receptive_field": gated})
+    assert (row["rf"], row["rf_w"], row["rf_context"]) == (427, 427, "gate")
+    assert compile_where("rf > res and rf_context == 'gate'", FIELDS)(row)
+    old = to_row(LINES[2])  # a schema-1 line: no receptive field
+    assert (old["rf"], old["rf_w"], old["rf_context"]) == (None, None, None)

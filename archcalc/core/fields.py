@@ -48,10 +48,6 @@ class FieldTracker:
         """The state of ``tensor``; None for one not computed from the input."""
         return self._states.get(tensor) if isinstance(tensor, torch.Tensor) else None
 
-    def set(self, tensor: torch.Tensor, state: State) -> None:
-        """Overwrite a tensor's state (windowed attention blocks, ``archcalc.core.windows``)."""
-        self._states[tensor] = state
-
     def field(self, tensor: Any) -> ReceptiveField | None:
         """The field of one recorded output, or None for a tensor not computed from the input."""
         st = self.state(tensor)
