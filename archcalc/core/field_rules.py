@@ -50,9 +50,9 @@ def broadcast_dims(out: torch.Tensor, inputs: list[tuple[torch.Tensor, State]]) 
 
 
 def pointwise(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    """Element-wise with broadcasting: a global input broadcast over the map is a gate; one as
-    large as the map (a token-mixing MLP's output, whose tokens archcalc cannot name) stays
-    global."""
+    """Element-wise with broadcasting: a global input broadcast over the map (size 1 there, or
+    expanded with stride 0) is a gate; one as large as the map (a token-mixing MLP's output,
+    whose tokens archcalc cannot name) stays global."""
     first = _first(out)
     dims = broadcast_dims(first, inputs)
     n = first.dim()
@@ -60,7 +60,10 @@ def pointwise(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     states = []
     for t, st in inputs:
         shift = n - t.dim()
-        full = all(j - shift >= 0 and t.shape[j - shift] == first.shape[j] for j in where)
+        full = all(
+            j >= shift and t.shape[j - shift] == first.shape[j] and t.stride(j - shift) != 0
+            for j in where
+        )  # an expanded view (stride 0) is a broadcast
         states.append(replace(st, dims=dims) if full and not st.spatial else st)
     return merge(states, dims)
 
