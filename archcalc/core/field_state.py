@@ -43,7 +43,7 @@ class State:
             context = "unknown" if self.context in ("local", "gate") else self.context
             return ReceptiveField(None, None, context, self.reason)
         jumps = (self.h.jump, self.w.jump)
-        whole = all(j.denominator == 1 for j in jumps)
+        whole = all(isinstance(j, int) for j in jumps)
         stride = (int(jumps[0]), int(jumps[1])) if whole else None
         return ReceptiveField((self.h.size, self.w.size), stride, self.context)
 

@@ -18,11 +18,12 @@ reshapes, so NCHW, NHWC and token layouts all work), the field along each axis, 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 import torch
-from torch.utils.weak import WeakTensorKeyDictionary
 
 from archcalc.core.field_rules import RULES, SHAPE_ONLY, pointwise
 from archcalc.core.field_state import State, one, other, unknown
@@ -32,17 +33,42 @@ from archcalc.results import ReceptiveField
 __all__ = ["FieldTracker"]
 
 
-class FieldTracker:
-    """Per-tensor field states for one forward (weakly keyed: no tensor is kept alive)."""
+class _States:
+    """Tensor -> State, keyed by identity through weak references: no tensor is kept alive
+    (the memory count needs them to die), and an id reused by a new tensor is not mistaken
+    for the dead one's."""
 
     def __init__(self) -> None:
-        self._states: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
+        self._items: dict[int, tuple[weakref.ref[torch.Tensor], State]] = {}
+
+    def get(self, tensor: torch.Tensor) -> State | None:
+        item = self._items.get(id(tensor))
+        return item[1] if item is not None and item[0]() is tensor else None
+
+    def put(self, tensor: torch.Tensor, state: State) -> None:
+        self._items[id(tensor)] = (weakref.ref(tensor), state)
+
+    def drop(self, tensor: torch.Tensor) -> None:
+        self._items.pop(id(tensor), None)
+
+
+@cache
+def _kind(func: Any) -> tuple[bool, bool]:
+    """(mutates its first argument, point-wise) for one operator overload."""
+    return func._schema.is_mutable, torch.Tag.pointwise in func.tags
+
+
+class FieldTracker:
+    """Per-tensor field states for one forward."""
+
+    def __init__(self) -> None:
+        self._states = _States()
 
     def track(self, x: torch.Tensor) -> None:
         """Mark the model input: an NCHW image whose every pixel sees itself."""
         n, c, h, w = x.shape
         dims = (one("o", n), one("o", c), one("h", h), one("w", w))
-        self._states[x] = State(dims, IDENTITY, IDENTITY)
+        self._states.put(x, State(dims, IDENTITY, IDENTITY))
 
     def state(self, tensor: Any) -> State | None:
         """The state of ``tensor``; None for one not computed from the input."""
@@ -60,12 +86,13 @@ class FieldTracker:
         if not inputs:
             return
         packet = func._overloadpacket
-        mutable = func._schema.is_mutable and isinstance(args[0], torch.Tensor)
+        mutates, point = _kind(func)
+        mutable = mutates and isinstance(args[0], torch.Tensor)
         if packet in SHAPE_ONLY:
-            if mutable and args[0] in states:
-                del states[args[0]]
+            if mutable:
+                states.drop(args[0])
             return
-        result = self._rule(func, packet, args, kwargs, out, inputs)
+        result = self._rule(point, packet, args, kwargs, out, inputs)
         first = result[0] if isinstance(result, list) else result
         earlier = next((st.reason for _, st in inputs if st.context == "unknown"), None)
         if earlier and first is not None and first.context == "unknown":  # keep the first cause
@@ -75,19 +102,19 @@ class FieldTracker:
         results = result if isinstance(result, list) else [result] * len(outputs)
         for t, st in zip(outputs, results, strict=False):
             if isinstance(t, torch.Tensor) and st is not None:
-                states[t] = st
+                states.put(t, st)
         if mutable and results[0] is not None:
-            states[args[0]] = results[0]
+            states.put(args[0], results[0])
 
     @staticmethod
     def _rule(
-        func: Any, packet: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+        point: bool, packet: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
         inputs: list[tuple[torch.Tensor, State]],
     ) -> Any:  # fmt: skip
         rule = RULES.get(packet)
         if rule is not None:
             return rule(args, kwargs, out, inputs)
-        if torch.Tag.pointwise in func.tags and isinstance(out, torch.Tensor):
+        if point and isinstance(out, torch.Tensor):
             return pointwise(args, kwargs, out, inputs)
         name = str(packet).removeprefix("aten.")
         shape = out.shape if isinstance(out, torch.Tensor) else ()
