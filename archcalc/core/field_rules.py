@@ -1,4 +1,5 @@
-"""One rule per operator family: the state of an operator's outputs from its inputs' states.
+"""One rule per operator family that moves or mixes positions: the state of an operator's
+outputs from its inputs' states (views, copies and element-wise rules: ``field_views``).
 
 Every rule takes ``(args, kwargs, out, inputs)`` -- the dispatched operator's arguments, its
 output and the ``(tensor, State)`` pairs of its tracked inputs -- and returns the output's
@@ -18,60 +19,30 @@ import torch
 
 from archcalc.core import receptive
 from archcalc.core.field_state import State, merge, one, other, strongest, unknown
+from archcalc.core.field_views import (
+    arg,
+    broadcast_dims,
+    cat,
+    copy,
+    first_output,
+    pad,
+    permute_rule,
+    pointwise,
+    roll,
+    same,
+    select,
+    slice_rule,
+    split,
+    unbind,
+    view,
+)
 from archcalc.core.receptive import Axis
-from archcalc.core.reshape import Dims, contract, inner, permute, plain, reshape, spatial, whole
+from archcalc.core.reshape import Dims, contract, inner, plain, spatial, whole
 
-__all__ = ["RULES", "SHAPE_ONLY", "broadcast_dims", "pointwise"]
+__all__ = ["RULES", "SHAPE_ONLY"]
 
 Rule = Callable[[tuple[Any, ...], dict[str, Any], Any, list[tuple[torch.Tensor, State]]], Any]
 _aten = torch.ops.aten
-
-
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], i: int, name: str, default: Any) -> Any:
-    return args[i] if len(args) > i else kwargs.get(name, default)
-
-
-def _first(out: Any) -> torch.Tensor:
-    return out[0] if isinstance(out, (tuple, list)) else out
-
-
-def broadcast_dims(out: torch.Tensor, inputs: list[tuple[torch.Tensor, State]]) -> Dims:
-    """The dims of a broadcasting result: each from an input of that size holding positions."""
-    n = out.dim()
-    dims = list(other(out.shape))
-    for t, st in inputs:
-        shift = n - t.dim()
-        for i, atoms in enumerate(st.dims[: t.dim()]):
-            j = i + shift
-            fits = 0 <= j < n and t.shape[i] == out.shape[j] and atoms
-            if fits and (spatial(atoms) or not spatial(dims[j])):
-                dims[j] = atoms
-    return tuple(dims)
-
-
-def pointwise(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    """Element-wise with broadcasting: a global input broadcast over the map (size 1 there, or
-    expanded with stride 0) is a gate; one as large as the map (a token-mixing MLP's output,
-    whose tokens archcalc cannot name) stays global."""
-    first = _first(out)
-    dims = broadcast_dims(first, inputs)
-    n = first.dim()
-    where = [j for j, atoms in enumerate(dims) if spatial(atoms)]
-    states = []
-    for t, st in inputs:
-        shift = n - t.dim()
-        full = all(
-            j >= shift and t.shape[j - shift] == first.shape[j] and t.stride(j - shift) != 0
-            for j in where
-        )  # an expanded view (stride 0) is a broadcast
-        states.append(replace(st, dims=dims) if full and not st.spatial else st)
-    return merge(states, dims)
-
-
-def _copy(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    """``dst.copy_(src)``: the destination takes the source's state."""
-    src = [st for t, st in inputs if t is args[1]]
-    return replace(src[0], dims=broadcast_dims(out, inputs[-1:])) if src else inputs[0][1]
 
 
 def _on_map(x: torch.Tensor, st: State) -> bool:
@@ -131,9 +102,9 @@ def _conv(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 def _pool(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     x, st = inputs[0]
     kernel = args[1]
-    stride = _arg(args, kwargs, 2, "stride", None)
-    padding = _arg(args, kwargs, 3, "padding", 0)
-    dilation = _arg(args, kwargs, 4, "dilation", 1)
+    stride = arg(args, kwargs, 2, "stride", None)
+    padding = arg(args, kwargs, 3, "padding", 0)
+    dilation = arg(args, kwargs, 4, "dilation", 1)
     dilation = dilation if isinstance(dilation, (int, list, tuple)) else 1
 
     def step(axis: Axis, i: int) -> Axis:
@@ -141,7 +112,7 @@ def _pool(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
         span = (k - 1) * _at(dilation, i, 1)
         return receptive.index_map(axis, _at(stride, i, k), -_at(padding, i, 0), span)
 
-    return _planar(x, st, _first(out), step, "a pooling")
+    return _planar(x, st, first_output(out), step, "a pooling")
 
 
 def _avg_pool(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
@@ -151,7 +122,7 @@ def _avg_pool(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 def _adaptive(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     x, st = inputs[0]
-    first = _first(out)
+    first = first_output(out)
     ins, outs = tuple(x.shape[-2:]), tuple(first.shape[-2:])
     if ins == outs:
         return replace(st, dims=broadcast_dims(first, inputs))
@@ -195,9 +166,9 @@ def _reduced(st: State, x: torch.Tensor, out: torch.Tensor, dims: list[int]) -> 
 
 def _reduce(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
     x, st = inputs[0]
-    dims = _arg(args, kwargs, 1, "dim", None)
+    dims = arg(args, kwargs, 1, "dim", None)
     dims = [dims] if isinstance(dims, int) else list(dims or [])
-    state = _reduced(st, x, _first(out), dims)
+    state = _reduced(st, x, first_output(out), dims)
     return [state] * len(out) if isinstance(out, (tuple, list)) else state
 
 
@@ -207,7 +178,7 @@ def _statistics(over: Callable[[Any, torch.Tensor], list[int]]) -> Rule:
 
     def rule(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
         x, st = inputs[0]
-        first = _first(out)
+        first = first_output(out)
         dims = broadcast_dims(first, inputs[:1])
         reduced = [st.dims[d % x.dim()] for d in over(args, x)]
         state = _blockwise(replace(st, dims=dims), reduced, dims)
@@ -266,146 +237,6 @@ def _attention(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
     return [state] + [None] * (len(out) - 1) if isinstance(out, (tuple, list)) else state
 
 
-def _view(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    st = inputs[0][1]
-    found = reshape(st.dims, out.shape)
-    if found is None:
-        return unknown(other(out.shape), "a reshape archcalc cannot follow")
-    dims, split = found
-    if split and st.context != "global":
-        return unknown(dims, "a reshape splits a map axis (window partition or space-to-depth)")
-    return replace(st, dims=dims)
-
-
-def _permute(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    x, st = inputs[0]
-    n = x.dim()
-    if len(args) > 2:  # transpose(x, d0, d1)
-        order = list(range(n))
-        d0, d1 = args[1] % n, args[2] % n
-        order[d0], order[d1] = order[d1], order[d0]
-    elif len(args) == 2:
-        order = list(args[1])
-    else:  # t(x)
-        order = list(range(n))[::-1]
-    return replace(st, dims=permute(st.dims, order))
-
-
-def _same(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
-    """Operators that keep every value in place (copies, dropout in eval, hard-swish)."""
-    state = pointwise(args, kwargs, out, inputs)
-    return [state] + [None] * (len(out) - 1) if isinstance(out, (tuple, list)) else state
-
-
-def _shift(st: State, d: int, size: int, step: Callable[[Axis], Axis]) -> State | None:
-    """Apply ``step`` to the axis held alone by dim ``d``; None when ``d`` holds no single axis."""
-    atoms = st.dims[d]
-    dims = tuple(one(k, size) if i == d else a for i, a in enumerate(st.dims) for k in [_kind(a)])
-    if not spatial(atoms):
-        return replace(st, dims=dims)
-    if st.h is None or st.w is None or len(atoms) != 1 or atoms[0][0] not in "hw":
-        return None
-    axis = "h" if atoms[0][0] == "h" else "w"
-    return replace(st, dims=dims, **{axis: step(getattr(st, axis))})
-
-
-def _kind(atoms: tuple[Any, ...]) -> str:
-    return atoms[0][0] if len(atoms) == 1 else "o"
-
-
-def _slice(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    x, st = inputs[0]
-    d = _arg(args, kwargs, 1, "dim", 0) % x.dim()
-    start = _arg(args, kwargs, 2, "start", None) or 0
-    step = _arg(args, kwargs, 4, "step", 1)
-    start = max(start + x.shape[d], 0) if start < 0 else min(start, x.shape[d])
-    size = out.shape[d]
-    if size == x.shape[d]:
-        return replace(st, dims=broadcast_dims(out, inputs[:1]))
-    found = _shift(st, d, size, lambda a: receptive.index_map(a, step, start, 0))
-    if found is not None:
-        return found
-    kept = tuple(("x" if k in "hwX" else k, size) for k, _ in st.dims[d][:1])
-    return replace(st, dims=tuple(kept if i == d else a for i, a in enumerate(st.dims)))
-
-
-def _pad(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    x, st = inputs[0]
-    pads = list(args[1])
-    for i in range(len(pads) // 2):
-        d = x.dim() - 1 - i
-        left = pads[2 * i]
-        found = _shift(st, d, out.shape[d], partial(_moved, -left))
-        if found is None:
-            return unknown(other(out.shape), "padding of a token axis")
-        st = found
-    return st
-
-
-def _roll(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    x, st = inputs[0]
-    shifts, dims = list(args[1]), list(_arg(args, kwargs, 2, "dims", []))
-    for shift, d in zip(shifts, dims, strict=False):
-        moved = partial(_moved, -shift)
-        found = _shift(st, d % x.dim(), x.shape[d], moved)
-        if found is None:
-            return unknown(st.dims, "a roll of a token axis")
-        st = found
-    return st
-
-
-def _moved(start: int, axis: Axis) -> Axis:
-    """Cell ``o`` reads cell ``o + start`` (a pad, a roll in the map's interior)."""
-    return receptive.index_map(axis, 1, start, 0)
-
-
-def _split(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> list[State]:
-    x, st = inputs[0]
-    d = _arg(args, kwargs, 2, "dim", 0) % x.dim()
-    return [_part(st, x, t, d) for t in out]
-
-
-def _unbind(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> list[State]:
-    x, st = inputs[0]
-    d = _arg(args, kwargs, 1, "dim", 0) % x.dim()
-    return [_part(st, x, t, d) for t in out]
-
-
-def _select(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    x, st = inputs[0]
-    return _part(st, x, out, args[1] % x.dim())
-
-
-def _part(st: State, x: torch.Tensor, t: torch.Tensor, d: int) -> State:
-    """A piece of ``x`` along dim ``d`` (split, unbind, select)."""
-    if spatial(st.dims[d]) and st.context != "global":
-        return unknown(other(t.shape), "a split or selection along a map axis")
-    dims = list(st.dims)
-    if t.dim() == x.dim():
-        dims[d] = one("o", t.shape[d])
-    else:
-        del dims[d]
-    return replace(st, dims=tuple(dims))
-
-
-def _cat(stack: bool, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    d = _arg(args, kwargs, 1, "dim", 0) % out.dim()
-    aligned = []
-    for _, st in inputs:
-        dims = list(st.dims)
-        if stack:
-            dims.insert(d, ())
-        elif spatial(dims[d]) and len(inputs) > 1 and st.context != "global":
-            return unknown(other(out.shape), "a concatenation along a map axis")
-        elif spatial(dims[d]):  # the map beside prefix tokens
-            dims[d] = (("X", out.shape[d]),)
-        else:
-            dims[d] = one("o", out.shape[d])
-        aligned.append(replace(st, dims=tuple(dims)))
-    dims = broadcast_dims(out, [(out, s) for s in aligned])
-    return merge(aligned, dims)
-
-
 def _upsample_rules(name: str, mode: str) -> dict[Any, Rule]:
     return {getattr(_aten, name): partial(_upsample, mode)} if hasattr(_aten, name) else {}
 
@@ -452,36 +283,36 @@ RULES: dict[Any, Rule] = {
     _aten.native_group_norm: _statistics(lambda args, x: list(range(2, x.dim()))),
     _aten._native_batch_norm_legit: _statistics(_batch_stats(5)),
     _aten.native_batch_norm: _statistics(_batch_stats(5)),
-    _aten._native_batch_norm_legit_no_training: _same,
+    _aten._native_batch_norm_legit_no_training: same,
     **dict.fromkeys(_SOFTMAX, _statistics(lambda args, x: [args[1]])),
     _aten.mm: _matmul,
     _aten.addmm: _matmul,
     _aten.bmm: _matmul,
     _aten.baddbmm: _matmul,
     **dict.fromkeys(_SDPA, _attention),
-    _aten.view: _view,
-    _aten._unsafe_view: _view,
-    _aten.reshape: _view,
-    _aten.squeeze: _view,
-    _aten.unsqueeze: _view,
-    _aten.permute: _permute,
-    _aten.transpose: _permute,
-    _aten.t: _permute,
+    _aten.view: view,
+    _aten._unsafe_view: view,
+    _aten.reshape: view,
+    _aten.squeeze: view,
+    _aten.unsqueeze: view,
+    _aten.permute: permute_rule,
+    _aten.transpose: permute_rule,
+    _aten.t: permute_rule,
     _aten.expand: pointwise,
-    _aten.slice: _slice,
-    _aten.select: _select,
-    _aten.split: _split,
-    _aten.split_with_sizes: _split,
-    _aten.unbind: _unbind,
-    _aten.cat: partial(_cat, False),
-    _aten.stack: partial(_cat, True),
-    _aten.constant_pad_nd: _pad,
-    _aten.reflection_pad2d: _pad,
-    _aten.replication_pad2d: _pad,
-    _aten.roll: _roll,
-    _aten.copy_: _copy,
-    _aten.copy: _copy,
-    **dict.fromkeys(_COPIES, _same),
+    _aten.slice: slice_rule,
+    _aten.select: select,
+    _aten.split: split,
+    _aten.split_with_sizes: split,
+    _aten.unbind: unbind,
+    _aten.cat: partial(cat, False),
+    _aten.stack: partial(cat, True),
+    _aten.constant_pad_nd: pad,
+    _aten.reflection_pad2d: pad,
+    _aten.replication_pad2d: pad,
+    _aten.roll: roll,
+    _aten.copy_: copy,
+    _aten.copy: copy,
+    **dict.fromkeys(_COPIES, same),
 }
 
 #: Operators whose result depends on a tracked tensor's shape only (no state).

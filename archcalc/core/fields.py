@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 
-from archcalc.core.field_rules import RULES, SHAPE_ONLY, pointwise
+from archcalc.core.field_rules import RULES, SHAPE_ONLY
 from archcalc.core.field_state import State, one, other, unknown
+from archcalc.core.field_views import pointwise
 from archcalc.core.receptive import IDENTITY
 from archcalc.results import ReceptiveField
 
