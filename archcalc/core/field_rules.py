@@ -75,6 +75,7 @@ def _at(value: Any, i: int, default: int) -> int:
 
 
 def _conv(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """Convolution: kernel, stride, padding and dilation per axis (1x1/1: point-wise)."""
     x, weight, stride, padding, dilation, transposed = args[0], args[1], *args[3:7]
     st = next((s for t, s in inputs if t is x), None)
     if st is None:  # a tracked weight (dynamic kernels): the weights see the input
@@ -100,6 +101,7 @@ def _conv(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def _pool(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """Max pooling (and, through ``_avg_pool``, average pooling): like a convolution."""
     x, st = inputs[0]
     kernel = args[1]
     stride = arg(args, kwargs, 2, "stride", None)
@@ -121,6 +123,7 @@ def _avg_pool(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def _adaptive(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """Adaptive pooling: to 1x1 a global reduction; to a divisor, kernel = stride."""
     x, st = inputs[0]
     first = first_output(out)
     ins, outs = tuple(x.shape[-2:]), tuple(first.shape[-2:])
@@ -139,6 +142,7 @@ def _adaptive(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def _upsample(mode: str, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """Integer nearest or bilinear upsampling (aligned corners: unknown)."""
     x, st = inputs[0]
     aligned = mode == "bilinear" and args[2] is True
     pairs = list(zip(x.shape[2:], out.shape[2:], strict=True))
@@ -165,6 +169,7 @@ def _reduced(st: State, x: torch.Tensor, out: torch.Tensor, dims: list[int]) -> 
 
 
 def _reduce(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
+    """mean/sum/amax/var/...: over the map a global reduction, else a smaller tensor."""
     x, st = inputs[0]
     dims = arg(args, kwargs, 1, "dim", None)
     dims = [dims] if isinstance(dims, int) else list(dims or [])
@@ -217,10 +222,12 @@ def _mixing(contracted: list[Any], out_dims: list[Any], states: list[State]) -> 
 
 
 def _dims(t: Any, inputs: list[Any]) -> Dims:
+    """A tensor argument's dims (an untracked one holds no positions)."""
     return next((st.dims for x, st in inputs if x is t), other(t.shape))
 
 
 def _matmul(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """mm/addmm/bmm/baddbmm: a contraction (see ``_mixing``)."""
     a, b = (args[1], args[2]) if len(args) > 2 else (args[0], args[1])  # addmm, baddbmm
     da, db = _dims(a, inputs), _dims(b, inputs)
     states = [st for _, st in inputs]
@@ -231,6 +238,7 @@ def _matmul(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def _attention(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
+    """Scaled-dot-product attention: each query mixes every key position."""
     q, k = args[0], args[1]
     dq, dk = _dims(q, inputs), _dims(k, inputs)
     state = _mixing([dk[-2]], [*dq[:-1], ()], [st for _, st in inputs])
@@ -238,14 +246,17 @@ def _attention(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
 
 
 def _upsample_rules(name: str, mode: str) -> dict[Any, Rule]:
+    """The rule for one upsampling operator, where this torch has it."""
     return {getattr(_aten, name): partial(_upsample, mode)} if hasattr(_aten, name) else {}
 
 
 def _normalized(args: Any, x: torch.Tensor) -> list[int]:
+    """layer norm: the normalised trailing dims."""
     return list(range(x.dim() - len(args[1]), x.dim()))
 
 
 def _batch_stats(training_at: int) -> Callable[[Any, torch.Tensor], list[int]]:
+    """batch norm: statistics over the map only in training mode."""
     return lambda args, x: list(range(2, x.dim())) if args[training_at] else []
 
 

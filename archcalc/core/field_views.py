@@ -90,6 +90,7 @@ def copy(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def view(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """A view or reshape: the atoms regrouped (``archcalc.core.reshape``)."""
     st = inputs[0][1]
     found = reshape(st.dims, out.shape)
     if found is None:
@@ -101,6 +102,7 @@ def view(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def permute_rule(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """``permute``, ``transpose`` and ``t``: the dims reordered."""
     x, st = inputs[0]
     n = x.dim()
     if len(args) > 2:  # transpose(x, d0, d1)
@@ -133,10 +135,12 @@ def _shift(st: State, d: int, size: int, step: Callable[[Axis], Axis]) -> State 
 
 
 def _kind(atoms: tuple[Any, ...]) -> str:
+    """The kind of a dim held by one atom, else ``o``."""
     return atoms[0][0] if len(atoms) == 1 else "o"
 
 
 def slice_rule(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """A slice: along a map axis a crop (start) with a step; elsewhere a smaller dim."""
     x, st = inputs[0]
     d = arg(args, kwargs, 1, "dim", 0) % x.dim()
     start = arg(args, kwargs, 2, "start", None) or 0
@@ -153,6 +157,7 @@ def slice_rule(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def pad(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """A pad (constant, reflection, replication): cells move by the left pad."""
     x, st = inputs[0]
     pads = list(args[1])
     for i in range(len(pads) // 2):
@@ -166,6 +171,7 @@ def pad(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def roll(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """A roll along map axes: in the interior, cells move by the shift (Swin)."""
     x, st = inputs[0]
     shifts, dims = list(args[1]), list(arg(args, kwargs, 2, "dims", []))
     for shift, d in zip(shifts, dims, strict=False):
@@ -182,18 +188,21 @@ def shifted(start: int, axis: Axis) -> Axis:
 
 
 def split(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> list[State]:
+    """``split``/``split_with_sizes``: one piece per output."""
     x, st = inputs[0]
     d = arg(args, kwargs, 2, "dim", 0) % x.dim()
     return [piece(st, x, t, d) for t in out]
 
 
 def unbind(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> list[State]:
+    """``unbind``: one piece per output, the dim removed."""
     x, st = inputs[0]
     d = arg(args, kwargs, 1, "dim", 0) % x.dim()
     return [piece(st, x, t, d) for t in out]
 
 
 def select(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """``select``: one index along a dim, the dim removed."""
     x, st = inputs[0]
     return piece(st, x, out, args[1] % x.dim())
 
@@ -211,6 +220,7 @@ def piece(st: State, x: torch.Tensor, t: torch.Tensor, d: int) -> State:
 
 
 def cat(stack: bool, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
+    """``cat``/``stack``: along channels a union; along the map only beside prefix tokens."""
     d = arg(args, kwargs, 1, "dim", 0) % out.dim()
     aligned = []
     for _, st in inputs:

@@ -112,6 +112,7 @@ class FieldTracker:
         point: bool, packet: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
         inputs: list[tuple[torch.Tensor, State]],
     ) -> Any:  # fmt: skip
+        """The operator's rule; a union for point-wise ones; else unknown, naming it."""
         rule = RULES.get(packet)
         if rule is not None:
             return rule(args, kwargs, out, inputs)

@@ -40,6 +40,7 @@ class Axis:
 
     @property
     def period(self) -> int:
+        """How many cells before the pattern of fields repeats (1 without upsampling)."""
         return len(self.lo)
 
     def first(self, o: int) -> Number:
@@ -108,6 +109,7 @@ def upsample(axis: Axis, factor: int, mode: str) -> Axis:
 
 
 def _sample(r: int, factor: int) -> Fraction:
+    """Where bilinear upsampling (corners not aligned) samples for output cell ``r``."""
     return (Fraction(2 * r + 1, 2 * factor)) - Fraction(1, 2)
 
 
