@@ -18,6 +18,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidResolutionError",
     "Profile",
+    "ReceptiveField",
     "Stage",
     "Suggestion",
     "SweepSettings",
@@ -48,6 +49,7 @@ _LAZY = {
     "Timing": "archcalc.timing.stats",
     "InsufficientMemoryError": "archcalc.errors",
     "Profile": "archcalc.results",
+    "ReceptiveField": "archcalc.results",
     "Stage": "archcalc.results",
     "ArchcalcError": "archcalc.errors",
     "DeviceUnavailableError": "archcalc.errors",
@@ -76,7 +78,7 @@ if TYPE_CHECKING:
     from archcalc.profiling.prepare import profile
     from archcalc.recommend.decide import Suggestion
     from archcalc.recommend.suggest import suggest
-    from archcalc.results import Profile, Stage
+    from archcalc.results import Profile, ReceptiveField, Stage
     from archcalc.sizes.validity import Validity
     from archcalc.sweep.merge import merge_results
     from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep

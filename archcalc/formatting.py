@@ -7,12 +7,13 @@ same figure the same way.
 
 from __future__ import annotations
 
-from archcalc.results import Pair
+from archcalc.results import Pair, ReceptiveField
 
 __all__ = [
     "GIB",
     "MIB",
     "billions",
+    "field_text",
     "mebibytes",
     "millions",
     "milliseconds",
@@ -35,6 +36,17 @@ def stride_text(pair: Pair | None) -> str:
     if pair is None:
         return "-"
     return str(pair[0]) if pair[0] == pair[1] else size(pair)
+
+
+def field_text(field: ReceptiveField | None) -> str:
+    """A receptive field in a table cell: ``435`` (px, per axis when they differ), ``427 +
+    gate`` (the conv path, plus global context through a gate), ``global`` or ``unknown``."""
+    if field is None:
+        return "-"
+    if field.context in ("global", "unknown"):
+        return field.context
+    text = stride_text(field.size)
+    return f"{text} + gate" if field.context == "gate" else text
 
 
 def millions(count: int) -> str:

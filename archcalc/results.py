@@ -16,12 +16,14 @@ __all__ = [
     "LayerRow",
     "Memory",
     "Profile",
+    "ReceptiveField",
     "Stage",
     "input_dict",
 ]
 
 #: Bumped whenever a key is renamed or its meaning changes (adding keys does not bump it).
-SCHEMA_VERSION = 1
+#: 2: the receptive field per stage and for the final map (version-1 lines still load).
+SCHEMA_VERSION = 2
 
 Pair = tuple[int, int]
 
@@ -29,6 +31,45 @@ Pair = tuple[int, int]
 def input_dict(batch_size: int, channels: int, height: int, width: int) -> dict[str, int]:
     """The ``input`` object of every result line: what identifies the input tensor."""
     return {"batch_size": batch_size, "channels": channels, "height": height, "width": width}
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The input pixels one cell of a map sees (theoretical: unbounded by the input's borders).
+
+    ``context``: ``local`` (the cell sees exactly ``size``), ``gate`` (``size`` is the field of
+    the convolutional path, and global context -- a squeeze-and-excitation or global-context
+    gate, a group norm's statistics -- also reaches every cell), ``global`` (an operation mixes
+    every position, e.g. global self-attention: the cell sees the whole input; ``size`` is None)
+    or ``unknown`` (``size`` is None and ``reason`` says which operation could not be analysed).
+    ``stride`` is the spacing of neighbouring cells' centres in input pixels (the largest cell's
+    field when upsampling makes cells differ).
+    """
+
+    size: Pair | None
+    stride: Pair | None
+    context: str
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "size": _list_or_none(self.size),
+            "stride": _list_or_none(self.stride),
+            "context": self.context,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ReceptiveField | None:
+        """Read ``to_dict()`` output back; None stays None (heads, version-1 lines)."""
+        if data is None:
+            return None
+        return cls(
+            _pair_or_none(data["size"]),
+            _pair_or_none(data["stride"]),
+            data["context"],
+            data["reason"],
+        )
 
 
 @dataclass(frozen=True)
@@ -44,6 +85,26 @@ class Stage:
     channels: int | None
     stride: Pair | None
     macs: int
+    receptive_field: ReceptiveField | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "receptive_field"},
+            "stride": _list_or_none(self.stride),
+            "receptive_field": _field_dict(self.receptive_field),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stage:
+        return cls(
+            name=data["name"],
+            height=data["height"],
+            width=data["width"],
+            channels=data["channels"],
+            stride=_pair_or_none(data["stride"]),
+            macs=data["macs"],
+            receptive_field=ReceptiveField.from_dict(data.get("receptive_field")),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +162,7 @@ class Profile:
     stages: tuple[Stage, ...]
     memory: Memory
     environment: Environment
+    receptive_field: ReceptiveField | None = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
     @property
@@ -125,6 +187,7 @@ class Profile:
             "final_map": list(self.final_map),
             "final_channels": self.final_channels,
             "final_layout": self.final_layout,
+            "receptive_field": _field_dict(self.receptive_field),
             "prefix_tokens": self.prefix_tokens,
             "aligned": self.aligned,
             "aligned_below": _list_or_none(self.aligned_below),
@@ -133,7 +196,7 @@ class Profile:
             "trainable_params": self.trainable_params,
             "macs": self.macs,
             "flops": self.flops,
-            "stages": [{**asdict(s), "stride": _list_or_none(s.stride)} for s in self.stages],
+            "stages": [s.to_dict() for s in self.stages],
             "memory": asdict(self.memory),
             "environment": asdict(self.environment),
         }
@@ -161,11 +224,10 @@ class Profile:
             params=data["params"],
             trainable_params=data["trainable_params"],
             macs=data["macs"],
-            stages=tuple(
-                Stage(**{**s, "stride": _pair_or_none(s["stride"])}) for s in data["stages"]
-            ),
+            stages=tuple(Stage.from_dict(s) for s in data["stages"]),
             memory=Memory(**data["memory"]),
             environment=Environment(**data["environment"]),
+            receptive_field=ReceptiveField.from_dict(data.get("receptive_field")),
             schema_version=data["schema_version"],
         )
 
@@ -180,6 +242,10 @@ def _pair_or_none(value: Any) -> Pair | None:
 
 def _list_or_none(value: Pair | None) -> list[int] | None:
     return None if value is None else list(value)
+
+
+def _field_dict(value: ReceptiveField | None) -> dict[str, Any] | None:
+    return None if value is None else value.to_dict()
 
 
 @dataclass(frozen=True)

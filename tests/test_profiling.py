@@ -201,8 +201,8 @@ def test_json_round_trip() -> None:
     assert data["flops"] == 2 * data["macs"]
     assert list(data) == [
         "schema_version", "model", "convention", "input", "output_stride", "global_stride",
-        "final_map", "final_channels", "final_layout", "prefix_tokens", "aligned",
-        "aligned_below", "aligned_above", "params", "trainable_params", "macs", "flops",
+        "final_map", "final_channels", "final_layout", "receptive_field", "prefix_tokens",
+        "aligned", "aligned_below", "aligned_above", "params", "trainable_params", "macs", "flops",
         "stages", "memory", "environment",
     ]  # fmt: skip
 

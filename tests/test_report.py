@@ -207,7 +207,8 @@ def test_markdown_report_with_plots(sweep_file: Path, tmp_path: Path) -> None:
     assert "| 2       | exception | TraceError   | <model> fails at HxW: AssertionError: x" in text
     assert "## Results (3 rows; where k>=5 and k<=9 and gmacs<2)" in text
     assert (
-        "| resnet18              | 160x160 | 32       | 5x5     | 11.69        | 0.926   | 5.00"
+        "| resnet18              | 160x160 | 32       | 5x5     | -         | 11.69        "
+        "| 0.926   | 5.00"
         in text
     )
     assert "resnet50" not in text.split("## Results")[1]
@@ -244,3 +245,12 @@ def test_rows_from_several_files_are_unique(sweep_file: Path) -> None:
     once, _ = load_rows([sweep_file])
     twice, bad = load_rows([sweep_file, sweep_file])
     assert len(twice) == len(once) == len(LINES) and bad == 2
+
+
+def test_receptive_field_rows_from_schema_2_and_schema_1_lines() -> None:
+    gated = {"size": [427, 427], "stride": [32, 32], "context": "gate", "reason": None}
+    row = to_row({**LINES[2], "schema_version": 2, "receptive_field": gated})
+    assert (row["rf"], row["rf_w"], row["rf_context"]) == (427, 427, "gate")
+    assert compile_where("rf > res and rf_context == 'gate'", FIELDS)(row)
+    old = to_row(LINES[2])  # a schema-1 line: no receptive field
+    assert (old["rf"], old["rf_w"], old["rf_context"]) == (None, None, None)

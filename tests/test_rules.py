@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from archcalc.recommend.levels import find_level
-from archcalc.recommend.rules import Backbone, k_verdict, pipeline_for
+from archcalc.recommend.rules import Backbone, field_lines, k_verdict, pipeline_for
+from archcalc.results import Profile, ReceptiveField
 
 COARSE = find_level("coarse")
 
@@ -62,3 +65,26 @@ def test_backbone_from_cfg_falls_back_to_timm_defaults() -> None:
     )
     cfg = {"crop_pct": 0.95, "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
     assert Backbone.from_cfg("x", cfg).crop_pct == 0.95
+
+
+def _profile_with_field(side: int, field: tuple[int, int] | None, context: str) -> Profile:
+    import archcalc
+
+    p = archcalc.profile("resnet18", side)
+    return replace(p, receptive_field=ReceptiveField(field, (32, 32), context))
+
+
+def test_field_lines() -> None:
+    # 435 px at 48: 435 >= 2 x 48, so most of what a cell sees is padding; no warning
+    warnings, reasons = field_lines(_profile_with_field(48, (435, 435), "local"), "r18 at 48")
+    assert warnings == []
+    assert reasons[0].endswith("sees 435 px of a 48 px input: most of it is padding")
+    # 300 px at 224: between 224 and 448, a centre cell sees the whole image
+    _, reasons = field_lines(_profile_with_field(224, (300, 300), "local"), "r18 at 224")
+    assert reasons[0].endswith("a centre cell sees the whole image")
+    # 150 px at 448: smaller than the input, a warning even with a gate
+    warnings, _ = field_lines(_profile_with_field(448, (150, 150), "gate"), "v at 448")
+    assert len(warnings) == 1 and "150 px, smaller than the 448 px input" in warnings[0]
+    assert "gate" in warnings[0]
+    _, reasons = field_lines(_profile_with_field(224, None, "global"), "vit")
+    assert "whole input" in reasons[0]

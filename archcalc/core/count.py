@@ -32,6 +32,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from archcalc.checks import check_convention
+from archcalc.core.fields import FieldTracker
 
 __all__ = ["Counter", "Counts", "count_forward"]
 
@@ -64,8 +65,9 @@ class Counts:
 class Counter(TorchDispatchMode):
     """Dispatch mode adding MACs per op and tracking newly allocated and live activation bytes."""
 
-    def __init__(self, skip_storages: set[int]) -> None:
+    def __init__(self, skip_storages: set[int], fields: FieldTracker | None = None) -> None:
         super().__init__()
+        self.fields = fields
         self.macs = 0
         self.grids: list[tuple[int, int]] = []
         self.activation_bytes = 0
@@ -88,6 +90,8 @@ class Counter(TorchDispatchMode):
                 self.grids.append((out.shape[2], out.shape[3]))
         if not func.is_view and not func._schema.is_mutable:
             self._allocate(out if isinstance(out, (tuple, list)) else [out])
+        if self.fields is not None:
+            self.fields.after(func, args, kwargs, out)
         return out
 
     def _allocate(self, outputs: Any, output: bool = True) -> None:
@@ -206,14 +210,15 @@ class _FvcoreTerms(TorchFunctionMode):
 
 @contextmanager
 def count_forward(
-    convention: str, skip_storages: set[int]
+    convention: str, skip_storages: set[int], fields: FieldTracker | None = None
 ) -> Iterator[tuple[Counter, Callable[[], Counts]]]:
     """Count everything run inside the block; the returned callable gives the final Counts.
 
-    ``skip_storages`` are the ``_cdata`` of parameter/buffer storages, never activations.
+    ``skip_storages`` are the ``_cdata`` of parameter/buffer storages, never activations;
+    ``fields``, when given, follows every operator's receptive field on the same dispatch.
     """
     check_convention(convention)
-    counter = Counter(skip_storages)
+    counter = Counter(skip_storages, fields)
     saved = _SavedTensors(skip_storages)
     with ExitStack() as stack:
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(saved.pack, saved.unpack))

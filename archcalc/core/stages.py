@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from archcalc.core.geometry import compose_stride, follows, token_grid
-from archcalc.results import Pair, Stage
+from archcalc.results import Pair, ReceptiveField, Stage
 
 __all__ = ["Layout", "Record", "TraceResult", "candidate_modules", "interpret", "record_outputs"]
 
@@ -34,6 +34,7 @@ class Record:
     shape: tuple[int, ...] | None
     macs_at: int
     global_pool: bool = False
+    field: ReceptiveField | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class TraceResult:
     stages: tuple[Stage, ...]
     final: Layout
     global_stride: Pair
+    final_field: ReceptiveField | None = None
 
 
 def candidate_modules(model: nn.Module, feature_names: Sequence[str] | None) -> list[str]:
@@ -105,9 +107,13 @@ def _is_global_pool(module: nn.Module, inputs: tuple[Any, ...], out: torch.Tenso
 
 @contextmanager
 def record_outputs(
-    model: nn.Module, names: Sequence[str], macs_so_far: Callable[[], int]
+    model: nn.Module,
+    names: Sequence[str],
+    macs_so_far: Callable[[], int],
+    field_of: Callable[[Any], ReceptiveField | None] = lambda _: None,
 ) -> Iterator[list[Record]]:
-    """Record the outputs of ``names`` (and timm's ``forward_features``) during one forward."""
+    """Record the outputs of ``names`` (and timm's ``forward_features``) during one forward,
+    with each output's receptive field as ``field_of`` reads it."""
     records: list[Record] = []
     modules = dict(model.named_modules())
     handles = []
@@ -117,13 +123,13 @@ def record_outputs(
             out = _first_tensor(output)
             shape = tuple(out.shape) if out is not None else None
             pool = out is not None and _is_global_pool(module, inputs, out)
-            records.append(Record(name, shape, macs_so_far(), pool))
+            records.append(Record(name, shape, macs_so_far(), pool, field_of(out)))
 
         return hook
 
     for name in names:
         handles.append(modules[name].register_forward_hook(make_hook(name)))
-    patched = _patch_forward_features(model, records, macs_so_far)
+    patched = _patch_forward_features(model, records, macs_so_far, field_of)
     try:
         yield records
     finally:
@@ -134,7 +140,10 @@ def record_outputs(
 
 
 def _patch_forward_features(
-    model: nn.Module, records: list[Record], macs_so_far: Callable[[], int]
+    model: nn.Module,
+    records: list[Record],
+    macs_so_far: Callable[[], int],
+    field_of: Callable[[Any], ReceptiveField | None],
 ) -> bool:
     """Wrap timm's ``forward_features`` on the instance (removed afterwards) to see its output."""
     original = getattr(model, "forward_features", None)
@@ -144,9 +153,8 @@ def _patch_forward_features(
     def forward_features(*args: Any, **kwargs: Any) -> Any:
         output = original(*args, **kwargs)
         out = _first_tensor(output)
-        records.append(
-            Record(FEATURES, tuple(out.shape) if out is not None else None, macs_so_far())
-        )
+        shape = tuple(out.shape) if out is not None else None
+        records.append(Record(FEATURES, shape, macs_so_far(), field=field_of(out)))
         return output
 
     model.forward_features = forward_features  # type: ignore[method-assign]
@@ -213,7 +221,7 @@ def interpret(
     head = total_macs - path[-1][0].macs_at
     if head:
         stages.append(Stage("head", None, None, None, None, head))
-    return TraceResult(tuple(stages), path[-1][1], strides[-1])
+    return TraceResult(tuple(stages), path[-1][1], strides[-1], path[-1][0].field)
 
 
 def _stages(path: list[tuple[Record, Layout]], strides: list[Pair]) -> list[Stage]:
@@ -227,9 +235,8 @@ def _stages(path: list[tuple[Record, Layout]], strides: list[Pair]) -> list[Stag
         names = [r.name for r, _ in path[start : i + 1] if r.name != FEATURES] or [FEATURES]
         name = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
         grid = layout.grid
-        stages.append(
-            Stage(name, grid[0], grid[1], layout.channels, strides[i], rec.macs_at - done_macs)
-        )
+        macs = rec.macs_at - done_macs
+        stages.append(Stage(name, grid[0], grid[1], layout.channels, strides[i], macs, rec.field))
         done_macs = rec.macs_at
         start = i + 1
     return stages

@@ -17,6 +17,7 @@ from archcalc.core.build import Built
 from archcalc.core.count import Counts, count_forward
 from archcalc.core.devices import environment
 from archcalc.core.diagnose import diagnose
+from archcalc.core.fields import FieldTracker
 from archcalc.core.geometry import aligned_neighbours
 from archcalc.core.stages import Record, candidate_modules, interpret, record_outputs
 from archcalc.errors import ArchcalcError, TraceError
@@ -67,6 +68,7 @@ def profile_built(
         final_map=traced.final.grid,
         final_channels=traced.final.channels,
         final_layout=traced.final.kind,
+        receptive_field=traced.final_field,
         prefix_tokens=traced.final.prefix_tokens,
         aligned=aligned,
         aligned_below=None if aligned or None in below else (below[0], below[1]),
@@ -91,9 +93,11 @@ def _traced_forward(
     names = candidate_modules(module, built.feature_names)
     make = torch.empty if device == "meta" else torch.randn
     x = make(batch_size, in_chans, *resolution, device=device)
-    with eval_mode(module), count_forward(convention, skip) as (counter, result):
-        with record_outputs(module, names, lambda: counter.macs) as records:
+    fields = FieldTracker()
+    with eval_mode(module), count_forward(convention, skip, fields) as (counter, result):
+        with record_outputs(module, names, lambda: counter.macs, fields.field) as records:
             counter.track(x)
+            fields.track(x)
             try:
                 if state is None:
                     module(x)

@@ -16,7 +16,15 @@ from typing import Any
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.recommend.levels import LEVELS, Level
-from archcalc.recommend.rules import K_MIN, Backbone, KVerdict, Pipeline, k_verdict, pipeline_for
+from archcalc.recommend.rules import (
+    K_MIN,
+    Backbone,
+    KVerdict,
+    Pipeline,
+    field_lines,
+    k_verdict,
+    pipeline_for,
+)
 from archcalc.results import Pair, Profile
 
 __all__ = [
@@ -381,10 +389,13 @@ def recommend(
     chosen, warnings = _choose(ranked, budget_ms, max_gmacs)
     info = {b.name: b for b in backbones}.get(chosen.backbone, Backbone(chosen.backbone))
     k_warnings, k_reasons = _k_lines(chosen, options, level, info)
+    where = f"{chosen.backbone} at {size(chosen.profile.resolution)}"
+    rf_warnings, rf_reasons = field_lines(chosen.profile, where)
     pipe = pipeline_for(chosen.profile.resolution, info, level)
     reasons = [
         _level_reason(level, chosen),
         *k_reasons,
+        *rf_reasons,
         _backbone_reason(chosen, preference, auto),
         _cost_reason(chosen, device, budget_ms, max_gmacs),
         _pipeline_reason(pipe, info),
@@ -402,7 +413,9 @@ def recommend(
     return Suggestion(
         level=level,
         chosen=chosen,
-        warnings=tuple([*warnings, *k_warnings, *_alignment(chosen, options), *notes]),
+        warnings=tuple(
+            [*warnings, *k_warnings, *rf_warnings, *_alignment(chosen, options), *notes]
+        ),
         reasons=tuple(reasons),
         pipeline=pipe,
         alternatives=tuple(table),

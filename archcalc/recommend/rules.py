@@ -1,9 +1,12 @@
-"""The sizing rules as pure functions: the k x k window and the input pipeline (no torch).
+"""The sizing rules as pure functions: the k x k window, the receptive field and the input
+pipeline (no torch).
 
 Domain notes section 3: the final map should be 3x3 to 9x9 (7x7 is the ImageNet norm); below
 3 it cannot represent enough, above 9 the features are less abstract (except fine-grained work
 at 448, which ends at 14x14 on purpose). Section 4: resize then crop, with the backbone's own
-crop fraction and normalisation from timm's ``pretrained_cfg``.
+crop fraction and normalisation from timm's ``pretrained_cfg``. The receptive field says what
+each of the k x k cells sees: larger than the input, most of it is padding; smaller, final
+cells never see an object that fills the image.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.formatting import size
+from archcalc.formatting import size, stride_text
 from archcalc.recommend.levels import Level
-from archcalc.results import Pair
+from archcalc.results import Pair, Profile
 
 __all__ = [
     "DEFAULT_CROP_PCT",
@@ -27,6 +30,7 @@ __all__ = [
     "Backbone",
     "KVerdict",
     "Pipeline",
+    "field_lines",
     "k_verdict",
     "pipeline_for",
 ]
@@ -158,3 +162,38 @@ def pipeline_for(resolution: Pair, backbone: Backbone, level: Level) -> Pipeline
         crop_pct=backbone.crop_pct,
         flip=level.flip,
     )
+
+
+def field_lines(p: Profile, where: str) -> tuple[list[str], list[str]]:
+    """Warnings and reasons from the final map's receptive field at the profile's input.
+
+    A centre cell sees the whole image when its field is at least the input on both axes;
+    where the convolutional field is smaller, an object that fills the image is never seen
+    whole by one cell (a gate only adds pooled context).
+    """
+    rf = p.receptive_field
+    if rf is None:
+        return [], []
+    if rf.context == "global":
+        return [], ["receptive field: every final cell sees the whole input (an operation mixes "
+                    "every position: global self-attention or a token-mixing MLP)"]  # fmt: skip
+    if rf.size is None:
+        return [], [f"receptive field: not analysed ({rf.reason})"]
+    seen, res = stride_text(rf.size), stride_text(p.resolution)
+    gate = (
+        "; global context also reaches every cell through a gate (squeeze-and-excitation, "
+        "global context or norm statistics)"
+        if rf.context == "gate"
+        else ""
+    )
+    covered = all(f >= side for f, side in zip(rf.size, p.resolution, strict=True))
+    if not covered:
+        warning = (
+            f"{where}: each final cell's convolutional field is {seen} px, smaller than the "
+            f"{res} px input: final cells never see the whole of an object that fills the image"
+        )
+        return [warning + gate], [f"receptive field: each final cell sees {seen} px{gate}"]
+    padding = all(f >= 2 * side for f, side in zip(rf.size, p.resolution, strict=True))
+    tail = "most of it is padding" if padding else "a centre cell sees the whole image"
+    sees = f"receptive field: each final cell sees {seen} px of a {res} px input"
+    return [], [f"{sees}: {tail}{gate}"]

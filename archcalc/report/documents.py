@@ -9,9 +9,10 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from archcalc.formatting import billions, mebibytes, millions, milliseconds, size
+from archcalc.formatting import billions, field_text, mebibytes, millions, milliseconds, size
 from archcalc.report.rows import Summary
 from archcalc.report.tables import render_table
+from archcalc.results import ReceptiveField
 from archcalc.sweep.jsonl import rejected_path
 
 __all__ = ["REPORT_FORMATS", "render_report", "result_rows", "result_table", "sweep_summary_text"]
@@ -40,16 +41,27 @@ def sweep_summary_text(summary: Any) -> str:
 
 REPORT_FORMATS = ("markdown", "html", "csv")
 RESULT_HEADERS = (
-    "model", "res", "stride", "k x k", "params (M)", "GMACs", "latency (ms)", "peak act. (MB)",
+    "model", "res", "stride", "k x k", "RF (px)", "params (M)", "GMACs", "latency (ms)",
+    "peak act. (MB)",
 )  # fmt: skip
 CSV_FIELDS = (
-    "model", "family", "status", "height", "width", "stride", "k", "k_w", "channels", "params",
+    "model", "family", "status", "height", "width", "stride", "k", "k_w", "rf", "rf_w",
+    "rf_context", "channels", "params",
     "macs", "latency_s", "peak_act_mb", "error_kind", "error_type", "reason",
 )  # fmt: skip
 
 
 def _opt(value: Any, fmt: Any) -> str:
     return "-" if value is None else str(fmt(value))
+
+
+def _rf(row: dict[str, Any]) -> str:
+    """The final receptive field of a row (pixels, ``+ gate``, ``global``, ``unknown``)."""
+    if row["rf_context"] is None:
+        return "-"
+    known = row["rf"] is not None and row["rf_w"] is not None
+    pair = (row["rf"], row["rf_w"]) if known else None
+    return field_text(ReceptiveField(pair, None, row["rf_context"]))
 
 
 def result_table(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[list[str]]]:
@@ -69,6 +81,7 @@ def result_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
             size((r["height"], r["width"])),
             _opt(r["stride"], str),
             "-" if r["k"] is None else size((r["k"], r["k_w"])),
+            _rf(r),
             _opt(r["params"], millions),
             _opt(r["macs"], billions),
             _opt(r["latency_s"], milliseconds),

@@ -3,7 +3,9 @@
 Pure Python (no torch, no plotting, no formatting): ``archcalc.report.documents`` writes the
 documents and ``archcalc.report.plots`` draws the figures from what this module returns. Row fields
 (what ``--where`` and ``--sort`` accept) are listed in ``FIELDS``; derived sizes are exact
-(``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``).
+(``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``);
+``rf``/``rf_w`` are the final map's receptive field in pixels (None where it is global,
+unknown, or the line predates schema version 2) and ``rf_context`` says which.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ __all__ = [
 
 #: Row fields, usable in ``--where`` and ``--sort``.
 FIELDS = (
-    "model", "family", "status", "res", "height", "width", "k", "k_w", "stride", "channels",
+    "model", "family", "status", "res", "height", "width", "k", "k_w", "stride", "rf",
+    "rf_w", "rf_context", "channels",
     "params", "params_m", "macs", "gmacs", "gflops", "latency_s", "latency_ms",
     "peak_act_mb", "train_mb", "error_kind", "error_type", "reason",
 )  # fmt: skip
@@ -78,6 +81,8 @@ def to_row(line: dict[str, Any]) -> dict[str, Any]:
     memory = line.get("memory") or {}
     error = line.get("error") or {}
     k, k_w = _pair(line.get("final_map"))
+    field = line.get("receptive_field") or {}
+    rf, rf_w = _pair(field.get("size"))
     macs, params, latency_s = line.get("macs"), line.get("params"), line.get("latency_s")
     peak, train = memory.get("peak_activation_bytes"), memory.get("train_step_bytes")
     return {
@@ -90,6 +95,9 @@ def to_row(line: dict[str, Any]) -> dict[str, Any]:
         "k": k,
         "k_w": k_w,
         "stride": _pair(line.get("global_stride"))[0],
+        "rf": rf,
+        "rf_w": rf_w,
+        "rf_context": field.get("context"),
         "channels": line.get("final_channels"),
         "params": params,
         "params_m": None if params is None else params / 1e6,

@@ -12,7 +12,15 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from archcalc.formatting import billions, mebibytes, millions, milliseconds, size, stride_text
+from archcalc.formatting import (
+    billions,
+    field_text,
+    mebibytes,
+    millions,
+    milliseconds,
+    size,
+    stride_text,
+)
 from archcalc.results import LayerRow, Profile
 from archcalc.timing.stats import BenchReport, MaxBatch, Timing
 
@@ -60,6 +68,7 @@ INSPECT_HEADERS = (
     "res",
     "stride",
     "k x k",
+    "RF (px)",
     "channels",
     "params (M)",
     "GMACs",
@@ -77,6 +86,7 @@ def inspect_rows(profiles: Sequence[Profile]) -> list[list[str]]:
             size(p.resolution),
             stride_text(p.global_stride),
             size(p.final_map),
+            field_text(p.receptive_field),
             "-" if p.final_channels is None else str(p.final_channels),
             millions(p.params),
             billions(p.macs),
@@ -88,7 +98,7 @@ def inspect_rows(profiles: Sequence[Profile]) -> list[list[str]]:
     ]
 
 
-STAGE_HEADERS = ("stage (module)", "map", "channels", "stride", "GMACs", "share")
+STAGE_HEADERS = ("stage (module)", "map", "channels", "stride", "RF (px)", "GMACs", "share")
 
 
 def stage_rows(p: Profile) -> list[list[str]]:
@@ -100,6 +110,7 @@ def stage_rows(p: Profile) -> list[list[str]]:
             "-" if s.height is None or s.width is None else size((s.height, s.width)),
             "-" if s.channels is None else str(s.channels),
             stride_text(s.stride),
+            field_text(s.receptive_field),
             billions(s.macs),
             f"{100 * s.macs / total:.1f}%",
         ]
@@ -115,10 +126,15 @@ def inspect_notes(profiles: Sequence[Profile]) -> list[str]:
     notes = [
         f"MACs: multiply-accumulates at batch {first.batch_size}, convention {first.convention!r} "
         "(FLOPs = 2 x MACs); memory in MiB, float32; train step = Adam (weights, grads, "
-        "2 moments) + activations saved for backward."
+        "2 moments) + activations saved for backward.",
+        "RF: the theoretical receptive field of one final cell, in input pixels (unbounded by "
+        "the input's borders; + gate: global context also reaches every cell).",
     ]
     for p in profiles:
         where = f"{p.model} at {size(p.resolution)}"
+        rf = p.receptive_field
+        if rf is not None and rf.context == "unknown":
+            notes.append(f"{where}: receptive field not analysed: {rf.reason}.")
         if not p.aligned:
             near = [size(s) for s in (p.aligned_below, p.aligned_above) if s is not None]
             nearest = "nearest aligned size" + ("s" if len(near) > 1 else "")

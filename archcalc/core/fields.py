@@ -1,0 +1,134 @@
+"""The receptive field of every tensor of a traced forward, read off the operators it runs.
+
+``FieldTracker.after`` is called by the MAC counter (``archcalc.core.count``) after each
+dispatched operator, so the analysis rides on the one meta forward ``profile()`` already runs.
+Each tensor computed from the input carries a ``State`` (``archcalc.core.field_state``):
+which of its dims hold the map's rows and columns (followed through views, permutes and
+reshapes, so NCHW, NHWC and token layouts all work), the field along each axis, the context.
+
+* convolution, pooling, padding, slicing and upsampling apply their index rule per axis;
+* point-wise operators, concatenation along channels and contractions over channels take the
+  union of their inputs' fields (a residual sum: what either path sees);
+* a reduction or contraction over every position (global pooling, attention's ``A @ V``) sees
+  the whole input: ``global``; broadcast back onto a map it is a ``gate`` (squeeze-and-
+  excitation, global-context blocks), as are norm statistics taken over the map;
+* any other operator on a tracked tensor makes the field ``unknown``, naming the operator:
+  never a guessed number. Rules: ``archcalc.core.field_rules``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import replace
+from functools import cache
+from typing import Any
+
+import torch
+
+from archcalc.core.field_rules import RULES, SHAPE_ONLY
+from archcalc.core.field_state import State, one, other, unknown
+from archcalc.core.field_views import pointwise
+from archcalc.core.receptive import IDENTITY
+from archcalc.results import ReceptiveField
+
+__all__ = ["FieldTracker"]
+
+
+class _States:
+    """Tensor -> State, keyed by identity through weak references: no tensor is kept alive
+    (the memory count needs them to die), and an id reused by a new tensor is not mistaken
+    for the dead one's."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[weakref.ref[torch.Tensor], State]] = {}
+
+    def get(self, tensor: torch.Tensor) -> State | None:
+        item = self._items.get(id(tensor))
+        return item[1] if item is not None and item[0]() is tensor else None
+
+    def put(self, tensor: torch.Tensor, state: State) -> None:
+        self._items[id(tensor)] = (weakref.ref(tensor), state)
+
+    def drop(self, tensor: torch.Tensor) -> None:
+        self._items.pop(id(tensor), None)
+
+
+@cache
+def _kind(func: Any) -> tuple[bool, bool]:
+    """(mutates its first argument, point-wise) for one operator overload."""
+    return func._schema.is_mutable, torch.Tag.pointwise in func.tags
+
+
+class FieldTracker:
+    """Per-tensor field states for one forward."""
+
+    def __init__(self) -> None:
+        self._states = _States()
+
+    def track(self, x: torch.Tensor) -> None:
+        """Mark the model input: an NCHW image whose every pixel sees itself."""
+        n, c, h, w = x.shape
+        dims = (one("o", n), one("o", c), one("h", h), one("w", w))
+        self._states.put(x, State(dims, IDENTITY, IDENTITY))
+
+    def state(self, tensor: Any) -> State | None:
+        """The state of ``tensor``; None for one not computed from the input."""
+        return self._states.get(tensor) if isinstance(tensor, torch.Tensor) else None
+
+    def field(self, tensor: Any) -> ReceptiveField | None:
+        """The field of one recorded output, or None for a tensor not computed from the input."""
+        st = self.state(tensor)
+        return None if st is None else st.field()
+
+    def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        """Give the outputs of one dispatched operator their states."""
+        states = self._states
+        inputs = [(a, st) for a in _tensors(args, kwargs) if (st := states.get(a)) is not None]
+        if not inputs:
+            return
+        packet = func._overloadpacket
+        mutates, point = _kind(func)
+        mutable = mutates and isinstance(args[0], torch.Tensor)
+        if packet in SHAPE_ONLY:
+            if mutable:
+                states.drop(args[0])
+            return
+        result = self._rule(point, packet, args, kwargs, out, inputs)
+        first = result[0] if isinstance(result, list) else result
+        earlier = next((st.reason for _, st in inputs if st.context == "unknown"), None)
+        if earlier and first is not None and first.context == "unknown":  # keep the first cause
+            result = [replace(r, reason=earlier) if r is not None else r for r in result] \
+                if isinstance(result, list) else replace(result, reason=earlier)  # fmt: skip
+        outputs = out if isinstance(out, (tuple, list)) else [out]
+        results = result if isinstance(result, list) else [result] * len(outputs)
+        for t, st in zip(outputs, results, strict=False):
+            if isinstance(t, torch.Tensor) and st is not None:
+                states.put(t, st)
+        if mutable and results[0] is not None:
+            states.put(args[0], results[0])
+
+    @staticmethod
+    def _rule(
+        point: bool, packet: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+        inputs: list[tuple[torch.Tensor, State]],
+    ) -> Any:  # fmt: skip
+        """The operator's rule; a union for point-wise ones; else unknown, naming it."""
+        rule = RULES.get(packet)
+        if rule is not None:
+            return rule(args, kwargs, out, inputs)
+        if point and isinstance(out, torch.Tensor):
+            return pointwise(args, kwargs, out, inputs)
+        name = str(packet).removeprefix("aten.")
+        shape = out.shape if isinstance(out, torch.Tensor) else ()
+        return unknown(other(shape), f"{name} is not analysed")
+
+
+def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
+    """The tensor arguments, one list level deep (``cat``'s list of tensors)."""
+    found = []
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            found.append(a)
+        elif isinstance(a, (list, tuple)):
+            found.extend(t for t in a if isinstance(t, torch.Tensor))
+    return found
