@@ -89,6 +89,9 @@ class Profile:
     memory: Memory
     environment: Environment
     schema_version: int = field(default=SCHEMA_VERSION)
+    #: MACs of one training step: forward + backward (trainable parameters' gradients, none for
+    #: the input), counted through autograd on meta; None where the backward was not traced.
+    train_macs: int | None = None
 
     @property
     def flops(self) -> int:
@@ -125,6 +128,7 @@ class Profile:
             "trainable_params": self.trainable_params,
             "macs": self.macs,
             "flops": self.flops,
+            "train_macs": self.train_macs,
             "stages": [{**asdict(s), "stride": _list_or_none(s.stride)} for s in self.stages],
             "memory": asdict(self.memory),
             "environment": asdict(self.environment),
@@ -153,6 +157,7 @@ class Profile:
             params=data["params"],
             trainable_params=data["trainable_params"],
             macs=data["macs"],
+            train_macs=data.get("train_macs"),
             stages=tuple(
                 Stage(**{**s, "stride": _pair_or_none(s["stride"])}) for s in data["stages"]
             ),
