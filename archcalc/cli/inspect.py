@@ -64,7 +64,8 @@ def inspect_command(
     fmt: str,
 ) -> None:
     """Trace MODEL (a timm name such as resnet50 or resnet50.a1_in1k) at each --res and
-    print its global stride, final k x k map, channels, params, MACs and memory.
+    print its global stride, final k x k map, channels, params, MACs (inference and one
+    training step) and memory.
 
     The forward runs on the meta device: no weights are downloaded or allocated."""
     from archcalc.formatting import size
@@ -93,6 +94,7 @@ def inspect_command(
             in_chans=in_chans,
             output_stride=output_stride,
             convention=convention,
+            train=True,
         )
         for res in dict.fromkeys(resolutions)
     ]

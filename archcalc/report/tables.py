@@ -63,6 +63,7 @@ INSPECT_HEADERS = (
     "channels",
     "params (M)",
     "GMACs",
+    "train GMACs",
     "act. (MB)",
     "peak act. (MB)",
     "train step (MB)",
@@ -80,6 +81,7 @@ def inspect_rows(profiles: Sequence[Profile]) -> list[list[str]]:
             "-" if p.final_channels is None else str(p.final_channels),
             millions(p.params),
             billions(p.macs),
+            "-" if p.train_macs is None else billions(p.train_macs),
             mebibytes(p.memory.activation_bytes),
             mebibytes(p.memory.peak_activation_bytes),
             mebibytes(p.memory.train_step_bytes),
@@ -114,8 +116,9 @@ def inspect_notes(profiles: Sequence[Profile]) -> list[str]:
     first = profiles[0]
     notes = [
         f"MACs: multiply-accumulates at batch {first.batch_size}, convention {first.convention!r} "
-        "(FLOPs = 2 x MACs); memory in MiB, float32; train step = Adam (weights, grads, "
-        "2 moments) + activations saved for backward."
+        "(FLOPs = 2 x MACs); train GMACs = forward + backward of one training step (every "
+        "trainable parameter's gradient, none for the input); memory in MiB, float32; train "
+        "step = Adam (weights, grads, 2 moments) + activations saved for backward."
     ]
     for p in profiles:
         where = f"{p.model} at {size(p.resolution)}"
