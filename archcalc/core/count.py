@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 from torch.utils._pytree import tree_flatten, tree_leaves, tree_unflatten
 from torch.utils.flop_counter import flop_registry
 
@@ -73,6 +73,8 @@ def _conv_backward(*args: Any, out_val: Any = None, **kwargs: Any) -> int:
     """
     formula = flop_registry[_aten.convolution_backward]
     *conv, groups, mask = args
+    if groups == 1:
+        return int(formula(*args, out_val=out_val, **kwargs))
     flops = formula(*conv, groups, [mask[0], False, False], out_val=out_val, **kwargs)
     weight = formula(*conv, groups, [False, mask[1], False], out_val=out_val, **kwargs)
     return int(flops + (weight // groups if _weight_grad_ignores_groups() else weight))
@@ -120,6 +122,7 @@ class Counter(TorchDispatchMode):
         self.activation_bytes = 0
         self.peak_bytes = 0
         self._live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self._live_bytes = 0
         self._skip = skip_storages
         self._in_backward = False
         self._layouts: dict[Any, Any] | None = {} if replay else None
@@ -191,14 +194,14 @@ class Counter(TorchDispatchMode):
             nbytes = storage.nbytes()
             self.activation_bytes += nbytes if output else 0
             self._live[key] = (StorageWeakRef(storage), nbytes)
+            self._live_bytes += nbytes
         self._release()
-        live = sum(n for _, n in self._live.values())
-        self.peak_bytes = max(self.peak_bytes, live)
+        self.peak_bytes = max(self.peak_bytes, self._live_bytes)
 
     def _release(self) -> None:
         dead = [k for k, (ref, _) in self._live.items() if ref.expired()]
         for k in dead:
-            del self._live[k]
+            self._live_bytes -= self._live.pop(k)[1]
 
 
 Layout = tuple[tuple[int, ...], tuple[int, ...], torch.dtype]
@@ -206,20 +209,39 @@ Layout = tuple[tuple[int, ...], tuple[int, ...], torch.dtype]
 
 def _call_key(func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
     """A hashable key of a call on meta tensors (None when it has other tensors or values)."""
-    leaves, spec = tree_flatten((args, kwargs))
-    parts: list[Any] = [func, str(spec)]
-    for leaf in leaves:
-        if isinstance(leaf, torch.Tensor):
-            if leaf.device.type != "meta":
-                return None
-            parts.append((tuple(leaf.shape), leaf.stride(), leaf.storage_offset(), leaf.dtype))
-        elif leaf is None or isinstance(leaf, (bool, int, float, str, torch.dtype)):
-            parts.append((type(leaf), leaf))
-        elif isinstance(leaf, (torch.device, torch.memory_format, torch.layout)):
-            parts.append(str(leaf))
-        else:
-            return None
-    return tuple(parts)
+    try:
+        return (func, _key(args), _key(tuple(kwargs.items())))
+    except _Unkeyable:
+        return None
+
+
+class _Unkeyable(Exception):
+    """A call argument that is not a meta tensor or a plain value: the call is not replayed."""
+
+
+_PLAIN = (
+    bool,
+    int,
+    float,
+    str,
+    type(None),
+    torch.dtype,
+    torch.device,
+    torch.memory_format,
+    torch.layout,
+)
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        if value.device.type != "meta":
+            raise _Unkeyable
+        return (tuple(value.shape), value.stride(), value.storage_offset(), value.dtype)
+    if isinstance(value, (tuple, list)):
+        return (type(value), *(_key(v) for v in value))
+    if isinstance(value, _PLAIN):
+        return (type(value), value)
+    raise _Unkeyable
 
 
 def _fresh_layout(out: Any, args: Any) -> tuple[list[Layout | None], Any] | None:
@@ -246,10 +268,12 @@ def _fresh_layout(out: Any, args: Any) -> tuple[list[Layout | None], Any] | None
 
 
 def _empty(layout: Layout | None) -> torch.Tensor | None:
+    """A fresh meta tensor with ``layout``, made below any dispatch mode (it is no op's output)."""
     if layout is None:
         return None
     shape, stride, dtype = layout
-    return torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+    with _disable_current_modes():
+        return torch.empty_strided(shape, stride, dtype=dtype, device="meta")
 
 
 class _SavedTensors:
