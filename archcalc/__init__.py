@@ -18,6 +18,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidResolutionError",
     "Profile",
+    "Scaling",
     "Stage",
     "Suggestion",
     "SweepSettings",
@@ -33,6 +34,7 @@ __all__ = [
     "merge_results",
     "profile",
     "run_sweep",
+    "scale",
     "size_range",
     "suggest",
 ]
@@ -55,6 +57,8 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
+    "scale": "archcalc.timing.scale",
+    "Scaling": "archcalc.timing.scale",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
     "merge_results": "archcalc.sweep.run",
@@ -86,6 +90,7 @@ if TYPE_CHECKING:
         run_sweep,
     )
     from archcalc.timing.measure import measure
+    from archcalc.timing.scale import Scaling, scale
     from archcalc.timing.stats import Timing
 
 

@@ -10,6 +10,7 @@ come out negative is pinned at zero and the other refitted.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ def local_exponents(sides: Sequence[int], values: Sequence[float | None]) -> lis
     """
     pairs = list(zip(sides, values, strict=True))
     out: list[float | None] = [None]
-    for (r0, v0), (r1, v1) in zip(pairs, pairs[1:]):
+    for (r0, v0), (r1, v1) in itertools.pairwise(pairs):
         if v0 is None or v1 is None or v0 <= 0 or v1 <= 0 or r1 == r0:
             out.append(None)
         else:

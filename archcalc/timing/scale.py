@@ -20,8 +20,8 @@ from typing import Any
 from torch import nn
 
 from archcalc.checks import check_convention, check_positive
-from archcalc.growth import GrowthLaw, fit_growth, local_exponents
 from archcalc.errors import InvalidArgumentError
+from archcalc.growth import GrowthLaw, fit_growth, local_exponents
 from archcalc.profiling.accepts import size_range
 from archcalc.profiling.prepare import prepare
 from archcalc.results import Environment, Pair, Profile
