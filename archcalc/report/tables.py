@@ -259,13 +259,23 @@ SUGGEST_HEADERS = (
     "k x k",
     "k rule",
     "GMACs",
+    "cost vs level",
     "params (M)",
     "latency (ms)",
 )
 
 
 def suggest_rows(s: Suggestion) -> list[list[str]]:
-    """The alternatives the decision was made from; ``*`` marks the chosen row."""
+    """The alternatives the decision was made from; ``*`` marks the chosen row; each row's
+    MACs relative to its backbone at the level's size ("4.0x 224": 448 costs 4x 224)."""
+    from archcalc.recommend.decide import relative_cost
+
+    def relative(o: Any) -> str:
+        ratio = relative_cost(o, s.alternatives, s.level)
+        if ratio is None:
+            return "-"
+        return f"{ratio:.1f}x {size(s.level.resolution)}" if ratio >= 1 else f"{ratio:.2f}x"
+
     return [
         [
             "*" if o.key == s.chosen.key else "",
@@ -276,6 +286,7 @@ def suggest_rows(s: Suggestion) -> list[list[str]]:
             size(o.profile.final_map),
             o.verdict(s.level).status,
             billions(o.profile.macs),
+            relative(o),
             millions(o.profile.params),
             "-" if o.latency_s is None else milliseconds(o.latency_s),
         ]
