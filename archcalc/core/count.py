@@ -126,6 +126,7 @@ class Counter(TorchDispatchMode):
         self._skip = skip_storages
         self._in_backward = False
         self._layouts: dict[Any, Any] | None = {} if replay else None
+        self._follows: dict[Any, bool] = {}
 
     def track(self, tensor: torch.Tensor) -> None:
         """Hold ``tensor`` (the model input) in the live set; it is not a forward output."""
@@ -159,10 +160,26 @@ class Counter(TorchDispatchMode):
         if layout is not None:
             leaves, spec = layout
             return tree_unflatten([_empty(leaf) for leaf in leaves], spec)
-        out = func(*args, **kwargs)
+        out = self._pointwise(func, args, kwargs)
         layout = _fresh_layout(out, args)
         if layout is not None:
             self._layouts[key] = layout
+        return out
+
+    def _pointwise(self, func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+        """A pointwise op whose tensor arguments share one dense layout returns that layout
+        (TensorIterator keeps it); learned per op, input dtype and scalar types from its first
+        such call, which runs torch's kernel (the kernel also decides the output dtype)."""
+        like, verdict_key = _shared_layout(func, args, kwargs)
+        if like is None:
+            return func(*args, **kwargs)
+        if self._follows.get(verdict_key):
+            return _empty((tuple(like.shape), like.stride(), like.dtype))
+        out = func(*args, **kwargs)
+        if verdict_key not in self._follows:
+            self._follows[verdict_key] = isinstance(out, torch.Tensor) and (
+                (out.shape, out.stride(), out.dtype) == (like.shape, like.stride(), like.dtype)
+            )
         return out
 
     def backward(self, outputs: Any, leaves: Sequence[torch.Tensor]) -> None:
@@ -242,6 +259,25 @@ def _key(value: Any) -> Any:
     if isinstance(value, _PLAIN):
         return (type(value), value)
     raise _Unkeyable
+
+
+def _shared_layout(func: Any, args: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """``(tensor, verdict key)`` when ``func`` is pointwise and all its tensor arguments have
+    one dense (contiguous or channels-last) layout, else ``(None, None)``."""
+    if torch.Tag.pointwise not in func.tags:
+        return None, None
+    leaves = tree_leaves((args, kwargs))
+    tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
+    if not tensors:
+        return None, None
+    first = tensors[0]
+    if not (first.is_contiguous() or first.is_contiguous(memory_format=torch.channels_last)):
+        return None, None
+    layout = (first.shape, first.stride(), first.dtype)
+    if any((t.shape, t.stride(), t.dtype) != layout for t in tensors[1:]):
+        return None, None
+    scalars = tuple(type(v) for v in leaves if not isinstance(v, torch.Tensor))
+    return first, (func, first.dtype, len(tensors), scalars)
 
 
 def _fresh_layout(out: Any, args: Any) -> tuple[list[Layout | None], Any] | None:
