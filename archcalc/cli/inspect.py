@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import format_option, res_option
+from archcalc.cli.options import convention_option, format_option, res_option
 
 if TYPE_CHECKING:
     from archcalc.results import Profile
@@ -35,14 +34,7 @@ Examples:
     default=None,
     help="Build with this global stride (timm: 8 or 16 via dilation) instead of the default.",
 )
-@click.option(
-    "--convention",
-    type=click.Choice(CONVENTIONS),
-    default="core",
-    show_default=True,
-    help="core: conv/linear/matmul/attention (papers, torchvision); "
-    "fvcore: adds norm/pool/upsample terms (timm's published tables).",
-)
+@convention_option()
 @click.option("--stages", is_flag=True, help="Add a per-stage table (map, stride, GMACs).")
 @click.option("--layers", is_flag=True, help="Add a per-layer table (output shapes, params).")
 @click.option("--depth", type=int, default=2, show_default=True, help="Nesting depth for --layers.")

@@ -6,11 +6,12 @@ from typing import Any
 
 import click
 
+from archcalc.checks import CONVENTIONS
 from archcalc.core.geometry import parse_resolution
 from archcalc.errors import ArchcalcError
 from archcalc.report.tables import FORMATS
 
-__all__ = ["RESOLUTION", "format_option", "res_option"]
+__all__ = ["RESOLUTION", "convention_option", "format_option", "res_option"]
 
 
 class ResolutionType(click.ParamType):
@@ -52,4 +53,16 @@ def format_option() -> Any:
         default="table",
         show_default=True,
         help="Output format; json is the stable schema documented in the README.",
+    )
+
+
+def convention_option() -> Any:
+    """``--convention core|fvcore``: which operations the MACs count."""
+    return click.option(
+        "--convention",
+        type=click.Choice(CONVENTIONS),
+        default="core",
+        show_default=True,
+        help="core: conv/linear/matmul/attention (papers, torchvision); "
+        "fvcore: adds norm/pool/upsample terms (timm's published tables).",
     )

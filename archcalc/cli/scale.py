@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import format_option
+from archcalc.cli.options import convention_option, format_option
 
 __all__ = ["scale_command"]
 
@@ -27,13 +26,7 @@ Examples:
 @click.option("--device", default="cpu", show_default=True, help="Device for --latency: cpu, cuda.")
 @click.option("--in-chans", type=int, default=3, show_default=True, help="Input channels.")
 @click.option("--output-stride", type=int, default=None, help="Build with this global stride.")
-@click.option(
-    "--convention",
-    type=click.Choice(CONVENTIONS),
-    default="core",
-    show_default=True,
-    help="core: conv/linear/matmul/attention; fvcore: adds norm/pool/upsample terms.",
-)
+@convention_option()
 @click.option("--plot", "plot_file", default=None, metavar="FILE.png", help="Draw the curves.")
 @format_option()
 def scale_command(
