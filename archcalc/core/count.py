@@ -20,11 +20,8 @@ A training step's MACs: on the meta device the saved tensors are kept as shapes 
 parameter, none for the input) through the same formulas. Frozen parameters get no weight
 gradient; fvcore's extra terms have no backward counterpart, so backward MACs are core MACs.
 
-On the meta device every op's output is a function of its inputs' shapes, strides and dtypes,
-so a Counter answers a repeated call (a ResNet's identical blocks, the backward of the
-same shapes) from the first one's output layout instead of running torch's meta kernel again
-(many of those are Python decompositions: batch norm and ReLU's backward dominate a CNN's
-meta forward and backward).
+On the meta device a Counter answers repeated calls from the first one's output layout
+(``archcalc.core.replay``): the same counts, several times faster.
 """
 
 from __future__ import annotations
@@ -40,11 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
-from torch.utils._pytree import tree_flatten, tree_leaves, tree_unflatten
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
 from archcalc.checks import check_convention
+from archcalc.core.replay import MetaReplay, empty
 
 __all__ = ["Counter", "Counts", "count_forward"]
 
@@ -111,7 +109,8 @@ class Counts:
 class Counter(TorchDispatchMode):
     """Dispatch mode adding MACs per op and tracking newly allocated and live activation bytes.
 
-    ``replay``: answer repeated meta-device calls from the first call's output layout.
+    ``replay``: answer repeated meta-device calls from the first call's output layout
+    (``archcalc.core.replay.MetaReplay``).
     """
 
     def __init__(self, skip_storages: set[int], *, replay: bool = False) -> None:
@@ -125,8 +124,7 @@ class Counter(TorchDispatchMode):
         self._live_bytes = 0
         self._skip = skip_storages
         self._in_backward = False
-        self._layouts: dict[Any, Any] | None = {} if replay else None
-        self._follows: dict[Any, bool] = {}
+        self._replay = MetaReplay() if replay else None
 
     def track(self, tensor: torch.Tensor) -> None:
         """Hold ``tensor`` (the model input) in the live set; it is not a forward output."""
@@ -134,7 +132,8 @@ class Counter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        out = self._run(func, args, kwargs)
+        replay = self._replay
+        out = func(*args, **kwargs) if replay is None else replay.run(func, args, kwargs)
         packet = func._overloadpacket
         formula = _FORMULAS.get(packet)
         if formula is not None:
@@ -147,39 +146,6 @@ class Counter(TorchDispatchMode):
                 self.grids.append((out.shape[2], out.shape[3]))
         if not self._in_backward and not func.is_view and not func._schema.is_mutable:
             self._allocate(out if isinstance(out, (tuple, list)) else [out])
-        return out
-
-    def _run(self, func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-        """``func`` itself, or on meta a fresh output laid out as the same call's first one."""
-        key = None
-        if self._layouts is not None and not func.is_view and not func._schema.is_mutable:
-            key = _call_key(func, args, kwargs)
-        if key is None:
-            return func(*args, **kwargs)
-        layout = self._layouts.get(key)
-        if layout is not None:
-            leaves, spec = layout
-            return tree_unflatten([_empty(leaf) for leaf in leaves], spec)
-        out = self._pointwise(func, args, kwargs)
-        layout = _fresh_layout(out, args)
-        if layout is not None:
-            self._layouts[key] = layout
-        return out
-
-    def _pointwise(self, func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-        """A pointwise op whose tensor arguments share one dense layout returns that layout
-        (TensorIterator keeps it); learned per op, input dtype and scalar types from its first
-        such call, which runs torch's kernel (the kernel also decides the output dtype)."""
-        like, verdict_key = _shared_layout(func, args, kwargs)
-        if like is None:
-            return func(*args, **kwargs)
-        if self._follows.get(verdict_key):
-            return _empty((tuple(like.shape), like.stride(), like.dtype))
-        out = func(*args, **kwargs)
-        if verdict_key not in self._follows:
-            self._follows[verdict_key] = isinstance(out, torch.Tensor) and (
-                (out.shape, out.stride(), out.dtype) == (like.shape, like.stride(), like.dtype)
-            )
         return out
 
     def backward(self, outputs: Any, leaves: Sequence[torch.Tensor]) -> None:
@@ -221,97 +187,6 @@ class Counter(TorchDispatchMode):
             self._live_bytes -= self._live.pop(k)[1]
 
 
-Layout = tuple[tuple[int, ...], tuple[int, ...], torch.dtype]
-
-
-def _call_key(func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-    """A hashable key of a call on meta tensors (None when it has other tensors or values)."""
-    try:
-        return (func, _key(args), _key(tuple(kwargs.items())))
-    except _Unkeyable:
-        return None
-
-
-class _Unkeyable(Exception):
-    """A call argument that is not a meta tensor or a plain value: the call is not replayed."""
-
-
-_PLAIN = (
-    bool,
-    int,
-    float,
-    str,
-    type(None),
-    torch.dtype,
-    torch.device,
-    torch.memory_format,
-    torch.layout,
-)
-
-
-def _key(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        if value.device.type != "meta":
-            raise _Unkeyable
-        return (tuple(value.shape), value.stride(), value.storage_offset(), value.dtype)
-    if isinstance(value, (tuple, list)):
-        return (type(value), *(_key(v) for v in value))
-    if isinstance(value, _PLAIN):
-        return (type(value), value)
-    raise _Unkeyable
-
-
-def _shared_layout(func: Any, args: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """``(tensor, verdict key)`` when ``func`` is pointwise and all its tensor arguments have
-    one dense (contiguous or channels-last) layout, else ``(None, None)``."""
-    if torch.Tag.pointwise not in func.tags:
-        return None, None
-    leaves = tree_leaves((args, kwargs))
-    tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
-    if not tensors:
-        return None, None
-    first = tensors[0]
-    if not (first.is_contiguous() or first.is_contiguous(memory_format=torch.channels_last)):
-        return None, None
-    layout = (first.shape, first.stride(), first.dtype)
-    if any((t.shape, t.stride(), t.dtype) != layout for t in tensors[1:]):
-        return None, None
-    scalars = tuple(type(v) for v in leaves if not isinstance(v, torch.Tensor))
-    return first, (func, first.dtype, len(tensors), scalars)
-
-
-def _fresh_layout(out: Any, args: Any) -> tuple[list[Layout | None], Any] | None:
-    """The output layout to replay, when every output is a fresh, dense, unshared tensor."""
-    leaves, spec = tree_flatten(out)
-    inputs = {t.untyped_storage()._cdata for t in tree_leaves(args) if isinstance(t, torch.Tensor)}
-    seen: set[int] = set()
-    layouts: list[Layout | None] = []
-    for leaf in leaves:
-        if leaf is None:
-            layouts.append(None)
-            continue
-        if not isinstance(leaf, torch.Tensor) or leaf.storage_offset() != 0:
-            return None
-        storage = leaf.untyped_storage()
-        if storage._cdata in inputs or storage._cdata in seen:
-            return None
-        seen.add(storage._cdata)
-        layout = (tuple(leaf.shape), leaf.stride(), leaf.dtype)
-        if storage.nbytes() != _empty(layout).untyped_storage().nbytes():
-            return None
-        layouts.append(layout)
-    return layouts, spec
-
-
-def _empty(layout: Layout | None) -> torch.Tensor | None:
-    """A fresh meta tensor with ``layout``, made below any dispatch mode (it is no op's output)."""
-    if layout is None:
-        return None
-    shape, stride, dtype = layout
-    with _disable_current_modes():
-        return torch.empty_strided(shape, stride, dtype=dtype, device="meta")
-
-
 class _SavedTensors:
     """Autograd pack hook that sums the distinct storages saved for backward.
 
@@ -347,7 +222,7 @@ class _SavedTensors:
             return packed
         if packed is None:
             raise RuntimeError("archcalc's inference forward keeps no tensors for backward")
-        return _empty(packed)
+        return empty(packed)
 
 
 def _numel(shape: Any) -> int:
