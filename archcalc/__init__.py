@@ -19,6 +19,7 @@ __all__ = [
     "InvalidResolutionError",
     "Profile",
     "ReceptiveField",
+    "Scaling",
     "Stage",
     "Suggestion",
     "SweepSettings",
@@ -34,6 +35,7 @@ __all__ = [
     "merge_results",
     "profile",
     "run_sweep",
+    "scale",
     "size_range",
     "suggest",
 ]
@@ -57,6 +59,8 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
+    "scale": "archcalc.timing.scale",
+    "Scaling": "archcalc.timing.scale",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
     "merge_results": "archcalc.sweep.merge",
@@ -83,6 +87,7 @@ if TYPE_CHECKING:
     from archcalc.sweep.merge import merge_results
     from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep
     from archcalc.timing.measure import measure
+    from archcalc.timing.scale import Scaling, scale
     from archcalc.timing.stats import Timing
 
 

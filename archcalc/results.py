@@ -164,6 +164,9 @@ class Profile:
     environment: Environment
     receptive_field: ReceptiveField | None = None
     schema_version: int = field(default=SCHEMA_VERSION)
+    #: MACs of one training step: forward + backward (trainable parameters' gradients, none for
+    #: the input), counted through autograd on meta; None where the backward was not traced.
+    train_macs: int | None = None
 
     @property
     def flops(self) -> int:
@@ -196,6 +199,7 @@ class Profile:
             "trainable_params": self.trainable_params,
             "macs": self.macs,
             "flops": self.flops,
+            "train_macs": self.train_macs,
             "stages": [s.to_dict() for s in self.stages],
             "memory": asdict(self.memory),
             "environment": asdict(self.environment),
@@ -224,6 +228,7 @@ class Profile:
             params=data["params"],
             trainable_params=data["trainable_params"],
             macs=data["macs"],
+            train_macs=data.get("train_macs"),
             stages=tuple(Stage.from_dict(s) for s in data["stages"]),
             memory=Memory(**data["memory"]),
             environment=Environment(**data["environment"]),

@@ -1,13 +1,15 @@
 """What ``archcalc.profile()`` costs over the floor: building the model on meta + one meta forward,
 and what its receptive-field analysis adds to it.
 
-For each model three calls are timed interleaved (floor, profile without the receptive-field
-analysis, profile, floor, ...) in one process after a warm-up, so machine noise hits all alike;
-the ratios of medians are printed with each side's spread (p10-p90). "Without" swaps the field
-tracker for one whose per-operator hook does nothing (the rest of profile() is unchanged).
-Because a busy machine makes wall-clock ratios of 5 % noisy, the analysis is also timed from
-inside: the seconds spent in the tracker's per-operator hook, as a share of the rest of the same
-profile() call (median over the repeats); that share is the bar's figure.
+For each model four calls are timed interleaved (floor, profile without the receptive-field
+analysis, profile, profile with training-step MACs, floor, ...) in one process after a warm-up,
+so machine noise hits all alike; the ratios of medians are printed with each side's spread
+(p10-p90). "Without" swaps the field tracker for one whose per-operator hook does nothing (the
+rest of profile() is unchanged). Because a busy machine makes wall-clock ratios of 5 % noisy, the
+analysis is also timed from inside: the seconds spent in the tracker's per-operator hook, as a
+share of the rest of the same profile() call (median over the repeats); that share is the
+receptive-field bar's figure. The 1.5x bar applies to ``profile()``; ``profile(train=True)``
+adds the backward pass and is reported beside it.
 
     python benchmarks/profile_overhead.py [--repeats 7] [--models resnet50 ...]
 """
@@ -101,23 +103,28 @@ def main() -> int:
         floor(name, args.res)  # warm-up: first-call costs (imports, kernels) paid once
         without_fields(name, args.res)
         archcalc.profile(name, args.res)
+        archcalc.profile(name, args.res, train=True)
         base: list[float] = []
         plain: list[float] = []
         ours: list[float] = []
         shares: list[float] = []
+        train: list[float] = []
         for _ in range(args.repeats):
             base.append(timed(partial(floor, name, args.res)))
             plain.append(timed(partial(without_fields, name, args.res)))
             ours.append(timed(partial(archcalc.profile, name, args.res)))
             shares.append(analysis_share(name, args.res))
+            train.append(timed(partial(archcalc.profile, name, args.res, train=True)))
         ratio = statistics.median(ours) / statistics.median(base)
         rf_ratio = statistics.median(ours) / statistics.median(plain)
+        ratio_train = statistics.median(train) / statistics.median(base)
         share = statistics.median(shares)
         worst, worst_rf = max(worst, ratio), max(worst_rf, share)
         print(
             f"{name}@{args.res}: floor {spread(base)}, profile without RF {spread(plain)}, "
-            f"profile {spread(ours)}; profile/floor {ratio:.2f}, with/without RF {rf_ratio:.3f}, "
-            f"RF analysis timed inside: +{100 * share:.1f}%"
+            f"profile {spread(ours)}, train=True {spread(train)}; profile/floor {ratio:.2f}, "
+            f"with/without RF {rf_ratio:.3f}, RF analysis timed inside: +{100 * share:.1f}%, "
+            f"train=True/floor {ratio_train:.2f}"
         )
     print(f"worst profile/floor {worst:.2f} (bar: <= 1.5)")
     print(f"worst receptive-field analysis, timed inside: +{100 * worst_rf:.1f}% (bar: <= 10%)")

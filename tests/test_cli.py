@@ -35,6 +35,7 @@ def test_inspect_table_side_by_side() -> None:
         ["resnet18", "448x448", "32", "14x14"],
     ]
     assert "nearest aligned sizes: 32x32 and 64x64" in out
+    assert "train GMACs" in out
 
 
 def test_inspect_json_schema() -> None:
@@ -48,6 +49,8 @@ def test_inspect_json_schema() -> None:
     }  # fmt: skip
     assert set(data[0]["environment"]) >= {"archcalc", "torch", "timm", "device"}
     assert data[0]["stages"][-1]["name"] == "head"
+    # a step: 3 x the forward, less conv1's input gradient (7x7x3 -> 64 on a 32x32 map)
+    assert data[0]["train_macs"] == 3 * data[0]["macs"] - 32 * 32 * 64 * 7 * 7 * 3
 
 
 @pytest.mark.parametrize(("fmt", "marker"), [("markdown", "| model"), ("csv", "model,res,")])

@@ -10,7 +10,8 @@ import pytest
 
 from archcalc.core.geometry import aligned_neighbours
 from archcalc.errors import InvalidArgumentError
-from archcalc.recommend.decide import Option, rank, recommend, violations
+from archcalc.growth import fit_growth
+from archcalc.recommend.decide import Option, rank, recommend, relative_cost, violations
 from archcalc.recommend.levels import LEVELS, Level, find_level
 from archcalc.recommend.rules import Backbone
 from archcalc.results import Environment, Memory, Profile
@@ -186,6 +187,7 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "warnings",
         "reasons",
         "pipeline",
+        "growth",
         "alternatives",
     ]
     assert list(data["pipeline"]) == [
@@ -200,7 +202,8 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
     chosen = [a for a in data["alternatives"] if a["chosen"]]
     assert len(chosen) == 1 and chosen[0]["input"]["height"] == 224
     profile_keys = set(make("net", 224).to_dict())
-    assert all(set(a) == profile_keys | {"latency_ms", "chosen"} for a in data["alternatives"])
+    extra = {"latency_ms", "chosen", "cost_vs_level"}
+    assert all(set(a) == profile_keys | extra for a in data["alternatives"])
     json.dumps(data)  # plain JSON types only
 
 
@@ -232,3 +235,35 @@ def test_k_formula_is_shown_per_axis_for_non_square_inputs() -> None:
     s = recommend(level, [Option(make("net", (448, 320)))], [Backbone("net")])
     assert "k = ceil(448 / 32) x ceil(320 / 32) = 14x10" in s.reasons[1]
     assert any("14x10 is above 9x9" in w for w in s.warnings)  # not a fine-grained level
+
+
+def test_each_row_costs_relative_to_the_level_size() -> None:
+    # synthetic MACs are proportional to the pixels: 448^2 / 224^2 = 4.0, 96^2 / 224^2 = 0.18
+    options = grid()
+    by_side = {o.profile.height: relative_cost(o, options, COARSE) for o in options}
+    assert by_side[448] == pytest.approx(4.0)
+    assert by_side[96] == pytest.approx(96**2 / 224**2)
+    assert relative_cost(options[0], options[1:], COARSE) is not None
+    assert (
+        relative_cost(options[0], [o for o in options if o.profile.height != 224], COARSE) is None
+    )
+    from archcalc.report.tables import suggest_rows
+
+    rows = suggest_rows(recommend(COARSE, options, [Backbone("net")]))
+    assert [r[8] for r in rows if r[2] == "448x448"] == ["4.0x 224x224"]
+
+
+def test_reasons_name_the_growth_law() -> None:
+    options = grid()
+    cnn = {"net": fit_growth(list(SIDES), [o.profile.macs for o in options])}
+    s = recommend(FINE, options, [Backbone("net")], growth=cnn)
+    growth = next(r for r in s.reasons if r.startswith("growth:"))
+    # 1000 MACs per pixel: 1000 r^2 exactly; doubling the side costs 2^2 = 4x
+    assert "1e+03 r^2 + 0 r^4" in growth and "quadratic, no global attention" in growth
+    assert "doubling the side costs 4.0x" in growth
+    # a ViT-like law: 1000 r^2 + 0.004 r^4 -> at 448: 0.004 * 448^2 = 803 of 1803 = 44.5 %
+    vit = {"net": fit_growth(list(SIDES), [1000 * r * r + 0.004 * r**4 for r in SIDES])}
+    s = recommend(FINE, options, [Backbone("net")], growth=vit)
+    growth = next(r for r in s.reasons if r.startswith("growth:"))
+    assert "global attention (the r^4 part) is 44.5% of the cost at 448" in growth
+    assert s.to_dict()["growth"]["quartic"] == pytest.approx(0.004)

@@ -16,6 +16,7 @@ from archcalc.cli.bench import bench_command
 from archcalc.cli.inspect import inspect_command
 from archcalc.cli.merge import merge_command
 from archcalc.cli.report import report_command
+from archcalc.cli.scale import scale_command
 from archcalc.cli.sizes import sizes_command
 from archcalc.cli.suggest import suggest_command
 from archcalc.cli.sweep import sweep_command
@@ -27,6 +28,7 @@ EPILOG = """\b
 Examples:
   archcalc inspect resnet18 --res 48 --res 224 --res 448
   archcalc inspect vit_base_patch16_224 --format json
+  archcalc scale vit_base_patch16_224 --plot vit.png
 """
 
 
@@ -87,3 +89,4 @@ main.add_command(merge_command)
 main.add_command(report_command)
 main.add_command(bench_command)
 main.add_command(suggest_command)
+main.add_command(scale_command)

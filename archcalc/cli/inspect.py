@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import check_device_use, format_option, res_option
+from archcalc.cli.options import check_device_use, convention_option, format_option, res_option
 
 if TYPE_CHECKING:
     from archcalc.results import Profile
@@ -35,14 +34,7 @@ Examples:
     default=None,
     help="Build with this global stride (timm: 8 or 16 via dilation) instead of the default.",
 )
-@click.option(
-    "--convention",
-    type=click.Choice(CONVENTIONS),
-    default="core",
-    show_default=True,
-    help="core: conv/linear/matmul/attention (papers, torchvision); "
-    "fvcore: adds norm/pool/upsample terms (timm's published tables).",
-)
+@convention_option()
 @click.option("--stages", is_flag=True, help="Add a per-stage table (map, stride, GMACs).")
 @click.option("--layers", is_flag=True, help="Add a per-layer table (output shapes, params).")
 @click.option(
@@ -70,7 +62,8 @@ def inspect_command(
     fmt: str,
 ) -> None:
     """Trace MODEL (a timm name such as resnet50 or resnet50.a1_in1k) at each --res and
-    print its global stride, final k x k map, channels, params, MACs and memory.
+    print its global stride, final k x k map, channels, params, MACs (inference and one
+    training step) and memory.
 
     The forward runs on the meta device: no weights are downloaded or allocated."""
     from archcalc.errors import InvalidArgumentError
@@ -106,6 +99,7 @@ def inspect_command(
             in_chans=in_chans,
             output_stride=output_stride,
             convention=convention,
+            train=True,
         )
         for res in dict.fromkeys(resolutions)
     ]

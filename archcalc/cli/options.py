@@ -6,11 +6,12 @@ from typing import Any
 
 import click
 
+from archcalc.checks import CONVENTIONS
 from archcalc.core.geometry import parse_resolution
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.report.tables import FORMATS
 
-__all__ = ["RESOLUTION", "check_device_use", "format_option", "res_option"]
+__all__ = ["RESOLUTION", "check_device_use", "convention_option", "format_option", "res_option"]
 
 
 class ResolutionType(click.ParamType):
@@ -63,3 +64,15 @@ def check_device_use(device: str, latency: bool) -> None:
             f"--device {device} is where --latency measures; static numbers are traced on the "
             "meta device: add --latency or drop --device"
         )
+
+
+def convention_option() -> Any:
+    """``--convention core|fvcore``: which operations the MACs count."""
+    return click.option(
+        "--convention",
+        type=click.Choice(CONVENTIONS),
+        default="core",
+        show_default=True,
+        help="core: conv/linear/matmul/attention (papers, torchvision); "
+        "fvcore: adds norm/pool/upsample terms (timm's published tables).",
+    )

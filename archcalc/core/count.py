@@ -14,12 +14,21 @@ Conventions (one MAC = one multiply-accumulate; FLOPs = 2 x MACs):
 Memory is read off the same ops: every newly allocated output adds to the activation sum
 and to the live set (released when its storage dies), and autograd's saved tensors give
 the activations a training step keeps for backward.
+
+A training step's MACs: on the meta device the saved tensors are kept as shapes only, and
+``Counter.backward`` runs autograd's backward of the outputs (gradients of every trainable
+parameter, none for the input) through the same formulas. Frozen parameters get no weight
+gradient; fvcore's extra terms have no backward counterpart, so backward MACs are core MACs.
+
+On the meta device a Counter answers repeated calls from the first one's output layout
+(``archcalc.core.replay``): the same counts, several times faster.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,14 +38,47 @@ import torch.nn.functional as F
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
 from archcalc.checks import check_convention
 from archcalc.core.fields import FieldTracker
+from archcalc.core.replay import MetaReplay, empty
 
 __all__ = ["Counter", "Counts", "count_forward"]
 
 _aten = torch.ops.aten
+
+
+@functools.cache
+def _weight_grad_ignores_groups() -> bool:
+    """True where torch's convolution_backward formula counts a grouped conv's weight gradient
+    as if it were dense (torch <= 2.14; the fix proposed upstream in pytorch/pytorch#183405).
+
+    Probe: two groups of one channel, a 1x1 kernel on a 1x1 map: the weight gradient is 2 MACs.
+    """
+    formula = flop_registry[_aten.convolution_backward]
+    shapes = ((1, 2, 1, 1), (1, 2, 1, 1), (2, 1, 1, 1))
+    conv = (None, [1, 1], [0, 0], [1, 1], False, [0, 0], 2, [False, True, False])
+    return bool(formula(*shapes, *conv, out_val=(None, (2, 1, 1, 1), None)) // 2 != 2)
+
+
+def _conv_backward(*args: Any, out_val: Any = None, **kwargs: Any) -> int:
+    """torch's convolution_backward formula (FLOPs), its weight-gradient term per group.
+
+    The input gradient of a conv costs its forward and so does its weight gradient; torch's
+    formula forgets the groups in the second (a depthwise conv's counted C times over), so
+    that term is divided by the groups where the installed torch still does.
+    """
+    formula = flop_registry[_aten.convolution_backward]
+    *conv, groups, mask = args
+    if groups == 1:
+        return int(formula(*args, out_val=out_val, **kwargs))
+    flops = formula(*conv, groups, [mask[0], False, False], out_val=out_val, **kwargs)
+    weight = formula(*conv, groups, [False, mask[1], False], out_val=out_val, **kwargs)
+    return int(flops + (weight // groups if _weight_grad_ignores_groups() else weight))
+
+
 #: torch's formulas (FLOPs), plus the fused CPU/overrideable SDPA kernels it does not list.
 _FORMULAS: dict[Any, Callable[..., int]] = {
     **flop_registry,
@@ -46,13 +88,15 @@ _FORMULAS: dict[Any, Callable[..., int]] = {
     _aten._scaled_dot_product_fused_attention_overrideable: flop_registry[
         _aten._scaled_dot_product_flash_attention
     ],
+    _aten.convolution_backward: _conv_backward,
 }
 _CONVOLUTIONS = {p for p in _FORMULAS if "conv" in str(p) and "backward" not in str(p)}
 
 
 @dataclass(frozen=True)
 class Counts:
-    """Totals of one forward: MACs, conv output maps, and activation bytes."""
+    """Totals of one forward: MACs, conv output maps, and activation bytes; with ``backward``,
+    the MACs of the backward pass too (None when it was not run)."""
 
     macs: int
     grids: tuple[tuple[int, int], ...]
@@ -60,20 +104,32 @@ class Counts:
     peak_activation_bytes: int
     saved_activation_bytes: int
     saved_half_bytes: int
+    backward_macs: int | None = None
 
 
 class Counter(TorchDispatchMode):
-    """Dispatch mode adding MACs per op and tracking newly allocated and live activation bytes."""
+    """Dispatch mode adding MACs per op and tracking newly allocated and live activation bytes.
 
-    def __init__(self, skip_storages: set[int], fields: FieldTracker | None = None) -> None:
+    ``fields``: follow every operator's receptive field on the same dispatch (forward only);
+    ``replay``: answer repeated meta-device calls from the first call's output layout
+    (``archcalc.core.replay.MetaReplay``).
+    """
+
+    def __init__(
+        self, skip_storages: set[int], fields: FieldTracker | None = None, *, replay: bool = False
+    ) -> None:
         super().__init__()
         self.fields = fields
         self.macs = 0
+        self.backward_macs = 0
         self.grids: list[tuple[int, int]] = []
         self.activation_bytes = 0
         self.peak_bytes = 0
         self._live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self._live_bytes = 0
         self._skip = skip_storages
+        self._in_backward = False
+        self._replay = MetaReplay() if replay else None
 
     def track(self, tensor: torch.Tensor) -> None:
         """Hold ``tensor`` (the model input) in the live set; it is not a forward output."""
@@ -81,18 +137,41 @@ class Counter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        replay = self._replay
+        out = func(*args, **kwargs) if replay is None else replay.run(func, args, kwargs)
         packet = func._overloadpacket
         formula = _FORMULAS.get(packet)
         if formula is not None:
-            self.macs += formula(*args, **kwargs, out_val=out) // 2
+            macs = formula(*args, **kwargs, out_val=out) // 2
+            if self._in_backward:
+                self.backward_macs += macs
+                return out
+            self.macs += macs
             if packet in _CONVOLUTIONS and isinstance(out, torch.Tensor) and out.dim() == 4:
                 self.grids.append((out.shape[2], out.shape[3]))
-        if not func.is_view and not func._schema.is_mutable:
+        if not self._in_backward and not func.is_view and not func._schema.is_mutable:
             self._allocate(out if isinstance(out, (tuple, list)) else [out])
-        if self.fields is not None:
+        if self.fields is not None and not self._in_backward:
             self.fields.after(func, args, kwargs, out)
         return out
+
+    def backward(self, outputs: Any, leaves: Sequence[torch.Tensor]) -> None:
+        """Run autograd's backward of ``outputs`` for the gradients of ``leaves`` (the trainable
+        parameters; never the input), adding its MACs to ``backward_macs``.
+
+        Every floating output is seeded with ones (the gradient of a sum); the parameters'
+        ``.grad`` are left untouched. Nothing to differentiate (all frozen) adds nothing.
+        """
+        seeds = [t for t in tree_leaves(outputs) if isinstance(t, torch.Tensor) and t.requires_grad]
+        wanted = [t for t in leaves if t.requires_grad]
+        if not seeds or not wanted:
+            return
+        self._in_backward = True
+        try:
+            grads = [torch.ones_like(t) for t in seeds]
+            torch.autograd.grad(seeds, wanted, grads, allow_unused=True)
+        finally:
+            self._in_backward = False
 
     def _allocate(self, outputs: Any, output: bool = True) -> None:
         for t in outputs:
@@ -105,30 +184,36 @@ class Counter(TorchDispatchMode):
             nbytes = storage.nbytes()
             self.activation_bytes += nbytes if output else 0
             self._live[key] = (StorageWeakRef(storage), nbytes)
+            self._live_bytes += nbytes
         self._release()
-        live = sum(n for _, n in self._live.values())
-        self.peak_bytes = max(self.peak_bytes, live)
+        self.peak_bytes = max(self.peak_bytes, self._live_bytes)
 
     def _release(self) -> None:
         dead = [k for k, (ref, _) in self._live.items() if ref.expired()]
         for k in dead:
-            del self._live[k]
+            self._live_bytes -= self._live.pop(k)[1]
 
 
 class _SavedTensors:
-    """Autograd pack hook that sums the distinct storages saved for backward, keeping none alive."""
+    """Autograd pack hook that sums the distinct storages saved for backward.
 
-    def __init__(self, skip_storages: set[int]) -> None:
+    Without ``keep_layouts`` it keeps nothing (the forward cannot be differentiated); with it,
+    each saved meta tensor is kept as its shape, strides and dtype, and unpacked as a fresh
+    meta tensor, so a backward runs without holding any activation alive during the forward.
+    """
+
+    def __init__(self, skip_storages: set[int], keep_layouts: bool = False) -> None:
         self.bytes = 0
         self.half_bytes = 0
         self._seen: dict[int, StorageWeakRef] = {}
         self._skip = skip_storages
+        self._keep = keep_layouts
 
-    def pack(self, tensor: torch.Tensor) -> None:
+    def pack(self, tensor: torch.Tensor) -> Any:
         storage = tensor.untyped_storage()
         key = storage._cdata
         if key in self._skip:
-            return None
+            return tensor if self._keep else None
         ref = self._seen.get(key)
         if ref is None or ref.expired():
             self._seen[key] = StorageWeakRef(storage)
@@ -136,11 +221,15 @@ class _SavedTensors:
             self.bytes += nbytes
             wide_float = tensor.is_floating_point() and tensor.element_size() == 4
             self.half_bytes += nbytes // 2 if wide_float else nbytes
-        return None
+        return (tuple(tensor.shape), tensor.stride(), tensor.dtype) if self._keep else None
 
     @staticmethod
-    def unpack(_: None) -> torch.Tensor:
-        raise RuntimeError("archcalc's forward keeps no tensors for backward")
+    def unpack(packed: Any) -> torch.Tensor:
+        if isinstance(packed, torch.Tensor):
+            return packed
+        if packed is None:
+            raise RuntimeError("archcalc's inference forward keeps no tensors for backward")
+        return empty(packed)
 
 
 def _numel(shape: Any) -> int:
@@ -210,16 +299,23 @@ class _FvcoreTerms(TorchFunctionMode):
 
 @contextmanager
 def count_forward(
-    convention: str, skip_storages: set[int], fields: FieldTracker | None = None
+    convention: str,
+    skip_storages: set[int],
+    fields: FieldTracker | None = None,
+    *,
+    meta: bool = False,
+    backward: bool = False,
 ) -> Iterator[tuple[Counter, Callable[[], Counts]]]:
     """Count everything run inside the block; the returned callable gives the final Counts.
 
     ``skip_storages`` are the ``_cdata`` of parameter/buffer storages, never activations;
     ``fields``, when given, follows every operator's receptive field on the same dispatch.
+    ``meta``: every tensor is on the meta device (repeated calls are replayed);
+    ``backward``: keep saved tensors as meta layouts so ``Counter.backward`` can run (meta only).
     """
     check_convention(convention)
-    counter = Counter(skip_storages, fields)
-    saved = _SavedTensors(skip_storages)
+    counter = Counter(skip_storages, fields, replay=meta)
+    saved = _SavedTensors(skip_storages, keep_layouts=backward)
     with ExitStack() as stack:
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(saved.pack, saved.unpack))
         if convention == "fvcore":
@@ -234,6 +330,7 @@ def count_forward(
                 peak_activation_bytes=counter.peak_bytes,
                 saved_activation_bytes=saved.bytes,
                 saved_half_bytes=saved.half_bytes,
+                backward_macs=counter.backward_macs if backward else None,
             )
 
         yield counter, result

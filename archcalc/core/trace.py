@@ -2,25 +2,27 @@
 
 The forward runs in eval mode (every submodule's mode restored after) with the MAC counter and
 the stage recorder attached. A user module whose weights live on another device is traced
-with empty stand-ins through ``torch.func.functional_call``, never copied.
+with empty stand-ins through ``torch.func.functional_call``, never copied. With ``train``, the
+same meta trace continues with autograd's backward (training-step MACs): still in eval mode,
+so dropout and drop-path keep every branch and the counted ops are those of a training step.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
 
 from archcalc.core.build import Built
-from archcalc.core.count import Counts, count_forward
+from archcalc.core.count import Counter, Counts, count_forward
 from archcalc.core.devices import environment
 from archcalc.core.diagnose import diagnose
 from archcalc.core.fields import FieldTracker
 from archcalc.core.geometry import aligned_neighbours
 from archcalc.core.stages import Record, candidate_modules, interpret, record_outputs
-from archcalc.errors import ArchcalcError, TraceError
+from archcalc.errors import ArchcalcError, InvalidArgumentError, TraceError, first_line
 from archcalc.results import Memory, Pair, Profile
 
 __all__ = ["ADAM_STATE_BYTES", "eval_mode", "profile_built"]
@@ -38,10 +40,19 @@ def profile_built(
     convention: str = "core",
     device: str = "meta",
     output_stride: int | None = None,
+    train: bool = False,
 ) -> Profile:
-    """Profile an already built model (lets callers reuse one build across resolutions)."""
+    """Profile an already built model (lets callers reuse one build across resolutions).
+
+    ``train`` (meta device only) also counts the backward pass: ``Profile.train_macs``.
+    """
     module = built.module
-    counts, records = _traced_forward(built, resolution, batch_size, in_chans, convention, device)
+    if train and device != "meta":
+        raise InvalidArgumentError(
+            f"training-step MACs are counted on the meta device, not {device}: trace on meta"
+        )
+    trace = (batch_size, in_chans, convention, device, train)
+    counts, records = _traced_forward(built, resolution, *trace)
     traced = interpret(
         records, resolution, counts.grids, counts.macs, built.reductions, built.prefer_nhwc
     )
@@ -76,6 +87,7 @@ def profile_built(
         params=sum(p.numel() for p in params),
         trainable_params=sum(p.numel() for p in params if p.requires_grad),
         macs=counts.macs,
+        train_macs=None if counts.backward_macs is None else counts.macs + counts.backward_macs,
         stages=traced.stages,
         memory=_memory(module, counts),
         environment=environment(device),
@@ -83,9 +95,16 @@ def profile_built(
 
 
 def _traced_forward(
-    built: Built, resolution: Pair, batch_size: int, in_chans: int, convention: str, device: str
+    built: Built,
+    resolution: Pair,
+    batch_size: int,
+    in_chans: int,
+    convention: str,
+    device: str,
+    train: bool,
 ) -> tuple[Counts, list[Record]]:
-    """Run one eval-mode forward with the counter and the shape recorder attached."""
+    """Run one eval-mode forward with the counter and the shape recorder attached (and with
+    ``train``, autograd's backward of its outputs for every trainable parameter)."""
     module = built.module
     state = _state_on(module, device)
     own = dict(module.named_parameters()) | dict(module.named_buffers())
@@ -94,15 +113,16 @@ def _traced_forward(
     make = torch.empty if device == "meta" else torch.randn
     x = make(batch_size, in_chans, *resolution, device=device)
     fields = FieldTracker()
-    with eval_mode(module), count_forward(convention, skip, fields) as (counter, result):
+    meta = device == "meta"
+    counting = count_forward(convention, skip, fields, meta=meta, backward=train)
+    with eval_mode(module), counting as (counter, result):
         with record_outputs(module, names, lambda: counter.macs, fields.field) as records:
             counter.track(x)
             fields.track(x)
             try:
-                if state is None:
-                    module(x)
-                else:
-                    torch.func.functional_call(module, state, (x,))
+                out = (
+                    module(x) if state is None else torch.func.functional_call(module, state, (x,))
+                )
             except ArchcalcError:
                 raise
             except Exception as e:
@@ -110,8 +130,26 @@ def _traced_forward(
                     f"{built.name} fails at {resolution[0]}x{resolution[1]}: "
                     f"{diagnose(module, state, x, e, in_chans)}"
                 ) from e
+        if train:
+            _backward(built, resolution, counter, out, (state or own).values())
         counts = result()
     return counts, records
+
+
+def _backward(
+    built: Built, resolution: Pair, counter: Counter, out: object, tensors: Iterable[torch.Tensor]
+) -> None:
+    """The traced forward's backward, counted; a failure is the model's, reported as such."""
+    params = [t for t in tensors if t.is_floating_point()]
+    try:
+        counter.backward(out, params)
+    except ArchcalcError:
+        raise
+    except Exception as e:
+        raise TraceError(
+            f"{built.name}: the backward pass fails at {resolution[0]}x{resolution[1]}: "
+            f"{first_line(e, with_type=True)}"
+        ) from e
 
 
 def _state_on(module: nn.Module, device: str) -> dict[str, torch.Tensor] | None:

@@ -11,7 +11,7 @@ never built two ways.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from torch import nn
@@ -69,6 +69,7 @@ def prepare(
     reuse: Built | None = None,
     trace: bool = True,
     strict: bool = True,
+    train: bool = False,
 ) -> Ready:
     """Build ``model`` for ``resolution`` on ``device``, ready for a trace or a timing.
 
@@ -84,6 +85,7 @@ def prepare(
             or suggestion reuses one build across sizes); ignored for fixed-input-size archs.
         trace: False builds only (no estimate, no size rules): for the model's default size.
         strict: False lets a user module the tracer cannot read through (``estimate`` None).
+        train: the meta trace also counts the backward pass (``estimate.train_macs``).
 
     Returns:
         A ``Ready`` with the built model, the meta estimate and the lifted arguments.
@@ -102,9 +104,8 @@ def prepare(
     options = {"in_chans": in_chans, "output_stride": output_stride}
     if not trace:
         return Ready(_build(model, res, dev, {}, **options), res, dev, None)
-    meta, kwargs, estimate = _traced(
-        model, res, reuse, strict, batch_size=batch_size, convention=convention, **options
-    )
+    trace_options = {"batch_size": batch_size, "convention": convention, "train": train}
+    meta, kwargs, estimate = _traced(model, res, reuse, strict, **trace_options, **options)
     if dev == "meta":
         return Ready(meta, res, dev, estimate, kwargs)
     if estimate is not None:
@@ -140,12 +141,13 @@ def _traced(
     *,
     batch_size: int,
     convention: str,
+    train: bool,
     in_chans: int,
     output_stride: int | None,
 ) -> tuple[Built, dict[str, Any], Profile | None]:
     """Build on meta and trace once; after a failure, the size rules refuse or lift."""
     options = {"in_chans": in_chans, "output_stride": output_stride}
-    trace = {"batch_size": batch_size, "convention": convention, **options}
+    trace = {"batch_size": batch_size, "convention": convention, "train": train, **options}
     built = reuse
     try:
         if built is None or built.img_size_arg:
@@ -201,6 +203,7 @@ def profile(
     output_stride: int | None = None,
     convention: str = "core",
     device: str = "meta",
+    train: bool = False,
 ) -> Profile:
     """Profile ``model`` (timm name, ``arch.tag`` or ``nn.Module``) at ``resolution``.
 
@@ -214,6 +217,9 @@ def profile(
         output_stride: build with this global stride (timm models that support it).
         convention: ``core`` (conv/linear/matmul/attention) or ``fvcore`` (adds norm/pool).
         device: ``meta`` (static), or ``cpu``/``cuda`` to trace real tensors.
+        train: also count one training step's MACs (``train_macs``): autograd's backward of
+            the meta trace, for every trainable parameter and not the input. Off by default:
+            the backward costs about as much again as the forward.
 
     Returns:
         A ``Profile`` (``to_dict()`` is the JSON schema in the README).
@@ -223,9 +229,12 @@ def profile(
         (2, 2)
     """
     options = {"batch_size": batch_size, "in_chans": in_chans, "output_stride": output_stride}
-    ready = prepare(model, resolution, convention=convention, device=device, **options)
+    ready = prepare(model, resolution, convention=convention, device=device, train=train, **options)
     if ready.device == "meta" and ready.estimate is not None:
         return ready.estimate
-    return profile_built(
+    traced = profile_built(
         ready.built, ready.resolution, convention=convention, device=ready.device, **options
     )
+    if train and ready.estimate is not None:  # MACs do not depend on the device: meta's count
+        return replace(traced, train_macs=ready.estimate.train_macs)
+    return traced

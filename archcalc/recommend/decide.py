@@ -9,12 +9,13 @@ input pipeline follows the backbone's own crop fraction and normalisation (secti
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
+from archcalc.growth import GrowthLaw
 from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import (
     K_MIN,
@@ -35,6 +36,7 @@ __all__ = [
     "Suggestion",
     "rank",
     "recommend",
+    "relative_cost",
     "violations",
 ]
 
@@ -90,6 +92,7 @@ class Suggestion:
     pipeline: Pipeline
     alternatives: tuple[Option, ...]
     device: str = "cpu"
+    growth: GrowthLaw | None = None
 
     @property
     def task(self) -> str:
@@ -120,8 +123,24 @@ class Suggestion:
             "warnings": list(self.warnings),
             "reasons": list(self.reasons),
             "pipeline": self.pipeline.to_dict(),
-            "alternatives": [o.to_dict(o.key == self.chosen.key) for o in self.alternatives],
+            "growth": None if self.growth is None else self.growth.to_dict(),
+            "alternatives": [
+                {
+                    **o.to_dict(o.key == self.chosen.key),
+                    "cost_vs_level": relative_cost(o, self.alternatives, self.level),
+                }
+                for o in self.alternatives
+            ],
         }
+
+
+def relative_cost(option: Option, options: Sequence[Option], level: Level) -> float | None:
+    """``option``'s MACs over its backbone's at the level's size and default stride (so a row
+    at 448 for a 224 level reads "costs 4.0x 224"); None when that row is missing."""
+    base = _find(options, option.backbone, level.resolution, None)
+    if base is None or base.profile.macs <= 0:
+        return None
+    return option.profile.macs / base.profile.macs
 
 
 def _distance(resolution: Pair, target: Pair) -> float:
@@ -357,6 +376,24 @@ def _cost_reason(
     return text
 
 
+def _growth_reason(chosen: Option, law: GrowthLaw) -> str:
+    """How the chosen backbone's MACs grow with the side (the law fitted to its rows), and
+    what global attention weighs at this size."""
+    side = chosen.profile.height
+    fit = (
+        f"growth: {chosen.backbone}'s MACs fit {law.quadratic:.3g} r^2 + {law.quartic:.3g} r^4 "
+        f"over {law.low}..{law.high} px"
+    )
+    doubling = law.macs(2 * side) / law.macs(side) if law.macs(side) > 0 else 0.0
+    if law.quadratic_only:
+        return f"{fit}: quadratic, no global attention; doubling the side costs {doubling:.1f}x"
+    return (
+        f"{fit}: global attention (the r^4 part) is {100 * law.quartic_share(side):.1f}% of the "
+        f"cost at {side} and {100 * law.quartic_share(2 * side):.1f}% at {2 * side}; doubling "
+        f"the side costs {doubling:.1f}x, more than the 4x of a CNN"
+    )
+
+
 def _pipeline_reason(pipe: Pipeline, info: Backbone) -> str:
     return (
         f"input pipeline: train: resize to {size(pipe.train_resize)}, random crop "
@@ -377,10 +414,12 @@ def recommend(
     device: str = "cpu",
     auto: bool = False,
     notes: Sequence[str] = (),
+    growth: Mapping[str, GrowthLaw] | None = None,
 ) -> Suggestion:
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
-    ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at).
+    ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at);
+    ``growth`` the law each backbone's MACs follow (``archcalc.growth.fit_growth``).
     """
     if not options:
         raise InvalidArgumentError("no backbone could be profiled at any candidate size")
@@ -392,12 +431,14 @@ def recommend(
     where = f"{chosen.backbone} at {size(chosen.profile.resolution)}"
     rf_warnings, rf_reasons = field_lines(chosen.profile, where)
     pipe = pipeline_for(chosen.profile.resolution, info, level)
+    law = (growth or {}).get(chosen.backbone)
     reasons = [
         _level_reason(level, chosen),
         *k_reasons,
         *rf_reasons,
         _backbone_reason(chosen, preference, auto),
         _cost_reason(chosen, device, budget_ms, max_gmacs),
+        *([_growth_reason(chosen, law)] if law is not None else []),
         _pipeline_reason(pipe, info),
     ]
     order = {name: i for i, name in enumerate(preference)}
@@ -420,4 +461,5 @@ def recommend(
         pipeline=pipe,
         alternatives=tuple(table),
         device=device,
+        growth=law,
     )

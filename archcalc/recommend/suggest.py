@@ -16,6 +16,7 @@ from archcalc.core.build import Built
 from archcalc.core.devices import check_device
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.formatting import size
+from archcalc.growth import GrowthLaw, fit_growth
 from archcalc.profiling.prepare import prepare
 from archcalc.recommend.decide import (
     AUTO_BACKBONES,
@@ -88,7 +89,23 @@ def suggest(
         device=dev,
         auto=auto,
         notes=notes,
+        growth=_growth_laws(options),
     )
+
+
+def _growth_laws(options: Sequence[Option]) -> dict[str, GrowthLaw]:
+    """Each backbone's MACs ~ a*r^2 + b*r^4, fitted to its square rows at the default stride
+    (the candidate sizes it was profiled at anyway; no extra profile)."""
+    rows: dict[str, dict[int, int]] = {}
+    for o in options:
+        p = o.profile
+        if p.output_stride is None and p.height == p.width:
+            rows.setdefault(o.backbone, {})[p.height] = p.macs
+    return {
+        name: fit_growth(list(by_side), list(by_side.values()))
+        for name, by_side in rows.items()
+        if len(by_side) > 1
+    }
 
 
 def _level_table(levels: str | os.PathLike[str] | Sequence[Level] | None) -> tuple[Level, ...]:

@@ -1,4 +1,5 @@
-"""Report figures (PNG) from report rows: cost against resolution, k x k, Pareto front.
+"""Report figures (PNG): from sweep rows (cost against resolution, k x k, Pareto front) and
+from a ``Scaling`` (``archcalc scale --plot``: costs against the side, log-log, law drawn in).
 
 matplotlib is an optional dependency (``pip install 'archcalc[report]'``), imported only here and
 only when a plot is drawn. Figures are built with ``matplotlib.figure.Figure`` and the Agg
@@ -12,14 +13,17 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archcalc.checks import file_errors
 from archcalc.errors import InvalidArgumentError
 from archcalc.recommend.rules import K_MAX, K_MIN
 from archcalc.report.rows import pareto_front
 
-__all__ = ["draw_plots"]
+if TYPE_CHECKING:
+    from archcalc.timing.scale import Scaling
+
+__all__ = ["draw_plots", "draw_scale_plot"]
 
 #: Families drawn in the cost-against-resolution plots (the largest ones; the rest are left out).
 MAX_FAMILIES = 12
@@ -36,7 +40,7 @@ def _figure(width: float = 8.0, height: float = 5.0) -> Any:
         from matplotlib.figure import Figure
     except ImportError as e:
         raise InvalidArgumentError(
-            "plots need matplotlib: pip install 'archcalc[report]' (or drop --plots)"
+            "plots need matplotlib: pip install 'archcalc[report]' (or drop --plot/--plots)"
         ) from e
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -178,3 +182,49 @@ def _pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> tuple[str
     path = out / "pareto.png"
     figure.savefig(path)
     return f"Pareto plot: {unit} against params at {res} px", path
+
+
+def draw_scale_plot(s: Scaling, path: str | Path) -> Path:
+    """Log-log GMACs and training-step GMACs against the side, the fitted law dashed (with its
+    r^2 and r^4 parts dotted where both count); latency on its own axis when measured."""
+    law = s.law
+    measured = s.device is not None
+    figure = _figure(12.0 if measured else 8.0, 5.0)
+    ax = figure.add_subplot(1, 2 if measured else 1, 1)
+    sides = s.sides
+    grid = [law.low * (law.high / law.low) ** (i / 99) for i in range(100)]
+    ax.plot(sides, [p.macs / 1e9 for p in s.points], "o-", label="MACs (inference)")
+    ax.plot(sides, [p.train_macs / 1e9 for p in s.points], "s-", label="MACs (training step)")
+    fit = f"fit {law.quadratic:.3g} r^2 + {law.quartic:.3g} r^4"
+    ax.plot(grid, [law.macs(r) / 1e9 for r in grid], "k--", label=fit)
+    if law.quartic > 0 and law.quadratic > 0:
+        ax.plot(grid, [law.quadratic * r**2 / 1e9 for r in grid], ":", label="r^2 part")
+        ax.plot(grid, [law.quartic * r**4 / 1e9 for r in grid], ":", label="r^4 part (attention)")
+    ax.set(xscale="log", yscale="log", xlabel="input side r (px)", ylabel="GMACs")
+    ax.set(title=f"{s.model}: cost against input side (exponent {s.exponent or 0:.2f})")
+    _finish(ax, sides)
+    if measured:
+        lat = figure.add_subplot(1, 2, 2)
+        points = [(p.side, p.latency_s * 1e3) for p in s.points if p.latency_s is not None]
+        lat.plot(*zip(*points, strict=True), "o-", color="C3", label=f"median latency ({s.device})")
+        lat.set(xscale="log", yscale="log", xlabel="input side r (px)", ylabel="latency (ms)")
+        lat.set(title="Latency at batch 1")
+        _finish(lat, sides)
+    out = Path(path)
+    try:
+        figure.savefig(out)
+    except OSError as e:
+        raise InvalidArgumentError(f"cannot write the plot to {out}: {e.strerror or e}") from e
+    return out
+
+
+def _finish(ax: Any, sides: Sequence[int]) -> None:
+    """Ticks at the measured sides, plain log labels, legend and grid."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_xticks(sides)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    _plain_log_ticks(ax, "y")
+    ax.legend(fontsize="small")
+    ax.grid(True, which="both", alpha=0.3)

@@ -26,6 +26,7 @@ from archcalc.timing.stats import BenchReport, MaxBatch, Timing
 
 if TYPE_CHECKING:
     from archcalc.recommend.decide import Suggestion
+    from archcalc.timing.scale import Scaling
 
 __all__ = [
     "BENCH_HEADERS",
@@ -36,6 +37,8 @@ __all__ = [
     "inspect_rows",
     "render_json",
     "render_table",
+    "scale_notes",
+    "scale_table",
     "stage_rows",
     "suggest_report",
 ]
@@ -72,6 +75,7 @@ INSPECT_HEADERS = (
     "channels",
     "params (M)",
     "GMACs",
+    "train GMACs",
     "act. (MB)",
     "peak act. (MB)",
     "train step (MB)",
@@ -90,6 +94,7 @@ def inspect_rows(profiles: Sequence[Profile]) -> list[list[str]]:
             "-" if p.final_channels is None else str(p.final_channels),
             millions(p.params),
             billions(p.macs),
+            "-" if p.train_macs is None else billions(p.train_macs),
             mebibytes(p.memory.activation_bytes),
             mebibytes(p.memory.peak_activation_bytes),
             mebibytes(p.memory.train_step_bytes),
@@ -125,8 +130,9 @@ def inspect_notes(profiles: Sequence[Profile]) -> list[str]:
     first = profiles[0]
     notes = [
         f"MACs: multiply-accumulates at batch {first.batch_size}, convention {first.convention!r} "
-        "(FLOPs = 2 x MACs); memory in MiB, float32; train step = Adam (weights, grads, "
-        "2 moments) + activations saved for backward.",
+        "(FLOPs = 2 x MACs); train GMACs = forward + backward of one training step (every "
+        "trainable parameter's gradient, none for the input); memory in MiB, float32; train "
+        "step = Adam (weights, grads, 2 moments) + activations saved for backward.",
         "RF: the theoretical receptive field of one final cell, in input pixels (unbounded by "
         "the input's borders; + gate: global context also reaches every cell).",
     ]
@@ -269,13 +275,23 @@ SUGGEST_HEADERS = (
     "k x k",
     "k rule",
     "GMACs",
+    "cost vs level",
     "params (M)",
     "latency (ms)",
 )
 
 
 def suggest_rows(s: Suggestion) -> list[list[str]]:
-    """The alternatives the decision was made from; ``*`` marks the chosen row."""
+    """The alternatives the decision was made from; ``*`` marks the chosen row; each row's
+    MACs relative to its backbone at the level's size ("4.0x 224": 448 costs 4x 224)."""
+    from archcalc.recommend.decide import relative_cost
+
+    def relative(o: Any) -> str:
+        ratio = relative_cost(o, s.alternatives, s.level)
+        if ratio is None:
+            return "-"
+        return f"{ratio:.1f}x {size(s.level.resolution)}" if ratio >= 1 else f"{ratio:.2f}x"
+
     return [
         [
             "*" if o.key == s.chosen.key else "",
@@ -286,6 +302,7 @@ def suggest_rows(s: Suggestion) -> list[list[str]]:
             size(o.profile.final_map),
             o.verdict(s.level).status,
             billions(o.profile.macs),
+            relative(o),
             millions(o.profile.params),
             "-" if o.latency_s is None else milliseconds(o.latency_s),
         ]
@@ -326,3 +343,69 @@ def suggest_report(s: Suggestion, fmt: str = "table") -> str:
     blocks = [suggest_headline(s), "", *bullets("Why", s.reasons)]
     blocks += [*bullets("Warnings", s.warnings), caption, "", table]
     return "\n".join(blocks)
+
+
+SCALE_HEADERS = (
+    "res",
+    "k x k",
+    "RF (px)",
+    "GMACs",
+    "train GMACs",
+    "act. (MB)",
+    "train step (MB)",
+    "r^4 share",
+    "exponent",
+    "train exponent",
+)
+
+
+def _exponent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def scale_table(s: Scaling) -> tuple[tuple[str, ...], list[list[str]]]:
+    """``archcalc scale``: one row per size; latency and its exponent when measured."""
+    headers = SCALE_HEADERS
+    rows = [
+        [
+            size((p.side, p.side)),
+            size(p.final_map),
+            field_text(p.final_field),
+            billions(p.macs),
+            billions(p.train_macs),
+            mebibytes(p.activation_bytes),
+            mebibytes(p.train_step_bytes),
+            f"{100 * p.quartic_share:.1f}%",
+            _exponent(p.exponent),
+            _exponent(p.train_exponent),
+        ]
+        for p in s.points
+    ]
+    if s.device is not None:
+        headers = (*headers, "median (ms)", "latency exponent")
+        for row, p in zip(rows, s.points, strict=True):
+            latency = "-" if p.latency_s is None else milliseconds(p.latency_s)
+            row += [latency, _exponent(p.latency_exponent)]
+    return headers, rows
+
+
+def scale_notes(s: Scaling) -> list[str]:
+    """The law in words, the overall exponent and what each column means."""
+    law = s.law
+    sides = f"{law.low}..{law.high} px"
+    if law.quadratic_only:
+        shape = "quadratic: no global attention (convolutions, linear layers, windows)"
+    else:
+        shape = (
+            f"towards quartic: global attention is {100 * law.quartic_share(224):.1f}% "
+            f"at 224 and {100 * law.quartic_share(law.high):.1f}% at {law.high}"
+        )
+    return [
+        f"{s.model}: MACs ~ {law.quadratic:.4g} r^2 + {law.quartic:.4g} r^4 over {sides} "
+        f"({shape}; largest gap to a measured size {100 * law.max_residual:.1f}%); "
+        f"exponent {_exponent(s.exponent)} from {s.sides[0]} to {s.sides[-1]}.",
+        f"MACs at batch {s.batch_size}, convention {s.convention!r} (FLOPs = 2 x MACs); train "
+        "= forward + backward of one step; r^4 share = the law's global-attention part at "
+        "that size; exponent = log(cost ratio) / log(side ratio) from the size above; "
+        "memory in MiB, float32.",
+    ] + ([f"Latency: median at batch 1 on {s.device}, float32."] if s.device else [])
