@@ -124,7 +124,8 @@ def test_json_and_cli(tmp_path: pytest.TempPathFactory) -> None:
     data = json.loads(out.stdout)
     assert [p["side"] for p in data["points"]] == [64, 128]
     assert data["points"][1]["exponent"] == pytest.approx(2, abs=0.02)
-    assert data["points"][0]["final_field"] is None  # the receptive-field column (issue 10)
+    # resnet18's theoretical receptive field is 435 px at every size (it does not depend on r)
+    assert [p["final_field"]["size"] for p in data["points"]] == [[435, 435]] * 2
     assert set(data["law"]) == {"quadratic", "quartic", "low", "high", "max_residual"}
     assert plot.stat().st_size > 0  # type: ignore[attr-defined]
     text = CliRunner().invoke(main, args)
