@@ -372,10 +372,12 @@ def recommend(
 ) -> Suggestion:
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
-    ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at).
+    ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at);
+    with no option at all they are the reasons, so the refusal carries them.
     """
     if not options:
-        raise InvalidArgumentError("no backbone could be profiled at any candidate size")
+        why = f": {'; '.join(notes)}" if notes else ""
+        raise InvalidArgumentError(f"no backbone could be profiled at any candidate size{why}")
     preference = [b.name for b in backbones]
     ranked = rank(options, level, preference)
     chosen, warnings = _choose(ranked, budget_ms, max_gmacs)
