@@ -175,10 +175,10 @@ def agrees(ref: Outcome, got: Outcome) -> bool | None:
 def in_process(model: str, bench_max_gmacs: float, deadline: float) -> dict[str, Any] | None:
     """profile and bench at every size, then suggest: ``{size: {entry point: Outcome}}``
     (None when called after ``deadline``: the time box is spent)."""
-    import torch
-
     if time.monotonic() > deadline:
         return None
+    import torch
+
     torch.set_num_threads(1)
     start = time.perf_counter()
     found: dict[int, dict[str, Outcome]] = {}
@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="entry_points_agree-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder (resume with --work): {work}", flush=True)
-    deadline = time.monotonic() + 60 * args.time_box if args.time_box else float("inf")
+    deadline = float("inf") if args.time_box is None else time.monotonic() + 60 * args.time_box
     with ThreadPoolExecutor(1) as beside:  # the sweep's own workers run beside the pool's
         sweep_done = beside.submit(run_sweep_lines, models, args.workers, work / "sweep.jsonl")
         local = run_local(
