@@ -245,7 +245,7 @@ def skipped_reasons(text: str) -> dict[int, str]:
     """``skipped NAME at SxS: REASON[; skipped ...]`` -> {S: REASON} (square sizes only)."""
     marks = list(SKIPPED.finditer(text))
     found = {}
-    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+    for mark, after in zip(marks, [*marks[1:], None][: len(marks)], strict=True):
         reason = text[mark.end() : after.start() if after else len(text)].strip()
         if mark["h"] == mark["w"]:
             found[int(mark["h"])] = reason.removesuffix(";")
