@@ -208,8 +208,21 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
 
 
 def test_no_options_is_a_user_error() -> None:
-    with pytest.raises(InvalidArgumentError):
+    with pytest.raises(
+        InvalidArgumentError, match="^no backbone could be profiled at any candidate size$"
+    ):
         recommend(COARSE, [], [Backbone("net")])
+
+
+def test_no_options_names_why_each_size_was_skipped() -> None:
+    notes = ["skipped net at 48x48: too small", "skipped net at 224x224: not whole windows"]
+    expected = (
+        "no backbone could be profiled at any candidate size: "
+        "skipped net at 48x48: too small; skipped net at 224x224: not whole windows"
+    )
+    with pytest.raises(InvalidArgumentError) as caught:
+        recommend(COARSE, [], [Backbone("net")], notes=notes)
+    assert str(caught.value) == expected
 
 
 def test_levels_table_matches_the_domain_notes() -> None:

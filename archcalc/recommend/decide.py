@@ -419,10 +419,12 @@ def recommend(
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
     ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at);
-    ``growth`` the law each backbone's MACs follow (``archcalc.growth.fit_growth``).
+    with no option at all they are the reasons, so the refusal carries them; ``growth`` the law
+    each backbone's MACs follow (``archcalc.growth.fit_growth``).
     """
     if not options:
-        raise InvalidArgumentError("no backbone could be profiled at any candidate size")
+        why = f": {'; '.join(notes)}" if notes else ""
+        raise InvalidArgumentError(f"no backbone could be profiled at any candidate size{why}")
     preference = [b.name for b in backbones]
     ranked = rank(options, level, preference)
     chosen, warnings = _choose(ranked, budget_ms, max_gmacs)
