@@ -39,7 +39,7 @@ __all__ = [
 
 _LAZY = {
     "suggest": "archcalc.recommend.suggest",
-    "Suggestion": "archcalc.recommend.decide",
+    "Suggestion": "archcalc.recommend.suggestion",
     "check_resolution": "archcalc.profiling.accepts",
     "size_range": "archcalc.profiling.accepts",
     "Validity": "archcalc.sizes.validity",
@@ -74,8 +74,8 @@ if TYPE_CHECKING:
     )
     from archcalc.profiling.accepts import check_resolution, size_range
     from archcalc.profiling.prepare import profile
-    from archcalc.recommend.decide import Suggestion
     from archcalc.recommend.suggest import suggest
+    from archcalc.recommend.suggestion import Suggestion
     from archcalc.results import Profile, Stage
     from archcalc.sizes.validity import Validity
     from archcalc.sweep.run import (

@@ -7,7 +7,10 @@ same figure the same way.
 
 from __future__ import annotations
 
-from archcalc.results import Pair
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archcalc.results import Pair
 
 __all__ = [
     "GIB",

@@ -7,10 +7,26 @@ back, so reports written by one run can be loaded by another.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "Environment", "LayerRow", "Memory", "Profile", "Stage"]
+from archcalc.display import Summarised, Summary
+from archcalc.formatting import billions, mebibytes, millions, size, stride_text
+
+__all__ = [
+    "INSPECT_HEADERS",
+    "SCHEMA_VERSION",
+    "STAGE_HEADERS",
+    "Environment",
+    "LayerRow",
+    "Memory",
+    "Profile",
+    "Stage",
+    "inspect_notes",
+    "inspect_rows",
+    "stage_rows",
+]
 
 #: Bumped whenever a key is renamed or its meaning changes (adding keys does not bump it).
 SCHEMA_VERSION = 1
@@ -64,8 +80,12 @@ class Environment:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Static profile of one model at one input size (see the README for the JSON schema)."""
+class Profile(Summarised):
+    """Static profile of one model at one input size (see the README for the JSON schema).
+
+    ``str()`` (and Jupyter) show its ``archcalc inspect`` row and notes; ``stages`` holds the
+    per-stage table, ``to_dict()`` everything.
+    """
 
     model: str
     convention: str
@@ -99,6 +119,16 @@ class Profile:
     def resolution(self) -> Pair:
         """The input ``(height, width)``."""
         return (self.height, self.width)
+
+    def __repr__(self) -> str:
+        return (
+            f"Profile(model={self.model!r}, resolution={self.resolution}, "
+            f"batch_size={self.batch_size}, convention={self.convention!r}, "
+            f"final_map={self.final_map}, macs={self.macs}, params={self.params})"
+        )
+
+    def _summary(self) -> Summary:
+        return INSPECT_HEADERS, inspect_rows([self]), inspect_notes([self])
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON object (lists for pairs, nested objects for input/memory/env)."""
@@ -172,6 +202,85 @@ def _pair_or_none(value: Any) -> Pair | None:
 
 def _list_or_none(value: Pair | None) -> list[int] | None:
     return None if value is None else list(value)
+
+
+INSPECT_HEADERS = (
+    "model",
+    "res",
+    "stride",
+    "k x k",
+    "channels",
+    "params (M)",
+    "GMACs",
+    "act. (MB)",
+    "peak act. (MB)",
+    "train step (MB)",
+)
+
+
+def inspect_rows(profiles: Sequence[Profile]) -> list[list[str]]:
+    """One row per profile: model, resolution, stride, final map, channels, size and memory."""
+    return [
+        [
+            p.model,
+            size(p.resolution),
+            stride_text(p.global_stride),
+            size(p.final_map),
+            "-" if p.final_channels is None else str(p.final_channels),
+            millions(p.params),
+            billions(p.macs),
+            mebibytes(p.memory.activation_bytes),
+            mebibytes(p.memory.peak_activation_bytes),
+            mebibytes(p.memory.train_step_bytes),
+        ]
+        for p in profiles
+    ]
+
+
+STAGE_HEADERS = ("stage (module)", "map", "channels", "stride", "GMACs", "share")
+
+
+def stage_rows(p: Profile) -> list[list[str]]:
+    """Per-stage rows of one profile, with each stage's share of the total MACs."""
+    total = p.macs or 1
+    return [
+        [
+            s.name,
+            "-" if s.height is None or s.width is None else size((s.height, s.width)),
+            "-" if s.channels is None else str(s.channels),
+            stride_text(s.stride),
+            billions(s.macs),
+            f"{100 * s.macs / total:.1f}%",
+        ]
+        for s in p.stages
+    ]
+
+
+def inspect_notes(profiles: Sequence[Profile]) -> list[str]:
+    """Footnotes: units and convention, alignment, token prefixes, the k x k window."""
+    if not profiles:
+        return []
+    first = profiles[0]
+    notes = [
+        f"MACs: multiply-accumulates at batch {first.batch_size}, convention {first.convention!r} "
+        "(FLOPs = 2 x MACs); memory in MiB, float32; train step = Adam (weights, grads, "
+        "2 moments) + activations saved for backward."
+    ]
+    for p in profiles:
+        where = f"{p.model} at {size(p.resolution)}"
+        if not p.aligned:
+            below = "none" if p.aligned_below is None else size(p.aligned_below)
+            notes.append(
+                f"{where}: not a multiple of the global stride {stride_text(p.global_stride)}, "
+                f"so the final map is {size(p.final_map)}; nearest aligned sizes: "
+                f"{below} and {size(p.aligned_above)}."
+            )
+        if p.prefix_tokens:
+            notes.append(
+                f"{where}: tokens output, {p.prefix_tokens} prefix token(s) beside the "
+                f"{size(p.final_map)} patch grid."
+            )
+    return notes
 
 
 @dataclass(frozen=True)

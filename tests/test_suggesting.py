@@ -188,6 +188,8 @@ def test_cli_json_schema() -> None:
         "eval_crop": [448, 448],
         "mean": [0.485, 0.456, 0.406],
         "std": [0.229, 0.224, 0.225],
+        "crop_pct": 0.95,
+        "flip": data["level"]["flip"],
     }
     sides = sorted(a["input"]["height"] for a in data["alternatives"])
     assert sides == [48, 96, 160, 224, 320, 448]

@@ -72,17 +72,19 @@ def inspect_command(
     from archcalc.profiling.layers import layer_table
     from archcalc.profiling.prepare import profile
     from archcalc.report.tables import (
-        INSPECT_HEADERS,
         LAYER_HEADERS,
-        STAGE_HEADERS,
-        inspect_notes,
-        inspect_rows,
         latency_columns,
         layer_rows,
         render_json,
         render_table,
-        stage_rows,
         timing_note,
+    )
+    from archcalc.results import (
+        INSPECT_HEADERS,
+        STAGE_HEADERS,
+        inspect_notes,
+        inspect_rows,
+        stage_rows,
     )
 
     profiles = [

@@ -139,7 +139,21 @@ class Pipeline:
             "eval_crop": list(self.eval_crop),
             "mean": list(self.mean),
             "std": list(self.std),
+            "crop_pct": self.crop_pct,
+            "flip": self.flip,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pipeline:
+        """Rebuild from ``to_dict()`` output."""
+        pairs = ("train_resize", "train_crop", "eval_resize", "eval_crop")
+        return cls(
+            **{k: (data[k][0], data[k][1]) for k in pairs},
+            mean=tuple(data["mean"]),
+            std=tuple(data["std"]),
+            crop_pct=data["crop_pct"],
+            flip=data["flip"],
+        )
 
 
 def pipeline_for(resolution: Pair, backbone: Backbone, level: Level) -> Pipeline:
