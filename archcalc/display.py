@@ -13,7 +13,10 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["Summarised", "render_table", "summary_text"]
+__all__ = ["FORMATS", "Summarised", "render_json", "render_table", "summary_text"]
+
+#: The CLI's ``--format`` choices (``json`` is rendered by ``archcalc.report.tables``).
+FORMATS = ("table", "json", "markdown", "csv")
 
 #: A summary: table headers, rows of cells and the notes printed under the table.
 Summary = tuple[Sequence[str], list[list[str]], list[str]]
@@ -32,6 +35,13 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str
 
     style = {"markdown": "github", "html": "html"}.get(fmt, "simple")
     return str(tabulate(rows, headers=list(headers), tablefmt=style, disable_numparse=True))
+
+
+def render_json(value: Any) -> str:
+    """Stable JSON: two-space indent, keys in schema order."""
+    import json
+
+    return json.dumps(value, indent=2)
 
 
 def summary_text(summary: Summary, fmt: str = "table") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from archcalc.cli.options import format_option, res_option
+from archcalc.cli.progress import ProgressBar
 from archcalc.timing.stats import DTYPES
 
 __all__ = ["bench_command"]
@@ -81,18 +82,20 @@ def bench_command(
     )
     from archcalc.timing.bench import bench
 
-    report = bench(
-        model,
-        resolutions,
-        batch_sizes,
-        device=device,
-        dtype=dtype,
-        channels_last=channels_last,
-        compile=compile_,
-        threads=threads,
-        min_run_time=min_time,
-        find_max_batch=find_max_batch,
-    )
+    with ProgressBar("bench") as bar:
+        report = bench(
+            model,
+            resolutions,
+            batch_sizes,
+            device=device,
+            dtype=dtype,
+            channels_last=channels_last,
+            compile=compile_,
+            threads=threads,
+            min_run_time=min_time,
+            find_max_batch=find_max_batch,
+            progress=bar.step,
+        )
     if fmt == "json":
         click.echo(render_json(report.to_dict()))
         return

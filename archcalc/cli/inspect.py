@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import format_option, res_option
+from archcalc.cli.options import cache_arguments, format_option, no_cache_option, res_option
 
 if TYPE_CHECKING:
     from archcalc.results import Profile
@@ -48,6 +48,7 @@ Examples:
 @click.option("--depth", type=int, default=2, show_default=True, help="Nesting depth for --layers.")
 @click.option("--latency", is_flag=True, help="Add the measured median latency (ms) per size.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --latency: cpu, cuda.")
+@no_cache_option()
 @format_option()
 def inspect_command(
     model: str,
@@ -61,24 +62,17 @@ def inspect_command(
     depth: int,
     latency: bool,
     device: str,
+    no_cache: bool,
     fmt: str,
 ) -> None:
     """Trace MODEL (a timm name such as resnet50 or resnet50.a1_in1k) at each --res and
     print its global stride, final k x k map, channels, params, MACs and memory.
 
-    The forward runs on the meta device: no weights are downloaded or allocated."""
+    The forward runs on the meta device: no weights are downloaded or allocated. The static
+    numbers are cached (see 'archcalc cache --help'); latency is always measured afresh."""
+    from archcalc.cache import cached
+    from archcalc.display import render_json, render_table
     from archcalc.formatting import size
-    from archcalc.profiling.accepts import inspect_size_notes
-    from archcalc.profiling.layers import layer_table
-    from archcalc.profiling.prepare import profile
-    from archcalc.report.tables import (
-        LAYER_HEADERS,
-        latency_columns,
-        layer_rows,
-        render_json,
-        render_table,
-        timing_note,
-    )
     from archcalc.results import (
         INSPECT_HEADERS,
         STAGE_HEADERS,
@@ -87,17 +81,15 @@ def inspect_command(
         stage_rows,
     )
 
-    profiles = [
-        profile(
-            model,
-            res,
-            batch_size=batch_size,
-            in_chans=in_chans,
-            output_stride=output_stride,
-            convention=convention,
-        )
-        for res in dict.fromkeys(resolutions)
-    ]
+    sizes = list(dict.fromkeys(resolutions))
+    options = {"in_chans": in_chans, "output_stride": output_stride}
+    profiles, size_notes = cached(
+        "inspect",
+        cache_arguments(),
+        lambda: _static(model, sizes, batch_size=batch_size, convention=convention, **options),
+        _rebuild,
+        enabled=not no_cache,
+    )
     timings = _latencies(model, profiles, device, output_stride) if latency else []
     if fmt == "json":
         dicts = [p.to_dict() for p in profiles]
@@ -107,22 +99,57 @@ def inspect_command(
         return
     headers, rows = INSPECT_HEADERS, inspect_rows(profiles)
     if timings:
+        from archcalc.report.tables import latency_columns
+
         headers, rows = latency_columns(headers, rows, timings)
     blocks = [render_table(headers, rows, fmt)]
     for p in profiles if stages else []:
         blocks.append(f"Stages of {p.model} at {size(p.resolution)}:")
         blocks.append(render_table(STAGE_HEADERS, stage_rows(p), fmt))
-    for res in dict.fromkeys(resolutions) if layers else []:
-        table = layer_table(model, res, in_chans=in_chans, output_stride=output_stride, depth=depth)
+    for res in sizes if layers else []:
+        from archcalc.profiling.layers import layer_table
+        from archcalc.report.tables import LAYER_HEADERS, layer_rows
+
+        table = layer_table(model, res, depth=depth, **options)
         blocks.append(f"Layers of {model} at {size(res)}:")
         blocks.append(render_table(LAYER_HEADERS, layer_rows(table), fmt))
     text = "\n\n".join(blocks)
     if fmt == "table":
-        notes = inspect_notes(profiles) + [timing_note(t.model, t) for t in timings[:1]]
-        sizes = [(p.height, p.width) for p in profiles]
-        notes += inspect_size_notes(model, sizes, in_chans=in_chans, output_stride=output_stride)
-        text += "\n\n" + "\n".join(notes)
+        notes = inspect_notes(profiles)
+        if timings:
+            from archcalc.timing.stats import timing_note
+
+            notes.append(timing_note(timings[0].model, timings[0]))
+        text += "\n\n" + "\n".join(notes + size_notes)
     click.echo(text)
+
+
+def _static(
+    model: str,
+    sizes: list[tuple[int, int]],
+    *,
+    batch_size: int,
+    convention: str,
+    in_chans: int,
+    output_stride: int | None,
+) -> dict[str, Any]:
+    """What inspect can cache (no latency): the profiles at each size and the size notes."""
+    from archcalc.profiling.accepts import inspect_size_notes
+    from archcalc.profiling.prepare import profile
+
+    options = {"in_chans": in_chans, "output_stride": output_stride}
+    profiles = [
+        profile(model, res, batch_size=batch_size, convention=convention, **options)
+        for res in sizes
+    ]
+    notes = inspect_size_notes(model, sizes, **options)
+    return {"profiles": [p.to_dict() for p in profiles], "size_notes": notes}
+
+
+def _rebuild(value: dict[str, Any]) -> tuple[list[Profile], list[str]]:
+    from archcalc.results import Profile
+
+    return [Profile.from_dict(d) for d in value["profiles"]], [str(n) for n in value["size_notes"]]
 
 
 def _latencies(

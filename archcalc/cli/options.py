@@ -7,10 +7,10 @@ from typing import Any
 import click
 
 from archcalc.core.geometry import parse_resolution
+from archcalc.display import FORMATS
 from archcalc.errors import ArchcalcError
-from archcalc.report.tables import FORMATS
 
-__all__ = ["RESOLUTION", "format_option", "res_option"]
+__all__ = ["RESOLUTION", "cache_arguments", "format_option", "no_cache_option", "res_option"]
 
 
 class ResolutionType(click.ParamType):
@@ -53,3 +53,19 @@ def format_option() -> Any:
         show_default=True,
         help="Output format; json is the stable schema documented in the README.",
     )
+
+
+def no_cache_option() -> Any:
+    """``--no-cache``: compute afresh, neither reading nor writing the result cache."""
+    return click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Compute afresh: neither read nor write the result cache ('archcalc cache info').",
+    )
+
+
+def cache_arguments() -> dict[str, Any]:
+    """Every argument of the running command except how it is shown (``--format``) and
+    ``--no-cache``: what a result-cache key holds besides versions and source."""
+    params = click.get_current_context().params
+    return {k: v for k, v in params.items() if k not in ("fmt", "no_cache")}

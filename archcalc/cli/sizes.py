@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from archcalc.cli.options import format_option
+from archcalc.cli.progress import ProgressBar
 
 __all__ = ["sizes_command"]
 
@@ -48,9 +49,11 @@ def sizes_command(
     from archcalc.profiling.accepts import size_range
     from archcalc.report.tables import render_json, render_table
 
-    found = size_range(
-        model, low, high, aligned=not every, in_chans=in_chans, output_stride=output_stride
-    )
+    with ProgressBar("sizes") as bar:
+        bar.step(0, 1, f"reading the size rules of {model}")
+        found = size_range(
+            model, low, high, aligned=not every, in_chans=in_chans, output_stride=output_stride
+        )
     if fmt == "json":
         click.echo(render_json(found.to_dict()))
         return

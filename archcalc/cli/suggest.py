@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from archcalc.cli.options import format_option
+from archcalc.cli.progress import ProgressBar
 from archcalc.recommend.decide import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
 
@@ -88,15 +89,17 @@ def suggest_command(
     from archcalc.recommend.suggest import suggest
     from archcalc.report.tables import render_json, suggest_report
 
-    result = suggest(
-        task,
-        list(backbones) or None,
-        device=device,
-        budget_ms=budget_ms,
-        max_gmacs=max_gmacs,
-        measure_latency=not no_latency,
-        levels=levels_file,
-    )
+    with ProgressBar("suggest") as bar:
+        result = suggest(
+            task,
+            list(backbones) or None,
+            device=device,
+            budget_ms=budget_ms,
+            max_gmacs=max_gmacs,
+            measure_latency=not no_latency,
+            levels=levels_file,
+            progress=bar.step,
+        )
     if fmt == "json":
         click.echo(render_json(result.to_dict()))
         return

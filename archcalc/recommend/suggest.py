@@ -17,6 +17,7 @@ from archcalc.core.devices import check_device
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
+from archcalc.progress import ProgressCallback, report_progress
 from archcalc.recommend.decide import (
     AUTO_BACKBONES,
     CANDIDATE_SIDES,
@@ -52,12 +53,15 @@ def suggest(
     max_gmacs: float | None = None,
     measure_latency: bool = True,
     levels: str | os.PathLike[str] | Sequence[Level] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task`` on the given backbones.
 
     ``task``: a level name or alias (coarse, fine-grained, region, ...); ``backbones``: timm
     names, ``"auto"`` for the ranked candidate set, default resnet18 and mobilenetv3_large_100.
     ``budget_ms``: median latency at batch 1 on ``device``; ``max_gmacs``: MACs / 1e9.
+    ``progress``: called before each backbone is profiled and each row is timed
+    (``archcalc.progress``).
     """
     level = find_level(task, _level_table(levels))
     names, auto = _backbone_names(backbones)
@@ -71,14 +75,16 @@ def suggest(
     infos: list[Backbone] = []
     options: list[Option] = []
     notes: list[str] = []
-    for name in names:
+    for i, name in enumerate(names):
+        report_progress(progress, i, len(names), f"profiling {name}")
         info, found, skipped = _profile_backbone(name, level)
         infos.append(info)
         options += found
         notes += skipped
     if measure_latency and options:
         order = [b.name for b in infos]
-        options = _timed(options, rank(options, level, order), dev, budget_ms, max_gmacs)
+        ranked = rank(options, level, order)
+        options = _timed(options, ranked, dev, budget_ms, max_gmacs, progress)
     return recommend(
         level,
         options,
@@ -181,25 +187,32 @@ def _timed(
     device: str,
     budget_ms: float | None,
     max_gmacs: float | None,
+    progress: ProgressCallback | None = None,
 ) -> list[Option]:
     """Measure the rows that decide: each backbone's best row, then (with a latency budget)
     the ranked rows until one fits. A row is skipped when a cheaper row of the same backbone
     and output stride already missed the budget (latency grows with MACs)."""
     latency: dict[Key, float] = {}
+
+    def timed(o: Option) -> float:
+        where = f"timing {o.backbone} at {size(o.profile.resolution)}"
+        report_progress(progress, len(latency), None, where)
+        return _latency(o, device)
+
     firsts = list({o.backbone: o for o in reversed(ranked)}.values())
     wanted = [o for o in firsts if not violations(o, None, max_gmacs)]
     for o in wanted:
-        latency[o.key] = _latency(o, device)
+        latency[o.key] = timed(o)
     if budget_ms is None:
         best = next((o for o in ranked if not violations(o, None, max_gmacs)), None)
         if best is not None and best.key not in latency:
-            latency[best.key] = _latency(best, device)
+            latency[best.key] = timed(best)
     else:
         for o in ranked:
             if violations(o, None, max_gmacs) or _pruned(o, options, latency, budget_ms):
                 continue
             if o.key not in latency:
-                latency[o.key] = _latency(o, device)
+                latency[o.key] = timed(o)
             if latency[o.key] * 1e3 <= budget_ms:
                 break
     return [Option(o.profile, latency.get(o.key)) for o in options]

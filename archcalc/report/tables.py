@@ -9,11 +9,9 @@ reused here, one copy each. Every table says its units.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any
 
-from archcalc.display import render_table
+from archcalc.display import FORMATS, render_json, render_table
 from archcalc.formatting import billions, mebibytes, milliseconds, size
 from archcalc.recommend.suggestion import (
     SUGGEST_HEADERS,
@@ -41,13 +39,6 @@ __all__ = [
     "suggest_report",
     "timing_note",
 ]
-
-FORMATS = ("table", "json", "markdown", "csv")
-
-
-def render_json(value: Any) -> str:
-    """Stable JSON: two-space indent, keys in schema order."""
-    return json.dumps(value, indent=2)
 
 
 LAYER_HEADERS = ("layer", "type", "output shape", "params")
