@@ -80,9 +80,11 @@ def bench_command(
         render_json,
         render_table,
     )
-    from archcalc.timing.bench import bench
 
     with ProgressBar("bench") as bar:
+        bar.step(0, None, "loading torch and timm")
+        from archcalc.timing.bench import bench
+
         report = bench(
             model,
             resolutions,

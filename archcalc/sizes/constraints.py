@@ -60,6 +60,12 @@ class Constraint:
             "lift": self.lift,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Constraint:
+        """Rebuild from ``to_dict()`` output."""
+        value = (int(data["value"][0]), int(data["value"][1]))
+        return cls(data["kind"], value, data["hard"], data["source"], data["lift"])
+
 
 @dataclass(frozen=True)
 class SpatialOp:

@@ -231,7 +231,27 @@ class SizeRange:
             "min_size": list(self.min_size),
             "sizes": [{"size": s, "k": k, "aligned": a} for s, k, a in self.sizes],
             "constraints": [c.to_dict() for c in self.constraints],
+            "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SizeRange:
+        """Rebuild from ``to_dict()`` output (the result cache reads ranges back so)."""
+
+        def pair(value: list[int]) -> Pair:
+            return (int(value[0]), int(value[1]))
+
+        return cls(
+            model=data["model"],
+            low=data["min"],
+            high=data["max"],
+            aligned_only=data["aligned_only"],
+            global_stride=pair(data["global_stride"]),
+            min_size=pair(data["min_size"]),
+            sizes=tuple((s["size"], s["k"], s["aligned"]) for s in data["sizes"]),
+            constraints=tuple(Constraint.from_dict(c) for c in data["constraints"]),
+            notes=tuple(data["notes"]),
+        )
 
 
 def sizes_between(rules: Rules, low: int, high: int, *, aligned: bool = True) -> SizeRange:
