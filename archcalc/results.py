@@ -23,6 +23,7 @@ __all__ = [
     "Memory",
     "Profile",
     "Stage",
+    "fused_note",
     "inspect_notes",
     "inspect_rows",
     "stage_rows",
@@ -83,6 +84,9 @@ class Environment:
 class Profile(Summarised):
     """Static profile of one model at one input size (see the README for the JSON schema).
 
+    ``fusable``: timm's ``reparameterize_model`` would fuse the model for deployment;
+    ``reparameterized``: these numbers are of that fused form (``reparameterize=True``).
+
     ``str()`` (and Jupyter) show its ``archcalc inspect`` row and notes; ``stages`` holds the
     per-stage table, ``to_dict()`` everything.
     """
@@ -108,6 +112,8 @@ class Profile(Summarised):
     stages: tuple[Stage, ...]
     memory: Memory
     environment: Environment
+    fusable: bool = False
+    reparameterized: bool = False
     schema_version: int = field(default=SCHEMA_VERSION)
 
     @property
@@ -158,6 +164,8 @@ class Profile(Summarised):
             "stages": [{**asdict(s), "stride": _list_or_none(s.stride)} for s in self.stages],
             "memory": asdict(self.memory),
             "environment": asdict(self.environment),
+            "fusable": self.fusable,
+            "reparameterized": self.reparameterized,
         }
 
     @classmethod
@@ -188,6 +196,8 @@ class Profile(Summarised):
             ),
             memory=Memory(**data["memory"]),
             environment=Environment(**data["environment"]),
+            fusable=data.get("fusable", False),
+            reparameterized=data.get("reparameterized", False),
             schema_version=data["schema_version"],
         )
 
@@ -275,12 +285,32 @@ def inspect_notes(profiles: Sequence[Profile]) -> list[str]:
                 f"so the final map is {size(p.final_map)}; nearest aligned sizes: "
                 f"{below} and {size(p.aligned_above)}."
             )
+        if p.reparameterized:
+            notes.append(
+                f"{where}: the fused deploy form (timm's reparameterize_model: branches and "
+                "BatchNorms folded into single convolutions)."
+            )
         if p.prefix_tokens:
             notes.append(
                 f"{where}: tokens output, {p.prefix_tokens} prefix token(s) beside the "
                 f"{size(p.final_map)} patch grid."
             )
     return notes
+
+
+def fused_note(trained: Profile, fused: Profile) -> str:
+    """What fusing changes: ``trained`` is the training-time form, ``fused`` the deploy form of
+    the same model and size (``--reparameterize``)."""
+
+    def change(before: int, after: int) -> str:
+        return f"{100 * (after - before) / before:+.1f}%" if before else "n/a"
+
+    return (
+        f"{trained.model} has a fused deploy form (timm's reparameterize_model): at "
+        f"{size(trained.resolution)} it has {billions(fused.macs)} GMACs "
+        f"({change(trained.macs, fused.macs)}) and {millions(fused.params)} M params "
+        f"({change(trained.params, fused.params)}); --reparameterize profiles it."
+    )
 
 
 @dataclass(frozen=True)

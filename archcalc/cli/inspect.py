@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import cache_arguments, format_option, no_cache_option, res_option
+from archcalc.cli.options import (
+    cache_arguments,
+    format_option,
+    no_cache_option,
+    reparameterize_option,
+    res_option,
+)
 
 if TYPE_CHECKING:
     from archcalc.results import Profile
@@ -21,6 +27,7 @@ Examples:
   archcalc inspect resnet50 --res 448x320 --output-stride 16 --stages
   archcalc inspect convnext_tiny --convention fvcore --format json
   archcalc inspect vit_base_patch16_224 --layers --format markdown
+  archcalc inspect mobileone_s4 --convention fvcore --reparameterize
 """
 
 
@@ -48,6 +55,7 @@ Examples:
 @click.option("--depth", type=int, default=2, show_default=True, help="Nesting depth for --layers.")
 @click.option("--latency", is_flag=True, help="Add the measured median latency (ms) per size.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --latency: cpu, cuda.")
+@reparameterize_option()
 @no_cache_option()
 @format_option()
 def inspect_command(
@@ -62,6 +70,7 @@ def inspect_command(
     depth: int,
     latency: bool,
     device: str,
+    reparameterize: bool,
     no_cache: bool,
     fmt: str,
 ) -> None:
@@ -83,14 +92,15 @@ def inspect_command(
 
     sizes = list(dict.fromkeys(resolutions))
     options = {"in_chans": in_chans, "output_stride": output_stride}
+    build = {"batch_size": batch_size, "convention": convention, "reparameterize": reparameterize}
     profiles, size_notes = cached(
         "inspect",
         cache_arguments(),
-        lambda: _static(model, sizes, batch_size=batch_size, convention=convention, **options),
+        lambda: _static(model, sizes, **build, **options),
         _rebuild,
         enabled=not no_cache,
     )
-    timings = _latencies(model, profiles, device, output_stride) if latency else []
+    timings = _latencies(model, profiles, device, output_stride, reparameterize) if latency else []
     if fmt == "json":
         dicts = [p.to_dict() for p in profiles]
         if timings:
@@ -130,19 +140,26 @@ def _static(
     *,
     batch_size: int,
     convention: str,
+    reparameterize: bool,
     in_chans: int,
     output_stride: int | None,
 ) -> dict[str, Any]:
-    """What inspect can cache (no latency): the profiles at each size and the size notes."""
+    """What inspect can cache (no latency): the profiles at each size and the notes on sizes
+    and, for a re-parameterizable net profiled as trained, what fusing changes at the first."""
     from archcalc.profiling.accepts import inspect_size_notes
     from archcalc.profiling.prepare import profile
+    from archcalc.results import fused_note
 
-    options = {"in_chans": in_chans, "output_stride": output_stride}
+    options = {"in_chans": in_chans, "output_stride": output_stride, "batch_size": batch_size}
     profiles = [
-        profile(model, res, batch_size=batch_size, convention=convention, **options)
+        profile(model, res, convention=convention, reparameterize=reparameterize, **options)
         for res in sizes
     ]
-    notes = inspect_size_notes(model, sizes, **options)
+    notes = inspect_size_notes(model, sizes, in_chans=in_chans, output_stride=output_stride)
+    first = profiles[0]
+    if first.fusable and not first.reparameterized:
+        fused = profile(model, sizes[0], convention=convention, reparameterize=True, **options)
+        notes.append(fused_note(first, fused))
     return {"profiles": [p.to_dict() for p in profiles], "size_notes": notes}
 
 
@@ -153,7 +170,11 @@ def _rebuild(value: dict[str, Any]) -> tuple[list[Profile], list[str]]:
 
 
 def _latencies(
-    model: str, profiles: list[Profile], device: str, output_stride: int | None
+    model: str,
+    profiles: list[Profile],
+    device: str,
+    output_stride: int | None,
+    reparameterize: bool,
 ) -> list[Timing]:
     """``--latency``: one ``archcalc.measure`` per profiled size, at its batch and channels."""
     from archcalc.timing.measure import measure
@@ -166,6 +187,7 @@ def _latencies(
             batch_size=p.batch_size,
             in_chans=p.channels,
             output_stride=output_stride,
+            reparameterize=reparameterize,
         )
         for p in profiles
     ]

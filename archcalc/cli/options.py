@@ -10,7 +10,14 @@ from archcalc.core.geometry import parse_resolution
 from archcalc.display import FORMATS
 from archcalc.errors import ArchcalcError
 
-__all__ = ["RESOLUTION", "cache_arguments", "format_option", "no_cache_option", "res_option"]
+__all__ = [
+    "RESOLUTION",
+    "cache_arguments",
+    "format_option",
+    "no_cache_option",
+    "reparameterize_option",
+    "res_option",
+]
 
 
 class ResolutionType(click.ParamType):
@@ -69,3 +76,13 @@ def cache_arguments() -> dict[str, Any]:
     ``--no-cache``: what a result-cache key holds besides versions and source."""
     params = click.get_current_context().params
     return {k: v for k, v in params.items() if k not in ("fmt", "no_cache")}
+
+
+def reparameterize_option() -> Any:
+    """``--reparameterize``: the fused deploy form of a re-parameterizable net."""
+    return click.option(
+        "--reparameterize",
+        is_flag=True,
+        help="Use the fused deploy form (timm's reparameterize_model: MobileOne, RepVGG, "
+        "FastViT, RepViT, LeViT...): what is deployed, not what is trained.",
+    )

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from archcalc.core.build import Built
+from archcalc.core.build import Built, has_fused_form
 from archcalc.core.count import Counts, count_forward
 from archcalc.core.devices import environment
 from archcalc.core.diagnose import diagnose
@@ -77,6 +77,8 @@ def profile_built(
         stages=traced.stages,
         memory=_memory(module, counts),
         environment=environment(device),
+        fusable=built.reparameterized or has_fused_form(module),
+        reparameterized=built.reparameterized,
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from archcalc.checks import check_convention, check_input_size, check_positive
-from archcalc.core.build import Built, build, default_input_size
+from archcalc.core.build import Built, build, default_input_size, fuse
 from archcalc.core.devices import check_device
 from archcalc.core.geometry import parse_resolution
 from archcalc.core.memory import check_host_memory, out_of_memory_as_error, resident_bytes
@@ -69,6 +69,7 @@ def prepare(
     reuse: Built | None = None,
     trace: bool = True,
     strict: bool = True,
+    reparameterize: bool = False,
 ) -> Ready:
     """Build ``model`` for ``resolution`` on ``device``, ready for a trace or a timing.
 
@@ -84,6 +85,10 @@ def prepare(
             or suggestion reuses one build across sizes); ignored for fixed-input-size archs.
         trace: False builds only (no estimate, no size rules): for the model's default size.
         strict: False lets a user module the tracer cannot read through (``estimate`` None).
+        reparameterize: the deploy-time form, fused by timm's ``reparameterize_model``
+            (MobileOne, RepVGG, FastViT...): built with random weights on the CPU, fused, then
+            traced on meta and moved to ``device``. No effect on a model with nothing to fuse
+            or on a user module (fuse it yourself first).
 
     Returns:
         A ``Ready`` with the built model, the meta estimate and the lifted arguments.
@@ -102,14 +107,36 @@ def prepare(
     options = {"in_chans": in_chans, "output_stride": output_stride}
     if not trace:
         return Ready(_build(model, res, dev, {}, **options), res, dev, None)
-    meta, kwargs, estimate = _traced(
-        model, res, reuse, strict, batch_size=batch_size, convention=convention, **options
-    )
+    trace_args = {"batch_size": batch_size, "convention": convention}
+    meta, kwargs, estimate = _traced(model, res, reuse, strict, **trace_args, **options)
+    if reparameterize and isinstance(model, str) and estimate is not None and estimate.fusable:
+        fused = _fused(model, res, kwargs, estimate, **options)
+        estimate = profile_built(fused, res, **trace_args, **options)
+        if dev != "meta":
+            check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
+            fused.module.to(dev)
+        return Ready(fused, res, dev, estimate, kwargs)
     if dev == "meta":
         return Ready(meta, res, dev, estimate, kwargs)
     if estimate is not None:
         check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
     return Ready(_build(model, res, dev, kwargs, **options), res, dev, estimate, kwargs)
+
+
+def _fused(
+    model: str,
+    res: Pair,
+    kwargs: dict[str, Any],
+    estimate: Profile,
+    *,
+    in_chans: int,
+    output_stride: int | None,
+) -> Built:
+    """The deploy form: built on the CPU with random weights (fusing does arithmetic on them;
+    the host-memory check comes first) and fused by timm. A meta trace of it still allocates
+    nothing more: the tracer runs CPU-resident weights as meta stand-ins."""
+    check_host_memory(estimate, "cpu", resident=resident_bytes(model, "cpu"))
+    return fuse(_build(model, res, "cpu", kwargs, in_chans=in_chans, output_stride=output_stride))
 
 
 def _build(
@@ -201,6 +228,7 @@ def profile(
     output_stride: int | None = None,
     convention: str = "core",
     device: str = "meta",
+    reparameterize: bool = False,
 ) -> Profile:
     """Profile ``model`` (timm name, ``arch.tag`` or ``nn.Module``) at ``resolution``.
 
@@ -214,6 +242,9 @@ def profile(
         output_stride: build with this global stride (timm models that support it).
         convention: ``core`` (conv/linear/matmul/attention) or ``fvcore`` (adds norm/pool).
         device: ``meta`` (static), or ``cpu``/``cuda`` to trace real tensors.
+        reparameterize: profile the fused deploy form (timm's ``reparameterize_model``) of a
+            re-parameterizable net (MobileOne, RepVGG, FastViT...); ``Profile.reparameterized``
+            says whether anything was fused.
 
     Returns:
         A ``Profile`` (``to_dict()`` is the JSON schema in the README).
@@ -223,7 +254,14 @@ def profile(
         (2, 2)
     """
     options = {"batch_size": batch_size, "in_chans": in_chans, "output_stride": output_stride}
-    ready = prepare(model, resolution, convention=convention, device=device, **options)
+    ready = prepare(
+        model,
+        resolution,
+        convention=convention,
+        device=device,
+        reparameterize=reparameterize,
+        **options,
+    )
     if ready.device == "meta" and ready.estimate is not None:
         return ready.estimate
     return profile_built(

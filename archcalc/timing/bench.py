@@ -44,13 +44,15 @@ def bench(
     *,
     find_max_batch: bool = False,
     in_chans: int = 3,
+    reparameterize: bool = False,
     progress: ProgressCallback | None = None,
     **settings: Any,
 ) -> BenchReport:
     """Measure ``model`` at every (resolution, batch size); see the module docstring.
 
     ``settings`` are ``measure``'s: device, dtype, channels_last, compile, threads,
-    min_run_time. ``progress`` is called before each row (``archcalc.progress``).
+    min_run_time. ``reparameterize`` times the fused deploy form (timm's
+    ``reparameterize_model``). ``progress`` is called before each row (``archcalc.progress``).
     """
     spec = check_spec(**settings)
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolutions))
@@ -64,10 +66,11 @@ def bench(
     found: list[MaxBatch] = []
     name = model if isinstance(model, str) else type(model).__name__
     for res in sizes:
-        ready = prepare(model, res, in_chans=in_chans)
+        options = {"in_chans": in_chans, "reparameterize": reparameterize}
+        ready = prepare(model, res, **options)
         meta, name = ready.built, ready.built.name
         real = functools.cache(
-            lambda res=res: prepare(model, res, in_chans=in_chans, device=spec.device).built
+            lambda res=res, o=options: prepare(model, res, device=spec.device, **o).built
         )
         for batch in batches:
             what = f"timing {name} at batch {batch} x {size(res)}"
