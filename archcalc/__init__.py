@@ -35,6 +35,7 @@ __all__ = [
     "run_sweep",
     "size_range",
     "suggest",
+    "to_pandas",
 ]
 
 _LAZY = {
@@ -55,6 +56,7 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
+    "to_pandas": "archcalc.report.frames",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
     "merge_results": "archcalc.sweep.run",
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
     from archcalc.profiling.prepare import profile
     from archcalc.recommend.suggest import suggest
     from archcalc.recommend.suggestion import Suggestion
+    from archcalc.report.frames import to_pandas
     from archcalc.results import Profile, Stage
     from archcalc.sizes.validity import Validity
     from archcalc.sweep.run import (

@@ -191,7 +191,7 @@ def test_json_round_trip() -> None:
         "schema_version", "model", "convention", "input", "output_stride", "global_stride",
         "final_map", "final_channels", "final_layout", "prefix_tokens", "aligned",
         "aligned_below", "aligned_above", "params", "trainable_params", "macs", "flops",
-        "stages", "memory", "environment",
+        "stages", "memory", "environment", "fusable", "reparameterized",
     ]  # fmt: skip
 
 
@@ -236,3 +236,32 @@ def test_profile_prints_its_inspect_row_and_notes() -> None:
     assert len(lines) == 6  # header, rule, row, blank, units note, alignment note
     assert repr(p).startswith("Profile(model='resnet18', resolution=(230, 230), batch_size=1")
     assert p._repr_markdown_().startswith("| model ")
+
+
+def test_reparameterize_gives_timms_published_fused_numbers() -> None:
+    # timm's benchmark table (shared/reference/timm_published.csv) lists repvgg_a0 at 224 in
+    # its fused form: 1.36 GMACs, 8.31 M params (fvcore); the training-time form has 9.11 M
+    # (the table's results_param_count_m column). mobileone_s4 (2.98 / 14.84) is checked in
+    # benchmarks/validate_published.py: its CPU build is too slow for a unit test.
+    fused = archcalc.profile("repvgg_a0", 224, convention="fvcore", reparameterize=True)
+    assert (round(fused.macs / 1e9, 2), round(fused.params / 1e6, 2)) == (1.36, 8.31)
+    assert fused.fusable and fused.reparameterized
+    trained = archcalc.profile("repvgg_a0", 224, convention="fvcore")
+    assert round(trained.params / 1e6, 2) == 9.11
+    assert trained.fusable and not trained.reparameterized
+    assert "fused deploy form" in str(fused)
+
+
+def test_reparameterize_leaves_a_model_with_nothing_to_fuse_alone() -> None:
+    plain = archcalc.profile("resnet18", 64)
+    asked = archcalc.profile("resnet18", 64, reparameterize=True)
+    assert asked == plain and not asked.fusable and not asked.reparameterized
+
+
+def test_prepare_reparameterized_on_cpu_has_no_batchnorm_left() -> None:
+    from archcalc.profiling.prepare import prepare
+
+    ready = prepare("repvgg_a0", 64, device="cpu", reparameterize=True)
+    assert ready.built.reparameterized and ready.profile.reparameterized
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in ready.built.module.modules())
+    assert all(p.device.type == "cpu" for p in ready.built.module.parameters())
