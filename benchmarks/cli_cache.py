@@ -6,6 +6,10 @@ the cache), each as a new process timed from spawn to exit. Machine noise hits b
 pair alike; the table shows every pair, the medians and the ratio, with ``python -c pass`` (the
 interpreter's own start) as the floor. The two outputs of each pair must be identical.
 
+Bytecode is written (to a private ``PYTHONPYCACHEPREFIX``) as an installed package has it,
+even where the environment sets ``PYTHONDONTWRITEBYTECODE``: otherwise every run would compile
+archcalc's modules again, which no installed copy does.
+
     python benchmarks/cli_cache.py [--pairs 5] [--args inspect resnet18 --res 224]
 """
 
@@ -40,11 +44,12 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, cpu, done.stdout
 
 
-def pair(args: list[str]) -> list[float]:
+def pair(args: list[str], pycache: str) -> list[float]:
     """Wall and CPU seconds of the cold run, the warm run and ``python -c pass``, with a fresh
     cache folder."""
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "XDG_CACHE_HOME": folder, "PYTHONPATH": str(ROOT)}
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env |= {"XDG_CACHE_HOME": folder, "PYTHONPATH": str(ROOT), "PYTHONPYCACHEPREFIX": pycache}
         cold, cold_cpu, first = timed([sys.executable, "-c", CLI, *args], env)
         warm, warm_cpu, second = timed([sys.executable, "-c", CLI, *args], env)
         floor, floor_cpu, _ = timed([sys.executable, "-c", "pass"], env)
@@ -61,8 +66,9 @@ def main() -> None:
     print(f"archcalc {' '.join(options.args)}; load average {os.getloadavg()[0]:.1f}")
     print("pair  first wall/cpu (s)  second wall/cpu (s)  first/second (wall)  floor wall/cpu (s)")
     rows = []
+    pycache = tempfile.mkdtemp(prefix="archcalc-pycache-")
     for i in range(options.pairs):
-        row = pair(options.args)
+        row = pair(options.args, pycache)
         rows.append(row)
         cold, warm, floor, cold_cpu, warm_cpu, floor_cpu = row
         print(f"{i + 1:>4}  {cold:8.2f} / {cold_cpu:6.2f}  {warm:8.3f} / {warm_cpu:6.3f}  "
