@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["FORMATS", "Summarised", "render_json", "render_table", "summary_text"]
+__all__ = ["FORMATS", "Summarised", "Summary", "render_json", "render_table", "summary_text"]
 
 #: The CLI's ``--format`` choices (``json`` is rendered by ``archcalc.report.tables``).
 FORMATS = ("table", "json", "markdown", "csv")

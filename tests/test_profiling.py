@@ -265,3 +265,19 @@ def test_prepare_reparameterized_on_cpu_has_no_batchnorm_left() -> None:
     assert ready.built.reparameterized and ready.profile.reparameterized
     assert not any(isinstance(m, nn.BatchNorm2d) for m in ready.built.module.modules())
     assert all(p.device.type == "cpu" for p in ready.built.module.parameters())
+
+
+def test_fused_note_gives_the_change_in_percent() -> None:
+    from dataclasses import replace
+
+    from test_recommend import make
+
+    from archcalc.results import fused_note
+
+    trained = make("net", 224)  # 224 * 224 * 1000 = 50,176,000 MACs, 11,000,000 params
+    fused = replace(trained, macs=45_158_400, params=9_900_000, reparameterized=True)
+    # 45,158,400 / 50,176,000 = 0.9 and 9.9 M / 11 M = 0.9: both -10.0 %
+    assert fused_note(trained, fused) == (
+        "net has a fused deploy form (timm's reparameterize_model): at 224x224 it has 0.045 "
+        "GMACs (-10.0%) and 9.90 M params (-10.0%); --reparameterize profiles it."
+    )
