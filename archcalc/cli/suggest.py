@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
-from archcalc.cli.options import cache_arguments, format_option, no_cache_option
+from archcalc.cli.options import (
+    cache_arguments,
+    format_option,
+    no_cache_option,
+    reparameterize_option,
+)
 from archcalc.cli.progress import ProgressBar
 from archcalc.recommend.decide import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
@@ -73,6 +78,7 @@ ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
     metavar="FILE",
     help="TOML, JSON or YAML table of task levels (see the README).",
 )
+@reparameterize_option()
 @no_cache_option()
 @format_option()
 def suggest_command(
@@ -83,6 +89,7 @@ def suggest_command(
     max_gmacs: float | None,
     no_latency: bool,
     levels_file: str | None,
+    reparameterize: bool,
     no_cache: bool,
     fmt: str,
 ) -> None:
@@ -110,6 +117,7 @@ def suggest_command(
                 measure_latency=not no_latency,
                 levels=levels_file,
                 progress=bar.step,
+                reparameterize=reparameterize,
             ).to_dict()
 
     arguments = {**cache_arguments(), "levels_sha256": _file_digest(levels_file)}

@@ -54,6 +54,7 @@ def suggest(
     measure_latency: bool = True,
     levels: str | os.PathLike[str] | Sequence[Level] | None = None,
     progress: ProgressCallback | None = None,
+    reparameterize: bool = False,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task`` on the given backbones.
 
@@ -61,7 +62,8 @@ def suggest(
     names, ``"auto"`` for the ranked candidate set, default resnet18 and mobilenetv3_large_100.
     ``budget_ms``: median latency at batch 1 on ``device``; ``max_gmacs``: MACs / 1e9.
     ``progress``: called before each backbone is profiled and each row is timed
-    (``archcalc.progress``).
+    (``archcalc.progress``). ``reparameterize``: profile and time the fused deploy form of
+    re-parameterizable backbones (timm's ``reparameterize_model``; slower: built on the CPU).
     """
     level = find_level(task, _level_table(levels))
     names, auto = _backbone_names(backbones)
@@ -77,7 +79,7 @@ def suggest(
     notes: list[str] = []
     for i, name in enumerate(names):
         report_progress(progress, i, len(names), f"profiling {name}")
-        info, found, skipped = _profile_backbone(name, level)
+        info, found, skipped = _profile_backbone(name, level, reparameterize)
         infos.append(info)
         options += found
         notes += skipped
@@ -119,12 +121,17 @@ def _backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], b
     return list(dict.fromkeys(names)), auto
 
 
-def _profile_at(name: str, res: Pair, stride: int | None, reuse: Built | None) -> Option:
+def _profile_at(
+    name: str, res: Pair, stride: int | None, reuse: Built | None, reparameterize: bool
+) -> Option:
     """Profile one size through ``prepare`` (reusing one meta build where the arch allows)."""
-    return Option(prepare(name, res, output_stride=stride, reuse=reuse).profile)
+    ready = prepare(name, res, output_stride=stride, reuse=reuse, reparameterize=reparameterize)
+    return Option(ready.profile)
 
 
-def _profile_backbone(name: str, level: Level) -> tuple[Backbone, list[Option], list[str]]:
+def _profile_backbone(
+    name: str, level: Level, fuse: bool
+) -> tuple[Backbone, list[Option], list[str]]:
     """Every candidate size at the default stride, then the remedies the level's size needs."""
     built = prepare(name, level.resolution, trace=False).built
     sides = {(s, s) for s in CANDIDATE_SIDES} | {level.resolution}
@@ -132,25 +139,25 @@ def _profile_backbone(name: str, level: Level) -> tuple[Backbone, list[Option], 
     skipped: list[str] = []
     for res in sorted(sides, key=lambda r: (r[0] * r[1], r)):
         try:
-            found[res] = _profile_at(name, res, None, built)
+            found[res] = _profile_at(name, res, None, built, fuse)
         except ArchcalcError as e:
             skipped.append(f"skipped {built.name} at {size(res)}: {e}")
     options = list(found.values())
     base = found.get(level.resolution)
     note = None
     if base is not None and min(base.profile.final_map) < K_MIN:
-        strided, note = _stride_remedies(name, level.resolution)
+        strided, note = _stride_remedies(name, level.resolution, fuse)
         options += strided
         stride = base.profile.global_stride
-        options += _extra_sizes(built, name, [(K_MIN * stride[0], K_MIN * stride[1])], found)
+        options += _extra_sizes(built, name, [(K_MIN * stride[0], K_MIN * stride[1])], found, fuse)
     elif base is not None and not base.profile.aligned:
         near = [r for r in (base.profile.aligned_below, base.profile.aligned_above) if r]
-        options += _extra_sizes(built, name, near, found)
+        options += _extra_sizes(built, name, near, found, fuse)
     return Backbone.from_cfg(built.name, built.pretrained_cfg, note), options, skipped
 
 
 def _extra_sizes(
-    built: Built, name: str, sizes: Sequence[Pair], found: dict[Pair, Option]
+    built: Built, name: str, sizes: Sequence[Pair], found: dict[Pair, Option], fuse: bool
 ) -> list[Option]:
     """Profiles at the sizes not profiled yet (ones that fail are left out)."""
     out = []
@@ -158,18 +165,18 @@ def _extra_sizes(
         if res in found:
             continue
         try:
-            out.append(_profile_at(name, res, None, built))
+            out.append(_profile_at(name, res, None, built, fuse))
         except ArchcalcError:
             continue
     return out
 
 
-def _stride_remedies(name: str, res: Pair) -> tuple[list[Option], str | None]:
+def _stride_remedies(name: str, res: Pair, fuse: bool) -> tuple[list[Option], str | None]:
     """Profiles at ``res`` with output_stride 16, then 8 until k >= 3; or why none applies."""
     out: list[Option] = []
     for stride in OUTPUT_STRIDES:
         try:
-            option = _profile_at(name, res, stride, None)
+            option = _profile_at(name, res, stride, None, fuse)
         except ArchcalcError:
             why = f"{name} does not accept output_stride={stride} (timm)" if not out else None
             return out, why
@@ -241,5 +248,6 @@ def _latency(option: Option, device: str) -> float:
         batch_size=1,
         output_stride=p.output_stride,
         min_run_time=MIN_RUN_TIME_S,
+        reparameterize=p.reparameterized,  # timed in the form it was profiled in
     )
     return float(result.median_s)
