@@ -26,6 +26,7 @@ __all__ = [
     "fused_note",
     "inspect_notes",
     "inspect_rows",
+    "pair_from_json",
     "stage_rows",
 ]
 
@@ -180,8 +181,8 @@ class Profile(Summarised):
             height=inp["height"],
             width=inp["width"],
             output_stride=data["output_stride"],
-            global_stride=_pair(data["global_stride"]),
-            final_map=_pair(data["final_map"]),
+            global_stride=pair_from_json(data["global_stride"]),
+            final_map=pair_from_json(data["final_map"]),
             final_channels=data["final_channels"],
             final_layout=data["final_layout"],
             prefix_tokens=data["prefix_tokens"],
@@ -202,12 +203,13 @@ class Profile(Summarised):
         )
 
 
-def _pair(value: Any) -> Pair:
+def pair_from_json(value: Any) -> Pair:
+    """A JSON ``[h, w]`` list back to an ``(h, w)`` tuple of ints (every ``from_dict`` uses it)."""
     return (int(value[0]), int(value[1]))
 
 
 def _pair_or_none(value: Any) -> Pair | None:
-    return None if value is None else _pair(value)
+    return None if value is None else pair_from_json(value)
 
 
 def _list_or_none(value: Pair | None) -> list[int] | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from archcalc.formatting import size
 from archcalc.recommend.levels import Level
-from archcalc.results import Pair
+from archcalc.results import Pair, pair_from_json
 
 __all__ = [
     "DEFAULT_CROP_PCT",
@@ -148,7 +148,7 @@ class Pipeline:
         """Rebuild from ``to_dict()`` output."""
         pairs = ("train_resize", "train_crop", "eval_resize", "eval_crop")
         return cls(
-            **{k: (data[k][0], data[k][1]) for k in pairs},
+            **{k: pair_from_json(data[k]) for k in pairs},
             mean=tuple(data["mean"]),
             std=tuple(data["std"]),
             crop_pct=data["crop_pct"],

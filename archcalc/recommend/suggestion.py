@@ -11,7 +11,7 @@ from archcalc.display import Summarised, Summary
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.recommend.levels import Level
 from archcalc.recommend.rules import KVerdict, Pipeline, k_verdict
-from archcalc.results import Pair, Profile
+from archcalc.results import Pair, Profile, pair_from_json
 
 __all__ = ["SUGGEST_HEADERS", "Option", "Suggestion", "suggest_headline", "suggest_rows"]
 
@@ -125,7 +125,8 @@ class Suggestion(Summarised):
         chosen = [o for o, d in zip(alternatives, data["alternatives"], strict=True) if d["chosen"]]
         return cls(
             level=Level(
-                **{**level, "resolution": tuple(level["resolution"])}
+                **level
+                | {"resolution": pair_from_json(level["resolution"])}
                 | {"aliases": tuple(level["aliases"])}
             ),
             chosen=chosen[0],

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archcalc.core.geometry import MAX_SIDE
-from archcalc.results import Pair
+from archcalc.results import Pair, pair_from_json
 
 __all__ = [
     "Constraint",
@@ -63,7 +63,7 @@ class Constraint:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Constraint:
         """Rebuild from ``to_dict()`` output."""
-        value = (int(data["value"][0]), int(data["value"][1]))
+        value = pair_from_json(data["value"])
         return cls(data["kind"], value, data["hard"], data["source"], data["lift"])
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from archcalc.display import Summarised, Summary
 from archcalc.errors import InvalidResolutionError
 from archcalc.formatting import size, stride_text
-from archcalc.results import Pair
+from archcalc.results import Pair, pair_from_json
 from archcalc.sizes.constraints import (
     Constraint,
     Rules,
@@ -237,17 +237,13 @@ class SizeRange:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeRange:
         """Rebuild from ``to_dict()`` output (the result cache reads ranges back so)."""
-
-        def pair(value: list[int]) -> Pair:
-            return (int(value[0]), int(value[1]))
-
         return cls(
             model=data["model"],
             low=data["min"],
             high=data["max"],
             aligned_only=data["aligned_only"],
-            global_stride=pair(data["global_stride"]),
-            min_size=pair(data["min_size"]),
+            global_stride=pair_from_json(data["global_stride"]),
+            min_size=pair_from_json(data["min_size"]),
             sizes=tuple((s["size"], s["k"], s["aligned"]) for s in data["sizes"]),
             constraints=tuple(Constraint.from_dict(c) for c in data["constraints"]),
             notes=tuple(data["notes"]),
