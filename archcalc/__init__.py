@@ -38,11 +38,12 @@ __all__ = [
     "scale",
     "size_range",
     "suggest",
+    "to_pandas",
 ]
 
 _LAZY = {
     "suggest": "archcalc.recommend.suggest",
-    "Suggestion": "archcalc.recommend.decide",
+    "Suggestion": "archcalc.recommend.suggestion",
     "check_resolution": "archcalc.profiling.accepts",
     "size_range": "archcalc.profiling.accepts",
     "Validity": "archcalc.sizes.validity",
@@ -61,6 +62,7 @@ _LAZY = {
     "UnknownModelError": "archcalc.errors",
     "scale": "archcalc.timing.scale",
     "Scaling": "archcalc.timing.scale",
+    "to_pandas": "archcalc.report.frames",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
     "merge_results": "archcalc.sweep.merge",
@@ -80,8 +82,9 @@ if TYPE_CHECKING:
     )
     from archcalc.profiling.accepts import check_resolution, size_range
     from archcalc.profiling.prepare import profile
-    from archcalc.recommend.decide import Suggestion
     from archcalc.recommend.suggest import suggest
+    from archcalc.recommend.suggestion import Suggestion
+    from archcalc.report.frames import to_pandas
     from archcalc.results import Profile, ReceptiveField, Stage
     from archcalc.sizes.validity import Validity
     from archcalc.sweep.merge import merge_results

@@ -7,7 +7,10 @@ same figure the same way.
 
 from __future__ import annotations
 
-from archcalc.results import Pair, ReceptiveField
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archcalc.results import Pair, ReceptiveField
 
 __all__ = [
     "GIB",

@@ -7,18 +7,29 @@ back, so reports written by one run can be loaded by another.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from archcalc.display import Summarised, Summary
+from archcalc.formatting import billions, field_text, mebibytes, millions, size, stride_text
+
 __all__ = [
+    "INSPECT_HEADERS",
     "SCHEMA_VERSION",
+    "STAGE_HEADERS",
     "Environment",
     "LayerRow",
     "Memory",
     "Profile",
     "ReceptiveField",
     "Stage",
+    "fused_note",
     "input_dict",
+    "inspect_notes",
+    "inspect_rows",
+    "pair_from_json",
+    "stage_rows",
 ]
 
 #: Bumped whenever a key is renamed or its meaning changes (adding keys does not bump it).
@@ -138,8 +149,15 @@ class Environment:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Static profile of one model at one input size (see the README for the JSON schema)."""
+class Profile(Summarised):
+    """Static profile of one model at one input size (see the README for the JSON schema).
+
+    ``fusable``: timm's ``reparameterize_model`` would fuse the model for deployment;
+    ``reparameterized``: these numbers are of that fused form (``reparameterize=True``).
+
+    ``str()`` (and Jupyter) show its ``archcalc inspect`` row and notes; ``stages`` holds the
+    per-stage table, ``to_dict()`` everything.
+    """
 
     model: str
     convention: str
@@ -163,6 +181,8 @@ class Profile:
     memory: Memory
     environment: Environment
     receptive_field: ReceptiveField | None = None
+    fusable: bool = False
+    reparameterized: bool = False
     schema_version: int = field(default=SCHEMA_VERSION)
     #: MACs of one training step: forward + backward (trainable parameters' gradients, none for
     #: the input), counted through autograd on meta; None where the backward was not traced.
@@ -177,6 +197,16 @@ class Profile:
     def resolution(self) -> Pair:
         """The input ``(height, width)``."""
         return (self.height, self.width)
+
+    def __repr__(self) -> str:
+        return (
+            f"Profile(model={self.model!r}, resolution={self.resolution}, "
+            f"batch_size={self.batch_size}, convention={self.convention!r}, "
+            f"final_map={self.final_map}, macs={self.macs}, params={self.params})"
+        )
+
+    def _summary(self) -> Summary:
+        return INSPECT_HEADERS, inspect_rows([self]), inspect_notes([self])
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON object (lists for pairs, nested objects for input/memory/env)."""
@@ -203,6 +233,8 @@ class Profile:
             "stages": [s.to_dict() for s in self.stages],
             "memory": asdict(self.memory),
             "environment": asdict(self.environment),
+            "fusable": self.fusable,
+            "reparameterized": self.reparameterized,
         }
 
     @classmethod
@@ -217,8 +249,8 @@ class Profile:
             height=inp["height"],
             width=inp["width"],
             output_stride=data["output_stride"],
-            global_stride=_pair(data["global_stride"]),
-            final_map=_pair(data["final_map"]),
+            global_stride=pair_from_json(data["global_stride"]),
+            final_map=pair_from_json(data["final_map"]),
             final_channels=data["final_channels"],
             final_layout=data["final_layout"],
             prefix_tokens=data["prefix_tokens"],
@@ -233,16 +265,19 @@ class Profile:
             memory=Memory(**data["memory"]),
             environment=Environment(**data["environment"]),
             receptive_field=ReceptiveField.from_dict(data.get("receptive_field")),
+            fusable=data.get("fusable", False),
+            reparameterized=data.get("reparameterized", False),
             schema_version=data["schema_version"],
         )
 
 
-def _pair(value: Any) -> Pair:
+def pair_from_json(value: Any) -> Pair:
+    """A JSON ``[h, w]`` list back to an ``(h, w)`` tuple of ints (every ``from_dict`` uses it)."""
     return (int(value[0]), int(value[1]))
 
 
 def _pair_or_none(value: Any) -> Pair | None:
-    return None if value is None else _pair(value)
+    return None if value is None else pair_from_json(value)
 
 
 def _list_or_none(value: Pair | None) -> list[int] | None:
@@ -251,6 +286,116 @@ def _list_or_none(value: Pair | None) -> list[int] | None:
 
 def _field_dict(value: ReceptiveField | None) -> dict[str, Any] | None:
     return None if value is None else value.to_dict()
+
+
+INSPECT_HEADERS = (
+    "model",
+    "res",
+    "stride",
+    "k x k",
+    "RF (px)",
+    "channels",
+    "params (M)",
+    "GMACs",
+    "train GMACs",
+    "act. (MB)",
+    "peak act. (MB)",
+    "train step (MB)",
+)
+
+
+def inspect_rows(profiles: Sequence[Profile]) -> list[list[str]]:
+    """One row per profile: model, resolution, stride, final map, channels, size and memory."""
+    return [
+        [
+            p.model,
+            size(p.resolution),
+            stride_text(p.global_stride),
+            size(p.final_map),
+            field_text(p.receptive_field),
+            "-" if p.final_channels is None else str(p.final_channels),
+            millions(p.params),
+            billions(p.macs),
+            "-" if p.train_macs is None else billions(p.train_macs),
+            mebibytes(p.memory.activation_bytes),
+            mebibytes(p.memory.peak_activation_bytes),
+            mebibytes(p.memory.train_step_bytes),
+        ]
+        for p in profiles
+    ]
+
+
+STAGE_HEADERS = ("stage (module)", "map", "channels", "stride", "RF (px)", "GMACs", "share")
+
+
+def stage_rows(p: Profile) -> list[list[str]]:
+    """Per-stage rows of one profile, with each stage's share of the total MACs."""
+    total = p.macs or 1
+    return [
+        [
+            s.name,
+            "-" if s.height is None or s.width is None else size((s.height, s.width)),
+            "-" if s.channels is None else str(s.channels),
+            stride_text(s.stride),
+            field_text(s.receptive_field),
+            billions(s.macs),
+            f"{100 * s.macs / total:.1f}%",
+        ]
+        for s in p.stages
+    ]
+
+
+def inspect_notes(profiles: Sequence[Profile]) -> list[str]:
+    """Footnotes: units and convention, alignment, token prefixes, the k x k window."""
+    if not profiles:
+        return []
+    first = profiles[0]
+    notes = [
+        f"MACs: multiply-accumulates at batch {first.batch_size}, convention {first.convention!r} "
+        "(FLOPs = 2 x MACs); train GMACs = forward + backward of one training step (every "
+        "trainable parameter's gradient, none for the input); memory in MiB, float32; train "
+        "step = Adam (weights, grads, 2 moments) + activations saved for backward.",
+        "RF: the theoretical receptive field of one final cell, in input pixels (unbounded by "
+        "the input's borders; + gate: global context also reaches every cell).",
+    ]
+    for p in profiles:
+        where = f"{p.model} at {size(p.resolution)}"
+        rf = p.receptive_field
+        if rf is not None and rf.context == "unknown":
+            notes.append(f"{where}: receptive field not analysed: {rf.reason}.")
+        if not p.aligned:
+            near = [size(s) for s in (p.aligned_below, p.aligned_above) if s is not None]
+            nearest = "nearest aligned size" + ("s" if len(near) > 1 else "")
+            notes.append(
+                f"{where}: not a multiple of the global stride {stride_text(p.global_stride)}, "
+                f"so the final map is {size(p.final_map)}; {nearest}: {' and '.join(near)}."
+            )
+        if p.reparameterized:
+            notes.append(
+                f"{where}: the fused deploy form (timm's reparameterize_model: branches and "
+                "BatchNorms folded into single convolutions)."
+            )
+        if p.prefix_tokens:
+            notes.append(
+                f"{where}: tokens output, {p.prefix_tokens} prefix token(s) beside the "
+                f"{size(p.final_map)} patch grid."
+            )
+    return notes
+
+
+def fused_note(trained: Profile, fused: Profile) -> str:
+    """What fusing changes: ``trained`` is the training-time form, ``fused`` the deploy form of
+    the same model and size (``--reparameterize``)."""
+
+    def change(before: int, after: int) -> str:
+        return f"{100 * (after - before) / before:+.1f}%" if before else "n/a"
+
+    return (
+        f"{trained.model} has a fused deploy form (timm's reparameterize_model): at "
+        f"{size(trained.resolution)} it has {billions(fused.macs)} GMACs "
+        f"({change(trained.macs, fused.macs)}) and {millions(fused.params)} M params "
+        f"({change(trained.params, fused.params)}); --reparameterize profiles it."
+    )
 
 
 @dataclass(frozen=True)

@@ -87,21 +87,6 @@ def read_torchvision(reference: Path) -> list[Row]:
     return list(rows.values())
 
 
-def _fused(name: str, res: int, module):  # type: ignore[no-untyped-def]
-    """timm's fused inference form, which its benchmark reports for re-parameterizable nets.
-
-    Fusing does arithmetic on the weights, so those models are rebuilt with real (random)
-    weights on the CPU first; the profile itself still runs on meta. None if nothing fuses.
-    """
-    from timm.utils.model import reparameterize_model
-
-    from archcalc.core.build import build
-
-    if not any(hasattr(m, "reparameterize") or hasattr(m, "fuse") for m in module.modules()):
-        return None
-    return reparameterize_model(build(name, (res, res), device="cpu").module)
-
-
 def _torchvision_kwargs(row: Row) -> dict[str, object]:
     """Builder arguments that match how the weights' metadata was measured.
 
@@ -120,20 +105,13 @@ def measure(row: Row) -> None:
     import torch
 
     import archcalc
-    from archcalc.core.build import build
 
     try:
-        if row.source == "timm":
-            built = build(row.model, (row.img_size, row.img_size))
-            fused = _fused(row.model, row.img_size, built.module)
-            row.reparameterized = fused is not None
-            if fused is not None:
-                prof = archcalc.profile(fused, row.img_size, convention="fvcore")
-            else:
-                from archcalc.profiling.prepare import profile_built
-
-                res = (row.img_size, row.img_size)
-                prof = profile_built(built, res, convention="fvcore")
+        if row.source == "timm":  # timm's table reports the fused form of re-param nets
+            prof = archcalc.profile(
+                row.model, row.img_size, convention="fvcore", reparameterize=True
+            )
+            row.reparameterized = prof.reparameterized
         else:
             import torchvision
 

@@ -160,3 +160,16 @@ def test_model_that_resizes_its_input_runs_as_built() -> None:
     v = check_resolution("crossvit_tiny_240", 224)
     assert v.valid and v.build_kwargs == {"img_size": (240, 240)}
     assert v.final_map == (20, 20) == archcalc.profile("crossvit_tiny_240", 224).final_map
+
+
+def test_validity_prints_its_row_and_reason() -> None:
+    v = check_resolution("resnet18", 230)
+    # 230 runs (k = ceil(230 / 32) = 8) but is not a multiple of 32: 224 and 256 are
+    assert str(v).splitlines()[2].split() == [
+        "resnet18", "230x230", "yes", "no", "8x8", "32", "224x224", "256x256",
+    ]  # fmt: skip
+    assert "aligned: 224x224 or 256x256" in str(v)
+    assert repr(v) == (
+        "Validity(model='resnet18', resolution=(230, 230), valid=True, aligned=False, "
+        "final_map=(8, 8))"
+    )

@@ -203,7 +203,7 @@ def test_json_round_trip() -> None:
         "schema_version", "model", "convention", "input", "output_stride", "global_stride",
         "final_map", "final_channels", "final_layout", "receptive_field", "prefix_tokens",
         "aligned", "aligned_below", "aligned_above", "params", "trainable_params", "macs", "flops",
-        "train_macs", "stages", "memory", "environment",
+        "train_macs", "stages", "memory", "environment", "fusable", "reparameterized",
     ]  # fmt: skip
 
 
@@ -237,3 +237,59 @@ def test_failing_forward_names_model_size_and_cause() -> None:
     net = nn.Sequential(nn.Conv2d(3, 8, 7))  # a 7x7 kernel cannot run on a 4x4 input
     with pytest.raises(archcalc.TraceError, match=r"Sequential fails at 4x4: RuntimeError"):
         archcalc.profile(net, 4)
+
+
+def test_profile_prints_its_inspect_row_and_notes() -> None:
+    p = archcalc.profile("resnet18", 230)
+    lines = str(p).splitlines()
+    # ceil(230 / 32) = 8; params 11,689,512 (torchvision) -> 11.69 M
+    assert lines[2].split()[:6] == ["resnet18", "230x230", "32", "8x8", "512", "11.69"]
+    assert any("nearest aligned sizes: 224x224 and 256x256" in line for line in lines)
+    assert len(lines) == 6  # header, rule, row, blank, units note, alignment note
+    assert repr(p).startswith("Profile(model='resnet18', resolution=(230, 230), batch_size=1")
+    assert p._repr_markdown_().startswith("| model ")
+
+
+def test_reparameterize_gives_timms_published_fused_numbers() -> None:
+    # timm's benchmark table (shared/reference/timm_published.csv) lists repvgg_a0 at 224 in
+    # its fused form: 1.36 GMACs, 8.31 M params (fvcore); the training-time form has 9.11 M
+    # (the table's results_param_count_m column). mobileone_s4 (2.98 / 14.84) is checked in
+    # benchmarks/validate_published.py: its CPU build is too slow for a unit test.
+    fused = archcalc.profile("repvgg_a0", 224, convention="fvcore", reparameterize=True)
+    assert (round(fused.macs / 1e9, 2), round(fused.params / 1e6, 2)) == (1.36, 8.31)
+    assert fused.fusable and fused.reparameterized
+    trained = archcalc.profile("repvgg_a0", 224, convention="fvcore")
+    assert round(trained.params / 1e6, 2) == 9.11
+    assert trained.fusable and not trained.reparameterized
+    assert "fused deploy form" in str(fused)
+
+
+def test_reparameterize_leaves_a_model_with_nothing_to_fuse_alone() -> None:
+    plain = archcalc.profile("resnet18", 64)
+    asked = archcalc.profile("resnet18", 64, reparameterize=True)
+    assert asked == plain and not asked.fusable and not asked.reparameterized
+
+
+def test_prepare_reparameterized_on_cpu_has_no_batchnorm_left() -> None:
+    from archcalc.profiling.prepare import prepare
+
+    ready = prepare("repvgg_a0", 64, device="cpu", reparameterize=True)
+    assert ready.built.reparameterized and ready.profile.reparameterized
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in ready.built.module.modules())
+    assert all(p.device.type == "cpu" for p in ready.built.module.parameters())
+
+
+def test_fused_note_gives_the_change_in_percent() -> None:
+    from dataclasses import replace
+
+    from test_recommend import make
+
+    from archcalc.results import fused_note
+
+    trained = make("net", 224)  # 224 * 224 * 1000 = 50,176,000 MACs, 11,000,000 params
+    fused = replace(trained, macs=45_158_400, params=9_900_000, reparameterized=True)
+    # 45,158,400 / 50,176,000 = 0.9 and 9.9 M / 11 M = 0.9: both -10.0 %
+    assert fused_note(trained, fused) == (
+        "net has a fused deploy form (timm's reparameterize_model): at 224x224 it has 0.045 "
+        "GMACs (-10.0%) and 9.90 M params (-10.0%); --reparameterize profiles it."
+    )

@@ -14,6 +14,7 @@ from archcalc.growth import fit_growth
 from archcalc.recommend.decide import Option, rank, recommend, relative_cost, violations
 from archcalc.recommend.levels import LEVELS, Level, find_level
 from archcalc.recommend.rules import Backbone
+from archcalc.recommend.suggestion import Suggestion
 from archcalc.results import Environment, Memory, Profile
 
 COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))
@@ -189,6 +190,8 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "pipeline",
         "growth",
         "alternatives",
+        "level",
+        "device",
     ]
     assert list(data["pipeline"]) == [
         "train_resize",
@@ -197,19 +200,40 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "eval_crop",
         "mean",
         "std",
+        "crop_pct",
+        "flip",
     ]
     assert (data["task"], data["resolution"], data["latency_ms"]) == ("coarse", [224, 224], 10.0)
     chosen = [a for a in data["alternatives"] if a["chosen"]]
     assert len(chosen) == 1 and chosen[0]["input"]["height"] == 224
     profile_keys = set(make("net", 224).to_dict())
-    extra = {"latency_ms", "chosen", "cost_vs_level"}
+    extra = {"latency_s", "latency_ms", "chosen", "cost_vs_level"}
     assert all(set(a) == profile_keys | extra for a in data["alternatives"])
     json.dumps(data)  # plain JSON types only
 
 
+def test_suggestion_json_round_trip() -> None:
+    options = [Option(make("net", s), 0.01 if s == 224 else None) for s in SIDES]
+    s = recommend(FINE, options, [Backbone("net")], device="cpu")
+    back = Suggestion.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert back == s
+
+
+def test_suggestion_prints_its_headline_and_chosen_row() -> None:
+    options = [Option(make("net", s)) for s in SIDES]
+    s = recommend(COARSE, options, [Backbone("net")])
+    text = str(s)
+    # 224 / 32 = 7: the chosen row; 224 * 224 * 1000 MACs = 0.050176 G
+    assert text.startswith("    backbone") and "*   net" in text and "7x7" in text
+    assert "Use 224x224 input on net for task level coarse" in text
+    assert len(text.splitlines()) == 5  # header, rule, the chosen row, blank, headline
+    assert repr(s).startswith("Suggestion(task='coarse', backbone='net', resolution=(224, 224)")
+    assert "| *  | net" in s._repr_markdown_() and "448x448" in s._repr_markdown_()
+
+
 def test_no_options_is_a_user_error() -> None:
     with pytest.raises(
-        InvalidArgumentError, match="^no backbone could be profiled at any candidate size$"
+        InvalidArgumentError, match=r"^no backbone could be profiled at any candidate size$"
     ):
         recommend(COARSE, [], [Backbone("net")])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -194,3 +195,37 @@ def test_bench_report_json_marks_out_of_memory_rows() -> None:
     assert data["rows"][1]["timing"] is None
     assert data["rows"][1]["input"] == {"batch_size": 4096, "height": 224, "width": 224}
     assert data["max_batch"][0]["batch_size"] == 310
+
+
+@pytest.mark.parametrize(
+    ("samples", "stable", "warnings"),
+    [
+        # p10-p90 = 0.0137 - 0.0099 = 0.0038 = 34.5% of the 0.011 median > 20%
+        (SAMPLES, True, ["wide_spread"]),
+        # ten samples 0.010 .. 0.0109: p10 0.01009, p90 0.01081, spread 0.00072 / 0.01045 = 6.9%
+        (tuple(0.010 + i * 0.0001 for i in range(10)), True, []),
+        (tuple(0.010 + i * 0.0001 for i in range(10)), False, ["unstable_warmup"]),
+    ],
+)
+def test_timing_verdicts_are_in_its_json(
+    samples: tuple[float, ...], stable: bool, warnings: list[str]
+) -> None:
+    t = dataclasses.replace(make_timing(samples), warmup_stable=stable)
+    data = json.loads(json.dumps(t.to_dict()))
+    assert data["warnings"] == warnings
+    assert len(t.warning_notes()) == len(warnings)
+    assert Timing.from_dict(data) == t  # derived, so ignored on the way back
+
+
+def test_timing_prints_its_bench_row_and_notes() -> None:
+    t = make_timing()
+    lines = str(t).splitlines()
+    # median 11.00 ms, p10-p90 9.90-13.70 ms, batch 4 / 0.011 s = 363.6 images/s, 10 runs
+    assert lines[2].split() == ["resnet18", "224x224", "4", "11.00", "9.90-13.70", "363.6",
+                                "0.1", "10"]  # fmt: skip
+    assert any("wide spread (p10-p90 is 35% of the median)" in line for line in lines)
+    assert repr(t) == (
+        "Timing(model='resnet18', resolution=(224, 224), batch_size=4, device='cpu', "
+        "median_s=0.011, runs=10, warnings=('wide_spread',))"
+    )
+    assert t._repr_markdown_().startswith("| model")

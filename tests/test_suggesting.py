@@ -191,6 +191,8 @@ def test_cli_json_schema() -> None:
         "eval_crop": [448, 448],
         "mean": [0.485, 0.456, 0.406],
         "std": [0.229, 0.224, 0.225],
+        "crop_pct": 0.95,
+        "flip": data["level"]["flip"],
     }
     sides = sorted(a["input"]["height"] for a in data["alternatives"])
     assert sides == [48, 96, 160, 224, 320, 448]
@@ -219,3 +221,32 @@ def test_cli_levels_file_and_its_errors(tmp_path: Any) -> None:
     code, _, err = run("suggest", "--task", "xray", "--levels", str(bad), "--no-latency")
     assert code == 2
     assert err.startswith("archcalc: error: invalid levels file") and err.count("\n") == 1
+
+
+def test_reparameterize_reaches_every_prepare_and_the_timing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fusing builds on the CPU (seconds per size): here the flag is recorded, then a plain
+    # meta profile stands in; tests/test_profiling.py checks the fused numbers themselves.
+    from dataclasses import replace
+
+    from archcalc.recommend import suggest as module
+    from archcalc.recommend.decide import Option
+
+    asked: list[bool] = []
+    real = module.prepare
+
+    def recording(*args: Any, reparameterize: bool = False, **kwargs: Any) -> Any:
+        asked.append(reparameterize)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "prepare", recording)
+    suggest("coarse", "resnet18", measure_latency=False, reparameterize=True)
+    # the first call only builds (trace=False: the pretrained_cfg and a meta build to reuse);
+    # every profiled size after it asks for the fused form
+    assert asked[0] is False and len(asked) > 1 and all(asked[1:])
+    calls: list[Any] = []
+    monkeypatch.setattr(module, "measure", fake_measure(calls))
+    fused = replace(archcalc.profile("resnet18", 64), reparameterized=True)
+    module._latency(Option(fused), "cpu")  # timed in the form it was profiled in
+    assert calls[0][1]["reparameterize"] is True

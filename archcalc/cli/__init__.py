@@ -6,20 +6,13 @@ User mistakes (``ArchcalcError`` and click usage errors) print one line and exit
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
 from archcalc import __version__
-from archcalc.cli.bench import bench_command
-from archcalc.cli.inspect import inspect_command
-from archcalc.cli.merge import merge_command
-from archcalc.cli.report import report_command
-from archcalc.cli.scale import scale_command
-from archcalc.cli.sizes import sizes_command
-from archcalc.cli.suggest import suggest_command
-from archcalc.cli.sweep import sweep_command
 from archcalc.errors import ArchcalcError
 
 __all__ = ["main"]
@@ -32,8 +25,35 @@ Examples:
 """
 
 
+#: Command name -> the module defining it and the click command's name there. A command's
+#: module is imported only when that command runs (or ``--help`` lists them all), so a cached
+#: ``archcalc inspect`` loads neither the sweep machinery nor the report code.
+COMMANDS = {
+    "inspect": ("archcalc.cli.inspect", "inspect_command"),
+    "sizes": ("archcalc.cli.sizes", "sizes_command"),
+    "sweep": ("archcalc.cli.sweep", "sweep_command"),
+    "merge": ("archcalc.cli.merge", "merge_command"),
+    "report": ("archcalc.cli.report", "report_command"),
+    "bench": ("archcalc.cli.bench", "bench_command"),
+    "suggest": ("archcalc.cli.suggest", "suggest_command"),
+    "scale": ("archcalc.cli.scale", "scale_command"),
+    "cache": ("archcalc.cli.cache", "cache_command"),
+}
+
+
 class _Group(click.Group):
-    """A group that turns every user mistake into one line on stderr and exit code 2."""
+    """A group that loads each command on first use and turns every user mistake into one
+    line on stderr and exit code 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
     def main(self, args: Any = None, prog_name: Any = None, **extra: Any) -> Any:  # type: ignore[override]
         argv = list(sys.argv[1:] if args is None else args)
@@ -80,13 +100,3 @@ def _fail(message: str, code: int) -> None:
 def main(debug: bool) -> None:
     """Size a vision backbone before you train it: global stride, final k x k map,
     parameters, MACs/FLOPs, memory and latency, for any timm model or nn.Module."""
-
-
-main.add_command(inspect_command)
-main.add_command(sizes_command)
-main.add_command(sweep_command)
-main.add_command(merge_command)
-main.add_command(report_command)
-main.add_command(bench_command)
-main.add_command(suggest_command)
-main.add_command(scale_command)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from archcalc.cli.options import format_option, res_option
+from archcalc.cli.options import format_option, reparameterize_option, res_option
+from archcalc.cli.progress import ProgressBar
 from archcalc.timing.stats import DTYPES
 
 __all__ = ["bench_command"]
@@ -53,6 +54,7 @@ Examples:
     is_flag=True,
     help="Also find the largest batch that fits (CUDA: tried; CPU: from the memory estimate).",
 )
+@reparameterize_option()
 @format_option()
 def bench_command(
     model: str,
@@ -65,6 +67,7 @@ def bench_command(
     threads: int | None,
     min_time: float,
     find_max_batch: bool,
+    reparameterize: bool,
     fmt: str,
 ) -> None:
     """Measure the forward latency of MODEL (a timm name, random weights) at each --res and
@@ -79,20 +82,25 @@ def bench_command(
         render_json,
         render_table,
     )
-    from archcalc.timing.bench import bench
 
-    report = bench(
-        model,
-        resolutions,
-        batch_sizes,
-        device=device,
-        dtype=dtype,
-        channels_last=channels_last,
-        compile=compile_,
-        threads=threads,
-        min_run_time=min_time,
-        find_max_batch=find_max_batch,
-    )
+    with ProgressBar("bench") as bar:
+        bar.step(0, None, "loading torch and timm")
+        from archcalc.timing.bench import bench
+
+        report = bench(
+            model,
+            resolutions,
+            batch_sizes,
+            device=device,
+            dtype=dtype,
+            channels_last=channels_last,
+            compile=compile_,
+            threads=threads,
+            min_run_time=min_time,
+            find_max_batch=find_max_batch,
+            reparameterize=reparameterize,
+            progress=bar.step,
+        )
     if fmt == "json":
         click.echo(render_json(report.to_dict()))
         return

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from archcalc.cli.options import check_device_use, convention_option, format_option, res_option
+from archcalc.cli.options import (
+    cache_arguments,
+    check_device_use,
+    convention_option,
+    format_option,
+    no_cache_option,
+    reparameterize_option,
+    res_option,
+)
 
 if TYPE_CHECKING:
     from archcalc.results import Profile
@@ -20,6 +28,7 @@ Examples:
   archcalc inspect resnet50 --res 448x320 --output-stride 16 --stages
   archcalc inspect convnext_tiny --convention fvcore --format json
   archcalc inspect vit_base_patch16_224 --layers --format markdown
+  archcalc inspect mobileone_s4 --convention fvcore --reparameterize
 """
 
 
@@ -46,6 +55,8 @@ Examples:
 )
 @click.option("--latency", is_flag=True, help="Add the measured median latency (ms) per size.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --latency: cpu, cuda.")
+@reparameterize_option()
+@no_cache_option()
 @format_option()
 def inspect_command(
     model: str,
@@ -59,30 +70,26 @@ def inspect_command(
     depth: int,
     latency: bool,
     device: str,
+    reparameterize: bool,
+    no_cache: bool,
     fmt: str,
 ) -> None:
     """Trace MODEL (a timm name such as resnet50 or resnet50.a1_in1k) at each --res and
     print its global stride, final k x k map, channels, params, MACs (inference and one
     training step) and memory.
 
-    The forward runs on the meta device: no weights are downloaded or allocated."""
+    The forward runs on the meta device: no weights are downloaded or allocated. The static
+    numbers are cached (see 'archcalc cache --help'); latency is always measured afresh."""
+    from archcalc.cache import cached
+    from archcalc.display import render_json, render_table
     from archcalc.errors import InvalidArgumentError
     from archcalc.formatting import size
-    from archcalc.profiling.accepts import inspect_size_notes
-    from archcalc.profiling.layers import layer_table
-    from archcalc.profiling.prepare import profile
-    from archcalc.report.tables import (
+    from archcalc.results import (
         INSPECT_HEADERS,
-        LAYER_HEADERS,
         STAGE_HEADERS,
         inspect_notes,
         inspect_rows,
-        latency_columns,
-        layer_rows,
-        render_json,
-        render_table,
         stage_rows,
-        timing_note,
     )
 
     check_device_use(device, latency)
@@ -91,19 +98,17 @@ def inspect_command(
             "--layers has no JSON form: use --format table, markdown or csv "
             "(the JSON already holds the per-stage numbers under 'stages')"
         )
-    profiles = [
-        profile(
-            model,
-            res,
-            batch_size=batch_size,
-            in_chans=in_chans,
-            output_stride=output_stride,
-            convention=convention,
-            train=True,
-        )
-        for res in dict.fromkeys(resolutions)
-    ]
-    timings = _latencies(model, profiles, device, output_stride) if latency else []
+    sizes = list(dict.fromkeys(resolutions))
+    options = {"in_chans": in_chans, "output_stride": output_stride}
+    build = {"batch_size": batch_size, "convention": convention, "reparameterize": reparameterize}
+    profiles, size_notes = cached(
+        "inspect",
+        cache_arguments(),
+        lambda: _static(model, sizes, **build, **options),
+        _rebuild,
+        enabled=not no_cache,
+    )
+    timings = _latencies(model, profiles, device, output_stride, reparameterize) if latency else []
     if fmt == "json":
         dicts = [p.to_dict() for p in profiles]
         if timings:
@@ -112,26 +117,74 @@ def inspect_command(
         return
     headers, rows = INSPECT_HEADERS, inspect_rows(profiles)
     if timings:
+        from archcalc.report.tables import latency_columns
+
         headers, rows = latency_columns(headers, rows, timings)
     blocks = [render_table(headers, rows, fmt)]
     for p in profiles if stages else []:
         blocks.append(f"Stages of {p.model} at {size(p.resolution)}:")
         blocks.append(render_table(STAGE_HEADERS, stage_rows(p), fmt))
-    for res in dict.fromkeys(resolutions) if layers else []:
-        table = layer_table(model, res, in_chans=in_chans, output_stride=output_stride, depth=depth)
+    for res in sizes if layers else []:
+        from archcalc.profiling.layers import layer_table
+        from archcalc.report.tables import LAYER_HEADERS, layer_rows
+
+        table = layer_table(model, res, depth=depth, **options)
         blocks.append(f"Layers of {model} at {size(res)}:")
         blocks.append(render_table(LAYER_HEADERS, layer_rows(table), fmt))
     text = "\n\n".join(blocks)
     if fmt == "table":
-        notes = inspect_notes(profiles) + [timing_note(t.model, t) for t in timings[:1]]
-        sizes = [(p.height, p.width) for p in profiles]
-        notes += inspect_size_notes(model, sizes, in_chans=in_chans, output_stride=output_stride)
-        text += "\n\n" + "\n".join(notes)
+        notes = inspect_notes(profiles)
+        if timings:
+            from archcalc.timing.stats import timing_note
+
+            notes.append(timing_note(timings[0].model, timings[0]))
+        text += "\n\n" + "\n".join(notes + size_notes)
     click.echo(text)
 
 
+def _static(
+    model: str,
+    sizes: list[tuple[int, int]],
+    *,
+    batch_size: int,
+    convention: str,
+    reparameterize: bool,
+    in_chans: int,
+    output_stride: int | None,
+) -> dict[str, Any]:
+    """What inspect can cache (no latency): the profiles at each size and the notes on sizes
+    and, for a re-parameterizable net profiled as trained, what fusing changes at the first."""
+    from archcalc.profiling.accepts import inspect_size_notes
+    from archcalc.profiling.prepare import profile
+    from archcalc.results import fused_note
+
+    options = {"in_chans": in_chans, "output_stride": output_stride, "batch_size": batch_size}
+    profiles = [
+        profile(
+            model, res, convention=convention, reparameterize=reparameterize, train=True, **options
+        )
+        for res in sizes
+    ]
+    notes = inspect_size_notes(model, sizes, in_chans=in_chans, output_stride=output_stride)
+    first = profiles[0]
+    if first.fusable and not first.reparameterized:
+        fused = profile(model, sizes[0], convention=convention, reparameterize=True, **options)
+        notes.append(fused_note(first, fused))
+    return {"profiles": [p.to_dict() for p in profiles], "size_notes": notes}
+
+
+def _rebuild(value: dict[str, Any]) -> tuple[list[Profile], list[str]]:
+    from archcalc.results import Profile
+
+    return [Profile.from_dict(d) for d in value["profiles"]], [str(n) for n in value["size_notes"]]
+
+
 def _latencies(
-    model: str, profiles: list[Profile], device: str, output_stride: int | None
+    model: str,
+    profiles: list[Profile],
+    device: str,
+    output_stride: int | None,
+    reparameterize: bool,
 ) -> list[Timing]:
     """``--latency``: one ``archcalc.measure`` per profiled size, at its batch and channels."""
     from archcalc.timing.measure import measure
@@ -144,6 +197,7 @@ def _latencies(
             batch_size=p.batch_size,
             in_chans=p.channels,
             output_stride=output_stride,
+            reparameterize=reparameterize,
         )
         for p in profiles
     ]

@@ -8,10 +8,19 @@ import click
 
 from archcalc.checks import CONVENTIONS
 from archcalc.core.geometry import parse_resolution
+from archcalc.display import FORMATS
 from archcalc.errors import ArchcalcError, InvalidArgumentError
-from archcalc.report.tables import FORMATS
 
-__all__ = ["RESOLUTION", "check_device_use", "convention_option", "format_option", "res_option"]
+__all__ = [
+    "RESOLUTION",
+    "cache_arguments",
+    "check_device_use",
+    "convention_option",
+    "format_option",
+    "no_cache_option",
+    "reparameterize_option",
+    "res_option",
+]
 
 
 class ResolutionType(click.ParamType):
@@ -75,4 +84,30 @@ def convention_option() -> Any:
         show_default=True,
         help="core: conv/linear/matmul/attention (papers, torchvision); "
         "fvcore: adds norm/pool/upsample terms (timm's published tables).",
+    )
+
+
+def no_cache_option() -> Any:
+    """``--no-cache``: compute afresh, neither reading nor writing the result cache."""
+    return click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Compute afresh: neither read nor write the result cache ('archcalc cache info').",
+    )
+
+
+def cache_arguments() -> dict[str, Any]:
+    """Every argument of the running command except how it is shown (``--format``) and
+    ``--no-cache``: what a result-cache key holds besides versions and source."""
+    params = click.get_current_context().params
+    return {k: v for k, v in params.items() if k not in ("fmt", "no_cache")}
+
+
+def reparameterize_option() -> Any:
+    """``--reparameterize``: the fused deploy form of a re-parameterizable net."""
+    return click.option(
+        "--reparameterize",
+        is_flag=True,
+        help="Use the fused deploy form (timm's reparameterize_model: MobileOne, RepVGG, "
+        "FastViT, RepViT, LeViT...): what is deployed, not what is trained.",
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from archcalc.cli.options import format_option
+from archcalc.cli.options import cache_arguments, format_option, no_cache_option
+from archcalc.cli.progress import ProgressBar
 
 __all__ = ["sizes_command"]
 
@@ -28,6 +31,7 @@ Examples:
 )
 @click.option("--in-chans", type=int, default=3, show_default=True, help="Input channels.")
 @click.option("--output-stride", type=int, default=None, help="Build with this global stride.")
+@no_cache_option()
 @format_option()
 def sizes_command(
     model: str,
@@ -36,6 +40,7 @@ def sizes_command(
     every: bool,
     in_chans: int,
     output_stride: int | None,
+    no_cache: bool,
     fmt: str,
 ) -> None:
     """List the square input sizes between --min and --max at which MODEL runs, with the
@@ -43,14 +48,22 @@ def sizes_command(
 
     The rules (patch size, window x patch x downsampling, fixed position embeddings, the
     smallest size before a map vanishes, the global stride) are read off the model's own
-    modules in one meta forward; no weights are downloaded."""
+    modules in one meta forward; no weights are downloaded. Answers are cached (see
+    'archcalc cache --help')."""
+    from archcalc.cache import cached
+    from archcalc.display import render_json, render_table
     from archcalc.formatting import size
-    from archcalc.profiling.accepts import size_range
-    from archcalc.report.tables import render_json, render_table
+    from archcalc.sizes.validity import SizeRange
 
-    found = size_range(
-        model, low, high, aligned=not every, in_chans=in_chans, output_stride=output_stride
-    )
+    def compute() -> dict[str, Any]:
+        with ProgressBar("sizes") as bar:
+            bar.step(0, 1, f"reading the size rules of {model}")
+            from archcalc.profiling.accepts import size_range
+
+            options = {"in_chans": in_chans, "output_stride": output_stride}
+            return size_range(model, low, high, aligned=not every, **options).to_dict()
+
+    found = cached("sizes", cache_arguments(), compute, SizeRange.from_dict, enabled=not no_cache)
     if fmt == "json":
         click.echo(render_json(found.to_dict()))
         return

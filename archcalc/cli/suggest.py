@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-from archcalc.cli.options import check_device_use, format_option
+from archcalc.cli.options import (
+    cache_arguments,
+    check_device_use,
+    format_option,
+    no_cache_option,
+    reparameterize_option,
+)
+from archcalc.cli.progress import ProgressBar
 from archcalc.recommend.decide import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
 
@@ -69,6 +79,8 @@ ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
     metavar="FILE",
     help="TOML, JSON or YAML table of task levels (see the README).",
 )
+@reparameterize_option()
+@no_cache_option()
 @format_option()
 def suggest_command(
     task: str,
@@ -78,27 +90,54 @@ def suggest_command(
     max_gmacs: float | None,
     no_latency: bool,
     levels_file: str | None,
+    reparameterize: bool,
+    no_cache: bool,
     fmt: str,
 ) -> None:
     """Recommend the input resolution for a task's level of detail on concrete backbones.
 
     Profiles each backbone at the level's size and at the candidate sizes (plus the
     remedies the k x k rule asks for), measures latency where it decides, and prints the
-    recommendation, the reasons (citing the rule used) and the alternatives table."""
-    from archcalc.recommend.suggest import suggest
+    recommendation, the reasons (citing the rule used) and the alternatives table. With
+    --no-latency the answer is cached (see 'archcalc cache --help')."""
+    from archcalc.cache import cached
+    from archcalc.recommend.suggestion import Suggestion
     from archcalc.report.tables import render_json, suggest_report
 
     check_device_use(device, not no_latency)
-    result = suggest(
-        task,
-        list(backbones) or None,
-        device=device,
-        budget_ms=budget_ms,
-        max_gmacs=max_gmacs,
-        measure_latency=not no_latency,
-        levels=levels_file,
-    )
+
+    def compute() -> dict[str, Any]:
+        with ProgressBar("suggest") as bar:
+            bar.step(0, None, "loading torch and timm")
+            from archcalc.recommend.suggest import suggest
+
+            return suggest(
+                task,
+                list(backbones) or None,
+                device=device,
+                budget_ms=budget_ms,
+                max_gmacs=max_gmacs,
+                measure_latency=not no_latency,
+                levels=levels_file,
+                progress=bar.step,
+                reparameterize=reparameterize,
+            ).to_dict()
+
+    arguments = {**cache_arguments(), "levels_sha256": _file_digest(levels_file)}
+    enabled = no_latency and not no_cache  # measured latency is never cached
+    result = cached("suggest", arguments, compute, Suggestion.from_dict, enabled=enabled)
     if fmt == "json":
         click.echo(render_json(result.to_dict()))
         return
     click.echo(suggest_report(result, fmt))
+
+
+def _file_digest(path: str | None) -> str | None:
+    """SHA-256 of a --levels file's bytes (part of the cache key: an edited file is a new
+    question); None without a file or when it cannot be read (suggest then says why)."""
+    import hashlib
+
+    try:
+        return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None

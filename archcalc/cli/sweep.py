@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from archcalc.checks import CONVENTIONS
 from archcalc.cli.options import check_device_use, res_option
+from archcalc.cli.progress import ProgressBar
 from archcalc.formatting import MIB
 from archcalc.sweep.run import DEFAULT_PROFILER
 
@@ -126,35 +125,10 @@ def sweep_command(
     shard_spec = parse_shard(shard, count=shard_count, environ=os.environ)
     models = expand_models(patterns) if profiler == DEFAULT_PROFILER else patterns
     settings = SweepSettings(convention, batch_size, 3, latency, device)
-    with _ProgressBar() as bar:
+    with ProgressBar("sweep") as bar:
         summary = run_sweep(
             list(models), resolutions, out=out, settings=settings, jobs=jobs,
             timeout_s=timeout_s, max_rss_bytes=max_rss_mb * MIB or None,
             shard=shard_spec, profiler=profiler, progress_callback=bar.update,
         )  # fmt: skip
     click.echo(sweep_summary_text(summary), err=True)
-
-
-class _ProgressBar:
-    """click's progress bar with pairs done, errors so far and an ETA; silent off a TTY."""
-
-    def __init__(self) -> None:
-        self._bar: Any = None
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def update(self, progress: Any) -> None:
-        if not sys.stderr.isatty():
-            return
-        if self._bar is None:
-            self._bar = click.progressbar(
-                length=progress.total, label="sweep", file=sys.stderr, show_pos=True,
-                show_eta=True, item_show_func=lambda p: p and f"{p.errors} errors",
-            )  # fmt: skip
-            self._bar.__enter__()
-        self._bar.update(1, progress)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)

@@ -8,7 +8,7 @@ with a fixed input size (``pretrained_cfg.fixed_input_size``: ViT, DeiT, Swin, B
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -22,6 +22,8 @@ __all__ = [
     "build",
     "closest_names",
     "default_input_size",
+    "fuse",
+    "has_fused_form",
     "resolve_name",
     "same_padding_types",
     "timm_version",
@@ -39,6 +41,7 @@ class Built:
     prefer_nhwc: bool = False
     pretrained_cfg: dict[str, Any] = field(default_factory=dict)
     img_size_arg: bool = False
+    reparameterized: bool = False
 
 
 def timm_version() -> str | None:
@@ -158,6 +161,33 @@ def build(
         pretrained_cfg=dict(getattr(module, "pretrained_cfg", {}) or {}),
         img_size_arg=img_size_arg,
     )
+
+
+#: The methods timm's ``reparameterize_model`` calls on a submodule to fuse it.
+_FUSE_METHODS = ("fuse", "reparameterize", "switch_to_deploy")
+
+
+def has_fused_form(module: nn.Module) -> bool:
+    """True when timm's ``reparameterize_model`` would change ``module``: a submodule has a
+    ``fuse``, ``reparameterize`` or ``switch_to_deploy`` method (MobileOne, RepVGG, FastViT,
+    RepViT, LeViT, EfficientViT-M...). Cheap: reads the module tree, any device."""
+    children = (child for child in module.modules() if child is not module)  # as timm walks
+    return any(hasattr(child, method) for child in children for method in _FUSE_METHODS)
+
+
+def fuse(built: Built) -> Built:
+    """The deploy-time form of ``built`` through timm's own ``reparameterize_model`` (in place).
+
+    Fusing is arithmetic on the weights (a BatchNorm folded into its conv, parallel branches
+    summed into one kernel), so ``built`` must hold real weights: build it on a real device
+    first (random weights do: the shapes, counts and latency do not depend on their values).
+    """
+    from timm.utils.model import reparameterize_model
+
+    if any(p.is_meta for p in built.module.parameters()):
+        raise InvalidArgumentError(f"{built.name}: fusing needs real weights, not meta tensors")
+    module = reparameterize_model(built.module, inplace=True)
+    return replace(built, module=module, reparameterized=True)
 
 
 def _create(name: str, resolution: Pair, device: str, kwargs: dict[str, Any]) -> nn.Module:

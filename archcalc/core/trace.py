@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
-from archcalc.core.build import Built
+from archcalc.core.build import Built, has_fused_form
 from archcalc.core.count import Counter, Counts, count_forward
 from archcalc.core.devices import environment
 from archcalc.core.diagnose import diagnose
@@ -91,6 +91,8 @@ def profile_built(
         stages=traced.stages,
         memory=_memory(module, counts),
         environment=environment(device),
+        fusable=built.reparameterized or has_fused_form(module),
+        reparameterized=built.reparameterized,
     )
 
 

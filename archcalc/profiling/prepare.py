@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from archcalc.checks import check_convention, check_input_size, check_positive
-from archcalc.core.build import Built, build, default_input_size
+from archcalc.core.build import Built, build, default_input_size, fuse
 from archcalc.core.devices import check_device
 from archcalc.core.geometry import parse_resolution
 from archcalc.core.memory import check_host_memory, out_of_memory_as_error, resident_bytes
@@ -70,6 +70,7 @@ def prepare(
     trace: bool = True,
     strict: bool = True,
     train: bool = False,
+    reparameterize: bool = False,
 ) -> Ready:
     """Build ``model`` for ``resolution`` on ``device``, ready for a trace or a timing.
 
@@ -86,6 +87,10 @@ def prepare(
         trace: False builds only (no estimate, no size rules): for the model's default size.
         strict: False lets a user module the tracer cannot read through (``estimate`` None).
         train: the meta trace also counts the backward pass (``estimate.train_macs``).
+        reparameterize: the deploy-time form, fused by timm's ``reparameterize_model``
+            (MobileOne, RepVGG, FastViT...): built with random weights on the CPU, fused, then
+            traced on meta and moved to ``device``. No effect on a model with nothing to fuse
+            or on a user module (fuse it yourself first).
 
     Returns:
         A ``Ready`` with the built model, the meta estimate and the lifted arguments.
@@ -104,13 +109,36 @@ def prepare(
     options = {"in_chans": in_chans, "output_stride": output_stride}
     if not trace:
         return Ready(_build(model, res, dev, {}, **options), res, dev, None)
-    trace_options = {"batch_size": batch_size, "convention": convention, "train": train}
-    meta, kwargs, estimate = _traced(model, res, reuse, strict, **trace_options, **options)
+    trace_args = {"batch_size": batch_size, "convention": convention, "train": train}
+    meta, kwargs, estimate = _traced(model, res, reuse, strict, **trace_args, **options)
+    if reparameterize and isinstance(model, str) and estimate is not None and estimate.fusable:
+        fused = _fused(model, res, kwargs, estimate, **options)
+        estimate = profile_built(fused, res, **trace_args, **options)
+        if dev != "meta":
+            check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
+            fused.module.to(dev)
+        return Ready(fused, res, dev, estimate, kwargs)
     if dev == "meta":
         return Ready(meta, res, dev, estimate, kwargs)
     if estimate is not None:
         check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
     return Ready(_build(model, res, dev, kwargs, **options), res, dev, estimate, kwargs)
+
+
+def _fused(
+    model: str,
+    res: Pair,
+    kwargs: dict[str, Any],
+    estimate: Profile,
+    *,
+    in_chans: int,
+    output_stride: int | None,
+) -> Built:
+    """The deploy form: built on the CPU with random weights (fusing does arithmetic on them;
+    the host-memory check comes first) and fused by timm. A meta trace of it still allocates
+    nothing more: the tracer runs CPU-resident weights as meta stand-ins."""
+    check_host_memory(estimate, "cpu", resident=resident_bytes(model, "cpu"))
+    return fuse(_build(model, res, "cpu", kwargs, in_chans=in_chans, output_stride=output_stride))
 
 
 def _build(
@@ -204,6 +232,7 @@ def profile(
     convention: str = "core",
     device: str = "meta",
     train: bool = False,
+    reparameterize: bool = False,
 ) -> Profile:
     """Profile ``model`` (timm name, ``arch.tag`` or ``nn.Module``) at ``resolution``.
 
@@ -220,6 +249,9 @@ def profile(
         train: also count one training step's MACs (``train_macs``): autograd's backward of
             the meta trace, for every trainable parameter and not the input. Off by default:
             the backward costs about as much again as the forward.
+        reparameterize: profile the fused deploy form (timm's ``reparameterize_model``) of a
+            re-parameterizable net (MobileOne, RepVGG, FastViT...); ``Profile.reparameterized``
+            says whether anything was fused.
 
     Returns:
         A ``Profile`` (``to_dict()`` is the JSON schema in the README).
@@ -229,7 +261,15 @@ def profile(
         (2, 2)
     """
     options = {"batch_size": batch_size, "in_chans": in_chans, "output_stride": output_stride}
-    ready = prepare(model, resolution, convention=convention, device=device, train=train, **options)
+    ready = prepare(
+        model,
+        resolution,
+        convention=convention,
+        device=device,
+        train=train,
+        reparameterize=reparameterize,
+        **options,
+    )
     if ready.device == "meta" and ready.estimate is not None:
         return ready.estimate
     traced = profile_built(

@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.growth import GrowthLaw
 from archcalc.recommend.levels import LEVELS, Level
-from archcalc.recommend.rules import (
-    K_MIN,
-    Backbone,
-    KVerdict,
-    Pipeline,
-    field_lines,
-    k_verdict,
-    pipeline_for,
-)
+from archcalc.recommend.rules import K_MIN, Backbone, Pipeline, field_lines, pipeline_for
+from archcalc.recommend.suggestion import Option, Suggestion, relative_cost
 from archcalc.results import Pair, Profile
 
 __all__ = [
@@ -53,94 +44,6 @@ AUTO_TOP1 = (
     ("resnet18", 71.504),  # resnet18.a1_in1k
 )
 AUTO_BACKBONES = tuple(name for name, _ in AUTO_TOP1)
-
-
-@dataclass(frozen=True)
-class Option:
-    """One profiled configuration (a row of the alternatives table), latency if measured."""
-
-    profile: Profile
-    latency_s: float | None = None
-
-    @property
-    def backbone(self) -> str:
-        return self.profile.model
-
-    @property
-    def key(self) -> tuple[str, Pair, int | None]:
-        """(backbone, resolution, output_stride): what identifies a row."""
-        return (self.profile.model, self.profile.resolution, self.profile.output_stride)
-
-    def verdict(self, level: Level) -> KVerdict:
-        p = self.profile
-        return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
-
-    def to_dict(self, chosen: bool = False) -> dict[str, Any]:
-        """The profile's JSON object plus ``latency_ms`` (null if not measured) and ``chosen``."""
-        ms = None if self.latency_s is None else self.latency_s * 1e3
-        return {**self.profile.to_dict(), "latency_ms": ms, "chosen": chosen}
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """The decision: the chosen option, why, what to watch, the pipeline and every alternative."""
-
-    level: Level
-    chosen: Option
-    warnings: tuple[str, ...]
-    reasons: tuple[str, ...]
-    pipeline: Pipeline
-    alternatives: tuple[Option, ...]
-    device: str = "cpu"
-    growth: GrowthLaw | None = None
-
-    @property
-    def task(self) -> str:
-        """The level's canonical name (``fine-grained`` even when asked as ``fine``)."""
-        return self.level.name
-
-    @property
-    def resolution(self) -> Pair:
-        return self.chosen.profile.resolution
-
-    @property
-    def backbone(self) -> str:
-        return self.chosen.backbone
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object; ``alternatives`` mark the chosen row with ``chosen``."""
-        p = self.chosen.profile
-        return {
-            "task": self.task,
-            "resolution": list(p.resolution),
-            "backbone": p.model,
-            "output_stride": p.output_stride,
-            "final_map": list(p.final_map),
-            "global_stride": list(p.global_stride),
-            "macs": p.macs,
-            "params": p.params,
-            "latency_ms": None if self.chosen.latency_s is None else self.chosen.latency_s * 1e3,
-            "warnings": list(self.warnings),
-            "reasons": list(self.reasons),
-            "pipeline": self.pipeline.to_dict(),
-            "growth": None if self.growth is None else self.growth.to_dict(),
-            "alternatives": [
-                {
-                    **o.to_dict(o.key == self.chosen.key),
-                    "cost_vs_level": relative_cost(o, self.alternatives, self.level),
-                }
-                for o in self.alternatives
-            ],
-        }
-
-
-def relative_cost(option: Option, options: Sequence[Option], level: Level) -> float | None:
-    """``option``'s MACs over its backbone's at the level's size and default stride (so a row
-    at 448 for a 224 level reads "costs 4.0x 224"); None when that row is missing."""
-    base = _find(options, option.backbone, level.resolution, None)
-    if base is None or base.profile.macs <= 0:
-        return None
-    return option.profile.macs / base.profile.macs
 
 
 def _distance(resolution: Pair, target: Pair) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 
 from archcalc.formatting import size, stride_text
 from archcalc.recommend.levels import Level
-from archcalc.results import Pair, Profile
+from archcalc.results import Pair, Profile, pair_from_json
 
 __all__ = [
     "DEFAULT_CROP_PCT",
@@ -143,7 +143,21 @@ class Pipeline:
             "eval_crop": list(self.eval_crop),
             "mean": list(self.mean),
             "std": list(self.std),
+            "crop_pct": self.crop_pct,
+            "flip": self.flip,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pipeline:
+        """Rebuild from ``to_dict()`` output."""
+        pairs = ("train_resize", "train_crop", "eval_resize", "eval_crop")
+        return cls(
+            **{k: pair_from_json(data[k]) for k in pairs},
+            mean=tuple(data["mean"]),
+            std=tuple(data["std"]),
+            crop_pct=data["crop_pct"],
+            flip=data["flip"],
+        )
 
 
 def pipeline_for(resolution: Pair, backbone: Backbone, level: Level) -> Pipeline:

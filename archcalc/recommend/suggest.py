@@ -18,6 +18,7 @@ from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.formatting import size
 from archcalc.growth import GrowthLaw, fit_growth
 from archcalc.profiling.prepare import prepare
+from archcalc.progress import ProgressCallback, report_progress
 from archcalc.recommend.decide import (
     AUTO_BACKBONES,
     CANDIDATE_SIDES,
@@ -53,12 +54,17 @@ def suggest(
     max_gmacs: float | None = None,
     measure_latency: bool = True,
     levels: str | os.PathLike[str] | Sequence[Level] | None = None,
+    progress: ProgressCallback | None = None,
+    reparameterize: bool = False,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task`` on the given backbones.
 
     ``task``: a level name or alias (coarse, fine-grained, region, ...); ``backbones``: timm
     names, ``"auto"`` for the ranked candidate set, default resnet18 and mobilenetv3_large_100.
     ``budget_ms``: median latency at batch 1 on ``device``; ``max_gmacs``: MACs / 1e9.
+    ``progress``: called before each backbone is profiled and each row is timed
+    (``archcalc.progress``). ``reparameterize``: profile and time the fused deploy form of
+    re-parameterizable backbones (timm's ``reparameterize_model``; slower: built on the CPU).
     """
     level = find_level(task, _level_table(levels))
     names, auto = _backbone_names(backbones)
@@ -72,14 +78,16 @@ def suggest(
     infos: list[Backbone] = []
     options: list[Option] = []
     notes: list[str] = []
-    for name in names:
-        info, found, skipped = _profile_backbone(name, level)
+    for i, name in enumerate(names):
+        report_progress(progress, i, len(names), f"profiling {name}")
+        info, found, skipped = _profile_backbone(name, level, reparameterize)
         infos.append(info)
         options += found
         notes += skipped
     if measure_latency and options:
         order = [b.name for b in infos]
-        options = _timed(options, rank(options, level, order), dev, budget_ms, max_gmacs)
+        ranked = rank(options, level, order)
+        options = _timed(options, ranked, dev, budget_ms, max_gmacs, progress)
     return recommend(
         level,
         options,
@@ -130,12 +138,17 @@ def _backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], b
     return list(dict.fromkeys(names)), auto
 
 
-def _profile_at(name: str, res: Pair, stride: int | None, reuse: Built | None) -> Option:
+def _profile_at(
+    name: str, res: Pair, stride: int | None, reuse: Built | None, reparameterize: bool
+) -> Option:
     """Profile one size through ``prepare`` (reusing one meta build where the arch allows)."""
-    return Option(prepare(name, res, output_stride=stride, reuse=reuse).profile)
+    ready = prepare(name, res, output_stride=stride, reuse=reuse, reparameterize=reparameterize)
+    return Option(ready.profile)
 
 
-def _profile_backbone(name: str, level: Level) -> tuple[Backbone, list[Option], list[str]]:
+def _profile_backbone(
+    name: str, level: Level, fuse: bool
+) -> tuple[Backbone, list[Option], list[str]]:
     """Every candidate size at the default stride, then the remedies the level's size needs."""
     built = prepare(name, level.resolution, trace=False).built
     sides = {(s, s) for s in CANDIDATE_SIDES} | {level.resolution}
@@ -143,25 +156,25 @@ def _profile_backbone(name: str, level: Level) -> tuple[Backbone, list[Option], 
     skipped: list[str] = []
     for res in sorted(sides, key=lambda r: (r[0] * r[1], r)):
         try:
-            found[res] = _profile_at(name, res, None, built)
+            found[res] = _profile_at(name, res, None, built, fuse)
         except ArchcalcError as e:
             skipped.append(f"skipped {built.name} at {size(res)}: {e}")
     options = list(found.values())
     base = found.get(level.resolution)
     note = None
     if base is not None and min(base.profile.final_map) < K_MIN:
-        strided, note = _stride_remedies(name, level.resolution)
+        strided, note = _stride_remedies(name, level.resolution, fuse)
         options += strided
         stride = base.profile.global_stride
-        options += _extra_sizes(built, name, [(K_MIN * stride[0], K_MIN * stride[1])], found)
+        options += _extra_sizes(built, name, [(K_MIN * stride[0], K_MIN * stride[1])], found, fuse)
     elif base is not None and not base.profile.aligned:
         near = [r for r in (base.profile.aligned_below, base.profile.aligned_above) if r]
-        options += _extra_sizes(built, name, near, found)
+        options += _extra_sizes(built, name, near, found, fuse)
     return Backbone.from_cfg(built.name, built.pretrained_cfg, note), options, skipped
 
 
 def _extra_sizes(
-    built: Built, name: str, sizes: Sequence[Pair], found: dict[Pair, Option]
+    built: Built, name: str, sizes: Sequence[Pair], found: dict[Pair, Option], fuse: bool
 ) -> list[Option]:
     """Profiles at the sizes not profiled yet (ones that fail are left out)."""
     out = []
@@ -169,18 +182,18 @@ def _extra_sizes(
         if res in found:
             continue
         try:
-            out.append(_profile_at(name, res, None, built))
+            out.append(_profile_at(name, res, None, built, fuse))
         except ArchcalcError:
             continue
     return out
 
 
-def _stride_remedies(name: str, res: Pair) -> tuple[list[Option], str | None]:
+def _stride_remedies(name: str, res: Pair, fuse: bool) -> tuple[list[Option], str | None]:
     """Profiles at ``res`` with output_stride 16, then 8 until k >= 3; or why none applies."""
     out: list[Option] = []
     for stride in OUTPUT_STRIDES:
         try:
-            option = _profile_at(name, res, stride, None)
+            option = _profile_at(name, res, stride, None, fuse)
         except ArchcalcError:
             why = f"{name} does not accept output_stride={stride} (timm)" if not out else None
             return out, why
@@ -198,25 +211,32 @@ def _timed(
     device: str,
     budget_ms: float | None,
     max_gmacs: float | None,
+    progress: ProgressCallback | None = None,
 ) -> list[Option]:
     """Measure the rows that decide: each backbone's best row, then (with a latency budget)
     the ranked rows until one fits. A row is skipped when a cheaper row of the same backbone
     and output stride already missed the budget (latency grows with MACs)."""
     latency: dict[Key, float] = {}
+
+    def timed(o: Option) -> float:
+        where = f"timing {o.backbone} at {size(o.profile.resolution)}"
+        report_progress(progress, len(latency), None, where)
+        return _latency(o, device)
+
     firsts = list({o.backbone: o for o in reversed(ranked)}.values())
     wanted = [o for o in firsts if not violations(o, None, max_gmacs)]
     for o in wanted:
-        latency[o.key] = _latency(o, device)
+        latency[o.key] = timed(o)
     if budget_ms is None:
         best = next((o for o in ranked if not violations(o, None, max_gmacs)), None)
         if best is not None and best.key not in latency:
-            latency[best.key] = _latency(best, device)
+            latency[best.key] = timed(best)
     else:
         for o in ranked:
             if violations(o, None, max_gmacs) or _pruned(o, options, latency, budget_ms):
                 continue
             if o.key not in latency:
-                latency[o.key] = _latency(o, device)
+                latency[o.key] = timed(o)
             if latency[o.key] * 1e3 <= budget_ms:
                 break
     return [Option(o.profile, latency.get(o.key)) for o in options]
@@ -245,5 +265,6 @@ def _latency(option: Option, device: str) -> float:
         batch_size=1,
         output_stride=p.output_stride,
         min_run_time=MIN_RUN_TIME_S,
+        reparameterize=p.reparameterized,  # timed in the form it was profiled in
     )
     return float(result.median_s)

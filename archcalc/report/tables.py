@@ -1,31 +1,36 @@
 """Presentation: tables (text, Markdown, CSV) and JSON from result objects; formats, never computes.
 
-The only module that imports tabulate; numbers are rounded by ``archcalc.formatting``. Every
-table says its units.
+Tables are drawn by ``archcalc.display`` and numbers rounded by ``archcalc.formatting``. The
+row builders a result's own ``str()`` needs live beside the result (``inspect_rows`` in
+``archcalc.results``, ``timing_row`` in ``archcalc.timing.stats``, ``suggest_rows`` in
+``archcalc.recommend.suggestion``, ``validity_row`` in ``archcalc.sizes.validity``) and are
+reused here, one copy each. Every table says its units.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from archcalc.formatting import (
-    billions,
-    field_text,
-    mebibytes,
-    millions,
-    milliseconds,
-    size,
-    stride_text,
+from archcalc.display import FORMATS, render_json, render_table
+from archcalc.formatting import billions, field_text, mebibytes, milliseconds, size
+from archcalc.recommend.suggestion import (
+    SUGGEST_HEADERS,
+    Suggestion,
+    suggest_headline,
+    suggest_rows,
 )
-from archcalc.results import LayerRow, Profile
-from archcalc.timing.stats import BenchReport, MaxBatch, Timing
+from archcalc.results import LayerRow
+from archcalc.timing.stats import (
+    BenchReport,
+    MaxBatch,
+    Timing,
+    memory_note,
+    timing_cells,
+    timing_note,
+)
 
 if TYPE_CHECKING:
-    from archcalc.recommend.decide import Suggestion
     from archcalc.timing.scale import Scaling
 
 __all__ = [
@@ -33,127 +38,13 @@ __all__ = [
     "FORMATS",
     "bench_notes",
     "bench_rows",
-    "inspect_notes",
-    "inspect_rows",
     "render_json",
     "render_table",
     "scale_notes",
     "scale_table",
-    "stage_rows",
     "suggest_report",
+    "timing_note",
 ]
-
-FORMATS = ("table", "json", "markdown", "csv")
-
-
-def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> str:
-    """Rows as a text table (``table``), GitHub Markdown (``markdown``), ``csv`` or ``html``."""
-    rows = [list(r) for r in rows]
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
-        return buffer.getvalue().rstrip("\n")
-    from tabulate import tabulate
-
-    style = {"markdown": "github", "html": "html"}.get(fmt, "simple")
-    return str(tabulate(rows, headers=list(headers), tablefmt=style, disable_numparse=True))
-
-
-def render_json(value: Any) -> str:
-    """Stable JSON: two-space indent, keys in schema order."""
-    return json.dumps(value, indent=2)
-
-
-INSPECT_HEADERS = (
-    "model",
-    "res",
-    "stride",
-    "k x k",
-    "RF (px)",
-    "channels",
-    "params (M)",
-    "GMACs",
-    "train GMACs",
-    "act. (MB)",
-    "peak act. (MB)",
-    "train step (MB)",
-)
-
-
-def inspect_rows(profiles: Sequence[Profile]) -> list[list[str]]:
-    """One row per profile: model, resolution, stride, final map, channels, size and memory."""
-    return [
-        [
-            p.model,
-            size(p.resolution),
-            stride_text(p.global_stride),
-            size(p.final_map),
-            field_text(p.receptive_field),
-            "-" if p.final_channels is None else str(p.final_channels),
-            millions(p.params),
-            billions(p.macs),
-            "-" if p.train_macs is None else billions(p.train_macs),
-            mebibytes(p.memory.activation_bytes),
-            mebibytes(p.memory.peak_activation_bytes),
-            mebibytes(p.memory.train_step_bytes),
-        ]
-        for p in profiles
-    ]
-
-
-STAGE_HEADERS = ("stage (module)", "map", "channels", "stride", "RF (px)", "GMACs", "share")
-
-
-def stage_rows(p: Profile) -> list[list[str]]:
-    """Per-stage rows of one profile, with each stage's share of the total MACs."""
-    total = p.macs or 1
-    return [
-        [
-            s.name,
-            "-" if s.height is None or s.width is None else size((s.height, s.width)),
-            "-" if s.channels is None else str(s.channels),
-            stride_text(s.stride),
-            field_text(s.receptive_field),
-            billions(s.macs),
-            f"{100 * s.macs / total:.1f}%",
-        ]
-        for s in p.stages
-    ]
-
-
-def inspect_notes(profiles: Sequence[Profile]) -> list[str]:
-    """Footnotes: units and convention, alignment, token prefixes, the k x k window."""
-    if not profiles:
-        return []
-    first = profiles[0]
-    notes = [
-        f"MACs: multiply-accumulates at batch {first.batch_size}, convention {first.convention!r} "
-        "(FLOPs = 2 x MACs); train GMACs = forward + backward of one training step (every "
-        "trainable parameter's gradient, none for the input); memory in MiB, float32; train "
-        "step = Adam (weights, grads, 2 moments) + activations saved for backward.",
-        "RF: the theoretical receptive field of one final cell, in input pixels (unbounded by "
-        "the input's borders; + gate: global context also reaches every cell).",
-    ]
-    for p in profiles:
-        where = f"{p.model} at {size(p.resolution)}"
-        rf = p.receptive_field
-        if rf is not None and rf.context == "unknown":
-            notes.append(f"{where}: receptive field not analysed: {rf.reason}.")
-        if not p.aligned:
-            near = [size(s) for s in (p.aligned_below, p.aligned_above) if s is not None]
-            nearest = "nearest aligned size" + ("s" if len(near) > 1 else "")
-            notes.append(
-                f"{where}: not a multiple of the global stride {stride_text(p.global_stride)}, "
-                f"so the final map is {size(p.final_map)}; {nearest}: {' and '.join(near)}."
-            )
-        if p.prefix_tokens:
-            notes.append(
-                f"{where}: tokens output, {p.prefix_tokens} prefix token(s) beside the "
-                f"{size(p.final_map)} patch grid."
-            )
-    return notes
 
 
 LAYER_HEADERS = ("layer", "type", "output shape", "params")
@@ -189,15 +80,12 @@ def bench_rows(report: BenchReport) -> list[list[str]]:
     rows = []
     for row in report.rows:
         t = row.timing
-        res = size((row.height, row.width))
         if t is None:
-            cells = ["out of memory", "-", "-", "-"]
-            rows.append([res, str(row.batch_size), *cells, billions(row.macs), "-"])
+            res = size((row.height, row.width))
+            cells = [res, str(row.batch_size), "out of memory", "-", "-", "-"]
+            rows.append([*cells, billions(row.macs), "-"])
             continue
-        spread = f"{milliseconds(t.p10_s)}-{milliseconds(t.p90_s)}"
-        peak = "-" if t.peak_memory_bytes is None else mebibytes(t.peak_memory_bytes)
-        cells = [milliseconds(t.median_s), spread, f"{t.images_per_s:.1f}", peak]
-        rows.append([res, str(row.batch_size), *cells, billions(row.macs), str(t.runs)])
+        rows.append([*timing_cells(t), billions(row.macs), str(t.runs)])
     return rows
 
 
@@ -206,43 +94,11 @@ def bench_notes(report: BenchReport) -> list[str]:
     timings = [r.timing for r in report.rows if r.timing is not None]
     notes = [r.error for r in report.rows if r.error]
     if timings:
-        notes[:0] = [timing_note(report.model, timings[0]), _bench_units(timings[0])]
-    for t in timings:
-        where = f"batch {t.batch_size} x {size((t.height, t.width))}"
-        if not t.warmup_stable:
-            notes.append(
-                f"{where}: timings were still drifting after {t.warmup_runs} warm-up runs "
-                f"({t.warmup_s:.1f} s); read the median with care."
-            )
-        if t.p90_s - t.p10_s > 0.2 * t.median_s:
-            notes.append(
-                f"{where}: wide spread (p10-p90 is {100 * (t.p90_s - t.p10_s) / t.median_s:.0f}% "
-                "of the median): the machine is busy or the clock is noisy."
-            )
+        units = f"MACs at the row's batch (FLOPs = 2 x MACs); {memory_note(timings[0])}"
+        notes[:0] = [timing_note(report.model, timings[0]), units]
+    notes += [n for t in timings for n in t.warning_notes()]
     notes += [_max_batch_note(m) for m in report.max_batches]
     return notes
-
-
-def timing_note(model: str, t: Timing) -> str:
-    """How the latency was measured: device, dtype, threads, torch, statistic, memory column."""
-    env = t.environment
-    where = f"{env.device} ({t.device})" if t.device.startswith("cuda") else env.device
-    extras = (", channels_last" if t.channels_last else "") + (
-        f", compiled in {t.compile_time_s:.1f} s" if t.compile_time_s is not None else ""
-    )
-    return (
-        f"Latency: {model} on {where}, {env.dtype}, {env.threads} CPU thread(s), torch "
-        f"{env.torch}{extras}; median (and p10-p90) of per-iteration times after warm-up."
-    )
-
-
-def _bench_units(t: Timing) -> str:
-    memory = {
-        "cuda_max_allocated": "torch.cuda.max_memory_allocated (weights included)",
-        "rss_increase": "growth of the process's peak resident memory while running "
-        "(an estimate; weights excluded)",
-    }.get(t.memory_method, "not observable here")
-    return f"MACs at the row's batch (FLOPs = 2 x MACs); peak mem: {memory}."
 
 
 def _max_batch_note(m: MaxBatch) -> str:
@@ -264,62 +120,6 @@ def latency_columns(
     """``inspect --latency``: the table with a median-latency column appended."""
     rows = [[*row, milliseconds(t.median_s)] for row, t in zip(rows, timings, strict=True)]
     return (*headers, "median (ms)"), rows
-
-
-SUGGEST_HEADERS = (
-    "",
-    "backbone",
-    "res",
-    "output stride",
-    "stride",
-    "k x k",
-    "k rule",
-    "GMACs",
-    "cost vs level",
-    "params (M)",
-    "latency (ms)",
-)
-
-
-def suggest_rows(s: Suggestion) -> list[list[str]]:
-    """The alternatives the decision was made from; ``*`` marks the chosen row; each row's
-    MACs relative to its backbone at the level's size ("4.0x 224": 448 costs 4x 224)."""
-    from archcalc.recommend.decide import relative_cost
-
-    def relative(o: Any) -> str:
-        ratio = relative_cost(o, s.alternatives, s.level)
-        if ratio is None:
-            return "-"
-        return f"{ratio:.1f}x {size(s.level.resolution)}" if ratio >= 1 else f"{ratio:.2f}x"
-
-    return [
-        [
-            "*" if o.key == s.chosen.key else "",
-            o.backbone,
-            size(o.profile.resolution),
-            "default" if o.profile.output_stride is None else str(o.profile.output_stride),
-            stride_text(o.profile.global_stride),
-            size(o.profile.final_map),
-            o.verdict(s.level).status,
-            billions(o.profile.macs),
-            relative(o),
-            millions(o.profile.params),
-            "-" if o.latency_s is None else milliseconds(o.latency_s),
-        ]
-        for o in s.alternatives
-    ]
-
-
-def suggest_headline(s: Suggestion) -> str:
-    """The recommendation in one line."""
-    p = s.chosen.profile
-    os = "" if p.output_stride is None else f" built with output_stride={p.output_stride}"
-    latency = "" if s.chosen.latency_s is None else f", {milliseconds(s.chosen.latency_s)} ms"
-    return (
-        f"Use {size(p.resolution)} input on {p.model}{os} for task level {s.task}: "
-        f"{size(p.final_map)} final map (global stride {stride_text(p.global_stride)}), "
-        f"{billions(p.macs)} GMACs, {millions(p.params)} M params{latency}."
-    )
 
 
 def suggest_report(s: Suggestion, fmt: str = "table") -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archcalc.core.geometry import MAX_SIDE
-from archcalc.results import Pair
+from archcalc.results import Pair, pair_from_json
 
 __all__ = [
     "Constraint",
@@ -59,6 +59,12 @@ class Constraint:
             "source": self.source,
             "lift": self.lift,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Constraint:
+        """Rebuild from ``to_dict()`` output."""
+        value = pair_from_json(data["value"])
+        return cls(data["kind"], value, data["hard"], data["source"], data["lift"])
 
 
 @dataclass(frozen=True)

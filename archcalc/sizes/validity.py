@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from archcalc.display import Summarised, Summary
 from archcalc.errors import InvalidResolutionError
-from archcalc.results import Pair
+from archcalc.formatting import size, stride_text
+from archcalc.results import Pair, pair_from_json
 from archcalc.sizes.constraints import (
     Constraint,
     Rules,
@@ -29,16 +31,21 @@ from archcalc.sizes.constraints import (
     side_problem,
 )
 
-__all__ = ["SizeRange", "Validity", "judge", "size_notes", "sizes_between"]
+__all__ = ["VALIDITY_HEADERS", "SizeRange", "Validity", "judge", "size_notes", "sizes_between"]
+
+VALIDITY_HEADERS = (
+    "model", "res", "valid", "aligned", "k x k", "stride", "nearest below", "nearest above",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Validity:
+class Validity(Summarised):
     """Whether ``model`` runs at ``height`` x ``width``, why not, and the nearest good sizes.
 
     ``nearest_below``/``nearest_above`` are the closest sizes that run and are aligned (no
     pixel lost to the stride, no padded window); ``build_kwargs`` are the constructor arguments
-    archcalc builds with to lift a constraint (e.g. ``img_size``).
+    archcalc builds with to lift a constraint (e.g. ``img_size``). ``str()`` (and Jupyter)
+    show one row (valid, aligned, k x k, nearest sizes) with the reason and notes under it.
     """
 
     model: str
@@ -55,6 +62,26 @@ class Validity:
     constraints: tuple[Constraint, ...] = ()
     build_kwargs: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"Validity(model={self.model!r}, resolution={(self.height, self.width)}, "
+            f"valid={self.valid}, aligned={self.aligned}, final_map={self.final_map})"
+        )
+
+    def _summary(self) -> Summary:
+        row = [
+            self.model,
+            size((self.height, self.width)),
+            "yes" if self.valid else "no",
+            "yes" if self.aligned else "no",
+            size(self.final_map),
+            stride_text(self.global_stride),
+            size(self.nearest_below),
+            size(self.nearest_above),
+        ]
+        notes = [self.reason] if self.reason else []
+        return VALIDITY_HEADERS, [row], notes + list(self.notes)
 
     def to_dict(self) -> dict[str, Any]:
         def pair(p: Pair | None) -> list[int] | None:
@@ -204,7 +231,23 @@ class SizeRange:
             "min_size": list(self.min_size),
             "sizes": [{"size": s, "k": k, "aligned": a} for s, k, a in self.sizes],
             "constraints": [c.to_dict() for c in self.constraints],
+            "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SizeRange:
+        """Rebuild from ``to_dict()`` output (the result cache reads ranges back so)."""
+        return cls(
+            model=data["model"],
+            low=data["min"],
+            high=data["max"],
+            aligned_only=data["aligned_only"],
+            global_stride=pair_from_json(data["global_stride"]),
+            min_size=pair_from_json(data["min_size"]),
+            sizes=tuple((s["size"], s["k"], s["aligned"]) for s in data["sizes"]),
+            constraints=tuple(Constraint.from_dict(c) for c in data["constraints"]),
+            notes=tuple(data["notes"]),
+        )
 
 
 def sizes_between(rules: Rules, low: int, high: int, *, aligned: bool = True) -> SizeRange:

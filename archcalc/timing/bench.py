@@ -27,7 +27,9 @@ from archcalc.core.memory import (
 )
 from archcalc.core.trace import profile_built
 from archcalc.errors import InsufficientMemoryError, InvalidArgumentError
+from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
+from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Pair, Profile
 from archcalc.timing.measure import Spec, check_spec, measure_built, probe_batch
 from archcalc.timing.stats import MAX_BATCH, BenchReport, BenchRow, MaxBatch, search_max_batch
@@ -42,12 +44,15 @@ def bench(
     *,
     find_max_batch: bool = False,
     in_chans: int = 3,
+    reparameterize: bool = False,
+    progress: ProgressCallback | None = None,
     **settings: Any,
 ) -> BenchReport:
     """Measure ``model`` at every (resolution, batch size); see the module docstring.
 
     ``settings`` are ``measure``'s: device, dtype, channels_last, compile, threads,
-    min_run_time.
+    min_run_time. ``reparameterize`` times the fused deploy form (timm's
+    ``reparameterize_model``). ``progress`` is called before each row (``archcalc.progress``).
     """
     spec = check_spec(**settings)
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolutions))
@@ -61,12 +66,15 @@ def bench(
     found: list[MaxBatch] = []
     name = model if isinstance(model, str) else type(model).__name__
     for res in sizes:
-        ready = prepare(model, res, in_chans=in_chans)
+        options = {"in_chans": in_chans, "reparameterize": reparameterize}
+        ready = prepare(model, res, **options)
         meta, name = ready.built, ready.built.name
         real = functools.cache(
-            lambda res=res: prepare(model, res, in_chans=in_chans, device=spec.device).built
+            lambda res=res, o=options: prepare(model, res, device=spec.device, **o).built
         )
         for batch in batches:
+            what = f"timing {name} at batch {batch} x {size(res)}"
+            report_progress(progress, len(rows), len(sizes) * len(batches), what)
             estimate = ready.estimate if batch == 1 else None
             estimate = estimate or profile_built(meta, res, batch_size=batch, in_chans=in_chans)
             rows.append(_row(model, real, estimate, spec))

@@ -111,6 +111,7 @@ def measure(
     min_run_time: float = 1.0,
     in_chans: int = 3,
     output_stride: int | None = None,
+    reparameterize: bool = False,
 ) -> Timing:
     """Measure the forward latency of ``model`` (timm name or module) at ``resolution``.
 
@@ -126,6 +127,7 @@ def measure(
         channels_last, compile: NHWC weights and input; ``torch.compile`` first (timed apart).
         threads: CPU threads (default: every core this process may use).
         min_run_time: seconds of timed runs (at least 10 runs).
+        reparameterize: time the fused deploy form (timm's ``reparameterize_model``).
 
     Returns:
         A ``Timing``: raw per-iteration samples and their median, p10/p90, IQR, mean (s).
@@ -150,6 +152,7 @@ def measure(
         output_stride=output_stride,
         device=spec.device,
         strict=isinstance(model, str),  # a module the tracer cannot read is still timed
+        reparameterize=reparameterize,
     )
     return measure_built(
         ready.built, ready.resolution, spec, batch_size=batch_size, in_chans=in_chans

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from archcalc.display import Summarised, Summary
+from archcalc.formatting import mebibytes, milliseconds, size
 from archcalc.results import SCHEMA_VERSION, Environment, input_dict
 
 __all__ = [
@@ -21,15 +23,20 @@ __all__ = [
     "MAX_BATCH",
     "MAX_SAMPLES",
     "MIN_SAMPLES",
+    "TIMING_HEADERS",
+    "WIDE_SPREAD",
     "BenchReport",
     "BenchRow",
     "MaxBatch",
     "Timing",
     "iqr",
     "is_stable",
+    "memory_note",
     "percentile",
     "search_max_batch",
     "timed_runs_done",
+    "timing_cells",
+    "timing_note",
     "warmup_done",
 ]
 
@@ -45,6 +52,9 @@ WARMUP_MIN_S = 0.3
 #: Stable: the median of the last WINDOW runs is within TOLERANCE of the WINDOW runs before.
 WARMUP_WINDOW = 3
 WARMUP_TOLERANCE = 0.05
+#: A spread is wide when p10-p90 exceeds this fraction of the median (a busy machine, a noisy
+#: clock): ``Timing.warnings`` then holds ``wide_spread``.
+WIDE_SPREAD = 0.2
 #: Largest batch ``search_max_batch`` tries (it stops doubling there).
 MAX_BATCH = 65_536
 
@@ -111,7 +121,7 @@ def _bisect(fits: Callable[[int], bool], good: int, bad: int) -> int:
 
 
 @dataclass(frozen=True)
-class Timing:
+class Timing(Summarised):
     """Measured latency of one model at one input size and batch, with the settings used.
 
     ``samples_s`` are per-iteration wall times (CUDA: event time, synchronised every
@@ -119,6 +129,8 @@ class Timing:
     timed runs on CUDA (weights included); on CPU it is the growth of the process's peak
     resident memory over the same region (an estimate: weights excluded, allocator caching
     included); None when it could not be observed. ``memory_method`` says which.
+    ``warnings`` are the verdicts on the measurement a script can act on; ``str()`` (and
+    Jupyter) show the ``archcalc bench`` row and its notes.
     """
 
     model: str
@@ -169,6 +181,40 @@ class Timing:
         """Throughput: batch size / median latency."""
         return self.batch_size / self.median_s
 
+    @property
+    def spread(self) -> float:
+        """The p10-p90 range as a fraction of the median."""
+        return (self.p90_s - self.p10_s) / self.median_s
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """``unstable_warmup``: timings still drifted when warm-up gave up; ``wide_spread``:
+        p10-p90 is above ``WIDE_SPREAD`` of the median. Empty when the median can be trusted."""
+        unstable = () if self.warmup_stable else ("unstable_warmup",)
+        return unstable + (("wide_spread",) if self.spread > WIDE_SPREAD else ())
+
+    def warning_notes(self) -> list[str]:
+        """Each of ``warnings`` as a sentence with its figures (the table's notes)."""
+        where = f"batch {self.batch_size} x {size((self.height, self.width))}"
+        text = {
+            "unstable_warmup": f"{where}: timings were still drifting after {self.warmup_runs} "
+            f"warm-up runs ({self.warmup_s:.1f} s); read the median with care.",
+            "wide_spread": f"{where}: wide spread (p10-p90 is {100 * self.spread:.0f}% of the "
+            "median): the machine is busy or the clock is noisy.",
+        }
+        return [text[w] for w in self.warnings]
+
+    def __repr__(self) -> str:
+        return (
+            f"Timing(model={self.model!r}, resolution={(self.height, self.width)}, "
+            f"batch_size={self.batch_size}, device={self.device!r}, "
+            f"median_s={self.median_s:.6g}, runs={self.runs}, warnings={self.warnings})"
+        )
+
+    def _summary(self) -> Summary:
+        notes = [timing_note(self.model, self), memory_note(self), *self.warning_notes()]
+        return TIMING_HEADERS, [[self.model, *timing_cells(self), str(self.runs)]], notes
+
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON object: statistics first, then the raw samples and environment."""
         return {
@@ -189,6 +235,7 @@ class Timing:
             "iqr_s": self.iqr_s,
             "mean_s": self.mean_s,
             "images_per_s": self.images_per_s,
+            "warnings": list(self.warnings),
             "peak_memory_bytes": self.peak_memory_bytes,
             "memory_method": self.memory_method,
             "samples_s": list(self.samples_s),
@@ -219,6 +266,42 @@ class Timing:
             environment=Environment(**data["environment"]),
             schema_version=data["schema_version"],
         )
+
+
+TIMING_HEADERS = (
+    "model", "res", "batch", "median (ms)", "p10-p90 (ms)", "images/s", "peak mem (MiB)", "runs",
+)  # fmt: skip
+
+
+def timing_cells(t: Timing) -> list[str]:
+    """Resolution, batch, median, p10-p90, throughput and peak memory of one timing."""
+    spread = f"{milliseconds(t.p10_s)}-{milliseconds(t.p90_s)}"
+    peak = "-" if t.peak_memory_bytes is None else mebibytes(t.peak_memory_bytes)
+    res = size((t.height, t.width))
+    return [res, str(t.batch_size), milliseconds(t.median_s), spread, f"{t.images_per_s:.1f}", peak]
+
+
+def timing_note(model: str, t: Timing) -> str:
+    """How the latency was measured: device, dtype, threads, torch, statistic."""
+    env = t.environment
+    where = f"{env.device} ({t.device})" if t.device.startswith("cuda") else env.device
+    extras = (", channels_last" if t.channels_last else "") + (
+        f", compiled in {t.compile_time_s:.1f} s" if t.compile_time_s is not None else ""
+    )
+    return (
+        f"Latency: {model} on {where}, {env.dtype}, {env.threads} CPU thread(s), torch "
+        f"{env.torch}{extras}; median (and p10-p90) of per-iteration times after warm-up."
+    )
+
+
+def memory_note(t: Timing) -> str:
+    """What the peak-memory column means for this timing's ``memory_method``."""
+    memory = {
+        "cuda_max_allocated": "torch.cuda.max_memory_allocated (weights included)",
+        "rss_increase": "growth of the process's peak resident memory while running "
+        "(an estimate; weights excluded)",
+    }.get(t.memory_method, "not observable here")
+    return f"peak mem: {memory}."
 
 
 @dataclass(frozen=True)

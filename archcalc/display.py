@@ -1,0 +1,64 @@
+"""Text tables for every layer (no torch): ``render_table`` and the ``Summarised`` mixin.
+
+Result objects (Profile, Timing, Suggestion, Validity) print as a short summary -- their row of
+the CLI table and its notes -- in a script (``str``) and in Jupyter (``_repr_markdown_``). The
+rows are built next to each result (one copy, which ``archcalc.report.tables`` reuses), and
+rendered here: the only module that imports tabulate.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["FORMATS", "Summarised", "Summary", "render_json", "render_table", "summary_text"]
+
+#: The CLI's ``--format`` choices (``json`` is rendered by ``archcalc.report.tables``).
+FORMATS = ("table", "json", "markdown", "csv")
+
+#: A summary: table headers, rows of cells and the notes printed under the table.
+Summary = tuple[Sequence[str], list[list[str]], list[str]]
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> str:
+    """Rows as a text table (``table``), GitHub Markdown (``markdown``), ``csv`` or ``html``."""
+    rows = [list(r) for r in rows]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(rows)
+        return buffer.getvalue().rstrip("\n")
+    from tabulate import tabulate
+
+    style = {"markdown": "github", "html": "html"}.get(fmt, "simple")
+    return str(tabulate(rows, headers=list(headers), tablefmt=style, disable_numparse=True))
+
+
+def render_json(value: Any) -> str:
+    """Stable JSON: two-space indent, keys in schema order."""
+    import json
+
+    return json.dumps(value, indent=2)
+
+
+def summary_text(summary: Summary, fmt: str = "table") -> str:
+    """The table, then its notes (one per line; Markdown bullets in ``markdown``)."""
+    headers, rows, notes = summary
+    lines = [f"- {n}" for n in notes] if fmt == "markdown" else list(notes)
+    return "\n\n".join([render_table(headers, rows, fmt), "\n".join(lines)]).rstrip()
+
+
+class Summarised:
+    """Mixin for frozen result dataclasses: ``str()`` and Jupyter show ``_summary()``."""
+
+    def _summary(self) -> Summary:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return summary_text(self._summary())
+
+    def _repr_markdown_(self) -> str:
+        return summary_text(self._summary(), "markdown")
