@@ -41,7 +41,10 @@ class State:
         """The summary stored on stages and profiles."""
         if self.context in ("global", "unknown") or self.h is None or self.w is None:
             context = "unknown" if self.context in ("local", "gate") else self.context
-            return ReceptiveField(None, None, context, self.reason)
+            reason = self.reason
+            if context == "unknown" and reason is None:  # an axis shrank to one cell on the way
+                reason = "a map axis shrank to a single cell, where its field is no longer followed"
+            return ReceptiveField(None, None, context, reason)
         jumps = (self.h.jump, self.w.jump)
         whole = all(isinstance(j, int) for j in jumps)
         stride = (int(jumps[0]), int(jumps[1])) if whole else None
