@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from archcalc.checks import check_limit
+from archcalc.checks import check_limit, check_positive
 from archcalc.core.build import Built
 from archcalc.core.devices import check_device
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
+from archcalc.recommend.auto import search
+from archcalc.recommend.catalog import load_catalog
 from archcalc.recommend.decide import (
-    AUTO_BACKBONES,
     CANDIDATE_SIDES,
     DEFAULT_BACKBONES,
     Option,
@@ -29,16 +30,10 @@ from archcalc.recommend.decide import (
 )
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
 from archcalc.recommend.rules import K_MIN, Backbone
+from archcalc.recommend.profiles import latency_s, profile_at, stride_remedies
 from archcalc.results import Pair
-from archcalc.timing.measure import measure
 
-__all__ = ["MIN_RUN_TIME_S", "OUTPUT_STRIDES", "suggest"]
-
-#: Timed-run length per measured row: short, since only a few rows decide and the median of
-#: at least 10 runs (archcalc.timing.measure) is stable enough to compare with a budget.
-MIN_RUN_TIME_S = 0.2
-#: Output strides tried, in order, when the level's size gives k < 3 (timm: dilation).
-OUTPUT_STRIDES = (16, 8)
+__all__ = ["suggest"]
 
 Key = tuple[str, Pair, int | None]
 
@@ -50,24 +45,77 @@ def suggest(
     device: str = "cpu",
     budget_ms: float | None = None,
     max_gmacs: float | None = None,
+    max_params: float | None = None,
     measure_latency: bool = True,
     levels: str | os.PathLike[str] | Sequence[Level] | None = None,
+    top: int = 5,
+    family: str | None = None,
+    catalog: str | os.PathLike[str] | None = None,
 ) -> Suggestion:
-    """Recommend an input size (and output stride) for ``task`` on the given backbones.
+    """Recommend an input size (and output stride) for ``task``, and with ``"auto"`` the backbone.
 
-    ``task``: a level name or alias (coarse, fine-grained, region, ...); ``backbones``: timm
-    names, ``"auto"`` for the ranked candidate set, default resnet18 and mobilenetv3_large_100.
-    ``budget_ms``: median latency at batch 1 on ``device``; ``max_gmacs``: MACs / 1e9.
+    Args:
+        task: a level name or alias (coarse, fine-grained, region, ...).
+        backbones: timm names in order of preference (default resnet18 and
+            mobilenetv3_large_100, the proven baselines), or ``"auto"``: the most accurate
+            architecture of timm's published ImageNet table that fits (``recommend.auto``).
+        device: where latency is measured; ``measure_latency`` False skips it.
+        budget_ms, max_gmacs, max_params: median latency at batch 1 (ms), MACs / 1e9,
+            parameters / 1e6.
+        levels: a levels file or table (``recommend.levels``).
+        top, family, catalog: ``auto`` only: front options to show, fnmatch pattern(s) on
+            the architecture, and an accuracy table of the packaged table's columns.
+
+    Returns:
+        A ``Suggestion`` (``to_dict()`` is the README's JSON).
+
+    Example:
+        >>> suggest("fine-grained", "auto", max_gmacs=5, measure_latency=False).backbone
     """
     level = find_level(task, _level_table(levels))
     names, auto = _backbone_names(backbones)
-    budget_ms = check_limit("budget_ms", budget_ms)
-    max_gmacs = check_limit("max_gmacs", max_gmacs)
-    if budget_ms is not None and not measure_latency:
+    limits = {
+        "budget_ms": check_limit("budget_ms", budget_ms),
+        "max_gmacs": check_limit("max_gmacs", max_gmacs),
+        "max_params": check_limit("max_params", max_params),
+    }
+    if limits["budget_ms"] is not None and not measure_latency:
         raise InvalidArgumentError(
             "budget_ms needs latency measurement: drop --no-latency, or use --max-gmacs"
         )
+    check_positive("top", top)
     dev = check_device(device, allow_meta=False)
+    if auto:
+        front = search(
+            level,
+            load_catalog(catalog),
+            top=top,
+            family=family,
+            device=dev,
+            measure_latency=measure_latency,
+            **limits,
+        )
+        return recommend(
+            level,
+            front.options,
+            front.backbones,
+            device=dev,
+            search=front.summary,
+            notes=front.notes,
+            **limits,
+        )
+    options, infos, notes = _profile_named(names, level)
+    if measure_latency and options:
+        order = [b.name for b in infos]
+        ranked = rank(options, level, order)
+        options = _timed(options, ranked, dev, limits["budget_ms"], limits["max_gmacs"])
+    return recommend(level, options, infos, device=dev, notes=notes, **limits)
+
+
+def _profile_named(
+    names: Sequence[str], level: Level
+) -> tuple[list[Option], list[Backbone], list[str]]:
+    """Each named backbone at every candidate size (and remedies), with skipped-size notes."""
     infos: list[Backbone] = []
     options: list[Option] = []
     notes: list[str] = []
@@ -76,19 +124,7 @@ def suggest(
         infos.append(info)
         options += found
         notes += skipped
-    if measure_latency and options:
-        order = [b.name for b in infos]
-        options = _timed(options, rank(options, level, order), dev, budget_ms, max_gmacs)
-    return recommend(
-        level,
-        options,
-        infos,
-        budget_ms=budget_ms,
-        max_gmacs=max_gmacs,
-        device=dev,
-        auto=auto,
-        notes=notes,
-    )
+    return options, infos, notes
 
 
 def _level_table(levels: str | os.PathLike[str] | Sequence[Level] | None) -> tuple[Level, ...]:
@@ -102,20 +138,18 @@ def _level_table(levels: str | os.PathLike[str] | Sequence[Level] | None) -> tup
 
 
 def _backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], bool]:
-    """The names to try, in order of preference (``auto`` expands to the ranked set)."""
+    """The names to try, in order of preference; ``auto`` (alone) asks for the search."""
     asked = [backbones] if isinstance(backbones, str) else list(backbones or DEFAULT_BACKBONES)
     if not asked or not all(isinstance(b, str) and b.strip() for b in asked):
         raise InvalidArgumentError(f"backbones must be timm model names, got {backbones!r}")
-    auto = any(b.strip().lower() == "auto" for b in asked)
-    names: list[str] = []
-    for b in asked:
-        names += list(AUTO_BACKBONES) if b.strip().lower() == "auto" else [b.strip()]
-    return list(dict.fromkeys(names)), auto
-
-
-def _profile_at(name: str, res: Pair, stride: int | None, reuse: Built | None) -> Option:
-    """Profile one size through ``prepare`` (reusing one meta build where the arch allows)."""
-    return Option(prepare(name, res, output_stride=stride, reuse=reuse).profile)
+    names = list(dict.fromkeys(b.strip() for b in asked))
+    if any(b.lower() == "auto" for b in names):
+        if len(names) > 1:
+            raise InvalidArgumentError(
+                "--backbone auto searches every architecture: give it alone, or name backbones"
+            )
+        return [], True
+    return names, False
 
 
 def _profile_backbone(name: str, level: Level) -> tuple[Backbone, list[Option], list[str]]:
@@ -126,14 +160,14 @@ def _profile_backbone(name: str, level: Level) -> tuple[Backbone, list[Option], 
     skipped: list[str] = []
     for res in sorted(sides, key=lambda r: (r[0] * r[1], r)):
         try:
-            found[res] = _profile_at(name, res, None, built)
+            found[res] = profile_at(name, res, None, built)
         except ArchcalcError as e:
             skipped.append(f"skipped {built.name} at {size(res)}: {e}")
     options = list(found.values())
     base = found.get(level.resolution)
     note = None
     if base is not None and min(base.profile.final_map) < K_MIN:
-        strided, note = _stride_remedies(name, level.resolution)
+        strided, note = stride_remedies(name, level.resolution)
         options += strided
         stride = base.profile.global_stride
         options += _extra_sizes(built, name, [(K_MIN * stride[0], K_MIN * stride[1])], found)
@@ -152,27 +186,10 @@ def _extra_sizes(
         if res in found:
             continue
         try:
-            out.append(_profile_at(name, res, None, built))
+            out.append(profile_at(name, res, None, built))
         except ArchcalcError:
             continue
     return out
-
-
-def _stride_remedies(name: str, res: Pair) -> tuple[list[Option], str | None]:
-    """Profiles at ``res`` with output_stride 16, then 8 until k >= 3; or why none applies."""
-    out: list[Option] = []
-    for stride in OUTPUT_STRIDES:
-        try:
-            option = _profile_at(name, res, stride, None)
-        except ArchcalcError:
-            why = f"{name} does not accept output_stride={stride} (timm)" if not out else None
-            return out, why
-        if max(option.profile.global_stride) > stride:
-            return out, f"{name} ignores output_stride={stride}"
-        out.append(option)
-        if min(option.profile.final_map) >= K_MIN:
-            break
-    return out, None
 
 
 def _timed(
@@ -189,17 +206,17 @@ def _timed(
     firsts = list({o.backbone: o for o in reversed(ranked)}.values())
     wanted = [o for o in firsts if not violations(o, None, max_gmacs)]
     for o in wanted:
-        latency[o.key] = _latency(o, device)
+        latency[o.key] = latency_s(o, device)
     if budget_ms is None:
         best = next((o for o in ranked if not violations(o, None, max_gmacs)), None)
         if best is not None and best.key not in latency:
-            latency[best.key] = _latency(best, device)
+            latency[best.key] = latency_s(best, device)
     else:
         for o in ranked:
             if violations(o, None, max_gmacs) or _pruned(o, options, latency, budget_ms):
                 continue
             if o.key not in latency:
-                latency[o.key] = _latency(o, device)
+                latency[o.key] = latency_s(o, device)
             if latency[o.key] * 1e3 <= budget_ms:
                 break
     return [Option(o.profile, latency.get(o.key)) for o in options]
@@ -216,17 +233,3 @@ def _pruned(
         and latency.get(o.key, 0.0) * 1e3 > budget_ms
         for o in options
     )
-
-
-def _latency(option: Option, device: str) -> float:
-    """Median latency (seconds) at batch 1 of one row, its model prepared as for its profile."""
-    p = option.profile
-    result = measure(
-        p.model,
-        p.resolution,
-        device=device,
-        batch_size=1,
-        output_stride=p.output_stride,
-        min_run_time=MIN_RUN_TIME_S,
-    )
-    return float(result.median_s)
