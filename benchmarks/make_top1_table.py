@@ -25,7 +25,9 @@ from timm.models import get_pretrained_cfg
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "archcalc" / "data" / "timm_top1.csv"
 SNAPSHOT = "aa4b5850c1543fa488abf260f18390eda46cf85d"
-COLUMNS = ("arch", "tag", "top1", "top5", "eval_size", "crop_pct", "train_size", "params_m", "gmacs")
+COLUMNS = (
+    "arch", "tag", "top1", "top5", "eval_size", "crop_pct", "train_size", "params_m", "gmacs"
+)  # fmt: skip
 
 
 def reference_dir() -> Path:
@@ -70,8 +72,17 @@ def table_rows(ref: Path) -> tuple[list[list[str]], int, int]:
             params = min(bench_params, _number(row["param_count"]))
             train = get_pretrained_cfg(row["model"]).input_size[-1]
             rows.append(
-                [arch, tag, row["top1"], row["top5"], str(size), row["crop_pct"], str(train),
-                 f"{params:g}", f"{gmacs:g}"]
+                [
+                    arch,
+                    tag,
+                    row["top1"],
+                    row["top5"],
+                    str(size),
+                    row["crop_pct"],
+                    str(train),
+                    f"{params:g}",
+                    f"{gmacs:g}",
+                ]
             )
     return rows, read, read - len(rows)
 

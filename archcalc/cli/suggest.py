@@ -63,9 +63,7 @@ cheap published bounds prune it, so only a few candidates are profiled.
     "--budget-ms", type=float, default=None, help="Largest median latency at batch 1 (ms)."
 )
 @click.option("--max-gmacs", type=float, default=None, help="Largest cost in GMACs (MACs / 1e9).")
-@click.option(
-    "--max-params", type=float, default=None, help="Largest parameter count in millions."
-)
+@click.option("--max-params", type=float, default=None, help="Largest parameter count in millions.")
 @click.option(
     "--top",
     type=int,

@@ -117,12 +117,14 @@ def search(
     """
     walk = _Walk(level, (budget_ms, max_gmacs, max_params))
     candidates = best_per_arch(entries, family)
+    reached = 0
     for entry in candidates:
         if len(walk.front) >= top:
             break
+        reached += 1
         if not _excluded(walk, entry):
             _consider(walk, entry, profiler, timer, device)
-    summary = _summary(walk, len(candidates), family)
+    summary = _summary(walk, len(candidates), family, len(candidates) - reached)
     if not walk.front:
         raise InvalidArgumentError(
             f"no backbone fits at {size(level.resolution)} with "
@@ -182,11 +184,10 @@ def _consider(walk: _Walk, entry: Entry, profiler: Profiler, timer: Timer, devic
 
 def _join(walk: _Walk, option: Option, backbone: Backbone) -> None:
     """Append to the front; a tie in top-1 with the last member replaces it (it costs less)."""
-    last = walk.front[-1] if walk.front else None
-    if last is not None and last.accuracy is not None and option.accuracy is not None:
-        if last.accuracy.top1 == option.accuracy.top1:
-            walk.front.pop()
-            walk.backbones.pop()
+    last = walk.front[-1].accuracy if walk.front else None
+    if last is not None and option.accuracy is not None and last.top1 == option.accuracy.top1:
+        walk.front.pop()
+        walk.backbones.pop()
     walk.front.append(option)
     walk.backbones.append(backbone)
 
@@ -233,7 +234,7 @@ def _notes(walk: _Walk) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _summary(walk: _Walk, candidates: int, family: str | None) -> SearchSummary:
+def _summary(walk: _Walk, candidates: int, family: str | None, not_reached: int) -> SearchSummary:
     c = walk.counts
     return SearchSummary(
         candidates=candidates,
@@ -247,6 +248,7 @@ def _summary(walk: _Walk, candidates: int, family: str | None) -> SearchSummary:
         missing=tuple(walk.missing),
         failed=tuple(walk.failed),
         family=family,
+        not_reached=not_reached,
     )
 
 

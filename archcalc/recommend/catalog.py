@@ -103,7 +103,8 @@ def read_catalog(text: str, source: str = SOURCE) -> tuple[Entry, ...]:
 def load_catalog(path: str | os.PathLike[str] | None = None) -> tuple[Entry, ...]:
     """The packaged table, or a table of the same columns at ``path`` (its name as source)."""
     if path is None:
-        text = resources.files("archcalc").joinpath("data").joinpath(_PACKAGED).read_text(encoding="utf-8")
+        table = resources.files("archcalc").joinpath("data").joinpath(_PACKAGED)
+        text = table.read_text(encoding="utf-8")
         return read_catalog(text)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -112,7 +113,9 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> tuple[Entry, ...
     return read_catalog(text, source=str(path))
 
 
-def best_per_arch(entries: Iterable[Entry], family: str | Sequence[str] | None = None) -> list[Entry]:
+def best_per_arch(
+    entries: Iterable[Entry], family: str | Sequence[str] | None = None
+) -> list[Entry]:
     """The most accurate weight of each architecture, most accurate first.
 
     ``family``: fnmatch patterns on the architecture (``convnext*``; several comma-separated).

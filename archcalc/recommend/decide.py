@@ -35,6 +35,8 @@ __all__ = [
 CANDIDATE_SIDES = (48, 96, 160, 224, 320, 448)
 #: The baselines the domain notes recommend starting from (section 2).
 DEFAULT_BACKBONES = ("resnet18", "mobilenetv3_large_100")
+
+
 @dataclass(frozen=True)
 class Option:
     """One profiled configuration (a row of the alternatives table), latency if measured."""

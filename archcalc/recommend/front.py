@@ -18,6 +18,7 @@ from archcalc.recommend.catalog import Accuracy, Entry
 from archcalc.results import Pair
 
 __all__ = [
+    "ATTENTION_SHARE_MAX",
     "MAC_SLACK",
     "PARAM_SLACK",
     "SearchSummary",
@@ -30,6 +31,11 @@ __all__ = [
 #: Published fvcore GMACs x 0.9 <= archcalc's core MACs (worst measured ratio 0.942,
 #: mobilenetv3_large_100, reference README); then less half the 0.01 G rounding.
 MAC_SLACK = 0.9
+#: Below the published size, the share of MACs that shrinks with the area squared (attention
+#: over all tokens) is assumed to be at most a half: a transformer's attention share is
+#: N / (6 d + N) for N tokens of width d, under a half while N < 6 d (vit_tiny at 384:
+#: 576 tokens, d = 192, a third). ``benchmarks/auto_backbone_front.py`` checks every row.
+ATTENTION_SHARE_MAX = 0.5
 #: Published params x 0.95 <= archcalc's count at another size (a ViT's position table
 #: shrinks with the input: 0.2 % of vit_base at 48); then less half the 0.01 M rounding.
 PARAM_SLACK = 0.95
@@ -39,12 +45,14 @@ def mac_bound(entry: Entry, resolution: Pair) -> int:
     """A lower bound on ``entry``'s MACs at ``resolution`` from its published MACs.
 
     Growth law: a convolution's MACs grow with the input area (ratio a); global attention
-    adds a term that grows with a^2. Without a profile the mix is unknown, so the bound uses
-    the smaller of the two: a for a >= 1 (pure conv, the smallest growth) and a^2 for a < 1
-    (pure attention, the fastest shrink). It never excludes an option that would fit.
+    adds a term that grows with a^2. Without a profile the mix is unknown. Above the
+    published size the bound takes a (the slowest growth: all convolution), which never
+    excludes an option that would fit. Below it, a^2 (all attention) would prune almost
+    nothing at 48 (a = 0.046), so the bound takes the attention share at its largest
+    (``ATTENTION_SHARE_MAX``): (1 - s) a + s a^2 >= (1 - s) a.
     """
     area = resolution[0] * resolution[1] / entry.accuracy.eval_size**2
-    factor = area if area >= 1 else area * area
+    factor = area if area >= 1 else max(area * area, (1 - ATTENTION_SHARE_MAX) * area)
     return max(0, round((entry.macs - 5e6) * MAC_SLACK * factor))
 
 
@@ -63,7 +71,8 @@ class SearchSummary:
     more (off the accuracy-cost front); ``profiled``: traced on the meta device;
     ``rejected_k`` / ``over_budget``: profiled, then excluded by the k rule or a budget;
     ``measured``: latencies measured; ``missing``: names timm does not list; ``failed``:
-    architectures that could not be profiled at the level's size.
+    architectures that could not be profiled at the level's size; ``not_reached``: less
+    accurate than the last front option found (the walk stops after ``top`` of them).
     """
 
     candidates: int
@@ -77,6 +86,7 @@ class SearchSummary:
     missing: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     family: str | None = None
+    not_reached: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The ``search`` JSON object of a suggestion (null outside ``--backbone auto``)."""
@@ -92,6 +102,7 @@ class SearchSummary:
             "missing": list(self.missing),
             "failed": list(self.failed),
             "family": self.family,
+            "not_reached": self.not_reached,
         }
 
     def text(self) -> str:
@@ -102,7 +113,8 @@ class SearchSummary:
             f"{self.pruned_params + self.pruned_macs} excluded by published lower bounds "
             f"(params, MACs scaled by area), {self.pruned_front} off the accuracy-cost front, "
             f"{self.profiled} profiled (meta device; {self.rejected_k} failed the k rule, "
-            f"{self.over_budget} over budget), {self.measured} timed"
+            f"{self.over_budget} over budget), {self.measured} timed, {self.not_reached} "
+            "less accurate ones not needed"
         )
 
 

@@ -29,8 +29,8 @@ from archcalc.recommend.decide import (
     violations,
 )
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
-from archcalc.recommend.rules import K_MIN, Backbone
 from archcalc.recommend.profiles import latency_s, profile_at, stride_remedies
+from archcalc.recommend.rules import K_MIN, Backbone
 from archcalc.results import Pair
 
 __all__ = ["suggest"]
