@@ -22,7 +22,15 @@ from typing import Any
 
 from archcalc.errors import InvalidArgumentError
 
-__all__ = ["SOURCE", "Accuracy", "Entry", "best_per_arch", "load_catalog", "read_catalog"]
+__all__ = [
+    "SOURCE",
+    "Accuracy",
+    "Entry",
+    "best_per_arch",
+    "load_catalog",
+    "read_catalog",
+    "top1_index",
+]
 
 #: Where the packaged numbers come from (the table's own header says the same).
 SOURCE = "timm results-imagenet.csv, snapshot aa4b5850c154 (2025-10-30)"
@@ -145,3 +153,13 @@ def _patterns(family: str | Sequence[str] | None) -> list[str]:
     if not out:
         raise InvalidArgumentError(f"--family needs a pattern such as 'convnext*', got {family!r}")
     return out
+
+
+def top1_index(entries: Iterable[Entry]) -> dict[str, float]:
+    """Published top-1 by name: ``arch.tag`` (its best evaluation) and ``arch`` (its most
+    accurate weight), for reports that list either."""
+    index: dict[str, float] = {}
+    for e in entries:
+        for name in (e.name, e.arch):
+            index[name] = max(index.get(name, 0.0), e.accuracy.top1)
+    return index

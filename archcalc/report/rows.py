@@ -4,6 +4,9 @@ Pure Python (no torch, no plotting, no formatting): ``archcalc.report.documents`
 documents and ``archcalc.report.plots`` draws the figures from what this module returns. Row fields
 (what ``--where`` and ``--sort`` accept) are listed in ``FIELDS``; derived sizes are exact
 (``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``).
+``top1`` is timm's published ImageNet-1k top-1 (%) from the packaged accuracy table
+(``archcalc.recommend.catalog``): of that weight for ``arch.tag``, of the most accurate
+weight for a bare architecture, None where the table lacks the model.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import MIB
+from archcalc.recommend.catalog import load_catalog, top1_index
 from archcalc.report.where import compile_where
 
 __all__ = [
@@ -37,7 +41,7 @@ __all__ = [
 FIELDS = (
     "model", "family", "status", "res", "height", "width", "k", "k_w", "stride", "channels",
     "params", "params_m", "macs", "gmacs", "gflops", "latency_s", "latency_ms",
-    "peak_act_mb", "train_mb", "error_kind", "error_type", "reason",
+    "peak_act_mb", "train_mb", "error_kind", "error_type", "reason", "top1",
 )  # fmt: skip
 _FAMILY_TAIL_RE = re.compile(r"(?<![v\d])\d+[a-z]*$")
 _PORT_PREFIXES = ("tf", "legacy", "gluon")
@@ -100,6 +104,7 @@ def to_row(line: dict[str, Any]) -> dict[str, Any]:
         "error_kind": error.get("kind"),
         "error_type": error.get("type"),
         "reason": normalise_reason(line) if error else None,
+        "top1": None,
     }
 
 
@@ -109,7 +114,9 @@ def load_rows(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], int]:
     from archcalc.sweep.run import read_results
 
     lines, _read, bad = read_results(paths)
-    return [to_row(line) for line in lines], bad
+    top1 = top1_index(load_catalog())
+    rows = [to_row(line) for line in lines]
+    return [{**r, "top1": top1.get(str(r["model"]))} for r in rows], bad
 
 
 def filter_rows(
