@@ -175,6 +175,10 @@ def test_real_latency_on_cuda() -> None:
         ({"budget_ms": float("inf")}, InvalidArgumentError),
         ({"backbones": ["resnet5O"]}, UnknownModelError),
         ({"device": "tpu"}, InvalidArgumentError),
+        ({"backbones": ["auto", "resnet18"]}, InvalidArgumentError),
+        ({"backbones": "auto", "top": 0}, InvalidArgumentError),
+        ({"backbones": "auto", "family": " , "}, InvalidArgumentError),
+        ({"max_params": 0}, InvalidArgumentError),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
@@ -243,3 +247,25 @@ def test_cli_levels_file_and_its_errors(tmp_path: Any) -> None:
     code, _, err = run("suggest", "--task", "xray", "--levels", str(bad), "--no-latency")
     assert code == 2
     assert err.startswith("archcalc: error: invalid levels file") and err.count("\n") == 1
+
+
+def test_auto_front_table_and_nothing_fits(tmp_path: Any) -> None:
+    table = tmp_path / "top1.csv"
+    table.write_text(FIXTURE_TABLE)
+    s = suggest("coarse", "auto", max_gmacs=1, measure_latency=False, catalog=table)
+    from archcalc.report.tables import suggest_report
+
+    out = suggest_report(s)
+    assert out.startswith("Use 224x224 input on efficientnet_b0.ra_in1k for task level coarse")
+    assert "Accuracy-cost front at the level's size, most accurate first" in out
+    header = next(line for line in out.splitlines() if "top-1 (%)" in line)
+    assert header.split()[:4] == ["backbone", "top-1", "(%)", "eval"]
+    chosen = next(line for line in out.splitlines() if line.startswith("*"))
+    assert chosen.split()[1:5] == ["efficientnet_b0.ra_in1k", "77.70", "224", "224x224"]
+    assert "Kornblith et al., CVPR 2019" in out
+    auto = ["suggest", "--task", "coarse", "--backbone", "auto", "--no-latency"]
+    code, _, err = run(*auto, "--max-gmacs", "0.001")
+    # The smallest published cost is 0.03 G (mobilenetv3_small_050 at 224): its bound is
+    # (0.03 - 0.005) x 0.9 = 0.0225 G > 0.001; every other row's is larger: nothing fits
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("archcalc: error: no backbone fits at 224x224 with max_gmacs=0.001")

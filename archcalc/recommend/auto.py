@@ -36,7 +36,7 @@ __all__ = ["CALIBRATION_MODEL", "RATE_SLACK", "Front", "level_options", "search"
 #: Reference network timed first under a latency budget: its MAC rate calibrates the skip test.
 CALIBRATION_MODEL = "resnet18"
 #: An option is timed unless MACs / (RATE_SLACK x best MAC rate seen) exceeds the budget.
-RATE_SLACK = 2.0
+RATE_SLACK = 1.5
 
 Profiler = Callable[[str, Pair], tuple[list[Option], Backbone]]
 Timer = Callable[[Option, str], float]
