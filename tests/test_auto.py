@@ -110,6 +110,15 @@ def test_tie_goes_to_the_cheaper_profile() -> None:
     assert [o.backbone for o in front.options] == ["tie_c.x", "small_d.x"]
 
 
+def test_tie_with_the_last_front_option_is_still_considered() -> None:
+    # top=1: tie_c (published 3.5 G, listed after mid_b's 3.2 G) ties mid_b's 80.0 and
+    # really costs 2.5 G < 3.5 G, so the walk goes on past the full front and takes it.
+    table = TABLE.replace("224,20.0,4.0", "224,20.0,3.2").replace("224,10.0,3.0", "224,10.0,3.5")
+    front, calls = run(table=table, max_gmacs=5, top=1, measure_latency=False)
+    assert calls == ["mid_b.x", "tie_c.x"]
+    assert [o.backbone for o in front.options] == ["tie_c.x"]
+
+
 def test_params_budget_and_top() -> None:
     front, _ = run(max_params=6, top=1, measure_latency=False)
     # bounds: big_a 76.0, tie_c 9.5, mid_b 19.0 M > 6; small_d (5.0 - 0.005) x 0.95 = 4.75 fits

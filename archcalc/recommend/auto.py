@@ -119,7 +119,7 @@ def search(
     candidates = best_per_arch(entries, family)
     reached = 0
     for entry in candidates:
-        if len(walk.front) >= top:
+        if len(walk.front) >= top and not _ties_last(walk, entry.accuracy.top1):
             break
         reached += 1
         if not _excluded(walk, entry):
@@ -134,6 +134,12 @@ def search(
         walk.front[0] = replace(walk.front[0], latency_s=timer(walk.front[0], device))
     notes = _notes(walk)
     return Front(tuple(walk.front), tuple(walk.backbones), summary, notes)
+
+
+def _ties_last(walk: _Walk, top1: float) -> bool:
+    """True when ``top1`` is the last front option's (a cheaper option would replace it)."""
+    last = walk.front[-1].accuracy if walk.front else None
+    return last is not None and last.top1 == top1
 
 
 def _excluded(walk: _Walk, entry: Entry) -> bool:
@@ -184,8 +190,7 @@ def _consider(walk: _Walk, entry: Entry, profiler: Profiler, timer: Timer, devic
 
 def _join(walk: _Walk, option: Option, backbone: Backbone) -> None:
     """Append to the front; a tie in top-1 with the last member replaces it (it costs less)."""
-    last = walk.front[-1].accuracy if walk.front else None
-    if last is not None and option.accuracy is not None and last.top1 == option.accuracy.top1:
+    if option.accuracy is not None and _ties_last(walk, option.accuracy.top1):
         walk.front.pop()
         walk.backbones.pop()
     walk.front.append(option)
