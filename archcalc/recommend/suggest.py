@@ -108,7 +108,8 @@ def suggest(
     if measure_latency and options:
         order = [b.name for b in infos]
         ranked = rank(options, level, order)
-        options = _timed(options, ranked, dev, limits["budget_ms"], limits["max_gmacs"])
+        static = (limits["max_gmacs"], limits["max_params"])
+        options = _timed(options, ranked, dev, limits["budget_ms"], static)
     return recommend(level, options, infos, device=dev, notes=notes, **limits)
 
 
@@ -197,23 +198,24 @@ def _timed(
     ranked: Sequence[Option],
     device: str,
     budget_ms: float | None,
-    max_gmacs: float | None,
+    static: tuple[float | None, float | None],
 ) -> list[Option]:
     """Measure the rows that decide: each backbone's best row, then (with a latency budget)
     the ranked rows until one fits. A row is skipped when a cheaper row of the same backbone
-    and output stride already missed the budget (latency grows with MACs)."""
+    and output stride already missed the budget (latency grows with MACs). ``static``:
+    (max_gmacs, max_params)."""
     latency: dict[Key, float] = {}
     firsts = list({o.backbone: o for o in reversed(ranked)}.values())
-    wanted = [o for o in firsts if not violations(o, None, max_gmacs)]
+    wanted = [o for o in firsts if not violations(o, None, *static)]
     for o in wanted:
         latency[o.key] = latency_s(o, device)
     if budget_ms is None:
-        best = next((o for o in ranked if not violations(o, None, max_gmacs)), None)
+        best = next((o for o in ranked if not violations(o, None, *static)), None)
         if best is not None and best.key not in latency:
             latency[best.key] = latency_s(best, device)
     else:
         for o in ranked:
-            if violations(o, None, max_gmacs) or _pruned(o, options, latency, budget_ms):
+            if violations(o, None, *static) or _pruned(o, options, latency, budget_ms):
                 continue
             if o.key not in latency:
                 latency[o.key] = latency_s(o, device)
