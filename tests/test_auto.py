@@ -85,6 +85,11 @@ def test_bounds_arithmetic() -> None:
     assert mac_bound(big, (576, 576)) == pytest.approx(71.982e9, rel=1e-4)
     # 48 from 288: a = 1/36, a^2 = 0.00077 < a/2 = 0.01389 -> 19.995 x 0.9 / 72 = 0.2499 G
     assert mac_bound(big, (48, 48)) == pytest.approx(0.24994e9, rel=1e-4)
+    # an unaligned published size: tinynet_e-like, 0.03 G at 106. Exact area ratio to 224 is
+    # (224/106)^2 = 4.466, stride-32 maps (7/4)^2 = 3.0625: the smaller, (0.03 - 0.005) x 0.9
+    # x 3.0625 = 0.0689 G (tinynet_e.in1k profiles at 0.088 G at 224)
+    small = read_catalog(HEADER + "tiny,x,60.0,80.0,106,0.875,106,2.0,0.03\n")[0]
+    assert mac_bound(small, (224, 224)) == pytest.approx(0.025e9 * 0.9 * 3.0625, rel=1e-6)
     # params: (80 - 0.005) x 0.95 = 75.995 M
     assert param_bound(big) == pytest.approx(75.99525e6, rel=1e-6)
 
