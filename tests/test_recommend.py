@@ -187,7 +187,9 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "reasons",
         "pipeline",
         "alternatives",
+        "search",  # null outside --backbone auto (README JSON table)
     ]
+    assert data["search"] is None
     assert list(data["pipeline"]) == [
         "train_resize",
         "train_crop",
@@ -200,7 +202,8 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
     chosen = [a for a in data["alternatives"] if a["chosen"]]
     assert len(chosen) == 1 and chosen[0]["input"]["height"] == 224
     profile_keys = set(make("net", 224).to_dict())
-    assert all(set(a) == profile_keys | {"latency_ms", "chosen"} for a in data["alternatives"])
+    extra = {"latency_ms", "chosen", "accuracy"}  # accuracy: null outside --backbone auto
+    assert all(set(a) == profile_keys | extra for a in data["alternatives"])
     json.dumps(data)  # plain JSON types only
 
 
