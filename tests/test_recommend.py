@@ -192,7 +192,9 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "alternatives",
         "level",
         "device",
+        "search",  # null outside --backbone auto (README JSON table)
     ]
+    assert data["search"] is None
     assert list(data["pipeline"]) == [
         "train_resize",
         "train_crop",
@@ -207,7 +209,7 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
     chosen = [a for a in data["alternatives"] if a["chosen"]]
     assert len(chosen) == 1 and chosen[0]["input"]["height"] == 224
     profile_keys = set(make("net", 224).to_dict())
-    extra = {"latency_s", "latency_ms", "chosen", "cost_vs_level"}
+    extra = {"latency_s", "latency_ms", "chosen", "cost_vs_level", "accuracy"}
     assert all(set(a) == profile_keys | extra for a in data["alternatives"])
     json.dumps(data)  # plain JSON types only
 

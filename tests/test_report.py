@@ -206,16 +206,20 @@ def test_markdown_report_with_plots(sweep_file: Path, tmp_path: Path) -> None:
     assert "| pairs with an error | 3 (3 models)" in text
     assert "| 2       | exception | TraceError   | <model> fails at HxW: AssertionError: x" in text
     assert "## Results (3 rows; where k>=5 and k<=9 and gmacs<2)" in text
+    # top-1 of the most accurate published weight (timm results-imagenet.csv):
+    # resnet18.fb_swsl_ig1b_ft_in1k 73.286, mobilenetv3_small_050.lamb_in1k 57.918
     assert (
         "| resnet18              | 160x160 | 32       | 5x5     | -         | 11.69        "
         "| 0.926   | 5.00" in text
     )
+    assert "| top-1 (%)   |" in text and "| 2.0              | 73.29       |" in text
+    assert "| 2.0              | 57.92       |" in text
     assert "resnet50" not in text.split("## Results")[1]
     images = [
         line[line.index("](") + 2 : -1] for line in text.splitlines() if line.startswith("![")
     ]
     assert images == ["plots/gmacs_vs_res.png", "plots/k_by_res.png", "plots/latency_ms_vs_res.png",
-                      "plots/pareto.png"]  # fmt: skip
+                      "plots/pareto.png", "plots/accuracy_pareto.png"]  # fmt: skip
     for image in images:
         width, height = _png_size(out.parent / image)
         assert width >= 200 and height >= 150 and (out.parent / image).stat().st_size > 5000

@@ -103,7 +103,7 @@ def fake_measure(calls: list[Any]) -> Any:
 
 def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("archcalc.recommend.suggest.measure", fake_measure(calls))
+    monkeypatch.setattr("archcalc.recommend.profiles.measure", fake_measure(calls))
     s = suggest("fine-grained", "resnet18", budget_ms=50)  # 448: 72.5 ms, 320: 37.0 ms
     assert s.resolution == (320, 320)
     # resnet18 at 320: conv maps are 10/7 of their side at 224 (160..10 vs 112..7), so the
@@ -119,19 +119,46 @@ def test_latency_without_budget_times_each_backbones_best_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("archcalc.recommend.suggest.measure", fake_measure(calls))
+    monkeypatch.setattr("archcalc.recommend.profiles.measure", fake_measure(calls))
     s = suggest("coarse")
     assert len(calls) == 2  # resnet18 and mobilenetv3_large_100 at 224
     assert s.chosen.latency_s is not None
     assert sum(o.latency_s is not None for o in s.alternatives) == 2
 
 
-def test_auto_ranks_the_documented_set() -> None:
-    s = suggest("coarse", "auto", max_gmacs=1, measure_latency=False)
-    # resnet50 (4.1) and resnet18 (1.8 GMACs) exceed 1; efficientnet_b0 (0.4) is the most
-    # accurate of the rest (timm top-1 77.7 vs mobilenetv3_large_100 75.8).
-    assert s.backbone == "efficientnet_b0"
-    assert any("auto set" in r for r in s.reasons)
+FIXTURE_TABLE = """\
+# a fixture accuracy table: four real archs (published numbers, timm results-imagenet.csv and
+# benchmark) and one name timm does not list
+arch,tag,top1,top5,eval_size,crop_pct,train_size,params_m,gmacs
+notanet_v9,x_in1k,99.000,99.900,224,0.875,224,1.00,0.10
+resnet50,a1_in1k,81.240,95.112,288,1.000,224,25.56,6.80
+efficientnet_b0,ra_in1k,77.698,93.538,224,0.875,224,5.29,0.40
+mobilenetv3_large_100,ra_in1k,75.784,92.528,224,0.875,224,5.48,0.23
+resnet18,a1_in1k,73.164,91.054,288,1.000,224,11.69,3.01
+"""
+
+
+def test_auto_searches_a_table(tmp_path: Any) -> None:
+    table = tmp_path / "top1.csv"
+    table.write_text(FIXTURE_TABLE)
+    s = suggest("coarse", "auto", max_gmacs=1, measure_latency=False, catalog=table)
+    # notanet_v9 is skipped (timm does not list it). Bounds at 224 from eval size 288:
+    # area a = (224/288)^2 = 0.6049, a^2 = 0.3660 > a/2, so MACs >= (G - 0.005) x 0.9 x 0.3660:
+    # resnet50 (6.80 G) -> 2.24 G > 1: pruned unprofiled. efficientnet_b0 (core 0.386 G at
+    # 224, reference README) fits and is the most accurate left; mobilenetv3_large_100
+    # (0.217 G) is the cheaper, less accurate front option; resnet18 (3.01 G) -> 0.99 G fits
+    # the budget but costs more than mobilenetv3's 0.217: off the front, unprofiled.
+    assert s.backbone == "efficientnet_b0.ra_in1k"
+    assert [o.backbone for o in s.alternatives] == [
+        "efficientnet_b0.ra_in1k",
+        "mobilenetv3_large_100.ra_in1k",
+    ]
+    assert s.search is not None and s.search.missing == ("notanet_v9.x_in1k",)
+    assert (s.search.pruned_macs, s.search.pruned_front, s.search.profiled) == (1, 1, 2)
+    assert any("timm does not list: notanet_v9.x_in1k" in w for w in s.warnings)
+    alt = s.to_dict()["alternatives"][0]["accuracy"]
+    assert (alt["top1"], alt["tag"], alt["eval_size"]) == (77.698, "ra_in1k", 224)
+    assert alt["source"] == str(table)
 
 
 @pytest.mark.cuda
@@ -151,6 +178,10 @@ def test_real_latency_on_cuda() -> None:
         ({"budget_ms": float("inf")}, InvalidArgumentError),
         ({"backbones": ["resnet5O"]}, UnknownModelError),
         ({"device": "tpu"}, InvalidArgumentError),
+        ({"backbones": ["auto", "resnet18"]}, InvalidArgumentError),
+        ({"backbones": "auto", "top": 0}, InvalidArgumentError),
+        ({"backbones": "auto", "family": " , "}, InvalidArgumentError),
+        ({"max_params": 0}, InvalidArgumentError),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
@@ -250,3 +281,25 @@ def test_reparameterize_reaches_every_prepare_and_the_timing(
     fused = replace(archcalc.profile("resnet18", 64), reparameterized=True)
     module._latency(Option(fused), "cpu")  # timed in the form it was profiled in
     assert calls[0][1]["reparameterize"] is True
+
+
+def test_auto_front_table_and_nothing_fits(tmp_path: Any) -> None:
+    table = tmp_path / "top1.csv"
+    table.write_text(FIXTURE_TABLE)
+    s = suggest("coarse", "auto", max_gmacs=1, measure_latency=False, catalog=table)
+    from archcalc.report.tables import suggest_report
+
+    out = suggest_report(s)
+    assert out.startswith("Use 224x224 input on efficientnet_b0.ra_in1k for task level coarse")
+    assert "Accuracy-cost front at the level's size, most accurate first" in out
+    header = next(line for line in out.splitlines() if "top-1 (%)" in line)
+    assert header.split()[:4] == ["backbone", "top-1", "(%)", "eval"]
+    chosen = next(line for line in out.splitlines() if line.startswith("*"))
+    assert chosen.split()[1:5] == ["efficientnet_b0.ra_in1k", "77.70", "224", "224x224"]
+    assert "Kornblith et al., CVPR 2019" in out
+    auto = ["suggest", "--task", "coarse", "--backbone", "auto", "--no-latency"]
+    code, _, err = run(*auto, "--max-gmacs", "0.001")
+    # The smallest published cost is 0.03 G (mobilenetv3_small_050 at 224): its bound is
+    # (0.03 - 0.005) x 0.9 = 0.0225 G > 0.001; every other row's is larger: nothing fits
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("archcalc: error: no backbone fits at 224x224 with max_gmacs=0.001")

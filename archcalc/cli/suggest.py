@@ -15,7 +15,7 @@ from archcalc.cli.options import (
     reparameterize_option,
 )
 from archcalc.cli.progress import ProgressBar
-from archcalc.recommend.decide import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
+from archcalc.recommend.decide import CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
 
 __all__ = ["suggest_command"]
@@ -39,13 +39,17 @@ Examples:
   archcalc suggest --task fine-grained
   archcalc suggest --task region --backbone resnet18 --no-latency
   archcalc suggest --task coarse --backbone auto --budget-ms 20
+  archcalc suggest --task fine-grained --backbone auto --max-gmacs 5 --no-latency
+  archcalc suggest --task coarse --backbone auto --family 'convnext*' --top 8
   archcalc suggest --task fine --max-gmacs 2 --format json
   archcalc suggest --task xray --levels team-levels.toml
 
 \b
 Sizes profiled: {", ".join(map(str, CANDIDATE_SIDES))}, the level's own and the remedies
-the k rule asks for. --backbone auto ranks, most accurate first (timm's published
-ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
+the k rule asks for. --backbone auto searches every architecture with published
+ImageNet-1k accuracy (timm results-imagenet.csv, shipped with archcalc) and picks the most
+accurate one whose option at the level's size keeps k in the window and fits the budgets;
+cheap published bounds prune it, so only a few candidates are profiled.
 """
 
 
@@ -59,8 +63,8 @@ ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
     "--backbone",
     "backbones",
     multiple=True,
-    help=f"timm model name; repeat for several, 'auto' for the ranked set "
-    f"[default: {', '.join(DEFAULT_BACKBONES)}]",
+    help=f"timm model name; repeat for several, or 'auto' to search timm's published "
+    f"accuracy table [default: {', '.join(DEFAULT_BACKBONES)}]",
 )
 @click.option(
     "--device", default="cpu", show_default=True, help="Where latency is measured: cpu or cuda."
@@ -69,6 +73,20 @@ ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
     "--budget-ms", type=float, default=None, help="Largest median latency at batch 1 (ms)."
 )
 @click.option("--max-gmacs", type=float, default=None, help="Largest cost in GMACs (MACs / 1e9).")
+@click.option("--max-params", type=float, default=None, help="Largest parameter count in millions.")
+@click.option(
+    "--top",
+    type=int,
+    default=5,
+    show_default=True,
+    help="--backbone auto: options of the accuracy-cost front to show.",
+)
+@click.option(
+    "--family",
+    default=None,
+    metavar="PATTERN",
+    help="--backbone auto: only architectures matching (fnmatch, comma-separated: 'convnext*').",
+)
 @click.option(
     "--no-latency", is_flag=True, help="Skip latency measurement (static numbers only, fast)."
 )
@@ -88,6 +106,9 @@ def suggest_command(
     device: str,
     budget_ms: float | None,
     max_gmacs: float | None,
+    max_params: float | None,
+    top: int,
+    family: str | None,
     no_latency: bool,
     levels_file: str | None,
     reparameterize: bool,
@@ -117,8 +138,11 @@ def suggest_command(
                 device=device,
                 budget_ms=budget_ms,
                 max_gmacs=max_gmacs,
+                max_params=max_params,
                 measure_latency=not no_latency,
                 levels=levels_file,
+                top=top,
+                family=family,
                 progress=bar.step,
                 reparameterize=reparameterize,
             ).to_dict()

@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.growth import GrowthLaw
+from archcalc.recommend.front import SearchSummary, auto_reason, fixres_reason
 from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import K_MIN, Backbone, Pipeline, field_lines, pipeline_for
 from archcalc.recommend.suggestion import Option, Suggestion, relative_cost
 from archcalc.results import Pair, Profile
 
 __all__ = [
-    "AUTO_BACKBONES",
     "CANDIDATE_SIDES",
     "DEFAULT_BACKBONES",
     "Option",
@@ -35,15 +35,6 @@ __all__ = [
 CANDIDATE_SIDES = (48, 96, 160, 224, 320, 448)
 #: The baselines the domain notes recommend starting from (section 2).
 DEFAULT_BACKBONES = ("resnet18", "mobilenetv3_large_100")
-#: ``--backbone auto``: most accurate first, by timm's published ImageNet-1k top-1 (%) of each
-#: default pretrained tag at 224 (timm results-imagenet.csv). Small, so a suggestion stays fast.
-AUTO_TOP1 = (
-    ("resnet50", 80.382),  # resnet50.a1_in1k
-    ("efficientnet_b0", 77.698),  # efficientnet_b0.ra_in1k
-    ("mobilenetv3_large_100", 75.784),  # mobilenetv3_large_100.ra_in1k
-    ("resnet18", 71.504),  # resnet18.a1_in1k
-)
-AUTO_BACKBONES = tuple(name for name, _ in AUTO_TOP1)
 
 
 def _distance(resolution: Pair, target: Pair) -> float:
@@ -63,11 +54,20 @@ def rank(options: Sequence[Option], level: Level, preference: Sequence[str]) -> 
     return sorted(options, key=key)
 
 
-def violations(option: Option, budget_ms: float | None, max_gmacs: float | None) -> list[str]:
-    """The budgets ``option`` breaks, each with its cost (empty when it fits)."""
+def violations(
+    option: Option,
+    budget_ms: float | None,
+    max_gmacs: float | None,
+    max_params: float | None = None,
+) -> list[str]:
+    """The budgets ``option`` breaks, each with its cost (empty when it fits).
+
+    ``max_gmacs``: MACs / 1e9; ``max_params``: parameters / 1e6; ``budget_ms``: latency."""
     out = []
     if max_gmacs is not None and option.profile.macs > max_gmacs * 1e9:
         out.append(f"max_gmacs={max_gmacs:g} ({billions(option.profile.macs)} GMACs)")
+    if max_params is not None and option.profile.params > max_params * 1e6:
+        out.append(f"max_params={max_params:g} ({millions(option.profile.params)} M params)")
     if budget_ms is not None:
         if option.latency_s is None:
             out.append(f"budget_ms={budget_ms:g} (latency not measured)")
@@ -76,11 +76,15 @@ def violations(option: Option, budget_ms: float | None, max_gmacs: float | None)
     return out
 
 
-def _overshoot(option: Option, budget_ms: float | None, max_gmacs: float | None) -> float:
+def _overshoot(
+    option: Option, budget_ms: float | None, max_gmacs: float | None, max_params: float | None
+) -> float:
     """The worst cost / limit ratio over the budgets (inf when latency is needed but missing)."""
     ratios = [0.0]
     if max_gmacs is not None:
         ratios.append(option.profile.macs / (max_gmacs * 1e9))
+    if max_params is not None:
+        ratios.append(option.profile.params / (max_params * 1e6))
     if budget_ms is not None:
         lat = option.latency_s
         ratios.append(math.inf if lat is None else lat * 1e3 / budget_ms)
@@ -88,20 +92,24 @@ def _overshoot(option: Option, budget_ms: float | None, max_gmacs: float | None)
 
 
 def _choose(
-    ranked: Sequence[Option], budget_ms: float | None, max_gmacs: float | None
+    ranked: Sequence[Option],
+    budget_ms: float | None,
+    max_gmacs: float | None,
+    max_params: float | None,
 ) -> tuple[Option, list[str]]:
     """The best-ranked option within budgets, with a warning naming what binds if it is not
     the ideal one; when nothing fits, the option closest to fitting."""
     ideal = ranked[0]
-    fitting = [o for o in ranked if not violations(o, budget_ms, max_gmacs)]
+    limits = (budget_ms, max_gmacs, max_params)
+    fitting = [o for o in ranked if not violations(o, *limits)]
     if fitting and fitting[0] is ideal:
         return ideal, []
-    binding = "; ".join(violations(ideal, budget_ms, max_gmacs))
+    binding = "; ".join(violations(ideal, *limits))
     where = f"{ideal.backbone} at {size(ideal.profile.resolution)}"
     if fitting:
         return fitting[0], [f"budget binds: {binding} excludes {where}, the ideal option"]
-    closest = min(ranked, key=lambda o: _overshoot(o, budget_ms, max_gmacs))
-    cost = "; ".join(violations(closest, budget_ms, max_gmacs))
+    closest = min(ranked, key=lambda o: _overshoot(o, *limits))
+    cost = "; ".join(violations(closest, *limits))
     return closest, [
         f"nothing fits the budget: {binding} excludes {where}, the ideal option; the closest "
         f"is {closest.backbone} at {size(closest.profile.resolution)}: {cost}"
@@ -235,14 +243,12 @@ def _level_reason(level: Level, chosen: Option) -> str:
     return text
 
 
-def _backbone_reason(chosen: Option, preference: Sequence[str], auto: bool) -> str:
-    """Why this backbone: asked for, first in the order given, or the auto ranking."""
-    if auto:
-        return (
-            f"backbone: {chosen.backbone}, the best-ranked of the auto set "
-            f"({', '.join(preference)}: most accurate first, by timm's published ImageNet "
-            "top-1) whose option at this size meets the k rule and the budgets"
-        )
+def _backbone_reason(
+    chosen: Option, preference: Sequence[str], search: SearchSummary | None
+) -> str:
+    """Why this backbone: the accuracy search's pick, asked for, or first in the order given."""
+    if search is not None and chosen.accuracy is not None:
+        return auto_reason(chosen.backbone, chosen.accuracy, search)
     if len(preference) > 1:
         return (
             f"backbone: {chosen.backbone}, the first in the order {', '.join(preference)} "
@@ -256,7 +262,11 @@ def _backbone_reason(chosen: Option, preference: Sequence[str], auto: bool) -> s
 
 
 def _cost_reason(
-    chosen: Option, device: str, budget_ms: float | None, max_gmacs: float | None
+    chosen: Option,
+    device: str,
+    budget_ms: float | None,
+    max_gmacs: float | None,
+    max_params: float | None,
 ) -> str:
     """The chosen option's cost, and the budgets it meets."""
     p = chosen.profile
@@ -271,10 +281,14 @@ def _cost_reason(
     )
     limits = [
         f"{name}={value:g}"
-        for name, value in (("max_gmacs", max_gmacs), ("budget_ms", budget_ms))
+        for name, value in (
+            ("max_gmacs", max_gmacs),
+            ("max_params", max_params),
+            ("budget_ms", budget_ms),
+        )
         if value is not None
     ]
-    if limits and not violations(chosen, budget_ms, max_gmacs):
+    if limits and not violations(chosen, budget_ms, max_gmacs, max_params):
         text += f"; within {' and '.join(limits)}"
     return text
 
@@ -314,23 +328,25 @@ def recommend(
     *,
     budget_ms: float | None = None,
     max_gmacs: float | None = None,
+    max_params: float | None = None,
     device: str = "cpu",
-    auto: bool = False,
+    search: SearchSummary | None = None,
     notes: Sequence[str] = (),
     growth: Mapping[str, GrowthLaw] | None = None,
 ) -> Suggestion:
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
-    ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at);
-    with no option at all they are the reasons, so the refusal carries them; ``growth`` the law
-    each backbone's MACs follow (``archcalc.growth.fit_growth``).
+    ``search``: how ``--backbone auto`` found the options (they then carry their accuracy,
+    most accurate first); ``notes`` are extra warnings from the caller (e.g. sizes a backbone
+    could not be built at); with no option at all they are the reasons, so the refusal carries
+    them; ``growth`` the law each backbone's MACs follow (``archcalc.growth.fit_growth``).
     """
     if not options:
         why = f": {'; '.join(notes)}" if notes else ""
         raise InvalidArgumentError(f"no backbone could be profiled at any candidate size{why}")
     preference = [b.name for b in backbones]
     ranked = rank(options, level, preference)
-    chosen, warnings = _choose(ranked, budget_ms, max_gmacs)
+    chosen, warnings = _choose(ranked, budget_ms, max_gmacs, max_params)
     info = {b.name: b for b in backbones}.get(chosen.backbone, Backbone(chosen.backbone))
     k_warnings, k_reasons = _k_lines(chosen, options, level, info)
     where = f"{chosen.backbone} at {size(chosen.profile.resolution)}"
@@ -341,11 +357,13 @@ def recommend(
         _level_reason(level, chosen),
         *k_reasons,
         *rf_reasons,
-        _backbone_reason(chosen, preference, auto),
-        _cost_reason(chosen, device, budget_ms, max_gmacs),
+        _backbone_reason(chosen, preference, search),
+        _cost_reason(chosen, device, budget_ms, max_gmacs, max_params),
         *([_growth_reason(chosen, law)] if law is not None else []),
         _pipeline_reason(pipe, info),
     ]
+    if chosen.accuracy is not None:
+        reasons += fixres_reason(chosen.backbone, chosen.accuracy, chosen.profile.resolution)
     order = {name: i for i, name in enumerate(preference)}
     table = sorted(
         options,
@@ -367,4 +385,5 @@ def recommend(
         alternatives=tuple(table),
         device=device,
         growth=law,
+        search=search,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from archcalc.checks import check_limit
+from archcalc.checks import check_limit, check_positive
 from archcalc.core.build import Built
 from archcalc.core.devices import check_device
 from archcalc.errors import ArchcalcError, InvalidArgumentError
@@ -19,8 +19,9 @@ from archcalc.formatting import size
 from archcalc.growth import GrowthLaw, fit_growth
 from archcalc.profiling.prepare import prepare
 from archcalc.progress import ProgressCallback, report_progress
+from archcalc.recommend.auto import search
+from archcalc.recommend.catalog import load_catalog
 from archcalc.recommend.decide import (
-    AUTO_BACKBONES,
     CANDIDATE_SIDES,
     DEFAULT_BACKBONES,
     Option,
@@ -30,17 +31,11 @@ from archcalc.recommend.decide import (
     violations,
 )
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
+from archcalc.recommend.profiles import latency_s, profile_at, stride_remedies
 from archcalc.recommend.rules import K_MIN, Backbone
 from archcalc.results import Pair
-from archcalc.timing.measure import measure
 
-__all__ = ["MIN_RUN_TIME_S", "OUTPUT_STRIDES", "suggest"]
-
-#: Timed-run length per measured row: short, since only a few rows decide and the median of
-#: at least 10 runs (archcalc.timing.measure) is stable enough to compare with a budget.
-MIN_RUN_TIME_S = 0.2
-#: Output strides tried, in order, when the level's size gives k < 3 (timm: dilation).
-OUTPUT_STRIDES = (16, 8)
+__all__ = ["suggest"]
 
 Key = tuple[str, Pair, int | None]
 
@@ -52,53 +47,80 @@ def suggest(
     device: str = "cpu",
     budget_ms: float | None = None,
     max_gmacs: float | None = None,
+    max_params: float | None = None,
     measure_latency: bool = True,
     levels: str | os.PathLike[str] | Sequence[Level] | None = None,
+    top: int = 5,
+    family: str | None = None,
+    catalog: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     reparameterize: bool = False,
 ) -> Suggestion:
-    """Recommend an input size (and output stride) for ``task`` on the given backbones.
+    """Recommend an input size (and output stride) for ``task``, and with ``"auto"`` the backbone.
 
-    ``task``: a level name or alias (coarse, fine-grained, region, ...); ``backbones``: timm
-    names, ``"auto"`` for the ranked candidate set, default resnet18 and mobilenetv3_large_100.
-    ``budget_ms``: median latency at batch 1 on ``device``; ``max_gmacs``: MACs / 1e9.
-    ``progress``: called before each backbone is profiled and each row is timed
-    (``archcalc.progress``). ``reparameterize``: profile and time the fused deploy form of
-    re-parameterizable backbones (timm's ``reparameterize_model``; slower: built on the CPU).
+    Args:
+        task: a level name or alias (coarse, fine-grained, region, ...).
+        backbones: timm names in order of preference (default resnet18 and
+            mobilenetv3_large_100, the proven baselines), or ``"auto"``: the most accurate
+            architecture of timm's published ImageNet table that fits (``recommend.auto``).
+        device: where latency is measured; ``measure_latency`` False skips it.
+        budget_ms, max_gmacs, max_params: median latency at batch 1 (ms), MACs / 1e9,
+            parameters / 1e6.
+        levels: a levels file or table (``recommend.levels``).
+        top, family, catalog: ``auto`` only: front options to show, fnmatch pattern(s) on
+            the architecture, and an accuracy table of the packaged table's columns.
+        progress: called before each backbone is profiled and each row is timed
+            (``archcalc.progress``).
+        reparameterize: profile and time the fused deploy form of re-parameterizable
+            backbones (timm's ``reparameterize_model``; slower: built on the CPU).
+
+    Returns:
+        A ``Suggestion`` (``to_dict()`` is the README's JSON).
+
+    Example:
+        >>> suggest("fine-grained", "auto", max_gmacs=5, measure_latency=False).backbone
     """
     level = find_level(task, _level_table(levels))
     names, auto = _backbone_names(backbones)
-    budget_ms = check_limit("budget_ms", budget_ms)
-    max_gmacs = check_limit("max_gmacs", max_gmacs)
-    if budget_ms is not None and not measure_latency:
+    limits = {
+        "budget_ms": check_limit("budget_ms", budget_ms),
+        "max_gmacs": check_limit("max_gmacs", max_gmacs),
+        "max_params": check_limit("max_params", max_params),
+    }
+    if limits["budget_ms"] is not None and not measure_latency:
         raise InvalidArgumentError(
             "budget_ms needs latency measurement: drop --no-latency, or use --max-gmacs"
         )
+    check_positive("top", top)
     dev = check_device(device, allow_meta=False)
-    infos: list[Backbone] = []
-    options: list[Option] = []
-    notes: list[str] = []
-    for i, name in enumerate(names):
-        report_progress(progress, i, len(names), f"profiling {name}")
-        info, found, skipped = _profile_backbone(name, level, reparameterize)
-        infos.append(info)
-        options += found
-        notes += skipped
+    if auto:
+        front = search(
+            level,
+            load_catalog(catalog),
+            top=top,
+            family=family,
+            device=dev,
+            measure_latency=measure_latency,
+            **limits,
+        )
+        return recommend(
+            level,
+            front.options,
+            front.backbones,
+            device=dev,
+            search=front.summary,
+            notes=front.notes,
+            growth=_growth_laws(front.options),
+            **limits,
+        )
+    options, infos, notes = _profile_named(names, level, progress, reparameterize)
     if measure_latency and options:
         order = [b.name for b in infos]
         ranked = rank(options, level, order)
-        options = _timed(options, ranked, dev, budget_ms, max_gmacs, progress)
-    return recommend(
-        level,
-        options,
-        infos,
-        budget_ms=budget_ms,
-        max_gmacs=max_gmacs,
-        device=dev,
-        auto=auto,
-        notes=notes,
-        growth=_growth_laws(options),
-    )
+        static = (limits["max_gmacs"], limits["max_params"])
+        options = _timed(options, ranked, dev, limits["budget_ms"], static, progress)
+    growth = _growth_laws(options)
+    return recommend(level, options, infos, device=dev, notes=notes, growth=growth, **limits)
 
 
 def _growth_laws(options: Sequence[Option]) -> dict[str, GrowthLaw]:
@@ -116,6 +138,22 @@ def _growth_laws(options: Sequence[Option]) -> dict[str, GrowthLaw]:
     }
 
 
+def _profile_named(
+    names: Sequence[str], level: Level, progress: ProgressCallback | None, fuse: bool
+) -> tuple[list[Option], list[Backbone], list[str]]:
+    """Each named backbone at every candidate size (and remedies), with skipped-size notes."""
+    infos: list[Backbone] = []
+    options: list[Option] = []
+    notes: list[str] = []
+    for i, name in enumerate(names):
+        report_progress(progress, i, len(names), f"profiling {name}")
+        info, found, skipped = _profile_backbone(name, level, fuse)
+        infos.append(info)
+        options += found
+        notes += skipped
+    return options, infos, notes
+
+
 def _level_table(levels: str | os.PathLike[str] | Sequence[Level] | None) -> tuple[Level, ...]:
     if levels is None:
         return LEVELS
@@ -127,23 +165,18 @@ def _level_table(levels: str | os.PathLike[str] | Sequence[Level] | None) -> tup
 
 
 def _backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], bool]:
-    """The names to try, in order of preference (``auto`` expands to the ranked set)."""
+    """The names to try, in order of preference; ``auto`` (alone) asks for the search."""
     asked = [backbones] if isinstance(backbones, str) else list(backbones or DEFAULT_BACKBONES)
     if not asked or not all(isinstance(b, str) and b.strip() for b in asked):
         raise InvalidArgumentError(f"backbones must be timm model names, got {backbones!r}")
-    auto = any(b.strip().lower() == "auto" for b in asked)
-    names: list[str] = []
-    for b in asked:
-        names += list(AUTO_BACKBONES) if b.strip().lower() == "auto" else [b.strip()]
-    return list(dict.fromkeys(names)), auto
-
-
-def _profile_at(
-    name: str, res: Pair, stride: int | None, reuse: Built | None, reparameterize: bool
-) -> Option:
-    """Profile one size through ``prepare`` (reusing one meta build where the arch allows)."""
-    ready = prepare(name, res, output_stride=stride, reuse=reuse, reparameterize=reparameterize)
-    return Option(ready.profile)
+    names = list(dict.fromkeys(b.strip() for b in asked))
+    if any(b.lower() == "auto" for b in names):
+        if len(names) > 1:
+            raise InvalidArgumentError(
+                "--backbone auto searches every architecture: give it alone, or name backbones"
+            )
+        return [], True
+    return names, False
 
 
 def _profile_backbone(
@@ -156,14 +189,14 @@ def _profile_backbone(
     skipped: list[str] = []
     for res in sorted(sides, key=lambda r: (r[0] * r[1], r)):
         try:
-            found[res] = _profile_at(name, res, None, built, fuse)
+            found[res] = profile_at(name, res, None, built, fuse)
         except ArchcalcError as e:
             skipped.append(f"skipped {built.name} at {size(res)}: {e}")
     options = list(found.values())
     base = found.get(level.resolution)
     note = None
     if base is not None and min(base.profile.final_map) < K_MIN:
-        strided, note = _stride_remedies(name, level.resolution, fuse)
+        strided, note = stride_remedies(name, level.resolution, fuse)
         options += strided
         stride = base.profile.global_stride
         options += _extra_sizes(built, name, [(K_MIN * stride[0], K_MIN * stride[1])], found, fuse)
@@ -182,27 +215,10 @@ def _extra_sizes(
         if res in found:
             continue
         try:
-            out.append(_profile_at(name, res, None, built, fuse))
+            out.append(profile_at(name, res, None, built, fuse))
         except ArchcalcError:
             continue
     return out
-
-
-def _stride_remedies(name: str, res: Pair, fuse: bool) -> tuple[list[Option], str | None]:
-    """Profiles at ``res`` with output_stride 16, then 8 until k >= 3; or why none applies."""
-    out: list[Option] = []
-    for stride in OUTPUT_STRIDES:
-        try:
-            option = _profile_at(name, res, stride, None, fuse)
-        except ArchcalcError:
-            why = f"{name} does not accept output_stride={stride} (timm)" if not out else None
-            return out, why
-        if max(option.profile.global_stride) > stride:
-            return out, f"{name} ignores output_stride={stride}"
-        out.append(option)
-        if min(option.profile.final_map) >= K_MIN:
-            break
-    return out, None
 
 
 def _timed(
@@ -210,30 +226,31 @@ def _timed(
     ranked: Sequence[Option],
     device: str,
     budget_ms: float | None,
-    max_gmacs: float | None,
+    static: tuple[float | None, float | None],
     progress: ProgressCallback | None = None,
 ) -> list[Option]:
     """Measure the rows that decide: each backbone's best row, then (with a latency budget)
     the ranked rows until one fits. A row is skipped when a cheaper row of the same backbone
-    and output stride already missed the budget (latency grows with MACs)."""
+    and output stride already missed the budget (latency grows with MACs). ``static``:
+    (max_gmacs, max_params)."""
     latency: dict[Key, float] = {}
 
     def timed(o: Option) -> float:
         where = f"timing {o.backbone} at {size(o.profile.resolution)}"
         report_progress(progress, len(latency), None, where)
-        return _latency(o, device)
+        return latency_s(o, device)
 
     firsts = list({o.backbone: o for o in reversed(ranked)}.values())
-    wanted = [o for o in firsts if not violations(o, None, max_gmacs)]
+    wanted = [o for o in firsts if not violations(o, None, *static)]
     for o in wanted:
         latency[o.key] = timed(o)
     if budget_ms is None:
-        best = next((o for o in ranked if not violations(o, None, max_gmacs)), None)
+        best = next((o for o in ranked if not violations(o, None, *static)), None)
         if best is not None and best.key not in latency:
             latency[best.key] = timed(best)
     else:
         for o in ranked:
-            if violations(o, None, max_gmacs) or _pruned(o, options, latency, budget_ms):
+            if violations(o, None, *static) or _pruned(o, options, latency, budget_ms):
                 continue
             if o.key not in latency:
                 latency[o.key] = timed(o)
@@ -253,18 +270,3 @@ def _pruned(
         and latency.get(o.key, 0.0) * 1e3 > budget_ms
         for o in options
     )
-
-
-def _latency(option: Option, device: str) -> float:
-    """Median latency (seconds) at batch 1 of one row, its model prepared as for its profile."""
-    p = option.profile
-    result = measure(
-        p.model,
-        p.resolution,
-        device=device,
-        batch_size=1,
-        output_stride=p.output_stride,
-        min_run_time=MIN_RUN_TIME_S,
-        reparameterize=p.reparameterized,  # timed in the form it was profiled in
-    )
-    return float(result.median_s)

@@ -11,6 +11,8 @@ from typing import Any
 from archcalc.display import Summarised, Summary
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.growth import GrowthLaw
+from archcalc.recommend.catalog import Accuracy
+from archcalc.recommend.front import SearchSummary
 from archcalc.recommend.levels import Level
 from archcalc.recommend.rules import KVerdict, Pipeline, k_verdict
 from archcalc.results import Pair, Profile, pair_from_json
@@ -31,6 +33,7 @@ class Option:
 
     profile: Profile
     latency_s: float | None = None
+    accuracy: Accuracy | None = None
 
     @property
     def backbone(self) -> str:
@@ -46,17 +49,21 @@ class Option:
         return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
 
     def to_dict(self, chosen: bool = False) -> dict[str, Any]:
-        """The profile's JSON object plus ``latency_s``/``latency_ms`` (null if not measured)
-        and ``chosen``."""
+        """The profile's JSON object plus ``latency_s``/``latency_ms`` (null if not measured),
+        ``chosen`` and ``accuracy`` (the published ImageNet accuracy; null outside
+        ``--backbone auto``)."""
         ms = None if self.latency_s is None else self.latency_s * 1e3
+        acc = None if self.accuracy is None else self.accuracy.to_dict()
         return {**self.profile.to_dict(), "latency_s": self.latency_s, "latency_ms": ms} | {
-            "chosen": chosen
+            "chosen": chosen,
+            "accuracy": acc,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Option:
         """Rebuild from ``to_dict()`` output."""
-        return cls(Profile.from_dict(data), data.get("latency_s"))
+        accuracy = Accuracy.from_dict(data.get("accuracy"))
+        return cls(Profile.from_dict(data), data.get("latency_s"), accuracy)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class Suggestion(Summarised):
     alternatives: tuple[Option, ...]
     device: str = "cpu"
     growth: GrowthLaw | None = None
+    search: SearchSummary | None = None
 
     @property
     def task(self) -> str:
@@ -132,6 +140,7 @@ class Suggestion(Summarised):
             ],
             "level": {**asdict(self.level), "resolution": list(self.level.resolution)},
             "device": self.device,
+            "search": None if self.search is None else self.search.to_dict(),
         }
 
     @classmethod
@@ -153,6 +162,7 @@ class Suggestion(Summarised):
             alternatives=alternatives,
             device=data["device"],
             growth=None if data.get("growth") is None else GrowthLaw(**data["growth"]),
+            search=SearchSummary.from_dict(data.get("search")),
         )
 
 

@@ -42,12 +42,12 @@ def sweep_summary_text(summary: Any) -> str:
 REPORT_FORMATS = ("markdown", "html", "csv")
 RESULT_HEADERS = (
     "model", "res", "stride", "k x k", "RF (px)", "params (M)", "GMACs", "latency (ms)",
-    "peak act. (MB)",
+    "peak act. (MB)", "top-1 (%)",
 )  # fmt: skip
 CSV_FIELDS = (
     "model", "family", "status", "height", "width", "stride", "k", "k_w", "rf", "rf_w",
     "rf_context", "channels", "params",
-    "macs", "latency_s", "peak_act_mb", "error_kind", "error_type", "reason",
+    "macs", "latency_s", "peak_act_mb", "error_kind", "error_type", "reason", "top1",
 )  # fmt: skip
 
 
@@ -65,11 +65,14 @@ def _rf(row: dict[str, Any]) -> str:
 
 
 def result_table(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[list[str]]]:
-    """Headers and rows of the results table; the latency column only when one was measured."""
+    """Headers and rows of the results table; the latency column only when one was measured,
+    the top-1 column only when the accuracy table has one of the models."""
     table = result_rows(rows)
-    if any(r["latency_s"] is not None for r in rows):
-        return RESULT_HEADERS, table
-    keep = [i for i, h in enumerate(RESULT_HEADERS) if h != "latency (ms)"]
+    drop = {
+        "latency (ms)": all(r["latency_s"] is None for r in rows),
+        "top-1 (%)": all(r["top1"] is None for r in rows),
+    }
+    keep = [i for i, h in enumerate(RESULT_HEADERS) if not drop.get(h)]
     return tuple(RESULT_HEADERS[i] for i in keep), [[row[i] for i in keep] for row in table]
 
 
@@ -86,6 +89,7 @@ def result_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
             _opt(r["macs"], billions),
             _opt(r["latency_s"], milliseconds),
             _opt(r["peak_act_mb"], lambda mb: f"{mb:.1f}"),
+            _opt(r["top1"], lambda top1: f"{top1:.2f}"),
         ]
         for r in rows
     ]

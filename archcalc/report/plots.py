@@ -86,6 +86,8 @@ def draw_plots(
         caption = "Latency against resolution (median per family)"
         drawn.append((caption, _by_family(ok, "latency_ms", out)))
     drawn.append(_pareto(ok, out, pareto_res))
+    if any(r["top1"] is not None for r in ok):
+        drawn.append(_accuracy_pareto(ok, out, pareto_res))
     return drawn
 
 
@@ -160,8 +162,7 @@ def _k_plot(rows: Sequence[Row], out: Path) -> Path:
 
 def _pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> tuple[str, Path]:
     """Cost (latency if measured, else GMACs) against params at one resolution, front marked."""
-    heights = Counter(r["height"] for r in rows)
-    res = pareto_res or (224 if 224 in heights else heights.most_common(1)[0][0])
+    res = _plot_resolution(rows, pareto_res)
     cost = "latency_ms" if any(r["latency_ms"] is not None for r in rows) else "gmacs"
     pts = [r for r in rows if r["height"] == res and r[cost] and r["params_m"]]
     figure = _figure()
@@ -228,3 +229,33 @@ def _finish(ax: Any, sides: Sequence[int]) -> None:
     _plain_log_ticks(ax, "y")
     ax.legend(fontsize="small")
     ax.grid(True, which="both", alpha=0.3)
+
+
+def _plot_resolution(rows: Sequence[Row], pareto_res: int | None) -> int:
+    """The input height the Pareto plots use: asked, else 224 if swept, else the most common."""
+    heights = Counter(r["height"] for r in rows)
+    return pareto_res or (224 if 224 in heights else heights.most_common(1)[0][0])
+
+
+def _accuracy_pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> tuple[str, Path]:
+    """Published ImageNet top-1 against GMACs at one resolution, the accuracy-cost front marked
+    (the models the accuracy table has; top-1 is at the weights' own evaluation size)."""
+    res = _plot_resolution(rows, pareto_res)
+    pts = [r for r in rows if r["height"] == res and r["gmacs"] and r["top1"] is not None]
+    figure = _figure()
+    ax = figure.add_subplot()
+    if pts:
+        ax.scatter([r["gmacs"] for r in pts], [r["top1"] for r in pts], s=10, alpha=0.4)
+        front = [pts[i] for i in pareto_front([(r["gmacs"], -r["top1"]) for r in pts])]
+        fx, fy = [r["gmacs"] for r in front], [r["top1"] for r in front]
+        ax.plot(fx, fy, "r.-", label=f"accuracy-cost front ({len(front)} models)")
+        for r in front[:: max(1, math.ceil(len(front) / MAX_LABELS))]:
+            ax.annotate(r["model"], (r["gmacs"], r["top1"]), fontsize="x-small", rotation=20)
+        ax.legend(fontsize="small")
+    ax.set(xscale="log", xlabel=f"GMACs at {res} px", ylabel="ImageNet-1k top-1 (%), published")
+    ax.set(title=f"Published top-1 against GMACs at {res} px (upper left is better)")
+    _plain_log_ticks(ax, "x")
+    ax.grid(True, which="both", alpha=0.3)
+    path = out / "accuracy_pareto.png"
+    figure.savefig(path)
+    return f"Pareto plot: published ImageNet top-1 against GMACs at {res} px", path

@@ -6,6 +6,9 @@ documents and ``archcalc.report.plots`` draws the figures from what this module 
 (``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``);
 ``rf``/``rf_w`` are the final map's receptive field in pixels (None where it is global,
 unknown, or the line predates schema version 2) and ``rf_context`` says which.
+``top1`` is timm's published ImageNet-1k top-1 (%) from the packaged accuracy table
+(``archcalc.recommend.catalog``): of that weight for ``arch.tag``, of the most accurate
+weight for a bare architecture, None where the table lacks the model.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from archcalc.checks import check_limit
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import MIB
+from archcalc.recommend.catalog import load_catalog, top1_index
 from archcalc.report.where import compile_where
 
 __all__ = [
@@ -41,7 +45,7 @@ FIELDS = (
     "model", "family", "status", "res", "height", "width", "k", "k_w", "stride", "rf",
     "rf_w", "rf_context", "channels",
     "params", "params_m", "macs", "gmacs", "gflops", "latency_s", "latency_ms",
-    "peak_act_mb", "train_mb", "error_kind", "error_type", "reason",
+    "peak_act_mb", "train_mb", "error_kind", "error_type", "reason", "top1",
 )  # fmt: skip
 #: The fields that hold strings (the others hold numbers).
 TEXT_FIELDS = ("model", "family", "status", "error_kind", "error_type", "reason")
@@ -111,6 +115,7 @@ def to_row(line: dict[str, Any]) -> dict[str, Any]:
         "error_kind": error.get("kind"),
         "error_type": error.get("type"),
         "reason": normalise_reason(line) if error else None,
+        "top1": None,
     }
 
 
@@ -121,7 +126,9 @@ def load_rows(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], int]:
     from archcalc.sweep.merge import read_results
 
     lines = read_results(paths)
-    return [to_row(line) for line in lines.results], len(lines.rejected)
+    top1 = top1_index(load_catalog())
+    rows = [to_row(line) for line in lines.results]
+    return [{**r, "top1": top1.get(str(r["model"]))} for r in rows], len(lines.rejected)
 
 
 def filter_rows(

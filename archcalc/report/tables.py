@@ -122,9 +122,23 @@ def latency_columns(
     return (*headers, "median (ms)"), rows
 
 
+def suggest_columns(s: Suggestion) -> tuple[tuple[str, ...], list[list[str]]]:
+    """Headers and rows; ``--backbone auto`` adds the published top-1 and evaluation size."""
+    rows = suggest_rows(s)
+    if s.search is None:
+        return SUGGEST_HEADERS, rows
+    extra = [
+        [f"{o.accuracy.top1:.2f}", str(o.accuracy.eval_size)] if o.accuracy else ["-", "-"]
+        for o in s.alternatives
+    ]
+    rows = [[row[0], row[1], *more, *row[2:]] for row, more in zip(rows, extra, strict=True)]
+    headers = (*SUGGEST_HEADERS[:2], "top-1 (%)", "eval size", *SUGGEST_HEADERS[2:])
+    return headers, rows
+
+
 def suggest_report(s: Suggestion, fmt: str = "table") -> str:
     """The human report: headline, reasons and warnings as bullets, the alternatives table."""
-    table = render_table(SUGGEST_HEADERS, suggest_rows(s), fmt)
+    table = render_table(*suggest_columns(s), fmt)
     if fmt == "csv":
         return table
     import textwrap
@@ -136,10 +150,16 @@ def suggest_report(s: Suggestion, fmt: str = "table") -> str:
 
     measured = any(o.latency_s is not None for o in s.alternatives)
     latency = f"median at batch 1 on {s.device}, - = not measured" if measured else "not measured"
-    caption = (
-        f"Alternatives (MACs at batch 1, convention {s.chosen.profile.convention!r}; latency: "
-        f"{latency}; * = chosen):"
+    title = (
+        "Accuracy-cost front at the level's size, most accurate first (top-1: ImageNet-1k, "
+        f"{s.chosen.accuracy.source}"
+        if s.search is not None and s.chosen.accuracy is not None
+        else "Alternatives ("
     )
+    caption = (
+        f"{title}; MACs at batch 1, convention {s.chosen.profile.convention!r}; latency: "
+        f"{latency}; * = chosen):"
+    ).replace("(; ", "(")
     blocks = [suggest_headline(s), "", *bullets("Why", s.reasons)]
     blocks += [*bullets("Warnings", s.warnings), caption, "", table]
     return "\n".join(blocks)

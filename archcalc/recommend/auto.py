@@ -1,0 +1,263 @@
+"""``suggest --backbone auto``: the most accurate backbone that fits, found with few profiles.
+
+Every architecture in the accuracy table (``catalog``) is a candidate, with its most accurate
+weight. Candidates are walked most accurate first. One is excluded without a profile when a
+lower bound on its cost (``front.param_bound``, ``front.mac_bound``) already breaks a budget,
+or already costs as much as a more accurate option found before it: it cannot be on the
+accuracy-cost front. The rest are profiled on the meta device at the level's size (with the
+output-stride remedies when k < 3); an option that keeps k in the window and fits the budgets
+joins the front. The first one is the choice; the walk stops after ``top`` front options.
+
+Latency (``budget_ms``) is measured only for options that pass every static check, and is
+skipped where even a machine-wide best MAC rate (measured on resnet18 at the level's size,
+then on every row timed) with ``RATE_SLACK`` headroom could not meet the budget: a heuristic
+bound, stated as such; every chosen option's latency is measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from archcalc.errors import ArchcalcError, InvalidArgumentError, UnknownModelError
+from archcalc.formatting import size
+from archcalc.profiling.prepare import prepare
+from archcalc.recommend.catalog import Entry, best_per_arch
+from archcalc.recommend.decide import Option, violations
+from archcalc.recommend.front import SearchSummary, mac_bound, param_bound
+from archcalc.recommend.levels import Level
+from archcalc.recommend.profiles import latency_s, stride_remedies
+from archcalc.recommend.rules import K_MIN, Backbone
+from archcalc.results import Pair
+
+__all__ = ["CALIBRATION_MODEL", "RATE_SLACK", "Front", "level_options", "search"]
+
+#: Reference network timed first under a latency budget: its MAC rate calibrates the skip test.
+CALIBRATION_MODEL = "resnet18"
+#: An option is timed unless MACs / (RATE_SLACK x best MAC rate seen) exceeds the budget.
+RATE_SLACK = 1.5
+
+Profiler = Callable[[str, Pair], tuple[list[Option], Backbone]]
+Timer = Callable[[Option, str], float]
+
+
+@dataclass(frozen=True)
+class Front:
+    """The search's answer: front options (most accurate first), their backbones, the summary."""
+
+    options: tuple[Option, ...]
+    backbones: tuple[Backbone, ...]
+    summary: SearchSummary
+    notes: tuple[str, ...] = ()
+
+
+def level_options(name: str, res: Pair) -> tuple[list[Option], Backbone]:
+    """``name`` profiled at ``res``; when k < 3, the output-stride remedies follow it."""
+    ready = prepare(name, res)
+    options = [Option(ready.profile)]
+    note = None
+    if min(ready.profile.final_map) < K_MIN:
+        strided, note = stride_remedies(name, res)
+        options += strided
+    return options, Backbone.from_cfg(ready.built.name, ready.built.pretrained_cfg, note)
+
+
+@dataclass
+class _Walk:
+    """The mutable state of one walk (local to ``search``)."""
+
+    level: Level
+    limits: tuple[float | None, float | None, float | None]  # budget_ms, max_gmacs, max_params
+    counts: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    front: list[Option] = field(default_factory=list)
+    backbones: list[Backbone] = field(default_factory=list)
+    rate: float = 0.0  # best MACs per second measured so far
+
+    def count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    @property
+    def best_cost(self) -> float:
+        return self.front[-1].profile.macs if self.front else math.inf
+
+
+def search(
+    level: Level,
+    entries: Sequence[Entry],
+    *,
+    budget_ms: float | None = None,
+    max_gmacs: float | None = None,
+    max_params: float | None = None,
+    top: int = 5,
+    family: str | None = None,
+    device: str = "cpu",
+    measure_latency: bool = True,
+    profiler: Profiler = level_options,
+    timer: Timer = latency_s,
+) -> Front:
+    """Walk ``entries`` most accurate first and return the accuracy-cost front at the level.
+
+    Args:
+        level: the task level (its resolution is where every option is profiled).
+        entries: the accuracy table (``catalog.load_catalog()``).
+        budget_ms, max_gmacs, max_params: budgets (ms at batch 1, MACs / 1e9, params / 1e6).
+        top: how many front options to find (the first is the choice).
+        family: fnmatch pattern(s) on the architecture name (``convnext*``).
+        device, measure_latency: where the chosen option (and budget checks) are timed.
+        profiler, timer: how options are profiled and timed (tests pass fakes).
+
+    Returns:
+        A ``Front``; an ``InvalidArgumentError`` when no option fits (one line, with counts).
+
+    Example:
+        >>> search(LEVELS[0], load_catalog(), max_gmacs=1, measure_latency=False).options[0]
+    """
+    walk = _Walk(level, (budget_ms, max_gmacs, max_params))
+    candidates = best_per_arch(entries, family)
+    reached = 0
+    for entry in candidates:
+        if len(walk.front) >= top and not _ties_last(walk, entry.accuracy.top1):
+            break
+        reached += 1
+        if not _excluded(walk, entry):
+            _consider(walk, entry, profiler, timer, device)
+    summary = _summary(walk, len(candidates), family, len(candidates) - reached)
+    if not walk.front:
+        raise InvalidArgumentError(
+            f"no backbone fits at {size(level.resolution)} with "
+            f"{_limits_text(walk.limits)}: {summary.text()}; relax a budget or widen --family"
+        )
+    if measure_latency and walk.front[0].latency_s is None:
+        walk.front[0] = replace(walk.front[0], latency_s=timer(walk.front[0], device))
+    notes = _notes(walk)
+    return Front(tuple(walk.front), tuple(walk.backbones), summary, notes)
+
+
+def _ties_last(walk: _Walk, top1: float) -> bool:
+    """True when ``top1`` is the last front option's (a cheaper option would replace it)."""
+    last = walk.front[-1].accuracy if walk.front else None
+    return last is not None and last.top1 == top1
+
+
+def _excluded(walk: _Walk, entry: Entry) -> bool:
+    """True (and counted) when a published lower bound rules ``entry`` out unprofiled."""
+    _, max_gmacs, max_params = walk.limits
+    if max_params is not None and param_bound(entry) > max_params * 1e6:
+        walk.count("pruned_params")
+        return True
+    bound = mac_bound(entry, walk.level.resolution)
+    if max_gmacs is not None and bound > max_gmacs * 1e9:
+        walk.count("pruned_macs")
+        return True
+    if bound >= walk.best_cost:
+        walk.count("pruned_front")
+        return True
+    return False
+
+
+def _consider(walk: _Walk, entry: Entry, profiler: Profiler, timer: Timer, device: str) -> None:
+    """Profile ``entry``; add its option to the front when k and every budget allow."""
+    try:
+        options, backbone = profiler(entry.name, walk.level.resolution)
+    except UnknownModelError:
+        walk.missing.append(entry.name)
+        return
+    except ArchcalcError:
+        walk.failed.append(entry.name)
+        return
+    walk.count("profiled")
+    fit = next((o for o in options if o.verdict(walk.level).rank == 0), None)
+    if fit is None:
+        walk.count("rejected_k")
+        return
+    option = replace(fit, accuracy=entry.accuracy)
+    budget_ms, max_gmacs, max_params = walk.limits
+    if violations(option, None, max_gmacs, max_params):
+        walk.count("over_budget")
+        return
+    if option.profile.macs >= walk.best_cost:
+        walk.count("pruned_front")
+        return
+    if budget_ms is not None:
+        option = _timed(walk, option, budget_ms, profiler, timer, device)
+        if option is None:
+            return
+    _join(walk, option, backbone)
+
+
+def _join(walk: _Walk, option: Option, backbone: Backbone) -> None:
+    """Append to the front; a tie in top-1 with the last member replaces it (it costs less)."""
+    if option.accuracy is not None and _ties_last(walk, option.accuracy.top1):
+        walk.front.pop()
+        walk.backbones.pop()
+    walk.front.append(option)
+    walk.backbones.append(backbone)
+
+
+def _timed(
+    walk: _Walk, option: Option, budget_ms: float, profiler: Profiler, timer: Timer, device: str
+) -> Option | None:
+    """``option`` with its latency when it meets ``budget_ms``; None (counted) otherwise."""
+    if walk.rate == 0.0:
+        _calibrate(walk, profiler, timer, device)
+    if walk.rate and option.profile.macs / (RATE_SLACK * walk.rate) * 1e3 > budget_ms:
+        walk.count("over_budget")
+        return None
+    seconds = timer(option, device)
+    walk.count("measured")
+    walk.rate = max(walk.rate, option.profile.macs / seconds)
+    if seconds * 1e3 > budget_ms:
+        walk.count("over_budget")
+        return None
+    return replace(option, latency_s=seconds)
+
+
+def _calibrate(walk: _Walk, profiler: Profiler, timer: Timer, device: str) -> None:
+    """Time the reference network at the level's size to learn the machine's MAC rate."""
+    reference = profiler(CALIBRATION_MODEL, walk.level.resolution)[0][0]
+    seconds = timer(reference, device)
+    walk.count("measured")
+    walk.rate = reference.profile.macs / seconds
+
+
+def _notes(walk: _Walk) -> tuple[str, ...]:
+    """Warnings for the names timm does not list and the ones that could not be profiled."""
+    notes = []
+    if walk.missing:
+        notes.append(
+            f"skipped {len(walk.missing)} name(s) in the accuracy table that timm does not "
+            f"list: {', '.join(walk.missing)}"
+        )
+    if walk.failed:
+        notes.append(
+            f"skipped {len(walk.failed)} name(s) that could not be profiled at "
+            f"{size(walk.level.resolution)}: {', '.join(walk.failed)}"
+        )
+    return tuple(notes)
+
+
+def _summary(walk: _Walk, candidates: int, family: str | None, not_reached: int) -> SearchSummary:
+    c = walk.counts
+    return SearchSummary(
+        candidates=candidates,
+        pruned_params=c.get("pruned_params", 0),
+        pruned_macs=c.get("pruned_macs", 0),
+        pruned_front=c.get("pruned_front", 0),
+        profiled=c.get("profiled", 0),
+        rejected_k=c.get("rejected_k", 0),
+        over_budget=c.get("over_budget", 0),
+        measured=c.get("measured", 0),
+        missing=tuple(walk.missing),
+        failed=tuple(walk.failed),
+        family=family,
+        not_reached=not_reached,
+    )
+
+
+def _limits_text(limits: tuple[float | None, float | None, float | None]) -> str:
+    names = ("budget_ms", "max_gmacs", "max_params")
+    given = [f"{n}={v:g}" for n, v in zip(names, limits, strict=True) if v is not None]
+    return " and ".join(given) or "no budget"

@@ -1,0 +1,65 @@
+"""One suggestion option profiled (meta device) or timed: the steps both searches share.
+
+``suggest`` on named backbones and the ``--backbone auto`` search both profile an option
+through ``prepare`` (the one way a model is built), try the output-stride remedies when a
+size ends below k = 3, and time a row with a short ``measure`` run.
+"""
+
+from __future__ import annotations
+
+from archcalc.core.build import Built
+from archcalc.errors import ArchcalcError
+from archcalc.profiling.prepare import prepare
+from archcalc.recommend.rules import K_MIN
+from archcalc.recommend.suggestion import Option
+from archcalc.results import Pair
+from archcalc.timing.measure import measure
+
+__all__ = ["MIN_RUN_TIME_S", "OUTPUT_STRIDES", "latency_s", "profile_at", "stride_remedies"]
+
+#: Timed-run length per measured row: short, since only a few rows decide and the median of
+#: at least 10 runs (archcalc.timing.measure) is stable enough to compare with a budget.
+MIN_RUN_TIME_S = 0.2
+#: Output strides tried, in order, when the level's size gives k < 3 (timm: dilation).
+OUTPUT_STRIDES = (16, 8)
+
+
+def profile_at(
+    name: str, res: Pair, stride: int | None, reuse: Built | None, fuse: bool = False
+) -> Option:
+    """Profile one size through ``prepare`` (reusing one meta build where the arch allows;
+    ``fuse``: the reparameterized deploy form)."""
+    ready = prepare(name, res, output_stride=stride, reuse=reuse, reparameterize=fuse)
+    return Option(ready.profile)
+
+
+def stride_remedies(name: str, res: Pair, fuse: bool = False) -> tuple[list[Option], str | None]:
+    """Profiles at ``res`` with output_stride 16, then 8 until k >= 3; or why none applies."""
+    out: list[Option] = []
+    for stride in OUTPUT_STRIDES:
+        try:
+            option = profile_at(name, res, stride, None, fuse)
+        except ArchcalcError:
+            why = f"{name} does not accept output_stride={stride} (timm)" if not out else None
+            return out, why
+        if max(option.profile.global_stride) > stride:
+            return out, f"{name} ignores output_stride={stride}"
+        out.append(option)
+        if min(option.profile.final_map) >= K_MIN:
+            break
+    return out, None
+
+
+def latency_s(option: Option, device: str) -> float:
+    """Median latency (seconds) at batch 1 of one row, its model prepared as for its profile."""
+    p = option.profile
+    result = measure(
+        p.model,
+        p.resolution,
+        device=device,
+        batch_size=1,
+        output_stride=p.output_stride,
+        min_run_time=MIN_RUN_TIME_S,
+        reparameterize=p.reparameterized,  # timed in the form it was profiled in
+    )
+    return float(result.median_s)
