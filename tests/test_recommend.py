@@ -187,7 +187,11 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "reasons",
         "pipeline",
         "alternatives",
+        "k_alternatives",
+        "training",
+        "train_batches",
     ]
+    assert (data["k_alternatives"], data["train_batches"]) == ([], [])  # 7x7, no --gpu-memory
     assert list(data["pipeline"]) == [
         "train_resize",
         "train_crop",

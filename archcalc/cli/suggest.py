@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from archcalc.cli.options import format_option
+from archcalc.recommend.batch import PRECISIONS
 from archcalc.recommend.decide import AUTO_BACKBONES, CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
 
@@ -31,6 +32,9 @@ Examples:
   archcalc suggest --task coarse --backbone auto --budget-ms 20
   archcalc suggest --task fine --max-gmacs 2 --format json
   archcalc suggest --task xray --levels team-levels.toml
+  archcalc suggest --task fine --backbone resnet18 --gpu-memory 24 --gpu-memory 80
+  archcalc suggest --task coarse --gpu-memory 16 --precision amp --epoch-images 10000
+  archcalc suggest --task coarse --no-training --no-latency
 
 \b
 Sizes profiled: {", ".join(map(str, CANDIDATE_SIDES))}, the level's own and the remedies
@@ -69,6 +73,35 @@ ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
     metavar="FILE",
     help="TOML, JSON or YAML table of task levels (see the README).",
 )
+@click.option(
+    "--gpu-memory",
+    "gpu_memory",
+    type=float,
+    multiple=True,
+    metavar="GiB",
+    help="GPU memory in GiB (repeat for several, e.g. --gpu-memory 24 --gpu-memory 80): the "
+    "largest training batch (Adam) that fits at the chosen size, from the static estimate.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="Training precision for --gpu-memory: fp32, or amp (activations saved in fp16/bf16).",
+)
+@click.option(
+    "--epoch-images",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Images per epoch for the steps and training MACs per epoch (e.g. --epoch-images "
+    "10000) [default: the training start's data note, 3,000].",
+)
+@click.option(
+    "--no-training",
+    is_flag=True,
+    help="Hide the training start (optimizer, train/eval modes, data volume).",
+)
 @format_option()
 def suggest_command(
     task: str,
@@ -78,13 +111,18 @@ def suggest_command(
     max_gmacs: float | None,
     no_latency: bool,
     levels_file: str | None,
+    gpu_memory: tuple[float, ...],
+    precision: str,
+    epoch_images: int | None,
+    no_training: bool,
     fmt: str,
 ) -> None:
     """Recommend the input resolution for a task's level of detail on concrete backbones.
 
     Profiles each backbone at the level's size and at the candidate sizes (plus the
     remedies the k x k rule asks for), measures latency where it decides, and prints the
-    recommendation, the reasons (citing the rule used) and the alternatives table."""
+    recommendation, the reasons (citing the rule used), the alternatives table, the options
+    that keep k <= 9, the training start and, with --gpu-memory, the largest training batch."""
     from archcalc.recommend.suggest import suggest
     from archcalc.report.tables import render_json, suggest_report
 
@@ -96,6 +134,10 @@ def suggest_command(
         max_gmacs=max_gmacs,
         measure_latency=not no_latency,
         levels=levels_file,
+        training=not no_training,
+        gpu_memory=gpu_memory,
+        precision=precision,
+        epoch_images=epoch_images,
     )
     if fmt == "json":
         click.echo(render_json(result.to_dict()))

@@ -2,21 +2,24 @@
 
 Given the profiled options (backbone x input size x output stride, with latency where it was
 measured), it applies the domain rules: the task level fixes the input size (section 1), the
-final k x k map should sit in the 3-9 window (section 3), budgets are respected, and the
-input pipeline follows the backbone's own crop fraction and normalisation (section 4).
+final k x k map should sit in the 3-9 window (section 3; above it, the options that keep
+k <= 9 are shown or chosen by the level's ``k_max_policy``), budgets are respected, the
+input pipeline follows the backbone's own crop fraction and normalisation (section 4), and
+the training start (section 5) comes with the largest training batch per GPU size asked.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
+from archcalc.recommend.batch import batch_fits
+from archcalc.recommend.kmax import KAlternative, above_window, k_alternatives, k_policy_reason
 from archcalc.recommend.levels import LEVELS, Level
-from archcalc.recommend.rules import K_MIN, Backbone, KVerdict, Pipeline, k_verdict, pipeline_for
+from archcalc.recommend.rules import K_MIN, Backbone, Pipeline, pipeline_for
+from archcalc.recommend.suggestion import Option, Suggestion
 from archcalc.results import Pair, Profile
 
 __all__ = [
@@ -45,90 +48,31 @@ AUTO_TOP1 = (
 AUTO_BACKBONES = tuple(name for name, _ in AUTO_TOP1)
 
 
-@dataclass(frozen=True)
-class Option:
-    """One profiled configuration (a row of the alternatives table), latency if measured."""
-
-    profile: Profile
-    latency_s: float | None = None
-
-    @property
-    def backbone(self) -> str:
-        return self.profile.model
-
-    @property
-    def key(self) -> tuple[str, Pair, int | None]:
-        """(backbone, resolution, output_stride): what identifies a row."""
-        return (self.profile.model, self.profile.resolution, self.profile.output_stride)
-
-    def verdict(self, level: Level) -> KVerdict:
-        p = self.profile
-        return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
-
-    def to_dict(self, chosen: bool = False) -> dict[str, Any]:
-        """The profile's JSON object plus ``latency_ms`` (null if not measured) and ``chosen``."""
-        ms = None if self.latency_s is None else self.latency_s * 1e3
-        return {**self.profile.to_dict(), "latency_ms": ms, "chosen": chosen}
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """The decision: the chosen option, why, what to watch, the pipeline and every alternative."""
-
-    level: Level
-    chosen: Option
-    warnings: tuple[str, ...]
-    reasons: tuple[str, ...]
-    pipeline: Pipeline
-    alternatives: tuple[Option, ...]
-    device: str = "cpu"
-
-    @property
-    def task(self) -> str:
-        """The level's canonical name (``fine-grained`` even when asked as ``fine``)."""
-        return self.level.name
-
-    @property
-    def resolution(self) -> Pair:
-        return self.chosen.profile.resolution
-
-    @property
-    def backbone(self) -> str:
-        return self.chosen.backbone
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object; ``alternatives`` mark the chosen row with ``chosen``."""
-        p = self.chosen.profile
-        return {
-            "task": self.task,
-            "resolution": list(p.resolution),
-            "backbone": p.model,
-            "output_stride": p.output_stride,
-            "final_map": list(p.final_map),
-            "global_stride": list(p.global_stride),
-            "macs": p.macs,
-            "params": p.params,
-            "latency_ms": None if self.chosen.latency_s is None else self.chosen.latency_s * 1e3,
-            "warnings": list(self.warnings),
-            "reasons": list(self.reasons),
-            "pipeline": self.pipeline.to_dict(),
-            "alternatives": [o.to_dict(o.key == self.chosen.key) for o in self.alternatives],
-        }
-
-
 def _distance(resolution: Pair, target: Pair) -> float:
     """How far a size is from the level's, in octaves summed over both axes."""
     return sum(abs(math.log2(r / t)) for r, t in zip(resolution, target, strict=True))
 
 
 def rank(options: Sequence[Option], level: Level, preference: Sequence[str]) -> list[Option]:
-    """Best first: closest to the level's size, then k verdict, backbone preference, MACs."""
-    order = {name: i for i, name in enumerate(preference)}
+    """Best first: closest to the level's size, then k verdict, backbone preference, MACs.
 
-    def key(o: Option) -> tuple[float, int, int, int, int]:
+    With the level's ``k_max_policy`` ``prefer-k9``, maps above 9 x 9 come after all others.
+    """
+    order = {name: i for i, name in enumerate(preference)}
+    prefer_k9 = level.k_max_policy == "prefer-k9"
+
+    def key(o: Option) -> tuple[bool, float, int, int, int, int]:
         distance = round(_distance(o.profile.resolution, level.resolution), 9)
         pref = order.get(o.backbone, len(order))
-        return (distance, o.verdict(level).rank, pref, o.profile.macs, o.profile.output_stride or 0)
+        late = prefer_k9 and above_window(o.profile)
+        return (
+            late,
+            distance,
+            o.verdict(level).rank,
+            pref,
+            o.profile.macs,
+            o.profile.output_stride or 0,
+        )
 
     return sorted(options, key=key)
 
@@ -359,6 +303,23 @@ def _pipeline_reason(pipe: Pipeline, info: Backbone) -> str:
     )
 
 
+def _k_window(
+    level: Level, chosen: Option, options: Sequence[Option]
+) -> tuple[tuple[KAlternative, ...], list[str]]:
+    """The k <= 9 options and the reason for the policy applied, where the map is above 9.
+
+    The reference is the chosen option, or, when ``prefer-k9`` moved the choice, the
+    chosen backbone's option at the level's size.
+    """
+    reference = chosen
+    if not above_window(chosen.profile) and level.k_max_policy == "prefer-k9":
+        at_level = _find(options, chosen.backbone, level.resolution, chosen.profile.output_stride)
+        reference = at_level if at_level and above_window(at_level.profile) else chosen
+    alternatives = k_alternatives(reference.profile, [o.profile for o in options])
+    reason = k_policy_reason(level, chosen.profile, reference.profile, alternatives)
+    return alternatives, [reason] if reason else []
+
+
 def recommend(
     level: Level,
     options: Sequence[Option],
@@ -369,10 +330,17 @@ def recommend(
     device: str = "cpu",
     auto: bool = False,
     notes: Sequence[str] = (),
+    show_training: bool = True,
+    gpu_memory: Sequence[float] = (),
+    precision: str = "fp32",
+    epoch_images: int | None = None,
 ) -> Suggestion:
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
     ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at).
+    ``show_training``: include the level's training start; ``gpu_memory`` (GiB), ``precision``
+    and ``epoch_images`` (default: the training start's ``data_images``): the largest
+    training batch of the chosen option per GPU size and the cost of one epoch.
     """
     if not options:
         raise InvalidArgumentError("no backbone could be profiled at any candidate size")
@@ -381,10 +349,12 @@ def recommend(
     chosen, warnings = _choose(ranked, budget_ms, max_gmacs)
     info = {b.name: b for b in backbones}.get(chosen.backbone, Backbone(chosen.backbone))
     k_warnings, k_reasons = _k_lines(chosen, options, level, info)
+    k_options, policy = _k_window(level, chosen, options)
     pipe = pipeline_for(chosen.profile.resolution, info, level)
     reasons = [
         _level_reason(level, chosen),
         *k_reasons,
+        *policy,
         _backbone_reason(chosen, preference, auto),
         _cost_reason(chosen, device, budget_ms, max_gmacs),
         _pipeline_reason(pipe, info),
@@ -399,6 +369,10 @@ def recommend(
             o.profile.output_stride or 0,
         ),
     )
+    images = level.training.data_images if epoch_images is None else epoch_images
+    fits = batch_fits(
+        chosen.profile, gpu_memory, precision, epoch_images=images, train_macs=chosen.train_macs
+    )
     return Suggestion(
         level=level,
         chosen=chosen,
@@ -407,4 +381,7 @@ def recommend(
         pipeline=pipe,
         alternatives=tuple(table),
         device=device,
+        training=level.training if show_training else None,
+        train_batches=fits,
+        k_alternatives=k_options,
     )

@@ -2,21 +2,25 @@
 
 Steps: resolve the task level; profile each backbone (built once on the meta device) at the
 candidate sizes, plus the remedies the k rule asks for at the level's size (an output stride
-the backbone accepts, the smallest aligned larger input, the nearest aligned sizes); measure
-the latency of the few rows the decision depends on; hand everything to the pure recommender.
+the backbone accepts, the smallest aligned larger input, the nearest aligned sizes, and the
+largest input keeping k <= 9 where the level's size gives a larger map); measure the latency of
+the few rows the decision depends on; hand everything to the pure recommender, with the GPU
+sizes for the largest training batch.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
-from archcalc.checks import check_limit
+from archcalc.checks import check_limit, check_positive
 from archcalc.core.build import Built
 from archcalc.core.devices import check_device
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
+from archcalc.recommend.batch import check_gpu_memory, check_precision
 from archcalc.recommend.decide import (
     AUTO_BACKBONES,
     CANDIDATE_SIDES,
@@ -27,9 +31,10 @@ from archcalc.recommend.decide import (
     recommend,
     violations,
 )
+from archcalc.recommend.kmax import above_window, k_window_side
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
 from archcalc.recommend.rules import K_MIN, Backbone
-from archcalc.results import Pair
+from archcalc.results import Pair, Profile
 from archcalc.timing.measure import measure
 
 __all__ = ["MIN_RUN_TIME_S", "OUTPUT_STRIDES", "suggest"]
@@ -52,14 +57,40 @@ def suggest(
     max_gmacs: float | None = None,
     measure_latency: bool = True,
     levels: str | os.PathLike[str] | Sequence[Level] | None = None,
+    training: bool = True,
+    gpu_memory: float | Sequence[float] | None = None,
+    precision: str = "fp32",
+    epoch_images: int | None = None,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task`` on the given backbones.
 
-    ``task``: a level name or alias (coarse, fine-grained, region, ...); ``backbones``: timm
-    names, ``"auto"`` for the ranked candidate set, default resnet18 and mobilenetv3_large_100.
-    ``budget_ms``: median latency at batch 1 on ``device``; ``max_gmacs``: MACs / 1e9.
+    Args:
+        task: a level name or alias (coarse, fine-grained, region, ...).
+        backbones: timm names, ``"auto"`` for the ranked candidate set; default resnet18 and
+            mobilenetv3_large_100.
+        device: where latency is measured.
+        budget_ms: largest median latency at batch 1 on ``device``.
+        max_gmacs: largest cost in MACs / 1e9.
+        measure_latency: False for static numbers only.
+        levels: a levels file (TOML/JSON/YAML) or a sequence of ``Level``.
+        training: include the level's training start (domain notes section 5).
+        gpu_memory: GPU size(s) in GiB: the largest training batch that fits each.
+        precision: ``fp32`` or ``amp`` (saved activations in half precision).
+        epoch_images: images per epoch for the epoch cost (default: the training start's
+            ``data_images``, 3,000).
+
+    Returns:
+        The ``Suggestion``: chosen option, reasons, warnings, pipeline, training start,
+        batches per GPU, k <= 9 alternatives and every profiled alternative.
+
+    Example:
+        >>> s = suggest("fine-grained", "resnet18", measure_latency=False, gpu_memory=24)
+        >>> s.resolution, s.train_batches[0].batch_size  # doctest: +SKIP
     """
     level = find_level(task, _level_table(levels))
+    gpus = check_gpu_memory(gpu_memory)
+    precision = check_precision(precision)
+    check_positive("epoch_images", epoch_images, optional=True)
     names, auto = _backbone_names(backbones)
     budget_ms = check_limit("budget_ms", budget_ms)
     max_gmacs = check_limit("max_gmacs", max_gmacs)
@@ -88,6 +119,10 @@ def suggest(
         device=dev,
         auto=auto,
         notes=notes,
+        show_training=training,
+        gpu_memory=gpus,
+        precision=precision,
+        epoch_images=epoch_images,
     )
 
 
@@ -113,9 +148,20 @@ def _backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], b
     return list(dict.fromkeys(names)), auto
 
 
+def train_macs_of(profile: Profile) -> int | None:
+    """Forward + backward MACs of one image at ``profile``'s size, None when not available.
+
+    MERGE POINT (issue 11): return ``profile.train_macs`` once ``Profile`` carries it; until
+    then the training-step cost reads "not available".
+    """
+    del profile
+    return None
+
+
 def _profile_at(name: str, res: Pair, stride: int | None, reuse: Built | None) -> Option:
     """Profile one size through ``prepare`` (reusing one meta build where the arch allows)."""
-    return Option(prepare(name, res, output_stride=stride, reuse=reuse).profile)
+    profile = prepare(name, res, output_stride=stride, reuse=reuse).profile
+    return Option(profile, train_macs=train_macs_of(profile))
 
 
 def _profile_backbone(name: str, level: Level) -> tuple[Backbone, list[Option], list[str]]:
@@ -140,6 +186,8 @@ def _profile_backbone(name: str, level: Level) -> tuple[Backbone, list[Option], 
     elif base is not None and not base.profile.aligned:
         near = [r for r in (base.profile.aligned_below, base.profile.aligned_above) if r]
         options += _extra_sizes(built, name, near, found)
+    if base is not None and above_window(base.profile):
+        options += _extra_sizes(built, name, [k_window_side(base.profile)], found)
     return Backbone.from_cfg(built.name, built.pretrained_cfg, note), options, skipped
 
 
@@ -202,7 +250,7 @@ def _timed(
                 latency[o.key] = _latency(o, device)
             if latency[o.key] * 1e3 <= budget_ms:
                 break
-    return [Option(o.profile, latency.get(o.key)) for o in options]
+    return [replace(o, latency_s=latency.get(o.key)) for o in options]
 
 
 def _pruned(
