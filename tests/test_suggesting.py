@@ -190,7 +190,7 @@ def test_cli_json_schema() -> None:
         "std": [0.229, 0.224, 0.225],
     }
     sides = sorted(a["input"]["height"] for a in data["alternatives"])
-    assert sides == [48, 96, 160, 224, 320, 448]
+    assert sides == [48, 96, 160, 224, 288, 320, 448]  # 288 = 9 x 32: the k <= 9 option
     assert [a["chosen"] for a in data["alternatives"]].count(True) == 1
 
 
