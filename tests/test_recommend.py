@@ -224,7 +224,8 @@ def test_levels_table_matches_the_domain_notes() -> None:
 def test_recommender_imports_neither_torch_nor_timm() -> None:
     code = (
         "import sys, archcalc.recommend.decide, archcalc.recommend.rules, "
-        "archcalc.recommend.levels; "
+        "archcalc.recommend.levels, archcalc.recommend.batch, archcalc.recommend.kmax, "
+        "archcalc.recommend.training, archcalc.recommend.suggestion; "
         "print('torch' in sys.modules, 'timm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -330,7 +330,7 @@ def recommend(
     device: str = "cpu",
     auto: bool = False,
     notes: Sequence[str] = (),
-    show_training: bool = True,
+    training: bool = True,
     gpu_memory: Sequence[float] = (),
     precision: str = "fp32",
     epoch_images: int | None = None,
@@ -338,7 +338,7 @@ def recommend(
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
     ``notes`` are extra warnings from the caller (e.g. sizes a backbone could not be built at).
-    ``show_training``: include the level's training start; ``gpu_memory`` (GiB), ``precision``
+    ``training``: include the level's training start; ``gpu_memory`` (GiB), ``precision``
     and ``epoch_images`` (default: the training start's ``data_images``): the largest
     training batch of the chosen option per GPU size and the cost of one epoch.
     """
@@ -381,7 +381,7 @@ def recommend(
         pipeline=pipe,
         alternatives=tuple(table),
         device=device,
-        training=level.training if show_training else None,
+        training=level.training if training else None,
         train_batches=fits,
         k_alternatives=k_options,
     )

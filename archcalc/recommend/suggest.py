@@ -119,7 +119,7 @@ def suggest(
         device=dev,
         auto=auto,
         notes=notes,
-        show_training=training,
+        training=training,
         gpu_memory=gpus,
         precision=precision,
         epoch_images=epoch_images,
