@@ -146,3 +146,12 @@ def test_cli_table_json_and_policy_from_a_levels_file(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert (data["resolution"], data["final_map"]) == ([288, 288], [9, 9])
     assert [a["kind"] for a in data["k_alternatives"]] == ["input", "extra-stride"]
+
+
+def test_prefer_k9_without_a_k9_input_says_so() -> None:
+    level = dataclasses.replace(FINE, k_max_policy="prefer-k9")
+    s = recommend(level, [Option(make("net", 448))], [Backbone("net")])
+    assert s.resolution == (448, 448)
+    (reason,) = [r for r in s.reasons if r.startswith("k <= 9")]
+    assert "k_max_policy is prefer-k9, but no profiled input with k <= 9" in reason
+    assert [a.kind for a in s.k_alternatives] == ["extra-stride"]

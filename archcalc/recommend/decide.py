@@ -320,6 +320,22 @@ def _k_window(
     return alternatives, [reason] if reason else []
 
 
+def _table(options: Sequence[Option], preference: Sequence[str]) -> tuple[Option, ...]:
+    """The alternatives table's order: backbone preference, then area, size, output stride."""
+    order = {name: i for i, name in enumerate(preference)}
+    return tuple(
+        sorted(
+            options,
+            key=lambda o: (
+                order.get(o.backbone, len(order)),
+                o.profile.height * o.profile.width,
+                o.profile.resolution,
+                o.profile.output_stride or 0,
+            ),
+        )
+    )
+
+
 def recommend(
     level: Level,
     options: Sequence[Option],
@@ -359,16 +375,6 @@ def recommend(
         _cost_reason(chosen, device, budget_ms, max_gmacs),
         _pipeline_reason(pipe, info),
     ]
-    order = {name: i for i, name in enumerate(preference)}
-    table = sorted(
-        options,
-        key=lambda o: (
-            order.get(o.backbone, len(order)),
-            o.profile.height * o.profile.width,
-            o.profile.resolution,
-            o.profile.output_stride or 0,
-        ),
-    )
     images = level.training.data_images if epoch_images is None else epoch_images
     fits = batch_fits(
         chosen.profile, gpu_memory, precision, epoch_images=images, train_macs=chosen.train_macs
@@ -379,7 +385,7 @@ def recommend(
         warnings=tuple([*warnings, *k_warnings, *_alignment(chosen, options), *notes]),
         reasons=tuple(reasons),
         pipeline=pipe,
-        alternatives=tuple(table),
+        alternatives=_table(options, preference),
         device=device,
         training=level.training if training else None,
         train_batches=fits,

@@ -127,6 +127,11 @@ def k_policy_reason(
             f"{billions(reference.macs)} GMACs, because level {level.name}'s k_max_policy is "
             f"prefer-k9; the options that keep k <= 9: {listed}"
         )
+    if level.k_max_policy == "prefer-k9":
+        return (
+            f"k <= 9: level {level.name}'s k_max_policy is prefer-k9, but no profiled input with "
+            f"k <= 9 was within reach, so {where} stays; the options that keep k <= 9: {listed}"
+        )
     why = (
         "fine-grained detail survives in the larger map"
         if level.large_k_expected
