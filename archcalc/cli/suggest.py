@@ -38,8 +38,10 @@ Examples:
 
 \b
 Sizes profiled: {", ".join(map(str, CANDIDATE_SIDES))}, the level's own and the remedies
-the k rule asks for. --backbone auto ranks, most accurate first (timm's published
-ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
+the k rule asks for (9 x the global stride when the level's map is above 9x9: 288 at
+stride 32; a level's k_max_policy "prefer-k9" chooses it). --backbone auto ranks, most
+accurate first (timm's published ImageNet top-1, default weights, 224):
+{", ".join(AUTO_BACKBONES)}.
 """
 
 
@@ -71,7 +73,8 @@ ImageNet top-1, default weights, 224): {", ".join(AUTO_BACKBONES)}.
     "levels_file",
     default=None,
     metavar="FILE",
-    help="TOML, JSON or YAML table of task levels (see the README).",
+    help="TOML, JSON or YAML table of task levels, their k_max_policy and training start "
+    "(see the README).",
 )
 @click.option(
     "--gpu-memory",
