@@ -299,7 +299,8 @@ def suggest_headline(s: Suggestion) -> str:
 
 
 def suggest_report(s: Suggestion, fmt: str = "table") -> str:
-    """The human report: headline, reasons and warnings as bullets, the alternatives table."""
+    """The human report: headline, reasons and warnings as bullets, the alternatives table,
+    the k <= 9 options, the training start and the largest training batch per GPU size."""
     table = render_table(SUGGEST_HEADERS, suggest_rows(s), fmt)
     if fmt == "csv":
         return table
