@@ -71,29 +71,29 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="NAME:SIDE")
     parser.add_argument("--batches", nargs="+", type=int, default=[8, 32])
     args = parser.parse_args()
-    rows = []
     header = f"{'model':<26} {'side':>4} {'batch':>5} {'prec':>4} {'static MiB':>11} "
     print(header + f"{'traced MiB':>11} {'traced/static':>13}")
-    for spec in args.models:
-        name, side = spec.split(":")[0], int(spec.split(":")[1])
-        profile = archcalc.profile(name, side)
-        for precision in ("fp32", "amp"):
-            fixed, per_image = step_bytes(profile.memory, profile.params, precision)
-            for batch in args.batches:
-                static = fixed + batch * per_image
-                traced = traced_peak(name, side, batch, precision == "amp")
-                rows.append([name, side, batch, precision, static, traced, traced / static])
-                print(
-                    f"{name:<26} {side:>4} {batch:>5} {precision:>4} {static / 2**20:>11.1f} "
-                    f"{traced / 2**20:>11.1f} {traced / static:>13.3f}",
-                    flush=True,
-                )
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("w", newline="") as f:
+    with OUT.open("w", newline="") as f:  # a row per run, flushed: a cut-short run keeps its rows
         writer = csv.writer(f)
-        fields = ["model", "side", "batch", "precision", "static_bytes", "traced_peak_bytes"]
-        writer.writerow([*fields, "ratio"])
-        writer.writerows([*r[:6], f"{r[6]:.4f}"] for r in rows)
+        writer.writerow(
+            ["model", "side", "batch", "precision", "static_bytes", "traced_peak_bytes"]
+        )
+        for spec in args.models:
+            name, side = spec.split(":")[0], int(spec.split(":")[1])
+            profile = archcalc.profile(name, side)
+            for precision in ("fp32", "amp"):
+                fixed, per_image = step_bytes(profile.memory, profile.params, precision)
+                for batch in args.batches:
+                    static = fixed + batch * per_image
+                    traced = traced_peak(name, side, batch, precision == "amp")
+                    writer.writerow([name, side, batch, precision, static, traced])
+                    f.flush()
+                    print(
+                        f"{name:<26} {side:>4} {batch:>5} {precision:>4} {static / 2**20:>11.1f} "
+                        f"{traced / 2**20:>11.1f} {traced / static:>13.3f}",
+                        flush=True,
+                    )
     print(f"wrote {OUT}")
     return 0
 
