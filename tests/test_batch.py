@@ -163,3 +163,23 @@ def test_cli_gpu_memory_table_and_json() -> None:
 def test_cli_bad_values_are_one_line_errors(args: tuple[str, ...], message: str) -> None:
     code, _, err = run("suggest", "--task", "coarse", "--no-latency", *args)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_train_macs_on_the_option_reach_the_batch_table(tiny_profile: archcalc.Profile) -> None:
+    from archcalc.recommend.decide import recommend
+    from archcalc.recommend.levels import Level
+    from archcalc.recommend.rules import Backbone
+    from archcalc.recommend.suggestion import Option
+    from archcalc.report.tables import batch_rows, suggest_report
+
+    # Forward MACs of Tiny at 32x32: conv 3*8*9 x 32*32 = 221,184 + fc 8*2 = 16 -> 221,200;
+    # the caller passes the training step as 3 x forward = 663,600 MACs per image.
+    assert tiny_profile.macs == 221_200
+    option = Option(tiny_profile, train_macs=3 * 221_200)
+    level = Level("tiny", (32, 32), "a test", "everywhere")
+    s = recommend(level, [option], [Backbone("Tiny")], gpu_memory=[GPU_GIB])
+    (fit,) = s.train_batches
+    # batch 20 (see above): 20 x 663,600 = 13,272,000; epoch 3,000 x 663,600 = 1,990,800,000.
+    assert (fit.batch_size, fit.batch_macs, fit.epoch_macs) == (20, 13_272_000, 1_990_800_000)
+    assert batch_rows(s) == [["1.001", "0.0008789", "20", "150", "0.013", "1.991"]]
+    assert "training-step MACs: not available" not in suggest_report(s)
