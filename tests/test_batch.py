@@ -23,6 +23,12 @@ from archcalc.recommend.batch import (
     step_bytes,
     usable_bytes,
 )
+from archcalc.recommend.decide import recommend
+from archcalc.recommend.levels import Level
+from archcalc.recommend.rules import Backbone
+from archcalc.recommend.suggestion import Option
+from archcalc.report.tables import batch_rows, suggest_report
+from archcalc.timing import bench as bench_module
 
 
 class Tiny(nn.Module):
@@ -94,8 +100,6 @@ def test_agrees_with_find_max_batch_on_cpu(
 ) -> None:
     # bench's CPU estimate searches (doubling, then bisecting) the largest b with
     # weights + buffers + b x (input + peak activations) <= budget; the closed form must agree.
-    import archcalc.timing.bench as bench_module
-
     monkeypatch.setattr(bench_module, "host_budget_bytes", lambda: USABLE)
     report = bench_module.bench(Tiny(), [32], [1], find_max_batch=True, min_run_time=0.01)
     m = tiny_profile.memory
@@ -166,12 +170,6 @@ def test_cli_bad_values_are_one_line_errors(args: tuple[str, ...], message: str)
 
 
 def test_train_macs_on_the_option_reach_the_batch_table(tiny_profile: archcalc.Profile) -> None:
-    from archcalc.recommend.decide import recommend
-    from archcalc.recommend.levels import Level
-    from archcalc.recommend.rules import Backbone
-    from archcalc.recommend.suggestion import Option
-    from archcalc.report.tables import batch_rows, suggest_report
-
     # Forward MACs of Tiny at 32x32: conv 3*8*9 x 32*32 = 221,184 + fc 8*2 = 16 -> 221,200;
     # the caller passes the training step as 3 x forward = 663,600 MACs per image.
     assert tiny_profile.macs == 221_200
