@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from test_recommend import make
 
 from archcalc.cli import main
 from archcalc.errors import InvalidArgumentError
+from archcalc.recommend.decide import recommend
 from archcalc.recommend.levels import find_level, levels_from_data, load_levels
+from archcalc.recommend.rules import Backbone
+from archcalc.recommend.suggestion import Option
 from archcalc.recommend.training import TRAINING, Training, training_from_data
 
 NOTES = Path("/work/shared/docs/domain.md")
@@ -137,3 +141,12 @@ def test_cli_json_training_object() -> None:
     assert code == 0
     assert json.loads(out)["training"] == TRAINING.to_dict()
     assert TRAINING.to_dict()["betas"] == [0.9, 0.999]
+
+
+def test_a_training_override_keeps_the_size_rule_cited() -> None:
+    # The size still comes from the notes' section 1 when only the training start changed.
+    (fine,) = [
+        lv for lv in levels_from_data({"training": {"lr": 1e-4}}) if lv.name == "fine-grained"
+    ]
+    s = recommend(fine, [Option(make("net", 448))], [Backbone("net")])
+    assert "(domain notes section 1: coarse 224, fine-grained 448, region 48)" in s.reasons[0]

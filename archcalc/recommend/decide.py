@@ -240,7 +240,7 @@ def _level_reason(level: Level, chosen: Option) -> str:
     example = f" ({level.example})" if level.example else ""
     source = (
         "domain notes section 1: coarse 224, fine-grained 448, region 48"
-        if level in LEVELS
+        if (level.name, level.resolution) in {(lv.name, lv.resolution) for lv in LEVELS}
         else "from your levels table"
     )
     text = f"task level {level.name}{example}: {signal}{size(level.resolution)} suits it ({source})"
