@@ -7,8 +7,8 @@ For each model, size and precision, in one run on one GPU:
 * real: the largest batch for which two full training steps (train mode, forward,
   cross-entropy, backward, Adam step; ``torch.autocast`` fp16 for ``amp``) run without
   out-of-memory, searched by doubling then bisecting (``search_max_batch``) in steps of 1/16
-  of the prediction, and at the
-  predicted batch the peak ``torch.cuda.max_memory_reserved`` against the GPU's total.
+  of the prediction; and, at the predicted batch, the peak ``torch.cuda.max_memory_reserved``
+  against the GPU's total.
 
 A predicted batch at or below the real one means the margin held. Needs a GPU; nothing here
 runs in the test suite. Writes ``benchmarks/results/train_batch_cuda.csv``.
