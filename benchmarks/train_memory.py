@@ -46,8 +46,9 @@ OUT = Path(__file__).resolve().parent / "results" / "train_memory.csv"
 
 def traced_peak(name: str, side: int, batch: int, amp: bool) -> int:
     """Peak bytes MemTracker sees over two Adam training steps on fake tensors."""
+    model = timm.create_model(name, pretrained=False)  # real: some constructors read values
     with FakeTensorMode():
-        model = timm.create_model(name, pretrained=False)
+        model.to_empty(device="cpu")  # every parameter and buffer becomes a fake tensor
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         x = torch.randn(batch, 3, side, side)
@@ -70,11 +71,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="NAME:SIDE")
     parser.add_argument("--batches", nargs="+", type=int, default=[8, 32])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"CSV to write [{OUT.name}]")
     args = parser.parse_args()
     header = f"{'model':<26} {'side':>4} {'batch':>5} {'prec':>4} {'static MiB':>11} "
     print(header + f"{'traced MiB':>11} {'traced/static':>13}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with OUT.open("w", newline="") as f:  # a row per run, flushed: a cut-short run keeps its rows
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open(
+        "w", newline=""
+    ) as f:  # a row per run, flushed: a cut-short run keeps its rows
         writer = csv.writer(f)
         writer.writerow(
             ["model", "side", "batch", "precision", "static_bytes", "traced_peak_bytes"]
@@ -94,7 +98,7 @@ def main() -> int:
                         f"{traced / 2**20:>11.1f} {traced / static:>13.3f}",
                         flush=True,
                     )
-    print(f"wrote {OUT}")
+    print(f"wrote {args.out}")
     return 0
 
 
