@@ -47,7 +47,7 @@ OUT = Path(__file__).resolve().parent / "results" / "train_memory.csv"
 def traced_peak(name: str, side: int, batch: int, amp: bool) -> int:
     """Peak bytes MemTracker sees over two Adam training steps on fake tensors."""
     model = timm.create_model(name, pretrained=False)  # real: some constructors read values
-    with FakeTensorMode():
+    with FakeTensorMode(allow_non_fake_inputs=True):
         model.to_empty(device="cpu")  # every parameter and buffer becomes a fake tensor
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
