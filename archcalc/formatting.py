@@ -17,6 +17,7 @@ __all__ = [
     "MIB",
     "billions",
     "field_text",
+    "gibibytes",
     "mebibytes",
     "millions",
     "milliseconds",
@@ -65,6 +66,11 @@ def billions(count: int) -> str:
 def mebibytes(nbytes: int) -> str:
     """Bytes in MiB, one decimal."""
     return f"{nbytes / MIB:.1f}"
+
+
+def gibibytes(nbytes: int) -> str:
+    """Bytes in GiB, up to four significant digits (GPU sizes: ``24``, ``79.65``)."""
+    return f"{nbytes / GIB:.4g}"
 
 
 def milliseconds(seconds: float) -> str:

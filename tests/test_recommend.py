@@ -193,8 +193,12 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "level",
         "device",
         "search",  # null outside --backbone auto (README JSON table)
+        "k_alternatives",
+        "training",
+        "train_batches",
     ]
     assert data["search"] is None
+    assert (data["k_alternatives"], data["train_batches"]) == ([], [])  # 7x7, no --gpu-memory
     assert list(data["pipeline"]) == [
         "train_resize",
         "train_crop",
@@ -262,7 +266,8 @@ def test_levels_table_matches_the_domain_notes() -> None:
 def test_recommender_imports_neither_torch_nor_timm() -> None:
     code = (
         "import sys, archcalc.recommend.decide, archcalc.recommend.rules, "
-        "archcalc.recommend.levels; "
+        "archcalc.recommend.levels, archcalc.recommend.batch, archcalc.recommend.kmax, "
+        "archcalc.recommend.training, archcalc.recommend.suggestion; "
         "print('torch' in sys.modules, 'timm' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

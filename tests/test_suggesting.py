@@ -226,7 +226,7 @@ def test_cli_json_schema() -> None:
         "flip": data["level"]["flip"],
     }
     sides = sorted(a["input"]["height"] for a in data["alternatives"])
-    assert sides == [48, 96, 160, 224, 320, 448]
+    assert sides == [48, 96, 160, 224, 288, 320, 448]  # 288 = 9 x 32: the k <= 9 option
     assert [a["chosen"] for a in data["alternatives"]].count(True) == 1
 
 

@@ -15,6 +15,7 @@ from archcalc.cli.options import (
     reparameterize_option,
 )
 from archcalc.cli.progress import ProgressBar
+from archcalc.recommend.batch import PRECISIONS
 from archcalc.recommend.decide import CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
 
@@ -43,13 +44,18 @@ Examples:
   archcalc suggest --task coarse --backbone auto --family 'convnext*' --top 8
   archcalc suggest --task fine --max-gmacs 2 --format json
   archcalc suggest --task xray --levels team-levels.toml
+  archcalc suggest --task fine --backbone resnet18 --gpu-memory 24 --gpu-memory 80
+  archcalc suggest --task coarse --gpu-memory 16 --precision amp --epoch-images 10000
+  archcalc suggest --task coarse --no-training --no-latency
 
 \b
 Sizes profiled: {", ".join(map(str, CANDIDATE_SIDES))}, the level's own and the remedies
-the k rule asks for. --backbone auto searches every architecture with published
-ImageNet-1k accuracy (timm results-imagenet.csv, shipped with archcalc) and picks the most
-accurate one whose option at the level's size keeps k in the window and fits the budgets;
-cheap published bounds prune it, so only a few candidates are profiled.
+the k rule asks for (9 x the global stride when the level's map is above 9x9: 288 at
+stride 32; a level's k_max_policy "prefer-k9" chooses it). --backbone auto searches every
+architecture with published ImageNet-1k accuracy (timm results-imagenet.csv, shipped with
+archcalc) and picks the most accurate one whose option at the level's size keeps k in the
+window and fits the budgets; cheap published bounds prune it, so only a few candidates are
+profiled.
 """
 
 
@@ -95,7 +101,37 @@ cheap published bounds prune it, so only a few candidates are profiled.
     "levels_file",
     default=None,
     metavar="FILE",
-    help="TOML, JSON or YAML table of task levels (see the README).",
+    help="TOML, JSON or YAML table of task levels, their k_max_policy and training start "
+    "(see the README).",
+)
+@click.option(
+    "--gpu-memory",
+    "gpu_memory",
+    type=float,
+    multiple=True,
+    metavar="GiB",
+    help="GPU memory in GiB (repeat for several, e.g. --gpu-memory 24 --gpu-memory 80): the "
+    "largest training batch (Adam) that fits at the chosen size, from the static estimate.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="Training precision for --gpu-memory: fp32, or amp (activations saved in fp16/bf16).",
+)
+@click.option(
+    "--epoch-images",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Images per epoch for the steps and training MACs per epoch (e.g. --epoch-images "
+    "10000) [default: the training start's data note, 3,000].",
+)
+@click.option(
+    "--no-training",
+    is_flag=True,
+    help="Hide the training start (optimizer, train/eval modes, data volume).",
 )
 @reparameterize_option()
 @no_cache_option()
@@ -113,14 +149,19 @@ def suggest_command(
     levels_file: str | None,
     reparameterize: bool,
     no_cache: bool,
+    gpu_memory: tuple[float, ...],
+    precision: str,
+    epoch_images: int | None,
+    no_training: bool,
     fmt: str,
 ) -> None:
     """Recommend the input resolution for a task's level of detail on concrete backbones.
 
     Profiles each backbone at the level's size and at the candidate sizes (plus the
     remedies the k x k rule asks for), measures latency where it decides, and prints the
-    recommendation, the reasons (citing the rule used) and the alternatives table. With
-    --no-latency the answer is cached (see 'archcalc cache --help')."""
+    recommendation, the reasons (citing the rule used), the alternatives table, the options
+    that keep k <= 9, the training start and, with --gpu-memory, the largest training batch.
+    With --no-latency the answer is cached (see 'archcalc cache --help')."""
     from archcalc.cache import cached
     from archcalc.recommend.suggestion import Suggestion
     from archcalc.report.tables import render_json, suggest_report
@@ -145,6 +186,10 @@ def suggest_command(
                 family=family,
                 progress=bar.step,
                 reparameterize=reparameterize,
+                training=not no_training,
+                gpu_memory=gpu_memory,
+                precision=precision,
+                epoch_images=epoch_images,
             ).to_dict()
 
     arguments = {**cache_arguments(), "levels_sha256": _file_digest(levels_file)}

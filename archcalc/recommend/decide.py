@@ -2,8 +2,10 @@
 
 Given the profiled options (backbone x input size x output stride, with latency where it was
 measured), it applies the domain rules: the task level fixes the input size (section 1), the
-final k x k map should sit in the 3-9 window (section 3), budgets are respected, and the
-input pipeline follows the backbone's own crop fraction and normalisation (section 4).
+final k x k map should sit in the 3-9 window (section 3; above it, the options that keep
+k <= 9 are shown or chosen by the level's ``k_max_policy``), budgets are respected, the
+input pipeline follows the backbone's own crop fraction and normalisation (section 4), and
+the training start (section 5) comes with the largest training batch per GPU size asked.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.growth import GrowthLaw
+from archcalc.recommend.batch import batch_fits
 from archcalc.recommend.front import SearchSummary, auto_reason, fixres_reason
+from archcalc.recommend.kmax import KAlternative, above_window, k_alternatives, k_policy_reason
 from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import K_MIN, Backbone, Pipeline, field_lines, pipeline_for
 from archcalc.recommend.suggestion import Option, Suggestion, relative_cost
@@ -43,13 +47,25 @@ def _distance(resolution: Pair, target: Pair) -> float:
 
 
 def rank(options: Sequence[Option], level: Level, preference: Sequence[str]) -> list[Option]:
-    """Best first: closest to the level's size, then k verdict, backbone preference, MACs."""
-    order = {name: i for i, name in enumerate(preference)}
+    """Best first: closest to the level's size, then k verdict, backbone preference, MACs.
 
-    def key(o: Option) -> tuple[float, int, int, int, int]:
+    With the level's ``k_max_policy`` ``prefer-k9``, maps above 9 x 9 come after all others.
+    """
+    order = {name: i for i, name in enumerate(preference)}
+    prefer_k9 = level.k_max_policy == "prefer-k9"
+
+    def key(o: Option) -> tuple[bool, float, int, int, int, int]:
         distance = round(_distance(o.profile.resolution, level.resolution), 9)
         pref = order.get(o.backbone, len(order))
-        return (distance, o.verdict(level).rank, pref, o.profile.macs, o.profile.output_stride or 0)
+        late = prefer_k9 and above_window(o.profile)
+        return (
+            late,
+            distance,
+            o.verdict(level).rank,
+            pref,
+            o.profile.macs,
+            o.profile.output_stride or 0,
+        )
 
     return sorted(options, key=key)
 
@@ -234,7 +250,7 @@ def _level_reason(level: Level, chosen: Option) -> str:
     example = f" ({level.example})" if level.example else ""
     source = (
         "domain notes section 1: coarse 224, fine-grained 448, region 48"
-        if level in LEVELS
+        if (level.name, level.resolution) in {(lv.name, lv.resolution) for lv in LEVELS}
         else "from your levels table"
     )
     text = f"task level {level.name}{example}: {signal}{size(level.resolution)} suits it ({source})"
@@ -321,6 +337,39 @@ def _pipeline_reason(pipe: Pipeline, info: Backbone) -> str:
     )
 
 
+def _k_window(
+    level: Level, chosen: Option, options: Sequence[Option]
+) -> tuple[tuple[KAlternative, ...], list[str]]:
+    """The k <= 9 options and the reason for the policy applied, where the map is above 9.
+
+    The reference is the chosen option, or, when ``prefer-k9`` moved the choice, the
+    chosen backbone's option at the level's size.
+    """
+    reference = chosen
+    if not above_window(chosen.profile) and level.k_max_policy == "prefer-k9":
+        at_level = _find(options, chosen.backbone, level.resolution, chosen.profile.output_stride)
+        reference = at_level if at_level and above_window(at_level.profile) else chosen
+    alternatives = k_alternatives(reference.profile, [o.profile for o in options])
+    reason = k_policy_reason(level, chosen.profile, reference.profile, alternatives)
+    return alternatives, [reason] if reason else []
+
+
+def _table(options: Sequence[Option], preference: Sequence[str]) -> tuple[Option, ...]:
+    """The alternatives table's order: backbone preference, then area, size, output stride."""
+    order = {name: i for i, name in enumerate(preference)}
+    return tuple(
+        sorted(
+            options,
+            key=lambda o: (
+                order.get(o.backbone, len(order)),
+                o.profile.height * o.profile.width,
+                o.profile.resolution,
+                o.profile.output_stride or 0,
+            ),
+        )
+    )
+
+
 def recommend(
     level: Level,
     options: Sequence[Option],
@@ -333,6 +382,10 @@ def recommend(
     search: SearchSummary | None = None,
     notes: Sequence[str] = (),
     growth: Mapping[str, GrowthLaw] | None = None,
+    training: bool = True,
+    gpu_memory: Sequence[float] = (),
+    precision: str = "fp32",
+    epoch_images: int | None = None,
 ) -> Suggestion:
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
@@ -340,6 +393,9 @@ def recommend(
     most accurate first); ``notes`` are extra warnings from the caller (e.g. sizes a backbone
     could not be built at); with no option at all they are the reasons, so the refusal carries
     them; ``growth`` the law each backbone's MACs follow (``archcalc.growth.fit_growth``).
+    ``training``: include the level's training start; ``gpu_memory`` (GiB), ``precision``
+    and ``epoch_images`` (default: the training start's ``data_images``): the largest
+    training batch of the chosen option per GPU size and the cost of one epoch.
     """
     if not options:
         why = f": {'; '.join(notes)}" if notes else ""
@@ -351,12 +407,14 @@ def recommend(
     k_warnings, k_reasons = _k_lines(chosen, options, level, info)
     where = f"{chosen.backbone} at {size(chosen.profile.resolution)}"
     rf_warnings, rf_reasons = field_lines(chosen.profile, where)
+    k_options, policy = _k_window(level, chosen, options)
     pipe = pipeline_for(chosen.profile.resolution, info, level)
     law = (growth or {}).get(chosen.backbone)
     reasons = [
         _level_reason(level, chosen),
         *k_reasons,
         *rf_reasons,
+        *policy,
         _backbone_reason(chosen, preference, search),
         _cost_reason(chosen, device, budget_ms, max_gmacs, max_params),
         *([_growth_reason(chosen, law)] if law is not None else []),
@@ -364,15 +422,9 @@ def recommend(
     ]
     if chosen.accuracy is not None:
         reasons += fixres_reason(chosen.backbone, chosen.accuracy, chosen.profile.resolution)
-    order = {name: i for i, name in enumerate(preference)}
-    table = sorted(
-        options,
-        key=lambda o: (
-            order.get(o.backbone, len(order)),
-            o.profile.height * o.profile.width,
-            o.profile.resolution,
-            o.profile.output_stride or 0,
-        ),
+    images = level.training.data_images if epoch_images is None else epoch_images
+    fits = batch_fits(
+        chosen.profile, gpu_memory, precision, epoch_images=images, train_macs=chosen.train_macs
     )
     return Suggestion(
         level=level,
@@ -382,8 +434,11 @@ def recommend(
         ),
         reasons=tuple(reasons),
         pipeline=pipe,
-        alternatives=tuple(table),
+        alternatives=_table(options, preference),
         device=device,
         growth=law,
         search=search,
+        training=level.training if training else None,
+        train_batches=fits,
+        k_alternatives=k_options,
     )

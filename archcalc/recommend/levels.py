@@ -3,7 +3,10 @@
 A level says which input size suits a task (domain notes, section 1): coarse whole-object
 classes at 224, fine-grained classes at 448, a small pre-cropped region at 48. Teams can pass
 their own table as a TOML, JSON or (with PyYAML installed) YAML file; its entries override the
-built-in levels of the same name and add new ones.
+built-in levels of the same name and add new ones. The file's ``training`` table overrides the
+training start (``archcalc.recommend.training``) for every level, a level's own ``training``
+table for that level; ``k_max_policy`` says whether a map above 9 x 9 is kept or the largest
+input with k <= 9 is chosen.
 """
 
 from __future__ import annotations
@@ -11,15 +14,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from archcalc.core.geometry import parse_resolution
 from archcalc.errors import ArchcalcError, InvalidArgumentError, first_line
+from archcalc.recommend.training import TRAINING, Training, training_from_data
 from archcalc.results import Pair
 
-__all__ = ["LEVELS", "Level", "find_level", "levels_from_data", "load_levels"]
+__all__ = ["K_MAX_POLICIES", "LEVELS", "Level", "find_level", "levels_from_data", "load_levels"]
+
+#: ``keep-large``: keep the level's size even when its map is above 9 x 9 (and show the
+#: k <= 9 alternatives); ``prefer-k9``: choose the closest option whose map is at most 9 x 9.
+K_MAX_POLICIES = ("keep-large", "prefer-k9")
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,8 @@ class Level:
 
     ``large_k_expected``: a final map above 9 x 9 is intended at this level (fine-grained
     work at 448 ends at 14 x 14 on purpose). ``flip``: whether horizontal flips are safe.
+    ``training``: the training start to print with it. ``k_max_policy``: one of
+    ``K_MAX_POLICIES``.
     """
 
     name: str
@@ -37,6 +47,8 @@ class Level:
     aliases: tuple[str, ...] = ()
     large_k_expected: bool = False
     flip: str = "safe for most tasks; not for left/right-sensitive ones (depends on the task)"
+    training: Training = TRAINING
+    k_max_policy: str = "keep-large"
 
 
 LEVELS: tuple[Level, ...] = (
@@ -70,7 +82,16 @@ LEVELS: tuple[Level, ...] = (
     ),
 )
 
-_FIELDS = {"resolution", "example", "signal", "aliases", "large_k_expected", "flip"}
+_FIELDS = {
+    "resolution",
+    "example",
+    "signal",
+    "aliases",
+    "large_k_expected",
+    "flip",
+    "training",
+    "k_max_policy",
+}
 
 
 def _key(name: str) -> str:
@@ -90,19 +111,29 @@ def find_level(task: str, levels: Sequence[Level] = LEVELS) -> Level:
 
 
 def levels_from_data(data: Any, base: Sequence[Level] = LEVELS) -> tuple[Level, ...]:
-    """Merge a parsed table ``{"levels": {name: {resolution, example, ...}}}`` into ``base``."""
-    table = data.get("levels", data) if isinstance(data, Mapping) else None
-    if not isinstance(table, Mapping) or not table:
+    """Merge a parsed table ``{"levels": {name: {resolution, ...}}, "training": {...}}`` into
+    ``base`` (``levels`` may be the whole table; ``training`` applies to every level)."""
+    table, shared = data, None
+    if isinstance(data, Mapping) and ("levels" in data or "training" in data):
+        table, shared = data.get("levels", {}), data.get("training")
+    if not isinstance(table, Mapping) or not (table or shared is not None):
         raise InvalidArgumentError(
             "a levels file must hold a table 'levels' of name -> {resolution, example, ...}"
         )
     merged = {lv.name: lv for lv in base}
+    common = TRAINING
+    if shared is not None:
+        common = training_from_data(shared)
+        merged = {
+            name: replace(lv, training=training_from_data(shared, lv.training))
+            for name, lv in merged.items()
+        }
     for name, entry in table.items():
-        merged[str(name)] = _level(str(name), entry, merged.get(str(name)))
+        merged[str(name)] = _level(str(name), entry, merged.get(str(name)), common)
     return tuple(merged.values())
 
 
-def _level(name: str, entry: Any, old: Level | None) -> Level:
+def _level(name: str, entry: Any, old: Level | None, training: Training = TRAINING) -> Level:
     """One level from its table entry; missing keys fall back to the built-in level of that name."""
     if not isinstance(entry, Mapping):
         raise InvalidArgumentError(f"level {name!r} must be a table of keys, got {entry!r}")
@@ -120,6 +151,15 @@ def _level(name: str, entry: Any, old: Level | None) -> Level:
     large = entry.get("large_k_expected", old.large_k_expected if old else False)
     if not isinstance(large, bool):
         raise InvalidArgumentError(f"level {name!r}: large_k_expected must be true or false")
+    policy = entry.get("k_max_policy", old.k_max_policy if old else Level.k_max_policy)
+    if policy not in K_MAX_POLICIES:
+        raise InvalidArgumentError(
+            f"level {name!r}: k_max_policy must be one of {', '.join(K_MAX_POLICIES)}, "
+            f"got {policy!r}"
+        )
+    training = old.training if old else training
+    if "training" in entry:
+        training = training_from_data(entry["training"], training, f"level {name!r} training")
     res = entry.get("resolution")
     return Level(
         name=name,
@@ -129,6 +169,8 @@ def _level(name: str, entry: Any, old: Level | None) -> Level:
         aliases=tuple(aliases),
         large_k_expected=large,
         flip=str(entry.get("flip", old.flip if old else Level.flip)),
+        training=training,
+        k_max_policy=policy,
     )
 
 

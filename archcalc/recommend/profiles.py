@@ -7,6 +7,8 @@ size ends below k = 3, and time a row with a short ``measure`` run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from archcalc.core.build import Built
 from archcalc.errors import ArchcalcError
 from archcalc.profiling.prepare import prepare
@@ -25,20 +27,27 @@ OUTPUT_STRIDES = (16, 8)
 
 
 def profile_at(
-    name: str, res: Pair, stride: int | None, reuse: Built | None, fuse: bool = False
+    name: str,
+    res: Pair,
+    stride: int | None,
+    reuse: Built | None,
+    build: Mapping[str, bool] | None = None,
 ) -> Option:
-    """Profile one size through ``prepare`` (reusing one meta build where the arch allows;
-    ``fuse``: the reparameterized deploy form)."""
-    ready = prepare(name, res, output_stride=stride, reuse=reuse, reparameterize=fuse)
-    return Option(ready.profile)
+    """Profile one size through ``prepare`` (reusing one meta build where the arch allows);
+    ``build``: ``reparameterize`` (the fused deploy form) and ``train`` (also count one
+    training step's MACs, carried on the option as ``train_macs``)."""
+    ready = prepare(name, res, output_stride=stride, reuse=reuse, **(build or {}))
+    return Option(ready.profile, train_macs=ready.profile.train_macs)
 
 
-def stride_remedies(name: str, res: Pair, fuse: bool = False) -> tuple[list[Option], str | None]:
+def stride_remedies(
+    name: str, res: Pair, build: Mapping[str, bool] | None = None
+) -> tuple[list[Option], str | None]:
     """Profiles at ``res`` with output_stride 16, then 8 until k >= 3; or why none applies."""
     out: list[Option] = []
     for stride in OUTPUT_STRIDES:
         try:
-            option = profile_at(name, res, stride, None, fuse)
+            option = profile_at(name, res, stride, None, build)
         except ArchcalcError:
             why = f"{name} does not accept output_stride={stride} (timm)" if not out else None
             return out, why

@@ -2,14 +2,17 @@
 
 Steps: resolve the task level; profile each backbone (built once on the meta device) at the
 candidate sizes, plus the remedies the k rule asks for at the level's size (an output stride
-the backbone accepts, the smallest aligned larger input, the nearest aligned sizes); measure
-the latency of the few rows the decision depends on; hand everything to the pure recommender.
+the backbone accepts, the smallest aligned larger input, the nearest aligned sizes, and the
+largest input keeping k <= 9 where the level's size gives a larger map); measure the latency of
+the few rows the decision depends on; hand everything to the pure recommender, with the GPU
+sizes for the largest training batch.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from archcalc.checks import check_limit, check_positive
 from archcalc.core.build import Built
@@ -20,6 +23,7 @@ from archcalc.growth import GrowthLaw, fit_growth
 from archcalc.profiling.prepare import prepare
 from archcalc.progress import ProgressCallback, report_progress
 from archcalc.recommend.auto import search
+from archcalc.recommend.batch import check_gpu_memory, check_precision
 from archcalc.recommend.catalog import load_catalog
 from archcalc.recommend.decide import (
     CANDIDATE_SIDES,
@@ -30,6 +34,7 @@ from archcalc.recommend.decide import (
     recommend,
     violations,
 )
+from archcalc.recommend.kmax import above_window, k_window_side
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
 from archcalc.recommend.profiles import latency_s, profile_at, stride_remedies
 from archcalc.recommend.rules import K_MIN, Backbone
@@ -55,6 +60,10 @@ def suggest(
     catalog: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
     reparameterize: bool = False,
+    training: bool = True,
+    gpu_memory: float | Sequence[float] | None = None,
+    precision: str = "fp32",
+    epoch_images: int | None = None,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task``, and with ``"auto"`` the backbone.
 
@@ -69,6 +78,12 @@ def suggest(
         levels: a levels file or table (``recommend.levels``).
         top, family, catalog: ``auto`` only: front options to show, fnmatch pattern(s) on
             the architecture, and an accuracy table of the packaged table's columns.
+        training: include the level's training start (domain notes section 5).
+        gpu_memory: GPU size(s) in GiB: the largest training batch that fits each (the
+            profiles then also count one training step's MACs).
+        precision: ``fp32`` or ``amp`` (saved activations in half precision).
+        epoch_images: images per epoch for the epoch cost (default: the training start's
+            ``data_images``, 3,000).
         progress: called before each backbone is profiled and each row is timed
             (``archcalc.progress``).
         reparameterize: profile and time the fused deploy form of re-parameterizable
@@ -81,6 +96,12 @@ def suggest(
         >>> suggest("fine-grained", "auto", max_gmacs=5, measure_latency=False).backbone
     """
     level = find_level(task, _level_table(levels))
+    gpus = check_gpu_memory(gpu_memory)
+    precision = check_precision(precision)
+    check_positive("epoch_images", epoch_images, optional=True)
+    gpus = check_gpu_memory(gpu_memory)
+    precision = check_precision(precision)
+    check_positive("epoch_images", epoch_images, optional=True)
     names, auto = _backbone_names(backbones)
     limits = {
         "budget_ms": check_limit("budget_ms", budget_ms),
@@ -93,6 +114,12 @@ def suggest(
         )
     check_positive("top", top)
     dev = check_device(device, allow_meta=False)
+    checklist = {
+        "training": training,
+        "gpu_memory": gpus,
+        "precision": precision,
+        "epoch_images": epoch_images,
+    }
     if auto:
         front = search(
             level,
@@ -111,16 +138,20 @@ def suggest(
             search=front.summary,
             notes=front.notes,
             growth=_growth_laws(front.options),
+            **checklist,
             **limits,
         )
-    options, infos, notes = _profile_named(names, level, progress, reparameterize)
+    build = {"reparameterize": reparameterize, "train": bool(gpus)}
+    options, infos, notes = _profile_named(names, level, progress, build)
     if measure_latency and options:
         order = [b.name for b in infos]
         ranked = rank(options, level, order)
         static = (limits["max_gmacs"], limits["max_params"])
         options = _timed(options, ranked, dev, limits["budget_ms"], static, progress)
     growth = _growth_laws(options)
-    return recommend(level, options, infos, device=dev, notes=notes, growth=growth, **limits)
+    return recommend(
+        level, options, infos, device=dev, notes=notes, growth=growth, **checklist, **limits
+    )
 
 
 def _growth_laws(options: Sequence[Option]) -> dict[str, GrowthLaw]:
@@ -139,7 +170,7 @@ def _growth_laws(options: Sequence[Option]) -> dict[str, GrowthLaw]:
 
 
 def _profile_named(
-    names: Sequence[str], level: Level, progress: ProgressCallback | None, fuse: bool
+    names: Sequence[str], level: Level, progress: ProgressCallback | None, build: Mapping[str, bool]
 ) -> tuple[list[Option], list[Backbone], list[str]]:
     """Each named backbone at every candidate size (and remedies), with skipped-size notes."""
     infos: list[Backbone] = []
@@ -147,7 +178,7 @@ def _profile_named(
     notes: list[str] = []
     for i, name in enumerate(names):
         report_progress(progress, i, len(names), f"profiling {name}")
-        info, found, skipped = _profile_backbone(name, level, fuse)
+        info, found, skipped = _profile_backbone(name, level, build)
         infos.append(info)
         options += found
         notes += skipped
@@ -180,7 +211,7 @@ def _backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], b
 
 
 def _profile_backbone(
-    name: str, level: Level, fuse: bool
+    name: str, level: Level, build: Mapping[str, bool]
 ) -> tuple[Backbone, list[Option], list[str]]:
     """Every candidate size at the default stride, then the remedies the level's size needs."""
     built = prepare(name, level.resolution, trace=False).built
@@ -189,25 +220,31 @@ def _profile_backbone(
     skipped: list[str] = []
     for res in sorted(sides, key=lambda r: (r[0] * r[1], r)):
         try:
-            found[res] = profile_at(name, res, None, built, fuse)
+            found[res] = profile_at(name, res, None, built, build)
         except ArchcalcError as e:
             skipped.append(f"skipped {built.name} at {size(res)}: {e}")
     options = list(found.values())
     base = found.get(level.resolution)
     note = None
     if base is not None and min(base.profile.final_map) < K_MIN:
-        strided, note = stride_remedies(name, level.resolution, fuse)
+        strided, note = stride_remedies(name, level.resolution, build)
         options += strided
         stride = base.profile.global_stride
-        options += _extra_sizes(built, name, [(K_MIN * stride[0], K_MIN * stride[1])], found, fuse)
+        options += _extra_sizes(built, name, [(K_MIN * stride[0], K_MIN * stride[1])], found, build)
     elif base is not None and not base.profile.aligned:
         near = [r for r in (base.profile.aligned_below, base.profile.aligned_above) if r]
-        options += _extra_sizes(built, name, near, found, fuse)
+        options += _extra_sizes(built, name, near, found, build)
+    if base is not None and above_window(base.profile):
+        options += _extra_sizes(built, name, [k_window_side(base.profile)], found, build)
     return Backbone.from_cfg(built.name, built.pretrained_cfg, note), options, skipped
 
 
 def _extra_sizes(
-    built: Built, name: str, sizes: Sequence[Pair], found: dict[Pair, Option], fuse: bool
+    built: Built,
+    name: str,
+    sizes: Sequence[Pair],
+    found: dict[Pair, Option],
+    build: Mapping[str, bool],
 ) -> list[Option]:
     """Profiles at the sizes not profiled yet (ones that fail are left out)."""
     out = []
@@ -215,7 +252,7 @@ def _extra_sizes(
         if res in found:
             continue
         try:
-            out.append(profile_at(name, res, None, built, fuse))
+            out.append(profile_at(name, res, None, built, build))
         except ArchcalcError:
             continue
     return out
@@ -256,7 +293,7 @@ def _timed(
                 latency[o.key] = timed(o)
             if latency[o.key] * 1e3 <= budget_ms:
                 break
-    return [Option(o.profile, latency.get(o.key)) for o in options]
+    return [replace(o, latency_s=latency.get(o.key)) for o in options]
 
 
 def _pruned(

@@ -1,5 +1,10 @@
-"""The recommender's result: ``Option`` (one profiled row) and ``Suggestion`` (the decision),
-with their JSON form, its inverse, and the rows ``str()``, Jupyter and the CLI print (no torch).
+"""What the recommender decides over and returns: ``Option`` rows and the ``Suggestion`` (no torch).
+
+An ``Option`` is one profiled configuration (backbone x input size x output stride) with its
+latency and training-step MACs where known; a ``Suggestion`` is the decision with its reasons,
+warnings, input pipeline, training start, batch sizes per GPU and every alternative, and its
+``to_dict()`` is the JSON object the README documents; ``from_dict`` reads it back, and the
+rows ``str()``, Jupyter and the CLI print live here too.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ from typing import Any
 from archcalc.display import Summarised, Summary
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.growth import GrowthLaw
+from archcalc.recommend.batch import BatchFit
 from archcalc.recommend.catalog import Accuracy
 from archcalc.recommend.front import SearchSummary
+from archcalc.recommend.kmax import KAlternative
 from archcalc.recommend.levels import Level
 from archcalc.recommend.rules import KVerdict, Pipeline, k_verdict
+from archcalc.recommend.training import Training
 from archcalc.results import Pair, Profile, pair_from_json
 
 __all__ = [
@@ -29,11 +37,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Option:
-    """One profiled configuration (a row of the alternatives table), latency if measured."""
+    """One profiled configuration (a row of the alternatives table), latency if measured.
+
+    ``train_macs``: forward + backward MACs of one image (None when not available).
+    """
 
     profile: Profile
     latency_s: float | None = None
     accuracy: Accuracy | None = None
+    train_macs: int | None = None
 
     @property
     def backbone(self) -> str:
@@ -70,8 +82,10 @@ class Option:
 class Suggestion(Summarised):
     """The decision: the chosen option, why, what to watch, the pipeline and every alternative.
 
-    ``str()`` is the one-line recommendation, the chosen row and the warnings; Jupyter renders
-    the whole alternatives table.
+    ``training``: the training start (None when hidden); ``train_batches``: the largest
+    training batch per GPU size asked; ``k_alternatives``: the options keeping k <= 9 where
+    the level's size gives a larger map. ``str()`` is the one-line recommendation, the chosen
+    row and the warnings; Jupyter renders the whole alternatives table.
     """
 
     level: Level
@@ -83,6 +97,9 @@ class Suggestion(Summarised):
     device: str = "cpu"
     growth: GrowthLaw | None = None
     search: SearchSummary | None = None
+    training: Training | None = None
+    train_batches: tuple[BatchFit, ...] = ()
+    k_alternatives: tuple[KAlternative, ...] = ()
 
     @property
     def task(self) -> str:
@@ -141,6 +158,9 @@ class Suggestion(Summarised):
             "level": {**asdict(self.level), "resolution": list(self.level.resolution)},
             "device": self.device,
             "search": None if self.search is None else self.search.to_dict(),
+            "k_alternatives": [a.to_dict() for a in self.k_alternatives],
+            "training": None if self.training is None else self.training.to_dict(),
+            "train_batches": [b.to_dict() for b in self.train_batches],
         }
 
     @classmethod
@@ -163,6 +183,9 @@ class Suggestion(Summarised):
             device=data["device"],
             growth=None if data.get("growth") is None else GrowthLaw(**data["growth"]),
             search=SearchSummary.from_dict(data.get("search")),
+            training=Training.from_dict(data.get("training")),
+            train_batches=tuple(BatchFit.from_dict(b) for b in data.get("train_batches", ())),
+            k_alternatives=tuple(KAlternative.from_dict(a) for a in data.get("k_alternatives", ())),
         )
 
 

@@ -13,7 +13,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from archcalc.display import FORMATS, render_json, render_table
-from archcalc.formatting import billions, field_text, mebibytes, milliseconds, size
+from archcalc.formatting import (
+    billions,
+    field_text,
+    gibibytes,
+    mebibytes,
+    milliseconds,
+    size,
+    stride_text,
+)
 from archcalc.recommend.suggestion import (
     SUGGEST_HEADERS,
     Suggestion,
@@ -31,6 +39,7 @@ from archcalc.timing.stats import (
 )
 
 if TYPE_CHECKING:
+    from archcalc.recommend.training import Training
     from archcalc.timing.scale import Scaling
 
 __all__ = [
@@ -137,7 +146,8 @@ def suggest_columns(s: Suggestion) -> tuple[tuple[str, ...], list[list[str]]]:
 
 
 def suggest_report(s: Suggestion, fmt: str = "table") -> str:
-    """The human report: headline, reasons and warnings as bullets, the alternatives table."""
+    """The human report: headline, reasons and warnings as bullets, the alternatives table,
+    the k <= 9 options, the training start and the largest training batch per GPU size."""
     table = render_table(*suggest_columns(s), fmt)
     if fmt == "csv":
         return table
@@ -162,7 +172,97 @@ def suggest_report(s: Suggestion, fmt: str = "table") -> str:
     ).replace("(; ", "(")
     blocks = [suggest_headline(s), "", *bullets("Why", s.reasons)]
     blocks += [*bullets("Warnings", s.warnings), caption, "", table]
-    return "\n".join(blocks)
+    if s.k_alternatives:
+        blocks += ["", K_CAPTION, "", render_table(K_HEADERS, k_rows(s), fmt)]
+    if s.training is not None:
+        blocks += ["", *bullets("Training start", training_lines(s.training))]
+    if s.train_batches:
+        blocks += ["", batch_caption(s), ""] if s.training is None else [batch_caption(s), ""]
+        blocks += [render_table(batch_headers(s), batch_rows(s), fmt)]
+    return "\n".join(blocks).rstrip("\n")
+
+
+K_HEADERS = ("option", "backbone", "res", "stride", "k x k", "GMACs", "MACs vs map > 9")
+_K_KINDS = {"input": "input 9 x stride", "extra-stride": "one more 2x2 max pool"}
+
+
+K_CAPTION = (
+    "Keeping k <= 9 (domain notes section 3; MACs at batch 1, the max pool counts none; the "
+    "reasons say which was chosen and why):"
+)
+
+
+def k_rows(s: Suggestion) -> list[list[str]]:
+    """The options that keep the final map at k <= 9, with their MACs against the larger map."""
+    rows = []
+    for a in s.k_alternatives:
+        share = f"{100 * a.macs / a.reference_macs:.0f}%" if a.reference_macs else "-"
+        if a.strided_conv_macs is not None:
+            share += f" (+{billions(a.strided_conv_macs)} GMACs as a stride-2 3x3 conv)"
+        kind = _K_KINDS.get(a.kind, a.kind)
+        cells = [size(a.resolution), stride_text(a.global_stride), size(a.final_map)]
+        rows.append([kind, a.backbone, *cells, billions(a.macs), share])
+    return rows
+
+
+def training_lines(t: Training) -> list[str]:
+    """The training start as bullets: each value with its reason."""
+    betas = f"({t.betas[0]:g}, {t.betas[1]:g})"
+    return [
+        f"optimizer: {t.optimizer}: {t.optimizer_reason}",
+        f"learning rate: {t.lr:g}: {t.lr_reason}",
+        f"betas: {betas}: {t.betas_reason}",
+        f"weight decay: {t.weight_decay:g}: {t.weight_decay_reason}",
+        f"training: {t.train_mode}",
+        f"evaluation: {t.eval_mode}; {t.modes_reason}",
+        f"data: {t.data_images:,} images: {t.data_note}",
+    ]
+
+
+def batch_caption(s: Suggestion) -> str:
+    """What the batch table assumes: the model and size, precision, the formula and margin."""
+    first = s.train_batches[0]
+    p = s.chosen.profile
+    saved = "fp16/bf16 (amp)" if first.precision == "amp" else "fp32"
+    caption = (
+        f"Largest training batch for {p.model} at {size(p.resolution)} (static estimate, "
+        f"Adam, {first.precision}): fixed {mebibytes(first.fixed_bytes)} MiB (weights, grads, "
+        "2 Adam moments, buffers"
+        + (", autocast's half weights" if first.precision == "amp" else "")
+        + f") + batch x {mebibytes(first.per_image_bytes)} MiB per image (activations saved "
+        f"for backward, {saved}) within usable = 90% of (GPU - 1 GiB) (CUDA context, cuBLAS/"
+        "cuDNN workspaces, allocator fragmentation; see the README)"
+    )
+    if first.train_macs is None:
+        caption += "; training-step MACs: not available"
+    return caption + ":"
+
+
+def batch_headers(s: Suggestion) -> tuple[str, ...]:
+    images = s.train_batches[0].epoch_images
+    return (
+        "GPU (GiB)",
+        "usable (GiB)",
+        "batch",
+        f"steps / epoch of {images:,}",
+        "train GMACs / batch",
+        "train GMACs / epoch",
+    )
+
+
+def batch_rows(s: Suggestion) -> list[list[str]]:
+    """One row per GPU size: the largest batch, steps per epoch and the training MACs."""
+    return [
+        [
+            gibibytes(b.gpu_memory_bytes),
+            gibibytes(b.usable_bytes),
+            str(b.batch_size) if b.batch_size else "none (batch 1 does not fit)",
+            str(b.steps_per_epoch) if b.batch_size else "-",
+            "-" if b.batch_macs is None else billions(b.batch_macs),
+            "-" if b.epoch_macs is None else billions(b.epoch_macs),
+        ]
+        for b in s.train_batches
+    ]
 
 
 SCALE_HEADERS = (
