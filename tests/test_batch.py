@@ -142,7 +142,7 @@ def test_cli_gpu_memory_table_and_json() -> None:
     code, out, _ = run(*base, "--gpu-memory", "24", "--gpu-memory", "80", "--precision", "amp")
     assert code == 0
     assert "Largest training batch for resnet18 at 224x224 (static estimate, Adam, amp)" in out
-    assert "training-step MACs: not available" in out
+    assert "training-step MACs: not available" not in out
     rows = [line.split() for line in out.splitlines() if line.startswith(("24 ", "80 "))]
     assert [r[0] for r in rows] == ["24", "80"]
     code, out, _ = run(*base, "--gpu-memory", "24", "--epoch-images", "1000", "--format", "json")
@@ -153,6 +153,10 @@ def test_cli_gpu_memory_table_and_json() -> None:
         1000,
     )
     assert fit["steps_per_epoch"] == -(-1000 // fit["batch_size"])
+    # resnet18 at 224: 3 x 1,814,073,344 forward MACs (torchvision) minus conv1's input
+    # gradient, 112 x 112 x 64 x 7 x 7 x 3 = 118,013,952: 5,324,206,080 per image
+    assert fit["train_macs"] == 3 * 1_814_073_344 - 118_013_952
+    assert fit["batch_macs"] == fit["batch_size"] * fit["train_macs"]
 
 
 @pytest.mark.parametrize(

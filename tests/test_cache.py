@@ -156,11 +156,12 @@ def test_suggest_caches_only_without_latency(
     args = ["suggest", "--task", "coarse", "--backbone", "resnet18", "--format", "json"]
     code, first, _ = run(*args, "--no-latency")
     assert code == 0 and len(entries(private_cache)) == 1
+    from archcalc.recommend import profiles
     from archcalc.recommend import suggest as module
 
-    monkeypatch.setattr(module, "measure", lambda *a, **k: pytest.fail("must not time"))
+    monkeypatch.setattr(profiles, "measure", lambda *a, **k: pytest.fail("must not time"))
     assert run(*args, "--no-latency")[1] == first
-    monkeypatch.setattr(module, "_latency", lambda option, device: 0.0125)
+    monkeypatch.setattr(module, "latency_s", lambda option, device: 0.0125)
     code, timed, _ = run(*args)
     assert code == 0 and json.loads(timed)["latency_ms"] == 12.5
     assert len(entries(private_cache)) == 1  # the measured answer was not stored

@@ -41,7 +41,8 @@ def test_a_suggestion_gives_one_row_per_alternative_with_task_and_chosen() -> No
 def test_sweep_files_are_read_like_archcalc_report(tmp_path: Path) -> None:
     path = tmp_path / "sweep.jsonl"
     reason = {"kind": "trace", "type": "TraceError", "reason": "bad fails at 48x48"}
-    error = {"model": "bad", "status": "error", "input": {"height": 48, "width": 48}}
+    size = {"batch_size": 1, "channels": 3, "height": 48, "width": 48}  # as run_sweep writes
+    error = {"model": "bad", "status": "error", "input": size}
     error["error"] = reason
     lines = [{**make("net", 96).to_dict(), "status": "ok"}, error]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))

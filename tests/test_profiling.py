@@ -242,10 +242,12 @@ def test_failing_forward_names_model_size_and_cause() -> None:
 def test_profile_prints_its_inspect_row_and_notes() -> None:
     p = archcalc.profile("resnet18", 230)
     lines = str(p).splitlines()
-    # ceil(230 / 32) = 8; params 11,689,512 (torchvision) -> 11.69 M
-    assert lines[2].split()[:6] == ["resnet18", "230x230", "32", "8x8", "512", "11.69"]
+    # ceil(230 / 32) = 8; receptive field 435 px (issue 10's hand arithmetic); params
+    # 11,689,512 (torchvision) -> 11.69 M
+    row = lines[2].split()[:7]
+    assert row == ["resnet18", "230x230", "32", "8x8", "435", "512", "11.69"]
     assert any("nearest aligned sizes: 224x224 and 256x256" in line for line in lines)
-    assert len(lines) == 6  # header, rule, row, blank, units note, alignment note
+    assert len(lines) == 7  # header, rule, row, blank, units note, RF note, alignment note
     assert repr(p).startswith("Profile(model='resnet18', resolution=(230, 230), batch_size=1")
     assert p._repr_markdown_().startswith("| model ")
 

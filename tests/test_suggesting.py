@@ -261,6 +261,7 @@ def test_reparameterize_reaches_every_prepare_and_the_timing(
     # meta profile stands in; tests/test_profiling.py checks the fused numbers themselves.
     from dataclasses import replace
 
+    from archcalc.recommend import profiles
     from archcalc.recommend import suggest as module
     from archcalc.recommend.decide import Option
 
@@ -272,14 +273,15 @@ def test_reparameterize_reaches_every_prepare_and_the_timing(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, "prepare", recording)
+    monkeypatch.setattr(profiles, "prepare", recording)
     suggest("coarse", "resnet18", measure_latency=False, reparameterize=True)
     # the first call only builds (trace=False: the pretrained_cfg and a meta build to reuse);
     # every profiled size after it asks for the fused form
     assert asked[0] is False and len(asked) > 1 and all(asked[1:])
     calls: list[Any] = []
-    monkeypatch.setattr(module, "measure", fake_measure(calls))
+    monkeypatch.setattr(profiles, "measure", fake_measure(calls))
     fused = replace(archcalc.profile("resnet18", 64), reparameterized=True)
-    module._latency(Option(fused), "cpu")  # timed in the form it was profiled in
+    profiles.latency_s(Option(fused), "cpu")  # timed in the form it was profiled in
     assert calls[0][1]["reparameterize"] is True
 
 

@@ -172,6 +172,8 @@ def _reduce(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
     """mean/sum/amax/var/...: over the map a global reduction, else a smaller tensor."""
     x, st = inputs[0]
     dims = arg(args, kwargs, 1, "dim", None)
+    if isinstance(dims, float):  # linalg_vector_norm(x, ord, dim, ...): the order comes first
+        dims = arg(args, kwargs, 2, "dim", None)
     dims = [dims] if isinstance(dims, int) else list(dims or [])
     state = _reduced(st, x, first_output(out), dims)
     return [state] * len(out) if isinstance(out, (tuple, list)) else state

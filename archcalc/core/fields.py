@@ -93,7 +93,12 @@ class FieldTracker:
             if mutable:
                 states.drop(args[0])
             return
-        result = self._rule(point, packet, args, kwargs, out, inputs)
+        try:
+            result = self._rule(point, packet, args, kwargs, out, inputs)
+        except Exception as e:  # noqa: BLE001 - a rule that cannot read an op never stops a trace
+            name = str(packet).removeprefix("aten.")
+            shape = out.shape if isinstance(out, torch.Tensor) else ()
+            result = unknown(other(shape), f"{name} could not be analysed ({type(e).__name__})")
         first = result[0] if isinstance(result, list) else result
         earlier = next((st.reason for _, st in inputs if st.context == "unknown"), None)
         if earlier and first is not None and first.context == "unknown":  # keep the first cause

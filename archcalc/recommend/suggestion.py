@@ -174,6 +174,7 @@ class Suggestion(Summarised):
                 **level
                 | {"resolution": pair_from_json(level["resolution"])}
                 | {"aliases": tuple(level["aliases"])}
+                | {"training": Training.from_dict(level["training"])}
             ),
             chosen=chosen[0],
             warnings=tuple(data["warnings"]),
