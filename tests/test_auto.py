@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from test_recommend import make
 
 from archcalc.errors import InvalidArgumentError, UnknownModelError
 from archcalc.recommend.auto import search
@@ -18,7 +19,6 @@ from archcalc.recommend.decide import Option, recommend
 from archcalc.recommend.front import mac_bound, param_bound
 from archcalc.recommend.levels import find_level
 from archcalc.recommend.rules import Backbone
-from tests.test_recommend import make
 
 COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))
 HEADER = "arch,tag,top1,top5,eval_size,crop_pct,train_size,params_m,gmacs\n"
