@@ -61,3 +61,14 @@ def test_cli_progress_goes_to_stderr_and_json_stays_clean(monkeypatch: pytest.Mo
     assert result.exit_code == 0
     assert json.loads(result.stdout)["model"] == "resnet18"
     assert "bench: timing resnet18 at batch 1 x 32x32" in result.stderr
+
+
+def test_scale_reports_each_size_before_profiling_it() -> None:
+    import archcalc
+
+    calls: list[tuple[int, int | None, str]] = []
+    archcalc.scale("resnet18", 64, 128, steps=2, progress=lambda *a: calls.append(a))
+    assert calls == [
+        (0, 2, "profiling resnet18 at 64x64"),
+        (1, 2, "profiling resnet18 at 128x128"),
+    ]

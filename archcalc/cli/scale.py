@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from archcalc.cli.options import convention_option, format_option
+from archcalc.cli.progress import ProgressBar
 
 __all__ = ["scale_command"]
 
@@ -49,17 +50,19 @@ def scale_command(
     from archcalc.report.tables import render_json, render_table, scale_notes, scale_table
     from archcalc.timing.scale import scale
 
-    result = scale(
-        model,
-        low,
-        high,
-        steps=steps,
-        latency=latency,
-        device=device,
-        convention=convention,
-        in_chans=in_chans,
-        output_stride=output_stride,
-    )
+    with ProgressBar("scale") as bar:
+        result = scale(
+            model,
+            low,
+            high,
+            steps=steps,
+            latency=latency,
+            device=device,
+            convention=convention,
+            in_chans=in_chans,
+            output_stride=output_stride,
+            progress=bar.step,
+        )
     if plot_file is not None:
         from archcalc.report.plots import draw_scale_plot
 

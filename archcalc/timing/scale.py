@@ -24,6 +24,7 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.growth import GrowthLaw, fit_growth, local_exponents
 from archcalc.profiling.accepts import size_range
 from archcalc.profiling.prepare import prepare
+from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Environment, Pair, Profile, ReceptiveField
 from archcalc.timing.measure import measure
 
@@ -122,6 +123,7 @@ def scale(
     convention: str = "core",
     in_chans: int = 3,
     output_stride: int | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Scaling:
     """Profile ``model`` at ``steps`` sizes from ``low`` to ``high`` and fit how MACs grow.
 
@@ -132,6 +134,7 @@ def scale(
         steps: how many sizes (fewer when fewer valid sizes lie in the range).
         latency: also measure the median latency at batch 1 on ``device`` (slow).
         convention, in_chans, output_stride: as for ``profile``.
+        progress: called before each size is profiled or timed (``archcalc.progress``).
 
     Returns:
         A ``Scaling``: per size MACs, training-step MACs, activation and training-step
@@ -153,11 +156,18 @@ def scale(
         )
     options = {"in_chans": in_chans, "output_stride": output_stride}
     built = prepare(model, sides[0], trace=False, **options).built
-    profiles = [
-        prepare(model, s, reuse=built, convention=convention, train=True, **options).profile
-        for s in sides
-    ]
-    latencies = [_latency(model, s, device, **options) for s in sides] if latency else None
+    steps_total = len(sides) * (2 if latency else 1)
+    profiles = []
+    for i, s in enumerate(sides):
+        report_progress(progress, i, steps_total, f"profiling {found.model} at {s}x{s}")
+        ready = prepare(model, s, reuse=built, convention=convention, train=True, **options)
+        profiles.append(ready.profile)
+    latencies = None
+    if latency:
+        latencies = []
+        for i, s in enumerate(sides, start=len(sides)):
+            report_progress(progress, i, steps_total, f"timing {found.model} at {s}x{s}")
+            latencies.append(_latency(model, s, device, **options))
     return _scaling(profiles, latencies, device if latency else None)
 
 
