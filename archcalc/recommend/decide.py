@@ -21,7 +21,7 @@ from archcalc.recommend.front import SearchSummary, auto_reason, fixres_reason
 from archcalc.recommend.kmax import KAlternative, above_window, k_alternatives, k_policy_reason
 from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import K_MIN, Backbone, Pipeline, field_lines, pipeline_for
-from archcalc.recommend.suggestion import Option, Suggestion, relative_cost
+from archcalc.recommend.suggestion import Option, Suggestion, find_option
 from archcalc.results import Pair, Profile
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "Suggestion",
     "rank",
     "recommend",
-    "relative_cost",
     "violations",
 ]
 
@@ -132,12 +131,6 @@ def _choose(
     ]
 
 
-def _find(
-    options: Sequence[Option], backbone: str, resolution: Pair, os: int | None
-) -> Option | None:
-    return next((o for o in options if o.key == (backbone, resolution, os)), None)
-
-
 def _stride_remedy(chosen: Option, options: Sequence[Option]) -> Option | None:
     """The cheapest output_stride option at the same size that reaches k >= 3."""
     fixes = [
@@ -202,7 +195,7 @@ def _k_lines(
     warnings: list[str] = []
     bigger = _input_remedy(chosen, options)
     larger = f"a larger input: {_describe(bigger)}" if bigger else None
-    base = _find(options, chosen.backbone, p.resolution, None)
+    base = find_option(options, chosen.backbone, p.resolution, None)
     if p.output_stride is not None and base is not None and base.verdict(level).rank == 2:
         warnings.append(
             f"{where} ends at {size(base.profile.final_map)} with its default global stride "
@@ -236,7 +229,7 @@ def _alignment(chosen: Option, options: Sequence[Option]) -> list[str]:
     for res in (p.aligned_below, p.aligned_above):
         if res is None:
             continue
-        o = _find(options, chosen.backbone, res, p.output_stride)
+        o = find_option(options, chosen.backbone, res, p.output_stride)
         near.append(_describe(o) if o else size(res))
     return [
         f"{size(p.resolution)} is not a multiple of {chosen.backbone}'s global stride "
@@ -347,7 +340,9 @@ def _k_window(
     """
     reference = chosen
     if not above_window(chosen.profile) and level.k_max_policy == "prefer-k9":
-        at_level = _find(options, chosen.backbone, level.resolution, chosen.profile.output_stride)
+        at_level = find_option(
+            options, chosen.backbone, level.resolution, chosen.profile.output_stride
+        )
         reference = at_level if at_level and above_window(at_level.profile) else chosen
     alternatives = k_alternatives(reference.profile, [o.profile for o in options])
     reason = k_policy_reason(level, chosen.profile, reference.profile, alternatives)

@@ -29,6 +29,7 @@ __all__ = [
     "SUGGEST_HEADERS",
     "Option",
     "Suggestion",
+    "find_option",
     "relative_cost",
     "suggest_headline",
     "suggest_rows",
@@ -190,11 +191,18 @@ class Suggestion(Summarised):
         )
 
 
+def find_option(
+    options: Sequence[Option], backbone: str, resolution: Pair, os: int | None
+) -> Option | None:
+    """The row of ``backbone`` at ``resolution`` built with output stride ``os`` (None: the
+    default), if it was profiled."""
+    return next((o for o in options if o.key == (backbone, resolution, os)), None)
+
+
 def relative_cost(option: Option, options: Sequence[Option], level: Level) -> float | None:
     """``option``'s MACs over its backbone's at the level's size and default stride (so a row
     at 448 for a 224 level reads "costs 4.0x 224"); None when that row is missing."""
-    key = (option.backbone, level.resolution, None)
-    base = next((o for o in options if o.key == key), None)
+    base = find_option(options, option.backbone, level.resolution, None)
     if base is None or base.profile.macs <= 0:
         return None
     return option.profile.macs / base.profile.macs
