@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from archcalc.errors import ArchcalcError
-from archcalc.recommend.auto import level_options, search
+from archcalc.recommend.auto import level_options, resizes_input, search
 from archcalc.recommend.catalog import Entry, best_per_arch, load_catalog
 from archcalc.recommend.decide import Option, violations
 from archcalc.recommend.front import mac_bound, param_bound
@@ -51,20 +51,48 @@ def _work(name: str, res: tuple[int, int]) -> dict[str, Any]:
         "name": name,
         "res": list(res),
         "profiles": [o.profile.to_dict() for o in options],
+        "build_kwargs": [[list(kv) for kv in o.build_kwargs] for o in options],
         "backbone": {"name": backbone.name, "crop_pct": backbone.crop_pct},
     }
 
 
+def _options(row: dict) -> list[Option]:
+    """A cached row's options, with the constructor arguments each was built with."""
+    kwargs = row.get("build_kwargs") or [[] for _ in row.get("profiles", [])]
+    return [
+        Option(Profile.from_dict(p), build_kwargs=tuple((k, _tuple(v)) for k, v in kw))
+        for p, kw in zip(row.get("profiles", []), kwargs, strict=True)
+    ]
+
+
+def _tuple(value: Any) -> Any:
+    """JSON lists back to the tuples they were (``img_size``)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _read_cache() -> dict[tuple, dict]:
+    """The cached rows; a file cut short by a kill (a torn line or gzip member) is rewritten
+    with the rows that were whole, so appending to it goes on cleanly."""
     done: dict[tuple, dict] = {}
-    if CACHE.exists():
-        with gzip.open(CACHE, "rt") as f:
+    if not CACHE.exists():
+        return done
+    torn = False
+    with gzip.open(CACHE, "rt") as f:
+        try:
             for line in f:
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError:  # a line cut short by a kill
+                except json.JSONDecodeError:
+                    torn = True
                     continue
-                done[(row["name"], tuple(row["res"]))] = row
+                if "error" in row or "build_kwargs" in row:  # older rows lack the arguments
+                    done[(row["name"], tuple(row["res"]))] = row
+        except (EOFError, gzip.BadGzipFile):
+            torn = True
+    if torn:
+        with gzip.open(CACHE, "wt") as out:
+            out.writelines(json.dumps(row) + "\n" for row in done.values())
+        print(f"cache was cut short; rewrote it with its {len(done)} whole rows", file=sys.stderr)
     return done
 
 
@@ -115,8 +143,9 @@ def cached_profiler(done: dict[tuple, dict], calls: list[str]):
         row = done[(name, tuple(res))]
         if "error" in row:
             raise ArchcalcError(row["error"])
-        options = [Option(Profile.from_dict(p)) for p in row["profiles"]]
-        return options, Backbone(row["backbone"]["name"], crop_pct=row["backbone"]["crop_pct"])
+        return _options(row), Backbone(
+            row["backbone"]["name"], crop_pct=row["backbone"]["crop_pct"]
+        )
 
     return profiler
 
@@ -126,7 +155,9 @@ def exhaustive(entries, done, level, max_gmacs, max_params) -> list[tuple[Entry,
     fits = []
     for e in entries:
         row = done[(e.name, level.resolution)]
-        options = [Option(Profile.from_dict(p)) for p in row.get("profiles", [])]
+        options = _options(row)
+        if options and resizes_input(options[0], level.resolution):
+            continue  # the network resizes its input itself: never an option (as in search)
         fit = next((o for o in options if o.verdict(level).rank == 0), None)
         if fit is not None and not violations(fit, None, max_gmacs, max_params):
             fits.append((e, fit))
@@ -141,11 +172,14 @@ def exhaustive(entries, done, level, max_gmacs, max_params) -> list[tuple[Entry,
 
 
 def bound_violations(entries, done, level) -> list[str]:
-    """Architectures whose published lower bound exceeds the profiled cost (should be none)."""
+    """Architectures whose published lower bound exceeds the profiled cost (should be none;
+    a network that resizes its input is rejected after its profile, so its bound never
+    decides)."""
     out = []
     for e in entries:
-        profiles = done[(e.name, level.resolution)].get("profiles") or []
-        if not profiles:
+        row = done[(e.name, level.resolution)]
+        profiles = row.get("profiles") or []
+        if not profiles or resizes_input(_options(row)[0], level.resolution):
             continue
         base = profiles[0]
         if mac_bound(e, level.resolution) > base["macs"]:

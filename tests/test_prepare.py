@@ -58,3 +58,21 @@ def test_trace_false_only_builds() -> None:
     assert ready.estimate is None and ready.build_kwargs == {}
     with pytest.raises(TraceError, match="was not traced"):
         _ = ready.profile
+
+
+def test_an_earlier_trace_is_reused_for_a_real_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archcalc.profiling import prepare as module
+
+    first = prepare("crossvit_tiny_240", 224)  # lifts img_size: it resizes inputs itself
+    assert first.build_kwargs == {"img_size": (240, 240)}
+
+    def no_trace(*args: object, **kwargs: object) -> None:
+        raise AssertionError("traced again")
+
+    monkeypatch.setattr(module, "profile_built", no_trace)
+    traced = (first.build_kwargs, first.profile)
+    ready = prepare("crossvit_tiny_240", 224, device="cpu", traced=traced)
+    assert ready.estimate is first.profile and ready.build_kwargs == {"img_size": (240, 240)}
+    assert next(ready.built.module.parameters()).device.type == "cpu"
+    with torch.inference_mode():  # built with the lifted arguments: it runs at 224
+        assert ready.built.module(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)

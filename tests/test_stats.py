@@ -111,6 +111,31 @@ def test_timed_runs_done(count: int, elapsed_s: float, expected: bool) -> None:
     assert timed_runs_done(count, elapsed_s, 1.0) is expected
 
 
+@pytest.mark.parametrize(
+    ("count", "above", "expected"),
+    [
+        (5, 5, False),  # 5 of 10 over the budget: the other 5 could still pull the median under
+        (6, 6, True),  # 6 of the first 10 over: sorted, the 5th and 6th are over
+        (9, 5, False),
+        (10, 6, True),
+        (14, 7, False),  # past 10 samples, half is not a majority
+        (15, 8, True),
+    ],
+)
+def test_timed_runs_stop_once_the_median_is_over_a_budget(
+    count: int, above: int, expected: bool
+) -> None:
+    # min_run_time of 1 h: only the budget rule can end these runs
+    assert timed_runs_done(count, 0.0, 3600.0, above) is expected
+
+
+def test_fewer_least_samples() -> None:
+    assert timed_runs_done(5, 1.0, 1.0, least=5) is True
+    assert timed_runs_done(4, 1.0, 1.0, least=5) is False
+    assert timed_runs_done(3, 0.0, 3600.0, above=3, least=5) is True  # 3 of 5 over a budget
+    assert timed_runs_done(2, 0.0, 3600.0, above=2, least=5) is False
+
+
 @pytest.mark.parametrize("largest", [1, 2, 3, 37, 64, 65, 1000, MAX_BATCH - 1])
 def test_search_max_batch_finds_the_boundary(largest: int) -> None:
     tried: list[int] = []

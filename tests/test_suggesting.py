@@ -112,6 +112,9 @@ def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPa
     assert s.to_dict()["latency_ms"] == pytest.approx(37.01657600)
     assert [c[0] for c in calls] == [(448, 448), (320, 320)]
     assert all(c[1]["batch_size"] == 1 and c[1]["device"] == "cpu" for c in calls)
+    assert all(c[1]["stop_above"] is None for c in calls)  # named backbones: full timings
+    # the row's own profile goes along, so the timing builds the model without a new trace
+    assert all(c[1]["traced"][1].resolution == c[0] for c in calls)
     assert any("budget_ms=50 (72.55 ms)" in w for w in s.warnings)
 
 
@@ -143,7 +146,7 @@ def test_auto_searches_a_table(tmp_path: Any) -> None:
     table.write_text(FIXTURE_TABLE)
     s = suggest("coarse", "auto", max_gmacs=1, measure_latency=False, catalog=table)
     # notanet_v9 is skipped (timm does not list it). Bounds at 224 from eval size 288:
-    # area a = (224/288)^2 = 0.6049, a^2 = 0.3660 > a/2, so MACs >= (G - 0.005) x 0.9 x 0.3660:
+    # area a = (224/288)^2 = 0.6049, a^2 = 0.3660 > 0.45 a, so MACs >= (G - 0.005) x 0.9 x 0.3660:
     # resnet50 (6.80 G) -> 2.24 G > 1: pruned unprofiled. efficientnet_b0 (core 0.386 G at
     # 224, reference README) fits and is the most accurate left; mobilenetv3_large_100
     # (0.217 G) is the cheaper, less accurate front option; resnet18 (3.01 G) -> 0.99 G fits

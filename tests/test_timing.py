@@ -90,6 +90,24 @@ def test_longer_min_run_time_gives_more_samples() -> None:
     assert sum(t.samples_s) <= 0.2 + max(t.samples_s)  # stops once min_run_time is spent
 
 
+def test_budget_check_stops_once_the_median_is_over() -> None:
+    # a 1 ns budget: every sample is over it, so six of them decide the median of ten
+    t = archcalc.measure(tiny(), 16, threads=1, min_run_time=10.0, stop_above=1e-9)
+    assert t.runs == MIN_SAMPLES // 2 + 1 and t.median_s > 1e-9
+    # a 1 h budget: no sample is over, so the runs go on as usual
+    assert archcalc.measure(tiny(), 16, **FAST, stop_above=3600.0).runs == MIN_SAMPLES
+
+
+def test_fewer_samples_when_asked() -> None:
+    assert archcalc.measure(tiny(), 16, **FAST, min_samples=3).runs == 3
+
+
+def test_short_warmup_keeps_its_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archcalc.timing.stats, "is_stable", lambda times: False)  # never settles
+    t = archcalc.measure(tiny(), 16, **FAST, warmup_max=1e-3)
+    assert t.warmup_runs >= 3 and 0.3 <= t.warmup_s < 1.0  # the minimum, not the 3 s cap
+
+
 def test_settings_applied_inside_and_restored_after() -> None:
     model = Spy()
     model.train()
@@ -169,6 +187,9 @@ def test_input_shape_follows_batch_resolution_and_channels() -> None:
         ({"min_run_time": float("inf")}, "min_run_time"),
         ({"min_run_time": True}, "min_run_time"),
         ({"threads": 0}, "threads must be a positive integer"),
+        ({"stop_above": 0}, "stop_above must be a positive number"),
+        ({"min_samples": 0}, "min_samples must be a positive integer"),
+        ({"warmup_max": float("nan")}, "warmup_max must be a positive number"),
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"device": "meta"}, "unknown device 'meta'"),
         ({"device": "tpu"}, "unknown device 'tpu'"),

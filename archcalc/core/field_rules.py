@@ -56,9 +56,9 @@ def _planar(x: torch.Tensor, st: State, out: torch.Tensor, step: Callable[[Axis,
             what: str) -> State:  # fmt: skip
     """Apply ``step(axis, i)`` (i = 0: rows, 1: columns) to an NCHW map."""
     if not st.spatial:
-        return replace(st, dims=other(out.shape))
+        return st.on(other(out.shape))
     if st.h is None or st.w is None:
-        return replace(st, dims=broadcast_dims(out, [(x, st)]))
+        return st.on(broadcast_dims(out, [(x, st)]))
     if not _on_map(x, st):
         return unknown(other(out.shape), f"{what} over dims that are not the map's rows/columns")
     dims = (st.dims[0], one("o", out.shape[1]), one("h", out.shape[2]), one("w", out.shape[3]))
@@ -90,7 +90,7 @@ def _conv(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
         return merge([s for _, s in inputs], broadcast_dims(out, inputs[:1]))
     if len(kernel) != 2 or transposed:
         if not st.spatial:
-            return replace(st, dims=other(out.shape))
+            return st.on(other(out.shape))
         return unknown(other(out.shape), f"{len(kernel)}-d or transposed convolution")
 
     def step(axis: Axis, i: int) -> Axis:
@@ -128,7 +128,7 @@ def _adaptive(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     first = first_output(out)
     ins, outs = tuple(x.shape[-2:]), tuple(first.shape[-2:])
     if ins == outs:
-        return replace(st, dims=broadcast_dims(first, inputs))
+        return st.on(broadcast_dims(first, inputs))
     if outs == (1, 1):
         return _reduced(st, x, first, [x.dim() - 2, x.dim() - 1])
     if any(i % o for i, o in zip(ins, outs, strict=True)):
@@ -161,7 +161,7 @@ def _reduced(st: State, x: torch.Tensor, out: torch.Tensor, dims: list[int]) -> 
     kept = [atoms if d not in axes else () for d, atoms in enumerate(st.dims)]
     left = tuple(kept) if out.dim() == n else tuple(a for d, a in enumerate(kept) if d not in axes)
     if not any(spatial(st.dims[d]) for d in axes):
-        return replace(st, dims=left)
+        return st.on(left)
     if any(spatial(a) for a in left):
         return unknown(left, "a reduction over one axis of the map")
     context, reason = strongest("global", None, st.context, st.reason)
@@ -188,7 +188,7 @@ def _statistics(over: Callable[[Any, torch.Tensor], list[int]]) -> Rule:
         first = first_output(out)
         dims = broadcast_dims(first, inputs[:1])
         reduced = [st.dims[d % x.dim()] for d in over(args, x)]
-        state = _blockwise(replace(st, dims=dims), reduced, dims)
+        state = _blockwise(st.on(dims), reduced, dims)
         if any(plain(a) for a in reduced):
             context, reason = strongest(st.context, st.reason, "gate", None)
             state = replace(state, context=context, reason=reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from archcalc.core import receptive
@@ -32,10 +33,15 @@ class State:
     context: str = "local"
     reason: str | None = None
 
-    @property
+    @cached_property
     def spatial(self) -> bool:
         """Whether the tensor still holds map positions (False once pooled to a vector)."""
         return any(spatial(dim) for dim in self.dims)
+
+    def on(self, dims: Dims) -> State:
+        """The same field on other dims (a view, a permute, a smaller tensor): ``replace``
+        without its introspection, since nearly every operator asks for it."""
+        return State(dims, self.h, self.w, self.context, self.reason)
 
     def field(self) -> ReceptiveField:
         """The summary stored on stages and profiles."""
@@ -84,11 +90,13 @@ def unknown(dims: Dims, why: str) -> State:
     return State(dims, None, None, "unknown", why)
 
 
+@lru_cache(maxsize=4096)
 def one(kind: str, n: int) -> tuple[Atom, ...]:
     """The atoms of a dim of size ``n``: none when it is 1."""
     return ((kind, n),) if n > 1 else ()
 
 
-def other(shape: Sequence[int]) -> Dims:
-    """Dims of a tensor that holds no map positions."""
+@lru_cache(maxsize=4096)
+def other(shape: tuple[int, ...]) -> Dims:
+    """Dims of a tensor that holds no map positions (cached by shape)."""
     return tuple(one("o", n) for n in shape)

@@ -52,13 +52,16 @@ def first_output(out: Any) -> torch.Tensor:
 
 def broadcast_dims(out: torch.Tensor, inputs: list[tuple[torch.Tensor, State]]) -> Dims:
     """The dims of a broadcasting result: each from an input of that size holding positions."""
-    n = out.dim()
-    dims = list(other(out.shape))
+    shape = out.shape
+    if len(inputs) == 1 and inputs[0][0].shape == shape:  # the common case, read directly
+        return tuple(a or b for a, b in zip(inputs[0][1].dims, other(shape), strict=True))
+    n = len(shape)
+    dims = list(other(shape))
     for t, st in inputs:
         shift = n - t.dim()
         for i, atoms in enumerate(st.dims[: t.dim()]):
             j = i + shift
-            fits = 0 <= j < n and t.shape[i] == out.shape[j] and atoms
+            fits = 0 <= j < n and t.shape[i] == shape[j] and atoms
             if fits and (spatial(atoms) or not spatial(dims[j])):
                 dims[j] = atoms
     return tuple(dims)
@@ -70,6 +73,10 @@ def pointwise(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     whose tokens archcalc cannot name) stays global."""
     first = first_output(out)
     dims = broadcast_dims(first, inputs)
+    if len(inputs) == 1:
+        st = inputs[0][1]
+        if dims == st.dims and st.spatial and st.h is not None and st.w is not None:
+            return st  # an activation or scaling of one map: what ``merge`` would rebuild
     n = first.dim()
     where = [j for j, atoms in enumerate(dims) if spatial(atoms)]
     states = []
@@ -79,14 +86,14 @@ def pointwise(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
             j >= shift and t.shape[j - shift] == first.shape[j] and t.stride(j - shift) != 0
             for j in where
         )  # an expanded view (stride 0) is a broadcast
-        states.append(replace(st, dims=dims) if full and not st.spatial else st)
+        states.append(st.on(dims) if full and not st.spatial else st)
     return merge(states, dims)
 
 
 def copy(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     """``dst.copy_(src)``: the destination takes the source's state."""
     src = [st for t, st in inputs if t is args[1]]
-    return replace(src[0], dims=broadcast_dims(out, inputs[-1:])) if src else inputs[0][1]
+    return src[0].on(broadcast_dims(out, inputs[-1:])) if src else inputs[0][1]
 
 
 def view(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
@@ -98,7 +105,7 @@ def view(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     dims, split = found
     if split and st.context != "global":
         return unknown(dims, "a reshape splits a map axis (window partition or space-to-depth)")
-    return replace(st, dims=dims)
+    return st.on(dims)
 
 
 def permute_rule(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
@@ -113,7 +120,7 @@ def permute_rule(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
         order = list(args[1])
     else:  # t(x)
         order = list(range(n))[::-1]
-    return replace(st, dims=permute(st.dims, order))
+    return st.on(permute(st.dims, order))
 
 
 def same(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Any:
@@ -127,7 +134,7 @@ def _shift(st: State, d: int, size: int, step: Callable[[Axis], Axis]) -> State 
     atoms = st.dims[d]
     dims = tuple(one(k, size) if i == d else a for i, a in enumerate(st.dims) for k in [_kind(a)])
     if not spatial(atoms):
-        return replace(st, dims=dims)
+        return st.on(dims)
     if st.h is None or st.w is None or len(atoms) != 1 or atoms[0][0] not in "hw":
         return None
     axis = "h" if atoms[0][0] == "h" else "w"
@@ -148,12 +155,12 @@ def slice_rule(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
     start = max(start + x.shape[d], 0) if start < 0 else min(start, x.shape[d])
     size = out.shape[d]
     if size == x.shape[d]:
-        return replace(st, dims=broadcast_dims(out, inputs[:1]))
+        return st.on(broadcast_dims(out, inputs[:1]))
     found = _shift(st, d, size, lambda a: receptive.index_map(a, step, start, 0))
     if found is not None:
         return found
     kept = tuple(("x" if k in "hwX" else k, size) for k, _ in st.dims[d][:1])
-    return replace(st, dims=tuple(kept if i == d else a for i, a in enumerate(st.dims)))
+    return st.on(tuple(kept if i == d else a for i, a in enumerate(st.dims)))
 
 
 def pad(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
@@ -216,7 +223,7 @@ def piece(st: State, x: torch.Tensor, t: torch.Tensor, d: int) -> State:
         dims[d] = one("o", t.shape[d])
     else:
         del dims[d]
-    return replace(st, dims=tuple(dims))
+    return st.on(tuple(dims))
 
 
 def cat(stack: bool, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
@@ -233,6 +240,6 @@ def cat(stack: bool, args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> Sta
             dims[d] = (("X", out.shape[d]),)
         else:
             dims[d] = one("o", out.shape[d])
-        aligned.append(replace(st, dims=tuple(dims)))
+        aligned.append(st.on(tuple(dims)))
     dims = broadcast_dims(out, [(out, s) for s in aligned])
     return merge(aligned, dims)

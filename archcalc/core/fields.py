@@ -42,7 +42,8 @@ class _States:
     def __init__(self) -> None:
         self._items: dict[int, tuple[weakref.ref[torch.Tensor], State]] = {}
 
-    def get(self, tensor: torch.Tensor) -> State | None:
+    def get(self, tensor: Any) -> State | None:
+        """The state of ``tensor``; None for an untracked tensor or any other value."""
         item = self._items.get(id(tensor))
         return item[1] if item is not None and item[0]() is tensor else None
 
@@ -53,10 +54,22 @@ class _States:
         self._items.pop(id(tensor), None)
 
 
+#: What ``after`` does with an operator: nothing, drop a mutated tensor's state, or a rule.
+_SKIP, _DROP, _RULE = 0, 1, 2
+
+
 @cache
-def _kind(func: Any) -> tuple[bool, bool]:
-    """(mutates its first argument, point-wise) for one operator overload."""
-    return func._schema.is_mutable, torch.Tag.pointwise in func.tags
+def _plan(func: Any) -> tuple[int, bool, bool, Any, bool]:
+    """(action, mutates its first argument, takes a list of tensors, rule or None, point-wise)
+    for one operator overload: read once, since ``after`` runs on every dispatched operator."""
+    packet = func._overloadpacket
+    schema = func._schema
+    lists = any(
+        str(a.type).startswith("List[") and "Tensor" in str(a.type) for a in schema.arguments
+    )
+    if packet in SHAPE_ONLY:
+        return (_DROP if schema.is_mutable else _SKIP), schema.is_mutable, lists, None, False
+    return _RULE, schema.is_mutable, lists, RULES.get(packet), torch.Tag.pointwise in func.tags
 
 
 class FieldTracker:
@@ -82,54 +95,65 @@ class FieldTracker:
 
     def after(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         """Give the outputs of one dispatched operator their states."""
-        states = self._states
-        inputs = [(a, st) for a in _tensors(args, kwargs) if (st := states.get(a)) is not None]
+        action, mutates, lists, rule, point = _plan(func)
+        if action == _SKIP:
+            return
+        get = self._states.get  # None for anything but a tracked tensor
+        given = _tensors(args, kwargs) if lists else (*args, *kwargs.values()) if kwargs else args
+        inputs = [(a, st) for a in given if (st := get(a)) is not None]
         if not inputs:
             return
-        packet = func._overloadpacket
-        mutates, point = _kind(func)
         mutable = mutates and isinstance(args[0], torch.Tensor)
-        if packet in SHAPE_ONLY:
+        if action == _DROP:
             if mutable:
-                states.drop(args[0])
+                self._states.drop(args[0])
             return
-        try:
-            result = self._rule(point, packet, args, kwargs, out, inputs)
-        except Exception as e:  # noqa: BLE001 - a rule that cannot read an op never stops a trace
-            name = str(packet).removeprefix("aten.")
-            shape = out.shape if isinstance(out, torch.Tensor) else ()
-            result = unknown(other(shape), f"{name} could not be analysed ({type(e).__name__})")
-        first = result[0] if isinstance(result, list) else result
-        earlier = next((st.reason for _, st in inputs if st.context == "unknown"), None)
-        if earlier and first is not None and first.context == "unknown":  # keep the first cause
-            result = [replace(r, reason=earlier) if r is not None else r for r in result] \
-                if isinstance(result, list) else replace(result, reason=earlier)  # fmt: skip
-        outputs = out if isinstance(out, (tuple, list)) else [out]
-        results = result if isinstance(result, list) else [result] * len(outputs)
-        for t, st in zip(outputs, results, strict=False):
-            if isinstance(t, torch.Tensor) and st is not None:
-                states.put(t, st)
-        if mutable and results[0] is not None:
-            states.put(args[0], results[0])
+        if rule is None and point and isinstance(out, torch.Tensor):
+            rule = pointwise  # a union of the inputs' fields
+        result = _apply(func, rule, args, kwargs, out, inputs)
+        put = self._states.put
+        if isinstance(out, torch.Tensor):
+            first = result[0] if isinstance(result, list) else result
+            if first is not None:
+                put(out, first)
+        else:
+            results = result if isinstance(result, list) else [result] * len(out)
+            for t, st in zip(out, results, strict=False):
+                if isinstance(t, torch.Tensor) and st is not None:
+                    put(t, st)
+            first = results[0] if results else None
+        if mutable and first is not None:
+            put(args[0], first)
 
-    @staticmethod
-    def _rule(
-        point: bool, packet: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
-        inputs: list[tuple[torch.Tensor, State]],
-    ) -> Any:  # fmt: skip
-        """The operator's rule; a union for point-wise ones; else unknown, naming it."""
-        rule = RULES.get(packet)
-        if rule is not None:
-            return rule(args, kwargs, out, inputs)
-        if point and isinstance(out, torch.Tensor):
-            return pointwise(args, kwargs, out, inputs)
-        name = str(packet).removeprefix("aten.")
-        shape = out.shape if isinstance(out, torch.Tensor) else ()
-        return unknown(other(shape), f"{name} is not analysed")
+
+def _apply(
+    func: Any, rule: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any,
+    inputs: list[tuple[torch.Tensor, State]],
+) -> Any:  # fmt: skip
+    """The operator's rule (unknown, naming it, where none applies or the rule fails), keeping
+    the first cause where an input was already unknown."""
+    try:
+        result = rule(args, kwargs, out, inputs) if rule is not None else None
+        why = "is not analysed"
+    except Exception as e:  # noqa: BLE001 - a rule that cannot read an op never stops a trace
+        result, why = None, f"could not be analysed ({type(e).__name__})"
+    if result is None:
+        name = str(func._overloadpacket).removeprefix("aten.")
+        result = unknown(other(out.shape if isinstance(out, torch.Tensor) else ()), f"{name} {why}")
+    first = result[0] if isinstance(result, list) else result
+    if first is None or first.context != "unknown":
+        return result
+    earlier = next((st.reason for _, st in inputs if st.context == "unknown"), None)
+    if earlier is None:
+        return result
+    if isinstance(result, list):  # keep the first cause
+        return [replace(r, reason=earlier) if r is not None else r for r in result]
+    return replace(result, reason=earlier)
 
 
 def _tensors(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[torch.Tensor]:
-    """The tensor arguments, one list level deep (``cat``'s list of tensors)."""
+    """The tensor arguments, one list level deep (``cat``'s list of tensors): for operators
+    whose schema takes a list of tensors."""
     found = []
     for a in (*args, *kwargs.values()):
         if isinstance(a, torch.Tensor):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from functools import lru_cache
 
 __all__ = [
     "INNER",
@@ -48,8 +49,9 @@ def plain(atoms: Sequence[Atom]) -> bool:
     return any(kind in SPATIAL and kind not in INNER for kind, _ in atoms)
 
 
-def spatial(atoms: Sequence[Atom]) -> bool:
-    """Whether a dim holds map positions."""
+@lru_cache(maxsize=4096)
+def spatial(atoms: tuple[Atom, ...]) -> bool:
+    """Whether a dim holds map positions (cached: asked of every dim of every operator)."""
     return any(kind in SPATIAL for kind, _ in atoms)
 
 
@@ -59,9 +61,10 @@ def whole(atoms: Sequence[Atom]) -> bool:
     return "X" in kinds or {"h", "w"} <= kinds
 
 
-def reshape(dims: Dims, shape: Sequence[int]) -> tuple[Dims, bool] | None:
+@lru_cache(maxsize=4096)
+def reshape(dims: Dims, shape: tuple[int, ...]) -> tuple[Dims, bool] | None:
     """Dims of a row-major reshape to ``shape``, and whether a map axis was split
-    (None when the sizes do not line up)."""
+    (None when the sizes do not line up; cached: every block repeats its views)."""
     queue = deque(atom for dim in dims for atom in dim)
     out: list[tuple[Atom, ...]] = []
     split = False

@@ -11,6 +11,7 @@ never built two ways.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,6 +72,7 @@ def prepare(
     strict: bool = True,
     train: bool = False,
     reparameterize: bool = False,
+    traced: tuple[Mapping[str, Any], Profile] | None = None,
 ) -> Ready:
     """Build ``model`` for ``resolution`` on ``device``, ready for a trace or a timing.
 
@@ -91,6 +93,9 @@ def prepare(
             (MobileOne, RepVGG, FastViT...): built with random weights on the CPU, fused, then
             traced on meta and moved to ``device``. No effect on a model with nothing to fuse
             or on a user module (fuse it yourself first).
+        traced: ``(build_kwargs, estimate)`` of an earlier ``prepare`` of the same timm name
+            with the same arguments (a timing after a profile): the meta trace is not run
+            again. Ignored for a user module and with ``reparameterize``.
 
     Returns:
         A ``Ready`` with the built model, the meta estimate and the lifted arguments.
@@ -109,6 +114,10 @@ def prepare(
     options = {"in_chans": in_chans, "output_stride": output_stride}
     if not trace:
         return Ready(_build(model, res, dev, {}, **options), res, dev, None)
+    if traced is not None and isinstance(model, str) and not reparameterize and dev != "meta":
+        kwargs, estimate = dict(traced[0]), traced[1]
+        check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
+        return Ready(_build(model, res, dev, kwargs, **options), res, dev, estimate, kwargs)
     trace_args = {"batch_size": batch_size, "convention": convention, "train": train}
     meta, kwargs, estimate = _traced(model, res, reuse, strict, **trace_args, **options)
     if reparameterize and isinstance(model, str) and estimate is not None and estimate.fusable:

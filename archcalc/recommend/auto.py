@@ -8,10 +8,13 @@ accuracy-cost front. The rest are profiled on the meta device at the level's siz
 output-stride remedies when k < 3); an option that keeps k in the window and fits the budgets
 joins the front. The first one is the choice; the walk stops after ``top`` front options.
 
-Latency (``budget_ms``) is measured only for options that pass every static check, and is
-skipped where even a machine-wide best MAC rate (measured on resnet18 at the level's size,
-then on every row timed) with ``RATE_SLACK`` headroom could not meet the budget: a heuristic
-bound, stated as such; every chosen option's latency is measured.
+Latency (``budget_ms``) decides the choice only: options that pass every static check are
+timed, most accurate first, until one meets the budget; the rest of the front is found by the
+static checks and not timed (a note says so). A timing is skipped where even a machine-wide
+best MAC rate (measured on resnet18 at the level's size, then on every row timed) with
+``RATE_SLACK`` headroom could not meet the budget: a heuristic bound, stated as such; and it
+stops as soon as its median is sure to exceed the budget (``profiles.latency_s``). The choice's
+latency is always measured.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from archcalc.recommend.profiles import latency_s, stride_remedies
 from archcalc.recommend.rules import K_MIN, Backbone
 from archcalc.results import Pair
 
-__all__ = ["CALIBRATION_MODEL", "RATE_SLACK", "Front", "level_options", "search"]
+__all__ = ["CALIBRATION_MODEL", "RATE_SLACK", "Front", "level_options", "resizes_input", "search"]
 
 #: Reference network timed first under a latency budget: its MAC rate calibrates the skip test.
 CALIBRATION_MODEL = "resnet18"
@@ -39,7 +42,7 @@ CALIBRATION_MODEL = "resnet18"
 RATE_SLACK = 1.5
 
 Profiler = Callable[[str, Pair], tuple[list[Option], Backbone]]
-Timer = Callable[[Option, str], float]
+Timer = Callable[[Option, str, float | None], float]  # (option, device, budget_s) -> seconds
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Front:
 def level_options(name: str, res: Pair) -> tuple[list[Option], Backbone]:
     """``name`` profiled at ``res``; when k < 3, the output-stride remedies follow it."""
     ready = prepare(name, res)
-    options = [Option(ready.profile)]
+    options = [Option(ready.profile, build_kwargs=tuple(ready.build_kwargs.items()))]
     note = None
     if min(ready.profile.final_map) < K_MIN:
         strided, note = stride_remedies(name, res)
@@ -131,7 +134,7 @@ def search(
             f"{_limits_text(walk.limits)}: {summary.text()}; relax a budget or widen --family"
         )
     if measure_latency and walk.front[0].latency_s is None:
-        walk.front[0] = replace(walk.front[0], latency_s=timer(walk.front[0], device))
+        walk.front[0] = replace(walk.front[0], latency_s=timer(walk.front[0], device, None))
     notes = _notes(walk)
     return Front(tuple(walk.front), tuple(walk.backbones), summary, notes)
 
@@ -169,6 +172,9 @@ def _consider(walk: _Walk, entry: Entry, profiler: Profiler, timer: Timer, devic
         walk.failed.append(entry.name)
         return
     walk.count("profiled")
+    if resizes_input(options[0], walk.level.resolution):
+        walk.count("resized")
+        return
     fit = next((o for o in options if o.verdict(walk.level).rank == 0), None)
     if fit is None:
         walk.count("rejected_k")
@@ -181,11 +187,21 @@ def _consider(walk: _Walk, entry: Entry, profiler: Profiler, timer: Timer, devic
     if option.profile.macs >= walk.best_cost:
         walk.count("pruned_front")
         return
-    if budget_ms is not None:
+    if budget_ms is not None and not walk.front:  # latency decides the choice only
         option = _timed(walk, option, budget_ms, profiler, timer, device)
         if option is None:
             return
     _join(walk, option, backbone)
+
+
+def resizes_input(option: Option, res: Pair) -> bool:
+    """Whether the network was built for another input size it resizes to itself (CrossViT's
+    lifted ``img_size``): the level's size never reaches its layers."""
+    img_size = dict(option.build_kwargs).get("img_size")
+    if img_size is None:
+        return False
+    built_for = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    return built_for != tuple(res)
 
 
 def _join(walk: _Walk, option: Option, backbone: Backbone) -> None:
@@ -206,7 +222,7 @@ def _timed(
     if walk.rate and option.profile.macs / (RATE_SLACK * walk.rate) * 1e3 > budget_ms:
         walk.count("over_budget")
         return None
-    seconds = timer(option, device)
+    seconds = timer(option, device, budget_ms / 1e3)  # stops early once surely over budget
     walk.count("measured")
     walk.rate = max(walk.rate, option.profile.macs / seconds)
     if seconds * 1e3 > budget_ms:
@@ -218,14 +234,22 @@ def _timed(
 def _calibrate(walk: _Walk, profiler: Profiler, timer: Timer, device: str) -> None:
     """Time the reference network at the level's size to learn the machine's MAC rate."""
     reference = profiler(CALIBRATION_MODEL, walk.level.resolution)[0][0]
-    seconds = timer(reference, device)
+    seconds = timer(reference, device, None)
     walk.count("measured")
     walk.rate = reference.profile.macs / seconds
 
 
 def _notes(walk: _Walk) -> tuple[str, ...]:
-    """Warnings for the names timm does not list and the ones that could not be profiled."""
+    """Warnings for the names timm does not list and the ones that could not be profiled; with
+    a latency budget, that the front options after the choice were not timed."""
     notes = []
+    untimed = [o.profile.model for o in walk.front[1:] if o.latency_s is None]
+    if walk.limits[0] is not None and untimed:
+        notes.append(
+            f"latency decides the choice only: the other {len(untimed)} front option(s) were "
+            f"checked against the static budgets, not timed ('archcalc bench {untimed[0]} "
+            f"--res {size(walk.level.resolution)}' times one)"
+        )
     if walk.missing:
         notes.append(
             f"skipped {len(walk.missing)} name(s) in the accuracy table that timm does not "
@@ -248,6 +272,7 @@ def _summary(walk: _Walk, candidates: int, family: str | None, not_reached: int)
         pruned_front=c.get("pruned_front", 0),
         profiled=c.get("profiled", 0),
         rejected_k=c.get("rejected_k", 0),
+        resized=c.get("resized", 0),
         over_budget=c.get("over_budget", 0),
         measured=c.get("measured", 0),
         missing=tuple(walk.missing),

@@ -17,11 +17,24 @@ from archcalc.recommend.suggestion import Option
 from archcalc.results import Pair
 from archcalc.timing.measure import measure
 
-__all__ = ["MIN_RUN_TIME_S", "OUTPUT_STRIDES", "latency_s", "profile_at", "stride_remedies"]
+__all__ = [
+    "MIN_RUN_TIME_S",
+    "OUTPUT_STRIDES",
+    "ROW_SAMPLES",
+    "WARMUP_MAX_S",
+    "latency_s",
+    "profile_at",
+    "stride_remedies",
+]
 
 #: Timed-run length per measured row: short, since only a few rows decide and the median of
-#: at least 10 runs (archcalc.timing.measure) is stable enough to compare with a budget.
+#: ``ROW_SAMPLES`` runs is enough to compare with a budget (``archcalc bench`` is the careful
+#: measurement: 10 runs and more, after a warm-up until stable).
 MIN_RUN_TIME_S = 0.2
+ROW_SAMPLES = 5
+#: A row's warm-up stops waiting for stable timings at its minimum (3 runs and 0.3 s): the
+#: first run pays the one-off costs, and the median of the timed runs absorbs a slow one.
+WARMUP_MAX_S = 0.3
 #: Output strides tried, in order, when the level's size gives k < 3 (timm: dilation).
 OUTPUT_STRIDES = (16, 8)
 
@@ -37,7 +50,8 @@ def profile_at(
     ``build``: ``reparameterize`` (the fused deploy form) and ``train`` (also count one
     training step's MACs, carried on the option as ``train_macs``)."""
     ready = prepare(name, res, output_stride=stride, reuse=reuse, **(build or {}))
-    return Option(ready.profile, train_macs=ready.profile.train_macs)
+    kwargs = tuple(ready.build_kwargs.items())
+    return Option(ready.profile, train_macs=ready.profile.train_macs, build_kwargs=kwargs)
 
 
 def stride_remedies(
@@ -59,8 +73,10 @@ def stride_remedies(
     return out, None
 
 
-def latency_s(option: Option, device: str) -> float:
-    """Median latency (seconds) at batch 1 of one row, its model prepared as for its profile."""
+def latency_s(option: Option, device: str, budget_s: float | None = None) -> float:
+    """Median latency (seconds) at batch 1 of one row, its model prepared as for its profile
+    (built again on ``device``, not traced again); with ``budget_s``, timing stops once the
+    median is sure to exceed it (the median of the runs so far, over the budget, is returned)."""
     p = option.profile
     result = measure(
         p.model,
@@ -70,5 +86,9 @@ def latency_s(option: Option, device: str) -> float:
         output_stride=p.output_stride,
         min_run_time=MIN_RUN_TIME_S,
         reparameterize=p.reparameterized,  # timed in the form it was profiled in
+        warmup_max=WARMUP_MAX_S,
+        stop_above=budget_s,
+        min_samples=ROW_SAMPLES,
+        traced=(dict(option.build_kwargs), p),
     )
     return float(result.median_s)

@@ -99,9 +99,6 @@ def suggest(
     gpus = check_gpu_memory(gpu_memory)
     precision = check_precision(precision)
     check_positive("epoch_images", epoch_images, optional=True)
-    gpus = check_gpu_memory(gpu_memory)
-    precision = check_precision(precision)
-    check_positive("epoch_images", epoch_images, optional=True)
     names, auto = _backbone_names(backbones)
     limits = {
         "budget_ms": check_limit("budget_ms", budget_ms),

@@ -40,13 +40,16 @@ __all__ = [
 class Option:
     """One profiled configuration (a row of the alternatives table), latency if measured.
 
-    ``train_macs``: forward + backward MACs of one image (None when not available).
+    ``train_macs``: forward + backward MACs of one image (None when not available);
+    ``build_kwargs``: the constructor arguments its profile was built with (so a timing
+    builds the same model without tracing it again; not part of the JSON).
     """
 
     profile: Profile
     latency_s: float | None = None
     accuracy: Accuracy | None = None
     train_macs: int | None = None
+    build_kwargs: tuple[tuple[str, Any], ...] = ()
 
     @property
     def backbone(self) -> str:

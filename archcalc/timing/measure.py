@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +33,16 @@ from archcalc.core.memory import out_of_memory_as_error
 from archcalc.errors import InsufficientMemoryError, InvalidArgumentError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
-from archcalc.results import Pair
+from archcalc.results import Pair, Profile
 from archcalc.timing.session import MemoryProbe, gc_paused, session
-from archcalc.timing.stats import DTYPES, Timing, is_stable, timed_runs_done, warmup_done
+from archcalc.timing.stats import (
+    DTYPES,
+    MIN_SAMPLES,
+    Timing,
+    is_stable,
+    timed_runs_done,
+    warmup_done,
+)
 
 __all__ = [
     "Spec",
@@ -61,6 +68,9 @@ class Spec:
     compile: bool
     threads: int
     min_run_time_s: float
+    warmup_max_s: float = WARMUP_MAX_S
+    stop_above_s: float | None = None
+    min_samples: int = MIN_SAMPLES
 
 
 def default_threads() -> int:
@@ -78,6 +88,9 @@ def check_spec(
     compile: bool = False,
     threads: int | None = None,
     min_run_time: float = 1.0,
+    warmup_max: float = WARMUP_MAX_S,
+    stop_above: float | None = None,
+    min_samples: int = MIN_SAMPLES,
 ) -> Spec:
     """Validate the settings shared by ``measure`` and ``archcalc bench``; raise on bad values."""
     if dtype not in DTYPES:
@@ -88,6 +101,10 @@ def check_spec(
             f"min_run_time must be a positive number of seconds, got {min_run_time!r}"
         )
     check_positive("threads", threads, optional=True)
+    check_positive("min_samples", min_samples)
+    for name, value in (("warmup_max", warmup_max), ("stop_above", stop_above)):
+        if value is not None and (isinstance(value, bool) or not 0 < value < float("inf")):
+            raise InvalidArgumentError(f"{name} must be a positive number of seconds")
     return Spec(
         device=check_device(device, allow_meta=False),
         dtype=dtype,
@@ -95,6 +112,9 @@ def check_spec(
         compile=bool(compile),
         threads=threads or default_threads(),
         min_run_time_s=float(min_run_time),
+        warmup_max_s=float(warmup_max),
+        stop_above_s=None if stop_above is None else float(stop_above),
+        min_samples=min_samples,
     )
 
 
@@ -112,6 +132,10 @@ def measure(
     in_chans: int = 3,
     output_stride: int | None = None,
     reparameterize: bool = False,
+    warmup_max: float = WARMUP_MAX_S,
+    stop_above: float | None = None,
+    min_samples: int = MIN_SAMPLES,
+    traced: tuple[Mapping[str, Any], Profile] | None = None,
 ) -> Timing:
     """Measure the forward latency of ``model`` (timm name or module) at ``resolution``.
 
@@ -126,8 +150,15 @@ def measure(
         dtype: ``float32``, or ``float16``/``bfloat16`` under ``torch.autocast``.
         channels_last, compile: NHWC weights and input; ``torch.compile`` first (timed apart).
         threads: CPU threads (default: every core this process may use).
-        min_run_time: seconds of timed runs (at least 10 runs).
+        min_run_time: seconds of timed runs (at least ``min_samples`` runs, default 10).
         reparameterize: time the fused deploy form (timm's ``reparameterize_model``).
+        warmup_max: seconds after which warm-up stops waiting for stable timings (at least
+            3 runs and 0.3 s are always spent).
+        stop_above: a budget check (seconds): timed runs stop once more than half of the
+            samples, and of the first ``min_samples``, exceed it; their median (returned)
+            then does too.
+        traced: ``(build_kwargs, estimate)`` from an earlier ``prepare`` of the same name and
+            arguments (a timing after a profile): the model is built, not traced again.
 
     Returns:
         A ``Timing``: raw per-iteration samples and their median, p10/p90, IQR, mean (s).
@@ -143,6 +174,9 @@ def measure(
         compile=compile,
         threads=threads,
         min_run_time=min_run_time,
+        warmup_max=warmup_max,
+        stop_above=stop_above,
+        min_samples=min_samples,
     )
     ready = prepare(
         model,
@@ -153,6 +187,7 @@ def measure(
         device=spec.device,
         strict=isinstance(model, str),  # a module the tracer cannot read is still timed
         reparameterize=reparameterize,
+        traced=traced,
     )
     return measure_built(
         ready.built, ready.resolution, spec, batch_size=batch_size, in_chans=in_chans
@@ -201,8 +236,8 @@ def _measure_in_session(
     probe = MemoryProbe(spec.device)
     with gc_paused():
         probe.start()
-        warmup = _warm_up(step, clock, max(WARMUP_MAX_S, spec.min_run_time_s))
-        samples = _timed_runs(step, clock, spec.min_run_time_s)
+        warmup = _warm_up(step, clock, max(spec.warmup_max_s, spec.min_run_time_s))
+        samples = _timed_runs(step, clock, spec)
         peak_bytes, method = probe.stop()
     return Timing(
         model=built.name,
@@ -316,10 +351,15 @@ def _warm_up(
 
 
 def _timed_runs(
-    step: Callable[[], Any], clock: WallClock | CudaClock, min_run_time_s: float
+    step: Callable[[], Any], clock: WallClock | CudaClock, spec: Spec
 ) -> tuple[float, ...]:
     samples: list[float] = []
+    above = 0  # samples over ``stop_above_s`` (a budget check stops once they decide the median)
+    limit, least = spec.stop_above_s, spec.min_samples
     begin = time.perf_counter()
-    while not timed_runs_done(len(samples), time.perf_counter() - begin, min_run_time_s):
+    while not timed_runs_done(
+        len(samples), time.perf_counter() - begin, spec.min_run_time_s, above, least
+    ):
         samples.append(_timed_call(step, clock))
+        above += limit is not None and samples[-1] > limit
     return tuple(samples)

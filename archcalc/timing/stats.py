@@ -91,9 +91,16 @@ def warmup_done(times: Sequence[float], elapsed_s: float, max_s: float) -> bool:
     return is_stable(times) or elapsed_s >= max_s
 
 
-def timed_runs_done(count: int, elapsed_s: float, min_run_time_s: float) -> bool:
-    """Timed runs end once ``min_run_time_s`` is spent with enough samples (or at the cap)."""
-    return count >= MAX_SAMPLES or (count >= MIN_SAMPLES and elapsed_s >= min_run_time_s)
+def timed_runs_done(
+    count: int, elapsed_s: float, min_run_time_s: float, above: int = 0, least: int = MIN_SAMPLES
+) -> bool:
+    """Timed runs end once ``min_run_time_s`` is spent with ``least`` samples (or at the cap),
+    or (a budget check's early stop) once ``above``, the samples over a budget, are more than
+    half of them and of ``least``: their median is over the budget, and would stay over it
+    however the rest of the first ``least`` fell."""
+    if 2 * above > max(count, least):
+        return True
+    return count >= MAX_SAMPLES or (count >= least and elapsed_s >= min_run_time_s)
 
 
 def search_max_batch(fits: Callable[[int], bool], limit: int = MAX_BATCH) -> int:
