@@ -248,3 +248,26 @@ def test_a_network_that_resizes_its_input_is_not_chosen() -> None:
     same = search(COARSE, read_catalog(TABLE), top=1, measure_latency=False,
                   profiler=lambda n, r: ([built_for_224], Backbone(n)))  # fmt: skip
     assert same.summary.resized == 0  # built for the level's own size: kept
+
+
+def test_latency_decides_the_choice_only() -> None:
+    timed: list[str] = []
+
+    def timer(option: Option, device: str, budget_s: float | None) -> float:
+        timed.append(option.backbone)
+        return option.profile.macs / 1e10  # 10 GMACs per second, every net
+
+    COST["resnet18"] = (1.0, 11.7, 32)  # the calibration net (1 G -> 100 ms)
+    try:
+        front = search(COARSE, read_catalog(TABLE), budget_ms=300, top=3, timer=timer,
+                       profiler=fake_profiler([]))  # fmt: skip
+    finally:
+        del COST["resnet18"]
+    # big_a (15 G: 1 s even at 1.5 x 10 G/s) is skipped untimed; tie_c (2.5 G, 250 ms) is
+    # timed and fits: the choice. mid_b's bound 3.6 G >= 2.5: off the front. small_d and
+    # tiny_e join the front on their MACs, untimed.
+    assert timed == ["resnet18", "tie_c.x"]
+    assert [o.backbone for o in front.options] == ["tie_c.x", "small_d.x", "tiny_e.x"]
+    assert [o.latency_s for o in front.options] == [pytest.approx(0.25), None, None]
+    assert any(n.startswith("latency decides the choice only: the other 2 front option(s)")
+               and "archcalc bench small_d.x --res 224x224" in n for n in front.notes)  # fmt: skip
