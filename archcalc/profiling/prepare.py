@@ -115,20 +115,20 @@ def prepare(
     if not trace:
         return Ready(_build(model, res, dev, {}, **options), res, dev, None)
     if traced is not None and isinstance(model, str) and not reparameterize and dev != "meta":
-        kwargs, estimate = dict(traced[0]), traced[1]
-        check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
-        return Ready(_build(model, res, dev, kwargs, **options), res, dev, estimate, kwargs)
-    trace_args = {"batch_size": batch_size, "convention": convention, "train": train}
-    meta, kwargs, estimate = _traced(model, res, reuse, strict, **trace_args, **options)
-    if reparameterize and isinstance(model, str) and estimate is not None and estimate.fusable:
-        fused = _fused(model, res, kwargs, estimate, **options)
-        estimate = profile_built(fused, res, **trace_args, **options)
-        if dev != "meta":
-            check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
-            fused.module.to(dev)
-        return Ready(fused, res, dev, estimate, kwargs)
-    if dev == "meta":
-        return Ready(meta, res, dev, estimate, kwargs)
+        kwargs, estimate = dict(traced[0]), traced[1]  # built for real below, not traced again
+    else:
+        trace_args = {"batch_size": batch_size, "convention": convention, "train": train}
+        meta, kwargs, estimate = _traced(model, res, reuse, strict, **trace_args, **options)
+        fusable = estimate is not None and estimate.fusable
+        if reparameterize and isinstance(model, str) and fusable:
+            fused = _fused(model, res, kwargs, estimate, **options)
+            estimate = profile_built(fused, res, **trace_args, **options)
+            if dev != "meta":
+                check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
+                fused.module.to(dev)
+            return Ready(fused, res, dev, estimate, kwargs)
+        if dev == "meta":
+            return Ready(meta, res, dev, estimate, kwargs)
     if estimate is not None:
         check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
     return Ready(_build(model, res, dev, kwargs, **options), res, dev, estimate, kwargs)

@@ -30,7 +30,7 @@ from archcalc.recommend.catalog import Entry, best_per_arch
 from archcalc.recommend.decide import Option, violations
 from archcalc.recommend.front import SearchSummary, mac_bound, param_bound
 from archcalc.recommend.levels import Level
-from archcalc.recommend.profiles import latency_s, stride_remedies
+from archcalc.recommend.profiles import latency_s, option_of, stride_remedies
 from archcalc.recommend.rules import K_MIN, Backbone
 from archcalc.results import Pair
 
@@ -58,7 +58,7 @@ class Front:
 def level_options(name: str, res: Pair) -> tuple[list[Option], Backbone]:
     """``name`` profiled at ``res``; when k < 3, the output-stride remedies follow it."""
     ready = prepare(name, res)
-    options = [Option(ready.profile, build_kwargs=tuple(ready.build_kwargs.items()))]
+    options = [option_of(ready)]
     note = None
     if min(ready.profile.final_map) < K_MIN:
         strided, note = stride_remedies(name, res)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from archcalc.core.build import Built
 from archcalc.errors import ArchcalcError
-from archcalc.profiling.prepare import prepare
+from archcalc.profiling.prepare import Ready, prepare
 from archcalc.recommend.rules import K_MIN
 from archcalc.recommend.suggestion import Option
 from archcalc.results import Pair
@@ -23,6 +23,7 @@ __all__ = [
     "ROW_SAMPLES",
     "WARMUP_MAX_S",
     "latency_s",
+    "option_of",
     "profile_at",
     "stride_remedies",
 ]
@@ -49,7 +50,12 @@ def profile_at(
     """Profile one size through ``prepare`` (reusing one meta build where the arch allows);
     ``build``: ``reparameterize`` (the fused deploy form) and ``train`` (also count one
     training step's MACs, carried on the option as ``train_macs``)."""
-    ready = prepare(name, res, output_stride=stride, reuse=reuse, **(build or {}))
+    return option_of(prepare(name, res, output_stride=stride, reuse=reuse, **(build or {})))
+
+
+def option_of(ready: Ready) -> Option:
+    """A row from a prepared model: its profile, training-step MACs (None unless traced with
+    ``train``) and the lifted constructor arguments a timing rebuilds it with."""
     kwargs = tuple(ready.build_kwargs.items())
     return Option(ready.profile, train_macs=ready.profile.train_macs, build_kwargs=kwargs)
 
