@@ -19,7 +19,7 @@ Examples:
   archcalc report zoo.jsonl -o report.md --plots plots
   archcalc report zoo.jsonl --where "k>=5 and k<=9 and gmacs<2" --sort gmacs
   archcalc report zoo.jsonl --k-range 5 9 --max-gmacs 2 --format csv -o picks.csv
-  archcalc report a.jsonl b.jsonl --format html -o report.html --plots plots
+  archcalc report zoo.jsonl --format html -o report.html --where "k<=9 and gmacs<2"
 \b
 --where fields: {fields}
 """.format(fields=textwrap.fill(" ".join(FIELDS), 90, subsequent_indent="  "))
@@ -65,7 +65,11 @@ Examples:
     default=False,
     help="Also list error rows in the results table.",
 )
-@click.option("--pareto-res", type=int, help="Input height for the Pareto plot (default 224).")
+@click.option(
+    "--pareto-res",
+    type=int,
+    help="Input height of the Pareto plots (PNG and HTML; default 224).",
+)
 @click.option(
     "--summary-json",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -111,7 +115,11 @@ def report_command(
         if value is not None
     )  # fmt: skip
     title = f"archcalc sweep report: {', '.join(f.name for f in files)}"
-    text = render_report(summary, picked, plots, fmt=fmt, title=title, filters=filters)
+    if fmt == "html":
+        text = _html(files, sort_rows(rows, sort_keys), summary, plots, title, with_errors,
+                     pareto_res, where=where, k_range=k_range, **bounds)  # fmt: skip
+    else:
+        text = render_report(summary, picked, plots, fmt=fmt, title=title, filters=filters)
     if summary_json is not None:
         _write(summary_json, render_json(summary.to_dict()) + "\n")
     if output is None:
@@ -120,6 +128,26 @@ def report_command(
         _write(output, text)
     if skipped:
         click.echo(f"archcalc: skipped {skipped} (unreadable, or JSON of another kind)", err=True)
+
+
+def _html(
+    files: tuple[Path, ...],
+    rows: list[dict[str, Any]],
+    summary: Any,
+    plots: list[tuple[str, str]],
+    title: str,
+    with_errors: bool,
+    pareto_res: int | None,
+    **start: Any,
+) -> str:
+    """The interactive page: every row, the command's filters as its starting filters."""
+    from archcalc.report.html import StartFilters, render_html_report
+    from archcalc.report.page_data import read_context
+
+    return render_html_report(
+        summary, rows, read_context(files), title=title, files=[f.name for f in files],
+        start=StartFilters(**start), with_errors=with_errors, pareto_res=pareto_res, plots=plots,
+    )  # fmt: skip
 
 
 def _load(files: tuple[Path, ...]) -> tuple[list[dict[str, Any]], str]:
@@ -149,8 +177,10 @@ def _check_outputs(
     plots) and writing the report over one of the sweep files it reads (that would lose it)."""
     from archcalc.errors import InvalidArgumentError
 
-    if pareto_res is not None and plots_dir is None:
-        raise InvalidArgumentError("--pareto-res sets the Pareto plot's size: add --plots DIR")
+    if pareto_res is not None and plots_dir is None and fmt != "html":
+        raise InvalidArgumentError(
+            "--pareto-res sets the Pareto plot's size: add --plots DIR (or use --format html)"
+        )
     if plots_dir is not None and fmt == "csv":
         raise InvalidArgumentError("a CSV holds the table only: drop --plots or use markdown/html")
     inputs = {f.resolve() for f in files}

@@ -1,11 +1,11 @@
-"""Presentation of sweeps and reports: summary lines, report tables, Markdown/HTML/CSV documents.
+"""Presentation of sweeps and reports: summary lines, report tables, Markdown and CSV documents.
 
 Formats numbers through ``archcalc.report.tables`` helpers; computes nothing (see
-``archcalc.report.rows``)."""
+``archcalc.report.rows``). The interactive HTML page is ``archcalc.report.html``, which shows
+the same cells as ``result_rows``."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import Any
 
@@ -121,59 +121,38 @@ def render_report(
     title: str,
     filters: str,
 ) -> str:
-    """The report document: summary, errors by reason, the filtered table, linked plots.
+    """The Markdown or CSV report: summary, errors by reason, the filtered table, linked plots.
 
-    ``plots`` are ``(caption, relative path)``; ``csv`` is the raw filtered rows only.
+    ``plots`` are ``(caption, relative path)``; ``csv`` is the raw filtered rows only. (HTML
+    pages are ``archcalc.report.html.render_html_report``.)
     """
     if fmt == "csv":
         rows_out = ([_csv(r[f]) for f in CSV_FIELDS] for r in rows)
         return render_table(CSV_FIELDS, rows_out, "csv") + "\n"
-    table = "markdown" if fmt == "markdown" else "html"
     sections = [
-        ("Summary", render_table(("", "value"), summary_rows(summary), table)),
+        ("Summary", render_table(("", "value"), summary_rows(summary), "markdown")),
         (
             "Errors by reason",
-            render_table(("pairs", "kind", "type", "reason", "e.g."), error_rows(summary), table)
+            render_table(
+                ("pairs", "kind", "type", "reason", "e.g."), error_rows(summary), "markdown"
+            )
             if summary.error_groups
-            else _para("No errors.", fmt),
+            else "No errors.",
         ),
         (
             f"Results ({len(rows)} rows{'; ' + filters if filters else ''})",
-            _para(_UNITS, fmt) + "\n\n" + render_table(*result_table(rows), table),
+            _UNITS + "\n\n" + render_table(*result_table(rows), "markdown"),
         ),
     ]
     if plots:
-        sections.append(("Plots", "\n\n".join(_image(c, p, fmt) for c, p in plots)))
-    if fmt == "markdown":
-        return f"# {title}\n\n" + "\n\n".join(f"## {h}\n\n{b}" for h, b in sections) + "\n"
-    body = "\n".join(f"<h2>{html.escape(h)}</h2>\n{b}" for h, b in sections)
-    return _HTML.format(title=html.escape(title), body=body)
+        sections.append(("Plots", "\n\n".join(f"![{c}]({p})" for c, p in plots)))
+    return f"# {title}\n\n" + "\n\n".join(f"## {h}\n\n{b}" for h, b in sections) + "\n"
 
 
 _UNITS = (
     "MACs in units of 1e9 (FLOPs = 2 x MACs); params in millions; peak activation memory in "
     "MiB (float32); latency: median over timed runs. k x k is the final feature map."
 )
-_HTML = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 6px}}img{{max-width:100%}}</style></head>
-<body><h1>{title}</h1>
-{body}
-</body></html>
-"""
-
-
-def _para(text: str, fmt: str) -> str:
-    return text if fmt == "markdown" else f"<p>{html.escape(text)}</p>"
-
-
-def _image(caption: str, path: str, fmt: str) -> str:
-    if fmt == "markdown":
-        return f"![{caption}]({path})"
-    return f'<figure><img src="{html.escape(path)}" alt="{html.escape(caption)}">' + (
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-    )
 
 
 def _csv(value: Any) -> Any:

@@ -30,6 +30,7 @@ __all__ = [
     "FIELDS",
     "ErrorGroup",
     "Summary",
+    "error_key",
     "family",
     "filter_rows",
     "load_rows",
@@ -226,13 +227,18 @@ class Summary:
         }
 
 
+def error_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    """What groups an error row with others: kind, exception type and normalised reason."""
+    return (str(row["error_kind"]), str(row["error_type"]), str(row["reason"]))
+
+
 def summarise(rows: Sequence[dict[str, Any]], examples: int = 3) -> Summary:
     """Summary of all rows; error groups sorted by count, largest first."""
     failed = [r for r in rows if r["status"] != "ok"]
     groups: Counter[tuple[str, str, str]] = Counter()
     seen: dict[tuple[str, str, str], list[str]] = {}
     for r in failed:
-        key = (str(r["error_kind"]), str(r["error_type"]), str(r["reason"]))
+        key = error_key(r)
         groups[key] += 1
         names = seen.setdefault(key, [])
         if r["model"] not in names and len(names) < examples:
