@@ -225,11 +225,7 @@ def test_markdown_report_with_plots(sweep_file: Path, tmp_path: Path) -> None:
         assert width >= 200 and height >= 150 and (out.parent / image).stat().st_size > 5000
 
 
-def test_html_and_csv_reports(sweep_file: Path, tmp_path: Path) -> None:
-    html = _report(str(sweep_file), "--format", "html", "--sort", "-gmacs")
-    assert html.returncode == 0, html.stderr
-    assert html.stdout.startswith("<!DOCTYPE html>") and "<td>resnet18" in html.stdout
-    assert html.stdout.index("7.256") < html.stdout.index("1.814")  # sorted by GMACs, descending
+def test_csv_report(sweep_file: Path) -> None:
     csv = _report(str(sweep_file), "--format", "csv", "--errors", "--where", "res == 48")
     assert csv.returncode == 0, csv.stderr
     lines = csv.stdout.splitlines()

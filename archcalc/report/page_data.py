@@ -21,6 +21,7 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.report.rows import ErrorGroup, error_key, pareto_front, summarise
 
 __all__ = [
+    "PREDICTED_LATENCY",
     "ErrorMember",
     "KBubble",
     "LatencySource",

@@ -1,0 +1,74 @@
+"""Open a report page in headless Chromium, offline: shared by the browser tests and
+``benchmarks/report_browser_speed.py``.
+
+The browser is Debian's ``chromium`` (``/usr/bin/chromium``, or ``$ARCHCALC_CHROMIUM``),
+driven by Playwright's Python API; Playwright's own browser download is never used. Every
+request that is not a ``file:`` URL is aborted and recorded, so a page that tried to reach
+the network shows it in ``OfflinePage.blocked`` (and in ``failed``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = Path(os.environ.get("ARCHCALC_CHROMIUM", "/usr/bin/chromium"))
+#: Headless and quiet: no GPU, no sandbox (CI runs as root), no background traffic.
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+]
+
+
+def missing() -> str | None:
+    """Why the browser tests cannot run here (None when they can)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed: pip install playwright (Chromium comes from apt)"
+    if not CHROMIUM.exists():
+        return f"no Chromium at {CHROMIUM}: apt-get install chromium (or set ARCHCALC_CHROMIUM)"
+    return None
+
+
+def launch(playwright: Any) -> Any:
+    """Headless Chromium from ``CHROMIUM``."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+
+
+@dataclass
+class OfflinePage:
+    """A page whose requests other than ``file:`` are aborted; what was blocked, what failed,
+    and the console errors and uncaught exceptions seen."""
+
+    page: Any
+    blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def open_offline(browser: Any, path: Path, width: int = 1400, height: int = 900) -> OfflinePage:
+    """Open ``path`` in a new page with the network blocked; return before it is ready."""
+    page = browser.new_page(viewport={"width": width, "height": height}, accept_downloads=True)
+    seen = OfflinePage(page)
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            seen.blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("requestfailed", lambda r: seen.failed.append(r.url))
+    page.on("pageerror", lambda e: seen.errors.append(f"uncaught: {e}"))
+    page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
+    page.goto(path.resolve().as_uri())
+    return seen
