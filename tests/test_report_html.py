@@ -11,11 +11,19 @@ import re
 from pathlib import Path
 
 import pytest
-from test_report import _report, sweep_file  # noqa: F401 - the fixture
+from test_report import LINES, _report
 
 pytest.importorskip("plotly", reason="HTML reports need plotly: pip install 'archcalc[report]'")
 
 MOBILE, VIT = "mobilenetv3_small_050", "vit_tiny_patch16_224"
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """The hand-made sweep of ``test_report`` as a file."""
+    path = tmp_path / "sweep.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in LINES))
+    return path
 
 
 def page_data(html: str) -> dict:
@@ -28,9 +36,9 @@ def page_data(html: str) -> dict:
 
 
 @pytest.fixture
-def page(sweep_file: Path, tmp_path: Path) -> tuple[str, dict]:  # noqa: F811
+def page(sweep: Path, tmp_path: Path) -> tuple[str, dict]:
     out = tmp_path / "report.html"
-    done = _report(str(sweep_file), "--format", "html", "-o", str(out), "--sort", "-gmacs",
+    done = _report(str(sweep), "--format", "html", "-o", str(out), "--sort", "-gmacs",
                    "--where", "k>=5 and k<=9 and gmacs<2", "--max-params-m", "20")  # fmt: skip
     assert done.returncode == 0, done.stderr
     html = out.read_text()
@@ -98,9 +106,9 @@ def test_page_plots_and_refused_pairs(page: tuple[str, dict]) -> None:
     assert any(note.startswith("MACs against FLOPs") for note in data["units"])
 
 
-def test_errors_in_the_table_add_status_and_reason(sweep_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_errors_in_the_table_add_status_and_reason(sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    done = _report(str(sweep_file), "--format", "html", "--errors", "-o", str(out))
+    done = _report(str(sweep), "--format", "html", "--errors", "-o", str(out))
     assert done.returncode == 0, done.stderr
     data = page_data(out.read_text())
     assert len(data["rows"]) == 10 and [c["key"] for c in data["columns"]][-2:] == [
@@ -108,7 +116,7 @@ def test_errors_in_the_table_add_status_and_reason(sweep_file: Path, tmp_path: P
     ]  # fmt: skip
 
 
-def test_pareto_res_needs_a_swept_height(sweep_file: Path) -> None:  # noqa: F811
-    done = _report(str(sweep_file), "--format", "html", "--pareto-res", "300")
+def test_pareto_res_needs_a_swept_height(sweep: Path) -> None:
+    done = _report(str(sweep), "--format", "html", "--pareto-res", "300")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "--pareto-res 300: no ok result has that input height" in done.stderr
