@@ -54,9 +54,14 @@ class OfflinePage:
     errors: list[str] = field(default_factory=list)
 
 
-def open_offline(browser: Any, path: Path, width: int = 1400, height: int = 900) -> OfflinePage:
-    """Open ``path`` in a new page with the network blocked; return before it is ready."""
+def open_offline(
+    browser: Any, path: Path, width: int = 1400, height: int = 900, init_script: str = ""
+) -> OfflinePage:
+    """Open ``path`` in a new page with the network blocked (``init_script`` runs before the
+    page's own scripts); return before the page is ready."""
     page = browser.new_page(viewport={"width": width, "height": height}, accept_downloads=True)
+    if init_script:
+        page.add_init_script(init_script)
     seen = OfflinePage(page)
 
     def route(r: Any) -> None:

@@ -15,3 +15,12 @@ def private_cache(
     folder = tmp_path_factory.mktemp("xdg-cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
     return folder / "archcalc"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say so when the browser tests (``-m browser``) could not run here, and why."""
+    from browser_page import missing
+
+    why = missing()
+    if why is not None:
+        terminalreporter.write_line(f"browser tests skipped: {why}", yellow=True)

@@ -387,9 +387,9 @@
     document.querySelector(`input[data-key="${key}"][data-end="1"]`).value = hi;
   }
 
-  /* plotly.js sits in a text/plain script so the table is up before it is compiled */
-  function plots() {
-    const t = performance.now();
+  /* plotly.js sits in a text/plain script so the table is drawn before plotly.js starts; each
+   * plot is then drawn in a task of its own, so a click waits for one step at most */
+  function loadPlotly() {
     const source = document.getElementById("plotly-js");
     if (typeof Plotly === "undefined" && source) {
       const s = document.createElement("script");
@@ -397,15 +397,25 @@
       document.head.appendChild(s);
       source.remove();
     }
-    const ids = ["plot-accuracy", "plot-latency", "plot-k", "plot-cost"];
-    if (typeof Plotly === "undefined") {
+    return typeof Plotly !== "undefined";
+  }
+
+  function plots(done) {
+    const t = performance.now(), ids = ["plot-accuracy", "plot-latency", "plot-k", "plot-cost"];
+    if (!loadPlotly()) {
       for (const id of ids) empty(id, "plotly.js did not load.");
+      done();
       return;
     }
     window.archcalcReport.timings.plotlyMs = performance.now() - t;
-    accuracyPlot(); latencyPlot(); kPlot(); costPlot();
-    for (const id of ids) onClickModel(id);
-    window.archcalcReport.timings.plotsMs = performance.now() - t;
+    const steps = [accuracyPlot, latencyPlot, kPlot, costPlot];
+    const next = (n) => setTimeout(() => {
+      if (n < steps.length) { steps[n](); next(n + 1); return; }
+      for (const id of ids) onClickModel(id);
+      window.archcalcReport.timings.plotsMs = performance.now() - t;
+      done();
+    }, 0);
+    next(0);
   }
 
   /* ---------- start ---------- */
@@ -421,9 +431,8 @@
   window.archcalcReport.timings.tableMs = performance.now() - t0;
   window.archcalcReport.timings.tableReadyMs = performance.now();
   document.body.dataset.table = "ready";
-  requestAnimationFrame(() => setTimeout(() => {
-    plots();
+  requestAnimationFrame(() => setTimeout(() => plots(() => {
     window.archcalcReport.timings.readyMs = performance.now();
     document.body.dataset.ready = "1";
-  }, 0));
+  }), 0));
 })();
