@@ -2,7 +2,8 @@
 
 Runs ``archcalc sweep --models '*' --res 48 --res 224 --res 448 --jobs 2`` into
 ``benchmarks/results/zoo_sweep.jsonl`` (resumes if the file exists; ``--fresh`` starts over),
-then ``archcalc report`` into ``benchmarks/results/zoo_report/``, and prints the wall time of
+then ``archcalc report`` into ``benchmarks/results/zoo_report/`` (``report.md`` with PNG plots,
+and the interactive ``report.html``), and prints the wall time of
 each step, the sweep's own summary (errors by kind, peak RSS per worker) and the top error
 reasons. Wrap it in ``flock /tmp/archcalc-heavy.lock`` on a shared machine.
 
@@ -61,9 +62,14 @@ def main() -> None:
          "--plots", str(args.report / "plots"), "--summary-json", str(args.report / "summary.json")]
     )  # fmt: skip
     print(f"report: {report_s:.1f} s wall")
+    html_s = _run(
+        ["report", str(args.out), "--format", "html", "-o", str(args.report / "report.html")]
+    )
+    print(f"HTML report: {html_s:.1f} s wall")
     summary = json.loads((args.report / "summary.json").read_text())
     summary["sweep_wall_s"] = sweep_s
     summary["report_wall_s"] = report_s
+    summary["html_report_wall_s"] = html_s
     (args.report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 

@@ -219,8 +219,8 @@ def _summary(
         "ok": summary.ok,
         "errors": summary.errors,
         "error_models": summary.error_models,
-        "conventions": [f"{c} ({n} pairs)" for c, n in context.conventions],
-        "environments": [f"{_environment(env)} ({n} pairs)" for env, n in context.environments],
+        "conventions": [f"{c} ({n:,} pairs)" for c, n in context.conventions],
+        "environments": [f"{_environment(env)} ({n:,} pairs)" for env, n in context.environments],
         "latency": latency,
     }
 

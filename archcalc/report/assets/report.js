@@ -194,8 +194,15 @@
     const groups = data.errors;
     const total = groups.reduce((s, g) => s + g.count, 0);
     $("errors-title").textContent = total ? `Refused pairs (${fmt(total)}), by reason` : "Refused pairs: none";
+    const about = (g) => {
+      const sizes = [...new Set(g.members.map((m) => m[1]))].sort((a, b) => parseInt(a) - parseInt(b));
+      const models = [...new Set(g.members.map((m) => m[0]))];
+      return `at ${sizes.join(", ")}: ${models.slice(0, 3).join(", ")}` +
+        (models.length > 3 ? ` and ${models.length - 3} more` : "");
+    };
     $("error-groups").innerHTML = groups.map((g) =>
-      `<details><summary><b>${g.count}</b> ${esc(g.type)} (${esc(g.kind)}): <code>${esc(g.reason)}</code></summary>` +
+      `<details><summary><b>${g.count}</b> ${esc(g.type)} (${esc(g.kind)}): <code>${esc(g.reason)}</code>` +
+      `<br><span class="note">${esc(about(g))}</span></summary>` +
       `<div class="body"><table><thead><tr><th>model</th><th>input</th><th>nearest valid (profiler)</th>` +
       `<th>ran in this sweep at (nearest first)</th></tr></thead><tbody>` +
       g.members.map((m) => `<tr>${m.map((v) => `<td>${esc(v)}</td>`).join("")}</tr>`).join("") +
