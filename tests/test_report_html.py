@@ -120,3 +120,37 @@ def test_pareto_res_needs_a_swept_height(sweep: Path) -> None:
     done = _report(str(sweep), "--format", "html", "--pareto-res", "300")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "--pareto-res 300: no ok result has that input height" in done.stderr
+
+
+def test_predicted_latency_is_plotted_and_labelled(sweep: Path) -> None:
+    """Rows carrying a predicted latency (``pred_latency_ms``, no measured one) get their
+    own column, range filter, plots and a footnote saying it is predicted."""
+    from archcalc.report.html import StartFilters, render_html_report
+    from archcalc.report.page_data import read_context
+    from archcalc.report.rows import load_rows, summarise
+
+    rows, _ = load_rows([sweep])
+    # a prediction of twice the measured time, the measurement dropped
+    predicted = [
+        {**r, "latency_s": None, "latency_ms": None, "pred_latency_ms": 2 * r["latency_ms"]}
+        if r["latency_ms"] is not None
+        else r
+        for r in rows
+    ]
+    html = render_html_report(
+        summarise(predicted), predicted, read_context([sweep]), title="t", files=["s"],
+        start=StartFilters(),
+    )  # fmt: skip
+    data = page_data(html)
+    keys = [c["key"] for c in data["columns"]]
+    assert "latency_ms" not in keys and "pred_latency_ms" in keys
+    label = data["columns"][keys.index("pred_latency_ms")]["label"]
+    assert label == "pred. latency (ms)"
+    first = dict(zip(keys, data["text"][0], strict=True))  # resnet18 at 224, 10 ms measured
+    assert first["model"] == "resnet18" and first["pred_latency_ms"] == "20.00"  # 2 x 10 ms
+    latency = data["plots"]["latency"]
+    assert latency["key"] == "pred_latency_ms" and latency["measured"] is False
+    assert "PREDICTED" in latency["label"]
+    assert latency["front"] == [MOBILE, VIT, "resnet50"]  # 8, 16, (20), 60 ms
+    assert "pred_latency_ms" in {r["key"] for r in data["ranges"]}
+    assert any("predicted, not measured" in note for note in data["units"])
