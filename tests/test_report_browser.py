@@ -127,6 +127,9 @@ def test_where_is_the_starting_filter_and_csv_has_the_rows(
             [MOBILE, "mobilenetv3", "224"], ["resnet18", "resnet", "160"],
             ["resnet18", "resnet", "224"],
         ]  # fmt: skip
+        page.click("#copy-csv")  # the clipboard API, else the browser's copy command
+        page.wait_for_function("document.getElementById('copied').textContent !== ''")
+        assert page.inner_text("#copied") == "copied 3 rows as CSV"
         page.uncheck("#filter-where")
         assert page.locator("#rows tr").count() == 7
         assert seen.blocked == [] and seen.errors == []
