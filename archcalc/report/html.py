@@ -29,6 +29,7 @@ from archcalc.report.documents import result_rows
 from archcalc.report.page_data import (
     PREDICTED_LATENCY,
     LatencySource,
+    RefusedGroup,
     SweepContext,
     accuracy_front,
     family_medians,
@@ -115,16 +116,22 @@ def render_html_report(
         The HTML text.
 
     Raises:
-        InvalidArgumentError: plotly is not installed.
+        InvalidArgumentError: plotly is not installed, or no ok row has ``pareto_res``.
 
     Example: ``render_html_report(summarise(rows), rows, read_context(paths), title="zoo",
     files=paths, start=StartFilters(where="k <= 9"))``.
     """
     table = [r for r in rows if with_errors or r["status"] == "ok"]
-    payload = _payload(summary, table, context, title=title, files=files, start=start)
-    payload["errors"] = [_group(g) for g in refused_groups(rows, context)]
-    payload["plots"] = _plots(rows, pareto_res)
-    payload["pngs"] = [list(p) for p in plots]
+    source = latency_source(rows)
+    payload = {
+        "title": title,
+        "summary": _summary(summary, context, files, source),
+        **_table(table, start),
+        "errors": [_group(g) for g in refused_groups(rows, context)],
+        "plots": _plots(rows, pareto_res),
+        "units": _units(context, source),
+        "pngs": [list(p) for p in plots],
+    }
     page = _asset("report.html")
     for name, text in (
         ("TITLE", escape(title)),
@@ -137,27 +144,15 @@ def render_html_report(
     return page
 
 
-def _payload(
-    summary: Summary,
-    rows: Sequence[Row],
-    context: SweepContext,
-    *,
-    title: str,
-    files: Sequence[str],
-    start: StartFilters,
-) -> dict[str, Any]:
-    """The page's data: summary, columns, table rows (raw values and display text), starting
-    filters and the units notes."""
+def _table(rows: Sequence[Row], start: StartFilters) -> dict[str, Any]:
+    """The table's columns, rows (raw values and display text) and starting filters."""
     columns = _columns(rows)
     where = None
     if start.where:
         kept = {id(r) for r in filter_rows(rows, where=start.where)}
         where = {"text": start.where, "match": [int(id(r) in kept) for r in rows]}
     bounds = start.bounds()
-    source = latency_source(rows)
     return {
-        "title": title,
-        "summary": _summary(summary, context, files, source),
         "columns": [{"key": k, "label": label, "numeric": num} for k, label, num, _ in columns],
         "rows": [[_raw(r, k) for k, _, _, _ in columns] for r in rows],
         "text": [[text(r, cells) for _, _, _, text in columns] for r, cells in _cells(rows)],
@@ -167,7 +162,6 @@ def _payload(
             for key, label in _RANGES
             if any(key == c[0] for c in columns)
         ],
-        "units": _units(context, source),
     }
 
 
@@ -281,7 +275,7 @@ def _latency_label(source: LatencySource) -> str:
     return "latency (ms), measured" if source.measured else "latency (ms), PREDICTED"
 
 
-def _group(g: Any) -> dict[str, Any]:
+def _group(g: RefusedGroup) -> dict[str, Any]:
     """A refused group: counts, reason, and per pair its size and nearest valid sizes."""
 
     def sizes(pairs: Sequence[tuple[int, int]]) -> str:
