@@ -154,3 +154,14 @@ def test_predicted_latency_is_plotted_and_labelled(sweep: Path) -> None:
     assert latency["front"] == [MOBILE, VIT, "resnet50"]  # 8, 16, (20), 60 ms
     assert "pred_latency_ms" in {r["key"] for r in data["ranges"]}
     assert any("predicted, not measured" in note for note in data["units"])
+
+
+def test_png_plots_are_linked_beside_the_page(sweep: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "site" / "report.html"
+    done = _report(str(sweep), "--format", "html", "-o", str(out),
+                   "--plots", str(tmp_path / "site" / "png"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    links = [path for _, path in page_data(out.read_text())["pngs"]]
+    assert links[:2] == ["png/gmacs_vs_res.png", "png/k_by_res.png"]
+    assert all((out.parent / link).is_file() for link in links)
