@@ -104,6 +104,10 @@ def test_filters_count_rows(browser: Any, sweep: Path, tmp_path: Path) -> None:
         page.wait_for_function("document.querySelectorAll('#rows tr').length === 1")
         page.click("#reset")
         assert page.locator("#rows tr").count() == 7
+        page.fill("#filter-text", "resnet")  # two filters typed at once both count
+        page.fill("input[data-key=k][data-end='1']", "7")
+        page.wait_for_function("document.querySelectorAll('#rows tr').length === 3")
+        assert page.inner_text("#count").startswith("3 of 7 rows match")
     finally:
         page.close()
 

@@ -53,7 +53,7 @@
     }
     let timer = null;
     const later = (fn) => { clearTimeout(timer); timer = setTimeout(fn, 120); };
-    $("filter-text").addEventListener("input", (e) => later(() => { state.text = e.target.value; refilter(); }));
+    $("filter-text").addEventListener("input", (e) => { state.text = e.target.value; later(refilter); });
     $("ranges").addEventListener("input", (e) => {
       const box = e.target, v = box.value.trim() === "" ? null : Number(box.value);
       state.ranges[box.dataset.key][Number(box.dataset.end)] = Number.isFinite(v) ? v : null;
