@@ -25,7 +25,7 @@ from typing import Any
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import milliseconds, size
 from archcalc.recommend.rules import K_MAX, K_MIN
-from archcalc.report.documents import result_rows
+from archcalc.report.documents import RESULT_HEADERS, result_rows
 from archcalc.report.page_data import (
     PREDICTED_LATENCY,
     LatencySource,
@@ -43,13 +43,16 @@ from archcalc.report.rows import Summary, filter_rows
 __all__ = ["StartFilters", "render_html_report"]
 
 Row = dict[str, Any]
-#: Table columns: row field, header, numeric; the first ten are ``result_rows``'s cells in order.
-_RESULT_COLUMNS = (
-    ("model", "model", False), ("res", "input", True), ("stride", "stride", True),
-    ("k", "k x k", True), ("rf", "RF (px)", True), ("params_m", "params (M)", True),
-    ("gmacs", "GMACs", True), ("latency_ms", "latency (ms)", True),
-    ("peak_act_mb", "peak act. (MiB)", True), ("top1", "top-1 (%)", True),
-)  # fmt: skip
+#: The Markdown table's headers (``RESULT_HEADERS``) as page columns: row field, header,
+#: numeric. The cells' text is ``result_rows``'s, so both tables print the same numbers.
+_COLUMN_OF = {
+    "model": ("model", "model", False), "res": ("res", "input", True),
+    "stride": ("stride", "stride", True), "k x k": ("k", "k x k", True),
+    "RF (px)": ("rf", "RF (px)", True), "params (M)": ("params_m", "params (M)", True),
+    "GMACs": ("gmacs", "GMACs", True), "latency (ms)": ("latency_ms", "latency (ms)", True),
+    "peak act. (MB)": ("peak_act_mb", "peak act. (MiB)", True),
+    "top-1 (%)": ("top1", "top-1 (%)", True),
+}  # fmt: skip
 #: Fields the page filters by range, with their labels.
 _RANGES = (
     ("k", "k"), ("gmacs", "GMACs"), ("params_m", "params (M)"), ("latency_ms", "latency (ms)"),
@@ -172,12 +175,14 @@ def _cells(rows: Sequence[Row]) -> list[tuple[Row, list[str]]]:
 def _columns(rows: Sequence[Row]) -> list[tuple[str, str, bool, Any]]:
     """(field, header, numeric, text of a row) for the columns the rows have values in."""
     columns: list[tuple[str, str, bool, Any]] = [
-        (key, label, num, lambda _r, cells, i=i: cells[i])
-        for i, (key, label, num) in enumerate(_RESULT_COLUMNS)
+        (*_COLUMN_OF.get(header, (header, header, False)), lambda _r, cells, i=i: cells[i])
+        for i, header in enumerate(RESULT_HEADERS)
     ]
     columns.insert(1, ("family", "family", False, lambda r, _c: str(r["family"])))
-    predicted = ("pred_latency_ms", "pred. latency (ms)", True, _predicted_text)
-    columns.insert(9, predicted)
+    keys = [c[0] for c in columns]
+    if PREDICTED_LATENCY not in keys:  # after the measured latency, until the table has one
+        predicted = (PREDICTED_LATENCY, "pred. latency (ms)", True, _predicted_text)
+        columns.insert(keys.index("latency_ms") + 1, predicted)
     if any(r["status"] != "ok" for r in rows):
         columns += [
             ("status", "status", False, lambda r, _c: str(r["status"])),
