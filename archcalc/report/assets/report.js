@@ -225,6 +225,11 @@
     zeroline: false, automargin: true}, extra);
   const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
+  function draw(id, traces, plotLayout) {
+    $(id).innerHTML = "";  // the "drawing" placeholder
+    Plotly.newPlot(id, traces, plotLayout, config);
+  }
+
   function empty(id, message) {
     $(id).innerHTML = `<div class="empty">${esc(message)}</div>`;
   }
@@ -249,13 +254,13 @@
       hovertemplate: "%{text}<extra></extra>", type: "scatter"}, extra);
     const byModel = new Map(pts.map((i) => [rows[i][c.model], i]));
     const frontIds = front.map((m) => byModel.get(m)).filter((i) => i !== undefined);
-    Plotly.newPlot(id, [
+    draw(id, [
       trace(pts.filter((i) => !on.has(rows[i][c.model])), {mode: "markers", name: `${fmt(pts.length)} models at ${res} px`,
         marker: {size: 6, color: "rgba(70,110,170,0.45)"}}),
       trace(frontIds, {mode: "lines+markers", name: `accuracy-cost front (${frontIds.length} models)`,
         line: {color: "#c0392b", width: 2}, marker: {size: 7, color: "#c0392b"}}),
     ], layout({xaxis: axis(`${xLabel} at ${res} px (log scale)`, {type: "log"}),
-      yaxis: axis("ImageNet-1k top-1 (%), published")}), config);
+      yaxis: axis("ImageNet-1k top-1 (%), published")}));
     return true;
   }
 
@@ -295,7 +300,7 @@
       x.models.map(esc).join("<br>") + (x.count > x.models.length ? `<br>and ${fmt(x.count - x.models.length)} more` : "");
     const ks = b.map((x) => x.k);
     const top = Math.max(...ks), bottom = Math.min(...ks);
-    Plotly.newPlot("plot-k", [{type: "scatter", mode: "markers+text", x: b.map((x) => x.size), y: ks,
+    draw("plot-k", [{type: "scatter", mode: "markers+text", x: b.map((x) => x.size), y: ks,
       text: b.map((x) => x.count >= maxN / 8 ? fmt(x.count) : ""), textfont: {size: 10},
       hovertext: b.map(hover), hovertemplate: "%{hovertext}<extra></extra>", customdata: ks,
       marker: {size: b.map((x) => 5 + 45 * Math.sqrt(x.count / maxN)), sizemode: "diameter",
@@ -309,7 +314,7 @@
       shapes: [{type: "rect", xref: "paper", x0: 0, x1: 1, yref: "y", y0: lo, y1: hi,
         fillcolor: "rgba(46,139,87,0.12)", line: {width: 0}, layer: "below"}],
       annotations: [{xref: "paper", x: 0.005, xanchor: "left", yref: "y", y: Math.log10(hi), yanchor: "bottom",
-        text: `k ${lo}..${hi}`, showarrow: false, font: {size: 11, color: "#2e8b57"}}]}), config);
+        text: `k ${lo}..${hi}`, showarrow: false, font: {size: 11, color: "#2e8b57"}}]}));
     $("cap-k").textContent = `Green band and bubbles: k x k in the ${lo}..${hi} window (ImageNet nets mostly end ` +
       `at 7 x 7); red: outside it. Hover a bubble for its models; click one to filter the table to that k.`;
   }
@@ -354,7 +359,7 @@
     });
     const heights = [...new Set(rows.map((r) => r[c.res]).filter((v) => v !== null))].sort((a, b) => a - b);
     const show = (n) => traces.map((_, m) => groups[n].includes(m));
-    Plotly.newPlot("plot-cost", traces, layout({
+    draw("plot-cost", traces, layout({
       legend: {orientation: "v", x: 1.02, xanchor: "left", y: 1, font: {size: 11}},
       margin: {l: 62, r: 10, t: 34, b: 46},
       xaxis: axis("input height (px, log scale)", {type: "log", tickvals: heights}),
@@ -363,7 +368,7 @@
         pad: {t: 0, b: 0, l: 0, r: 0}, showactive: true, font: {size: 11},
         buttons: costs.map((cost, n) => ({label: cost.label, method: "update",
           args: [{visible: show(n)}, {"yaxis.title.text": cost.label + " (log scale)"}]}))}],
-    }), config);
+    }));
     $("cap-cost").textContent = "Faint: each model across the swept sizes (hover for its numbers); coloured: the " +
       "median of the largest families. Buttons switch the cost; click a legend entry to hide it.";
   }
