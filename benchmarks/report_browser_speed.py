@@ -12,7 +12,9 @@ about 4,000), opens it offline in Debian's Chromium (the browser tests' set-up,
   sees it (wall clock around the click, page round trips included), and the page's own
   time for the sort and re-render.
 
-Medians of ``--runs`` runs; the bar is load + sort under 2 s. Usage (from the repo root)::
+Side by side with each run, a page holding plotly.js alone measures plotly.js's own start-up,
+so the report's long task can be told from plotly's. Medians of ``--runs`` runs; the bar is
+load + sort under 2 s. Usage (from the repo root)::
 
     python benchmarks/report_browser_speed.py --out benchmarks/results/report_browser_speed.txt
 """
@@ -79,9 +81,32 @@ def one_run(browser: object, page_file: Path) -> dict[str, float]:
             "longest_freeze_ms": freeze,
             "sort_page_ms": sort_page,
             "sort_wall_ms": sort_wall,
+            "plotly_start_ms": timings["plotlyMs"],
         }
     finally:
         page.close()
+
+
+def write_bare_plotly(out: Path) -> None:
+    """A page holding plotly.js alone: its start-up, measured beside the report's."""
+    from plotly.offline import get_plotlyjs
+
+    out.write_text(
+        "<!DOCTYPE html><html><body><script>const t = performance.now();</script><script>"
+        + get_plotlyjs()
+        + "</script><script>window.plotlyStartMs = performance.now() - t;"
+        "document.body.dataset.ready = '1';</script></body></html>"
+    )
+
+
+def bare_run(browser: object, page_file: Path) -> float:
+    """plotly.js's own start-up (compile and run its code) in ms, in a page of its own."""
+    seen = open_offline(browser, page_file)
+    try:
+        seen.page.wait_for_function("window.plotlyStartMs !== undefined", timeout=60_000)
+        return seen.page.evaluate("window.plotlyStartMs")
+    finally:
+        seen.page.close()
 
 
 def main() -> None:
@@ -97,12 +122,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         page_file = Path(folder) / "zoo.html"
         write_report(page_file)
+        bare_file = Path(folder) / "plotly.html"
+        write_bare_plotly(bare_file)
         size_mb = page_file.stat().st_size / 1e6
         with sync_playwright() as playwright:
             browser = launch(playwright)
             version = browser.version
             one_run(browser, page_file)  # warm-up: the first page pays for the browser's start
-            runs = [one_run(browser, page_file) for _ in range(args.runs)]
+            runs = []
+            for _ in range(args.runs):  # side by side: the report, then plotly.js alone
+                runs.append(one_run(browser, page_file))
+                runs[-1]["plotly_alone_ms"] = bare_run(browser, bare_file)
             browser.close()
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     total_s = (med["table_ready_ms"] + med["sort_wall_ms"]) / 1000
@@ -122,6 +152,10 @@ def main() -> None:
         f"longest time the page could not answer a click:       {med['longest_freeze_ms']:8.0f} ms",
         "  (plotly.js starting up, after the table is drawn: a click on the table during it",
         "  waits that long; the heartbeat of a 20 ms timer, installed before the page)",
+        f"plotly.js starting in the report:                    {med['plotly_start_ms']:8.0f} ms",
+        f"plotly.js starting alone, in a page of its own:      {med['plotly_alone_ms']:8.0f} ms",
+        f"  ratio report / alone (median of per-run ratios):     "
+        f"{statistics.median(r['plotly_start_ms'] / r['plotly_alone_ms'] for r in runs):8.2f}",
         "",
         "per run (ms): table, plots, longest freeze, sort (wall), sort (page)",
         *(
