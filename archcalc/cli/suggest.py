@@ -56,6 +56,10 @@ architecture with published ImageNet-1k accuracy (timm results-imagenet.csv, shi
 archcalc) and picks the most accurate one whose option at the level's size keeps k in the
 window and fits the budgets; cheap published bounds prune it, so only a few candidates are
 profiled.
+
+\b
+The reasons cite the sizing rules as "rules §N": section N of docs/rules.md, shipped with
+archcalc (the "Sizing rules" page of its docs).
 """
 
 

@@ -1,6 +1,6 @@
 """Task levels of detail (coarse, fine-grained, region) and custom level tables (no torch).
 
-A level says which input size suits a task (domain notes, section 1): coarse whole-object
+A level says which input size suits a task (sizing rules §1, docs/rules.md): coarse whole-object
 classes at 224, fine-grained classes at 448, a small pre-cropped region at 48. Teams can pass
 their own table as a TOML, JSON or (with PyYAML installed) YAML file; its entries override the
 built-in levels of the same name and add new ones. The file's ``training`` table overrides the

@@ -1,7 +1,7 @@
 """The sizing rules as pure functions: the k x k window, the receptive field and the input
 pipeline (no torch).
 
-Domain notes section 3: the final map should be 3x3 to 9x9 (7x7 is the ImageNet norm); below
+Sizing rules §3 (docs/rules.md): the final map should be 3x3 to 9x9 (7x7 is the ImageNet norm); below
 3 it cannot represent enough, above 9 the features are less abstract (except fine-grained work
 at 448, which ends at 14x14 on purpose). Section 4: resize then crop, with the backbone's own
 crop fraction and normalisation from timm's ``pretrained_cfg``. The receptive field says what
@@ -35,13 +35,13 @@ __all__ = [
     "pipeline_for",
 ]
 
-#: The k x k window of the domain notes (section 3): 3..9 works, 7 is the ImageNet norm.
+#: The k x k window of the sizing rules (§3, docs/rules.md): 3..9 works, 7 is the ImageNet norm.
 K_MIN, K_TYPICAL, K_MAX = 3, 7, 9
 #: timm's fallbacks when a pretrained_cfg lacks them (timm.data.constants).
 DEFAULT_CROP_PCT = 0.875
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_RULES = "domain notes section 3"
+_RULES = "rules §3"
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ _K_KINDS = {"input": "input 9 x stride", "extra-stride": "one more 2x2 max pool"
 
 
 K_CAPTION = (
-    "Keeping k <= 9 (domain notes section 3; MACs at batch 1, the max pool counts none; the "
+    "Keeping k <= 9 (rules §3; MACs at batch 1, the max pool counts none; the "
     "reasons say which was chosen and why):"
 )
 
