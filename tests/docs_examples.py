@@ -191,7 +191,10 @@ def console_steps(lines: tuple[str, ...]) -> list[Step]:
 
 
 def python_steps(lines: tuple[str, ...]) -> list[Step]:
-    """Split a prompt block into ``>>>`` examples (``...`` continuations) and outputs."""
+    """Split a prompt block into ``>>>`` examples (``...`` continuations) and outputs.
+
+    An output runs to the next prompt, blank lines included (trailing ones dropped).
+    """
     steps: list[Step] = []
     i = 0
     while i < len(lines):
@@ -203,11 +206,9 @@ def python_steps(lines: tuple[str, ...]) -> list[Step]:
             source.append(lines[i])
             i += 1
         out_start = i
-        while i < len(lines) and not lines[i].startswith(">>>") and lines[i].strip():
+        while i < len(lines) and not lines[i].startswith(">>>"):
             i += 1
         steps.append(Step(source, _clean("\n".join(lines[out_start:i])), first, i))
-        while i < len(lines) and not lines[i].strip():
-            i += 1
     return steps
 
 
@@ -224,7 +225,10 @@ def run_command(source: list[str], page: Page, cache: Path) -> list[str]:
     os.chdir(page.folder)
     try:
         result = CliRunner().invoke(
-            main, command[1:], env={"XDG_CACHE_HOME": str(cache), "COLUMNS": "100"}
+            main,
+            command[1:],
+            prog_name="archcalc",
+            env={"XDG_CACHE_HOME": str(cache), "COLUMNS": "100"},
         )
     finally:
         os.chdir(previous)
@@ -273,8 +277,6 @@ def run_block(block: Block, page: Page, cache: Path) -> list[str]:
             failures.append(_diff(step, actual))
         lines, _ = merged(step.expected, actual)
         new += [*block.lines[step.first : step.first + len(step.source)], *lines]
-        if block.lang == "python" and step.end < len(block.lines):
-            new.append("")
     if failures:
         raise ExampleMismatch(block, new, failures)
     return new
@@ -336,6 +338,9 @@ def update(files: list[Path], slow: bool) -> int:
                     new = mismatch.new
                     print(f"updated {block.name}", file=sys.stderr)
                     changed += 1
+                except Exception as error:  # noqa: BLE001 - report the block, go on with the rest
+                    print(f"FAILED {block.name}: {error}", file=sys.stderr)
+                    continue
                 replacements.append((block, new))
             for block, new in reversed(replacements):  # from the end: line numbers hold
                 fence = text[block.start - 1]
