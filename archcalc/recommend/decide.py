@@ -265,8 +265,7 @@ def _backbone_reason(
             "start from a proven baseline; its result is the one to beat)"
         )
     return (
-        f"backbone: {chosen.backbone}, as asked (rules §2: a proven baseline is "
-        "the result to beat)"
+        f"backbone: {chosen.backbone}, as asked (rules §2: a proven baseline is the result to beat)"
     )
 
 
