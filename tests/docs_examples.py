@@ -277,6 +277,8 @@ def run_block(block: Block, page: Page, cache: Path) -> list[str]:
             failures.append(_diff(step, actual))
         lines, _ = merged(step.expected, actual)
         new += [*block.lines[step.first : step.first + len(step.source)], *lines]
+        if step.end < len(block.lines) and not block.lines[step.end - 1].strip():
+            new.append("")  # keep the blank line that set the next command apart
     if failures:
         raise ExampleMismatch(block, new, failures)
     return new
