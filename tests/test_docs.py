@@ -70,3 +70,11 @@ def test_every_page_in_the_site_navigation_exists() -> None:
     pages = re.findall(r":\s*([\w/.-]+\.md)\s*$", config, flags=re.MULTILINE)
     assert len(pages) >= 14
     assert [p for p in pages if not (ROOT / "docs" / p).exists()] == []
+
+
+def test_the_api_page_documents_every_public_name() -> None:
+    import archcalc
+
+    page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^::: archcalc\.(\w+)$", page, flags=re.MULTILINE))
+    assert sorted(set(archcalc.__all__) - {"__version__"} - listed) == []
