@@ -1,7 +1,7 @@
 """The profile report: frozen dataclasses of raw integers, with a stable JSON form (no torch).
 
 Units are in the key names or fixed: sizes in pixels, counts as integers, memory in bytes.
-``Profile.to_dict()`` is exactly the JSON object the README documents; ``from_dict`` reads it
+``Profile.to_dict()`` is exactly the JSON object docs/schemas.md documents; ``from_dict`` reads it
 back, so reports written by one run can be loaded by another.
 """
 

@@ -171,42 +171,33 @@ class Step:
     end: int  # index in the block after the expected output
 
 
-def console_steps(lines: tuple[str, ...]) -> list[Step]:
-    """Split a console block into ``$`` commands (with ``\\`` continuations) and outputs."""
-    steps: list[Step] = []
-    i = 0
-    while i < len(lines):
-        if not lines[i].startswith("$ "):
-            raise ValueError(f"line {i + 1} of the block is output before any '$ ' command")
-        first, source = i, [lines[i]]
-        while source[-1].endswith("\\") and i + 1 < len(lines):
-            i += 1
-            source.append(lines[i])
-        i += 1
-        out_start = i
-        while i < len(lines) and not lines[i].startswith("$ "):
-            i += 1
-        steps.append(Step(source, _clean("\n".join(lines[out_start:i])), first, i))
-    return steps
+#: What starts a command (console) or an example (python) in a block.
+PROMPTS = {"console": "$ ", "python": ">>>"}
 
 
-def python_steps(lines: tuple[str, ...]) -> list[Step]:
-    """Split a prompt block into ``>>>`` examples (``...`` continuations) and outputs.
+def _continues(lang: str, last: str, line: str) -> bool:
+    """Whether ``line`` goes on with the source ending in ``last``: ``\\`` or ``...``."""
+    return last.endswith("\\") if lang == "console" else line.startswith("...")
+
+
+def steps_of(lines: tuple[str, ...], lang: str) -> list[Step]:
+    """Split a block into its commands or prompts and the output under each.
 
     An output runs to the next prompt, blank lines included (trailing ones dropped).
     """
+    prompt = PROMPTS[lang]
     steps: list[Step] = []
     i = 0
     while i < len(lines):
-        if not lines[i].startswith(">>>"):
-            raise ValueError(f"line {i + 1} of the block is output before any '>>>' prompt")
+        if not lines[i].startswith(prompt):
+            raise ValueError(f"line {i + 1} of the block is output before any {prompt!r} prompt")
         first, source = i, [lines[i]]
         i += 1
-        while i < len(lines) and lines[i].startswith("..."):
+        while i < len(lines) and _continues(lang, source[-1], lines[i]):
             source.append(lines[i])
             i += 1
         out_start = i
-        while i < len(lines) and not lines[i].startswith(">>>"):
+        while i < len(lines) and not lines[i].startswith(prompt):
             i += 1
         steps.append(Step(source, _clean("\n".join(lines[out_start:i])), first, i))
     return steps
@@ -220,7 +211,10 @@ def run_command(source: list[str], page: Page, cache: Path) -> list[str]:
 
     command = shlex.split(" ".join(line.rstrip("\\").strip() for line in source)[2:])
     if not command or command[0] != "archcalc":
-        raise ValueError(f"only archcalc commands run in examples, not {command[:1]}")
+        raise ValueError(
+            f"only archcalc commands run in console examples, not {command[:1]}: show the "
+            "output of a script (a benchmark) in a ```text block"
+        )
     previous = Path.cwd()
     os.chdir(page.folder)
     try:
@@ -265,7 +259,7 @@ def run_block(block: Block, page: Page, cache: Path) -> list[str]:
         finally:
             os.chdir(previous)
         return list(block.lines)
-    steps = console_steps(block.lines) if block.lang == "console" else python_steps(block.lines)
+    steps = steps_of(block.lines, block.lang)
     new: list[str] = []
     failures: list[str] = []
     for step in steps:

@@ -106,7 +106,7 @@ archcalc (the "Sizing rules" page of its docs).
     default=None,
     metavar="FILE",
     help="TOML, JSON or YAML table of task levels, their k_max_policy and training start "
-    "(see the README).",
+    "(see docs/input-size.md).",
 )
 @click.option(
     "--gpu-memory",

@@ -3,7 +3,7 @@
 An ``Option`` is one profiled configuration (backbone x input size x output stride) with its
 latency and training-step MACs where known; a ``Suggestion`` is the decision with its reasons,
 warnings, input pipeline, training start, batch sizes per GPU and every alternative, and its
-``to_dict()`` is the JSON object the README documents; ``from_dict`` reads it back, and the
+``to_dict()`` is the JSON object docs/schemas.md documents; ``from_dict`` reads it back, and the
 rows ``str()``, Jupyter and the CLI print live here too.
 """
 
