@@ -15,7 +15,17 @@ __all__ = [
 
 
 class ArchcalcError(Exception):
-    """Base class: a problem the user can fix; the CLI prints it in one line and exits 2."""
+    """Base class: a problem the user can fix; the CLI prints it in one line and exits 2.
+
+    Catch it to handle every mistake archcalc reports, whatever its kind.
+
+    Examples:
+        >>> try:
+        ...     archcalc.profile("resnet5O")
+        ... except archcalc.ArchcalcError as e:
+        ...     print(e)
+        unknown model 'resnet5O'; closest: resnet50, resnet51q, resnet50t, resnet50s, resnet50d
+    """
 
 
 class UnknownModelError(ArchcalcError):
@@ -43,9 +53,21 @@ class InsufficientMemoryError(ArchcalcError):
 
 
 def first_line(error: BaseException, *, whole: bool = False, with_type: bool = False) -> str:
-    """An exception's message on one line: its first line, or with ``whole`` every line joined
-    (sweep results keep all of it); its type name when the message is empty, and prefixed
-    ``TypeName: `` with ``with_type``."""
+    """An exception's message on one line, as the CLI and sweep error lines show it.
+
+    Args:
+        error: any exception.
+        whole: join every line of the message instead of keeping the first (sweep results
+            keep all of it).
+        with_type: prefix the message with ``TypeName: ``.
+
+    Returns:
+        The line; the exception's type name when its message is empty.
+
+    Examples:
+        >>> first_line(ValueError("bad size\nmore detail"), with_type=True)
+        'ValueError: bad size'
+    """
     text = " ".join(str(error).split()) if whole else str(error).strip()
     if not text:
         return type(error).__name__

@@ -1,7 +1,7 @@
 """The profile report: frozen dataclasses of raw integers, with a stable JSON form (no torch).
 
 Units are in the key names or fixed: sizes in pixels, counts as integers, memory in bytes.
-``Profile.to_dict()`` is exactly the JSON object the README documents; ``from_dict`` reads it
+``Profile.to_dict()`` is exactly the JSON object docs/schemas.md documents; ``from_dict`` reads it
 back, so reports written by one run can be loaded by another.
 """
 
@@ -55,6 +55,10 @@ class ReceptiveField:
     or ``unknown`` (``size`` is None and ``reason`` says which operation could not be analysed).
     ``stride`` is the spacing of neighbouring cells' centres in input pixels (the largest cell's
     field when upsampling makes cells differ).
+
+    Examples:
+        >>> archcalc.profile("resnet18", 224).receptive_field
+        ReceptiveField(size=(435, 435), stride=(32, 32), context='local', reason=None)
     """
 
     size: Pair | None
@@ -63,6 +67,7 @@ class ReceptiveField:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON object: ``size`` and ``stride`` as ``[h, w]`` lists or null."""
         return {
             "size": _list_or_none(self.size),
             "stride": _list_or_none(self.stride),
@@ -88,6 +93,11 @@ class Stage:
     """One stage of the main path: the module whose output ends it, its map and the MACs it ran.
 
     The last entry may be the ``head`` (everything after the final map); its map fields are None.
+    The stages' MACs add up to the profile's.
+
+    Examples:
+        >>> [(s.name, s.stride) for s in archcalc.profile("resnet18", 224).stages][-2:]
+        [('layer4', (32, 32)), ('head', None)]
     """
 
     name: str
@@ -99,6 +109,7 @@ class Stage:
     receptive_field: ReceptiveField | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON object of one entry of a profile's ``stages``."""
         return {
             **{k: v for k, v in asdict(self).items() if k != "receptive_field"},
             "stride": _list_or_none(self.stride),
@@ -107,6 +118,7 @@ class Stage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Stage:
+        """Read ``to_dict()`` output back."""
         return cls(
             name=data["name"],
             height=data["height"],
@@ -150,13 +162,20 @@ class Environment:
 
 @dataclass(frozen=True)
 class Profile(Summarised):
-    """Static profile of one model at one input size (see the README for the JSON schema).
+    """Static profile of one model at one input size, as ``archcalc.profile()`` returns it.
 
+    Counts are raw integers for the whole batch (``macs`` in the ``convention`` given), memory
+    in bytes; ``to_dict()`` is the JSON of docs/schemas.md and ``from_dict()`` reads it back.
     ``fusable``: timm's ``reparameterize_model`` would fuse the model for deployment;
     ``reparameterized``: these numbers are of that fused form (``reparameterize=True``).
 
     ``str()`` (and Jupyter) show its ``archcalc inspect`` row and notes; ``stages`` holds the
-    per-stage table, ``to_dict()`` everything.
+    per-stage table.
+
+    Examples:
+        >>> p = archcalc.profile("resnet18", 448)
+        >>> p.final_map, p.global_stride, p.params, p.macs
+        ((14, 14), (32, 32), 11689512, 7254757376)
     """
 
     model: str

@@ -255,7 +255,7 @@ def test_no_options_names_why_each_size_was_skipped() -> None:
     assert str(caught.value) == expected
 
 
-def test_levels_table_matches_the_domain_notes() -> None:
+def test_levels_table_matches_the_sizing_rules() -> None:
     assert [(lv.name, lv.resolution) for lv in LEVELS] == [
         ("coarse", (224, 224)),
         ("fine-grained", (448, 448)),

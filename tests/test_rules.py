@@ -1,4 +1,4 @@
-"""The sizing rules: the k x k window (domain notes section 3) and pipeline sizes (section 4)."""
+"""The sizing rules: the k x k window (rules §3) and pipeline sizes (§4)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ COARSE = find_level("coarse")
 def test_k_verdict(final_map, large_expected, layout, status) -> None:
     verdict = k_verdict(final_map, large_expected=large_expected, layout=layout)
     assert verdict.status == status
-    assert "domain notes section 3" in verdict.note
+    assert "rules §3" in verdict.note
 
 
 def test_k_verdict_names_the_imagenet_norm_only_at_7x7() -> None:

@@ -1,4 +1,4 @@
-"""The training start (domain notes section 5): its values, the levels-file overrides, the CLI."""
+"""The training start (rules §5): its values, the levels-file overrides, the CLI."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from archcalc.recommend.rules import Backbone
 from archcalc.recommend.suggestion import Option
 from archcalc.recommend.training import TRAINING, Training, training_from_data
 
-NOTES = Path("/work/shared/docs/domain.md")
+NOTES = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 
 
 def test_defaults_are_the_notes_values() -> None:
-    # Domain notes section 5: "Adam with betas (0.9, 0.999) and lr 1e-3 is the safe start";
+    # Sizing rules §5 (docs/rules.md): "Adam with betas (0.9, 0.999) and lr 1e-3 is the safe start";
     # "Weight decay: start at 0 or very small"; "roughly 3,000 images for a binary task".
     t = TRAINING
     assert (t.optimizer, t.lr, t.betas, t.weight_decay) == ("Adam", 1e-3, (0.9, 0.999), 0.0)
@@ -34,16 +34,15 @@ def test_defaults_are_the_notes_values() -> None:
     assert "model.eval()" in t.eval_mode and "torch.inference_mode()" in t.eval_mode
     assert "running statistics" in t.eval_mode and "dropout is off" in t.eval_mode
     reasons = (t.optimizer_reason, t.lr_reason, t.betas_reason, t.weight_decay_reason)
-    assert all(r.endswith("(domain notes section 5)") for r in (*reasons, t.modes_reason))
+    assert all(r.endswith("(rules §5)") for r in (*reasons, t.modes_reason))
 
 
-@pytest.mark.skipif(not NOTES.exists(), reason="the shared domain notes are not on this machine")
-def test_defaults_appear_in_the_notes_section_5() -> None:
+def test_defaults_appear_in_the_rules_section_5() -> None:
     text = NOTES.read_text(encoding="utf-8")
-    section = text[text.index("## 5.") : text.index("## Units")]
+    section = text[text.index("## §5 ") : text.index("## Units")]
     for phrase in ("Adam", "(0.9, 0.999)", "lr 1e-3", "start at 0 or very small", "3,000"):
         assert phrase in section
-    assert "BatchNorm in eval mode" in section and "Dropout only in training" in section
+    assert "batch norm in eval mode" in section and "dropout only in training" in section
 
 
 def test_every_level_carries_the_notes_training_start() -> None:
@@ -144,9 +143,9 @@ def test_cli_json_training_object() -> None:
 
 
 def test_a_training_override_keeps_the_size_rule_cited() -> None:
-    # The size still comes from the notes' section 1 when only the training start changed.
+    # The size still comes from rules §1 when only the training start changed.
     (fine,) = [
         lv for lv in levels_from_data({"training": {"lr": 1e-4}}) if lv.name == "fine-grained"
     ]
     s = recommend(fine, [Option(make("net", 448))], [Backbone("net")])
-    assert "(domain notes section 1: coarse 224, fine-grained 448, region 48)" in s.reasons[0]
+    assert "(rules §1: coarse 224, fine-grained 448, region 48)" in s.reasons[0]

@@ -61,7 +61,7 @@ def format_option() -> Any:
         type=click.Choice(FORMATS),
         default="table",
         show_default=True,
-        help="Output format; json is the stable schema documented in the README.",
+        help="Output format; json is the stable schema documented in docs/schemas.md.",
     )
 
 

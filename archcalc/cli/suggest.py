@@ -56,6 +56,10 @@ architecture with published ImageNet-1k accuracy (timm results-imagenet.csv, shi
 archcalc) and picks the most accurate one whose option at the level's size keeps k in the
 window and fits the budgets; cheap published bounds prune it, so only a few candidates are
 profiled.
+
+\b
+The reasons cite the sizing rules as "rules §N": section N of docs/rules.md, shipped with
+archcalc (the "Sizing rules" page of its docs).
 """
 
 
@@ -102,7 +106,7 @@ profiled.
     default=None,
     metavar="FILE",
     help="TOML, JSON or YAML table of task levels, their k_max_policy and training start "
-    "(see the README).",
+    "(see docs/input-size.md).",
 )
 @click.option(
     "--gpu-memory",

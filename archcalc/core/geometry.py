@@ -34,7 +34,21 @@ _RES_RE = re.compile(r"^\s*(\d+)\s*(?:[x×,]\s*(\d+))?\s*$")  # noqa: RUF001
 
 
 def parse_resolution(value: int | str | Sequence[int]) -> tuple[int, int]:
-    """Turn ``224``, ``"448x320"`` or ``(448, 320)`` into a checked ``(height, width)``."""
+    """Turn a resolution as users write it into a checked ``(height, width)``.
+
+    Args:
+        value: a side (``224``), ``"HEIGHTxWIDTH"`` (``"448x320"``) or a pair.
+
+    Returns:
+        ``(height, width)``, both positive.
+
+    Raises:
+        InvalidResolutionError: not a size, not positive, or absurdly large.
+
+    Examples:
+        >>> parse_resolution("448x320"), parse_resolution(224)
+        ((448, 320), (224, 224))
+    """
     if isinstance(value, bool):
         raise InvalidResolutionError(f"resolution must be a number or HxW, got {value!r}")
     if isinstance(value, int):

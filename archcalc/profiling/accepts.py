@@ -57,7 +57,19 @@ def size_range(
 ) -> SizeRange:
     """Square sides in ``[low, high]`` that ``model`` runs at, with the k each gives.
 
-    Only aligned sides (no pixel dropped, no padded window) unless ``aligned=False``.
+    Args:
+        model: timm name or ``nn.Module``.
+        low, high: the range of square sides, in pixels (``high`` at most ``MAX_SIDE``).
+        aligned: keep only aligned sides (no pixel dropped, no padded window); ``False``
+            lists every side that runs.
+        in_chans, output_stride: as the model would be built.
+
+    Returns:
+        A ``SizeRange``: ``sizes`` as ``(side, k, aligned)``, the constraints read and notes.
+
+    Raises:
+        InvalidArgumentError: ``low`` > ``high``, a side out of range or a bad build argument.
+        UnknownModelError: ``model`` is not a timm name.
 
     Example:
         >>> [s for s, k, ok in archcalc.size_range("resnet18", 200, 260).sizes]

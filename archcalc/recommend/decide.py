@@ -1,11 +1,11 @@
 """The recommender: a pure decision over profiles and latencies (no torch, no timm).
 
 Given the profiled options (backbone x input size x output stride, with latency where it was
-measured), it applies the domain rules: the task level fixes the input size (section 1), the
-final k x k map should sit in the 3-9 window (section 3; above it, the options that keep
+measured), it applies the sizing rules of docs/rules.md: the task level fixes the input size
+(§1), the final k x k map should sit in the 3-9 window (§3; above it, the options that keep
 k <= 9 are shown or chosen by the level's ``k_max_policy``), budgets are respected, the
-input pipeline follows the backbone's own crop fraction and normalisation (section 4), and
-the training start (section 5) comes with the largest training batch per GPU size asked.
+input pipeline follows the backbone's own crop fraction and normalisation (§4), and
+the training start (§5) comes with the largest training batch per GPU size asked.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = [
 
 #: Input sides every suggestion profiles (the alternatives table), besides the level's own.
 CANDIDATE_SIDES = (48, 96, 160, 224, 320, 448)
-#: The baselines the domain notes recommend starting from (section 2).
+#: The baselines the sizing rules recommend starting from (§2, docs/rules.md).
 DEFAULT_BACKBONES = ("resnet18", "mobilenetv3_large_100")
 
 
@@ -242,7 +242,7 @@ def _level_reason(level: Level, chosen: Option) -> str:
     signal = f"the signal lives in {level.signal}, so " if level.signal else ""
     example = f" ({level.example})" if level.example else ""
     source = (
-        "domain notes section 1: coarse 224, fine-grained 448, region 48"
+        "rules §1: coarse 224, fine-grained 448, region 48"
         if (level.name, level.resolution) in {(lv.name, lv.resolution) for lv in LEVELS}
         else "from your levels table"
     )
@@ -261,12 +261,11 @@ def _backbone_reason(
     if len(preference) > 1:
         return (
             f"backbone: {chosen.backbone}, the first in the order {', '.join(preference)} "
-            "among the options closest to the level's size with k in the window (domain notes "
-            "section 2: start from a proven baseline; its result is the one to beat)"
+            "among the options closest to the level's size with k in the window (rules §2: "
+            "start from a proven baseline; its result is the one to beat)"
         )
     return (
-        f"backbone: {chosen.backbone}, as asked (domain notes section 2: a proven baseline is "
-        "the result to beat)"
+        f"backbone: {chosen.backbone}, as asked (rules §2: a proven baseline is the result to beat)"
     )
 
 
@@ -326,7 +325,7 @@ def _pipeline_reason(pipe: Pipeline, info: Backbone) -> str:
         f"{size(pipe.train_crop)}; eval: resize to {size(pipe.eval_resize)}, centre crop "
         f"{size(pipe.eval_crop)} (resize = floor(crop / crop_pct), crop_pct {pipe.crop_pct:g} "
         f"from {info.name}'s pretrained_cfg); horizontal flips: {pipe.flip}; normalise with "
-        "the backbone's mean/std (domain notes section 4)"
+        "the backbone's mean/std (rules §4)"
     )
 
 

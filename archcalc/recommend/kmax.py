@@ -1,7 +1,7 @@
 """The options that keep the final map at k <= 9 when the chosen one is larger (no torch).
 
-Domain notes section 3: above 9 x 9 the features are less abstract; fine-grained work at 448
-through a stride-32 network ends at 14 x 14 on purpose. Two ways back into the window:
+Sizing rules §3 (docs/rules.md): above 9 x 9 the features are less abstract; fine-grained work
+at 448 through a stride-32 network ends at 14 x 14 on purpose. Two ways back into the window:
 
 * ``input``: the largest aligned input with k <= 9, i.e. 9 x the global stride per axis
   (288 for stride 32); a real option, profiled like the others.
@@ -146,7 +146,7 @@ def k_policy_reason(
     return (
         f"k <= 9: kept {where} because {why} (k_max_policy keep-large; set k_max_policy = "
         f'"prefer-k9" for level {level.name} in a levels file to choose the smaller input); the '
-        f"options that keep k <= 9: {listed} (domain notes section 3)"
+        f"options that keep k <= 9: {listed} (rules §3)"
     )
 
 

@@ -1,6 +1,6 @@
 """Task levels of detail (coarse, fine-grained, region) and custom level tables (no torch).
 
-A level says which input size suits a task (domain notes, section 1): coarse whole-object
+A level says which input size suits a task (sizing rules §1, docs/rules.md): coarse whole-object
 classes at 224, fine-grained classes at 448, a small pre-cropped region at 48. Teams can pass
 their own table as a TOML, JSON or (with PyYAML installed) YAML file; its entries override the
 built-in levels of the same name and add new ones. The file's ``training`` table overrides the
@@ -99,7 +99,23 @@ def _key(name: str) -> str:
 
 
 def find_level(task: str, levels: Sequence[Level] = LEVELS) -> Level:
-    """The level named (or aliased) ``task``; raise with the known names otherwise."""
+    """The level named (or aliased) ``task``, as ``suggest --task`` finds it.
+
+    Args:
+        task: a level's name or alias, in any case, with ``-``/``_`` or none (``fine``,
+            ``Fine_Grained``).
+        levels: the table to search (``load_levels()`` returns a team's).
+
+    Returns:
+        The ``Level``.
+
+    Raises:
+        InvalidArgumentError: no level has that name; the message lists the known ones.
+
+    Examples:
+        >>> find_level("species").name, find_level("fine").resolution
+        ('fine-grained', (448, 448))
+    """
     wanted = _key(str(task))
     for level in levels:
         if wanted in {_key(level.name), *(_key(a) for a in level.aliases)}:
@@ -175,7 +191,23 @@ def _level(name: str, entry: Any, old: Level | None, training: Training = TRAINI
 
 
 def load_levels(path: str | os.PathLike[str], base: Sequence[Level] = LEVELS) -> tuple[Level, ...]:
-    """Read a TOML, JSON or YAML levels file (by extension) and merge it into ``base``."""
+    """Read a levels file (``suggest --levels``) and merge it into ``base``.
+
+    Args:
+        path: a ``.toml``, ``.json``, or ``.yaml``/``.yml`` file (YAML needs PyYAML).
+        base: the levels it overrides and extends (the built-in ones by default).
+
+    Returns:
+        The merged levels: entries of the file override the level of the same name, new
+        names are added, keys left out keep the base value.
+
+    Raises:
+        InvalidArgumentError: the file cannot be read or parsed, or holds an unknown key.
+
+    Examples:
+        >>> [lv.name for lv in load_levels("team-levels.toml")]
+        ['coarse', 'fine-grained', 'region', 'xray']
+    """
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")

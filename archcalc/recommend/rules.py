@@ -1,12 +1,12 @@
 """The sizing rules as pure functions: the k x k window, the receptive field and the input
 pipeline (no torch).
 
-Domain notes section 3: the final map should be 3x3 to 9x9 (7x7 is the ImageNet norm); below
-3 it cannot represent enough, above 9 the features are less abstract (except fine-grained work
-at 448, which ends at 14x14 on purpose). Section 4: resize then crop, with the backbone's own
-crop fraction and normalisation from timm's ``pretrained_cfg``. The receptive field says what
-each of the k x k cells sees: larger than the input, most of it is padding; smaller, final
-cells never see an object that fills the image.
+Sizing rules §3 (docs/rules.md): the final map should be 3x3 to 9x9 (7x7 is the ImageNet
+norm); below 3 it cannot represent enough, above 9 the features are less abstract (except
+fine-grained work at 448, which ends at 14x14 on purpose). §4: resize then crop, with the
+backbone's own crop fraction and normalisation from timm's ``pretrained_cfg``. The receptive
+field says what each of the k x k cells sees: larger than the input, most of it is padding;
+smaller, final cells never see an object that fills the image.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ __all__ = [
     "pipeline_for",
 ]
 
-#: The k x k window of the domain notes (section 3): 3..9 works, 7 is the ImageNet norm.
+#: The k x k window of the sizing rules (§3, docs/rules.md): 3..9 works, 7 is the ImageNet norm.
 K_MIN, K_TYPICAL, K_MAX = 3, 7, 9
 #: timm's fallbacks when a pretrained_cfg lacks them (timm.data.constants).
 DEFAULT_CROP_PCT = 0.875
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_RULES = "domain notes section 3"
+_RULES = "rules §3"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,25 @@ class KVerdict:
 
 
 def k_verdict(final_map: Pair, *, large_expected: bool = False, layout: str = "nchw") -> KVerdict:
-    """Judge a final map against the k window (3-9 good, 7 typical; <3 too small; >9 large)."""
+    """Judge a final map against the k window of rules §3 (docs/rules.md).
+
+    Args:
+        final_map: the final map's ``(height, width)``.
+        large_expected: a map above 9 x 9 is intended (fine-grained work): ``expected-large``
+            instead of ``large``.
+        layout: ``tokens`` for a transformer's token grid (the window is a rule for
+            convolutional maps), else ``nchw``/``nhwc``.
+
+    Returns:
+        A ``KVerdict``: ``status`` (``too-small`` below 3, ``good`` for 3-9, ``large`` or
+        ``expected-large`` above 9, ``tokens``), the ``k`` judged and a ``note`` citing the rule.
+
+    Examples:
+        >>> k_verdict((7, 7)).note
+        '7x7 is in the 3-9 window, the ImageNet norm (rules §3)'
+        >>> k_verdict((2, 2)).status, k_verdict((14, 14), large_expected=True).status
+        ('too-small', 'expected-large')
+    """
     low, high = min(final_map), max(final_map)
     grid = size(final_map)
     if low < K_MIN:
@@ -161,7 +179,23 @@ class Pipeline:
 
 
 def pipeline_for(resolution: Pair, backbone: Backbone, level: Level) -> Pipeline:
-    """Resize to floor(side / crop_pct) (timm's eval rule: 224 / 0.875 = 256), then crop."""
+    """The input pipeline of rules §4: resize to floor(side / crop_pct), then crop.
+
+    timm's eval rule (224 / 0.875 = 256) with the backbone's own ``crop_pct``, mean and std.
+
+    Args:
+        resolution: the input ``(height, width)`` the network sees.
+        backbone: the backbone, with its ``pretrained_cfg`` values.
+        level: the task level, for its horizontal-flip advice.
+
+    Returns:
+        A ``Pipeline``: train and eval resize and crop sizes, mean, std, crop_pct and flip.
+
+    Examples:
+        >>> coarse = find_level("coarse")
+        >>> pipeline_for((224, 224), Backbone("resnet18", crop_pct=0.875), coarse).eval_resize
+        (256, 256)
+    """
     resize = (
         math.floor(resolution[0] / backbone.crop_pct),
         math.floor(resolution[1] / backbone.crop_pct),

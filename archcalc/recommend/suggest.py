@@ -78,7 +78,7 @@ def suggest(
         levels: a levels file or table (``recommend.levels``).
         top, family, catalog: ``auto`` only: front options to show, fnmatch pattern(s) on
             the architecture, and an accuracy table of the packaged table's columns.
-        training: include the level's training start (domain notes section 5).
+        training: include the level's training start (rules §5).
         gpu_memory: GPU size(s) in GiB: the largest training batch that fits each (the
             profiles then also count one training step's MACs).
         precision: ``fp32`` or ``amp`` (saved activations in half precision).

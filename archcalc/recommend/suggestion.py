@@ -3,7 +3,7 @@
 An ``Option`` is one profiled configuration (backbone x input size x output stride) with its
 latency and training-step MACs where known; a ``Suggestion`` is the decision with its reasons,
 warnings, input pipeline, training start, batch sizes per GPU and every alternative, and its
-``to_dict()`` is the JSON object the README documents; ``from_dict`` reads it back, and the
+``to_dict()`` is the JSON object docs/schemas.md documents; ``from_dict`` reads it back, and the
 rows ``str()``, Jupyter and the CLI print live here too.
 """
 
@@ -89,7 +89,15 @@ class Suggestion(Summarised):
     ``training``: the training start (None when hidden); ``train_batches``: the largest
     training batch per GPU size asked; ``k_alternatives``: the options keeping k <= 9 where
     the level's size gives a larger map. ``str()`` is the one-line recommendation, the chosen
-    row and the warnings; Jupyter renders the whole alternatives table.
+    row and the warnings; Jupyter renders the whole alternatives table. ``to_dict()`` is the
+    JSON of docs/schemas.md.
+
+    Examples:
+        >>> s = archcalc.suggest("fine-grained", ["resnet18"], measure_latency=False)
+        >>> s.resolution, s.chosen.profile.final_map
+        ((448, 448), (14, 14))
+        >>> s.reasons[0].split(" (")[-1]
+        'rules §1: coarse 224, fine-grained 448, region 48)'
     """
 
     level: Level

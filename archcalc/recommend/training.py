@@ -1,4 +1,4 @@
-"""The training start of the domain notes (section 5) as data, with reasons (no torch).
+"""The training start of the sizing rules (§5, docs/rules.md) as data, with reasons (no torch).
 
 What to train with before the first serious run: Adam at lr 1e-3 with betas (0.9, 0.999),
 weight decay 0 (or very small) at first, batch norm and dropout in the right mode for training
@@ -20,7 +20,7 @@ from archcalc.errors import InvalidArgumentError
 
 __all__ = ["TRAINING", "Training", "training_from_data"]
 
-_NOTES = "domain notes section 5"
+_NOTES = "rules §5"
 _FROM_FILE = "set in your levels file"
 
 

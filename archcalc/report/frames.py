@@ -36,6 +36,9 @@ def to_pandas(results: Any) -> Any:
         A ``pandas.DataFrame`` whose columns are ``archcalc.report.rows.FIELDS`` (plus
         ``task`` and ``chosen`` when suggestions are given).
 
+    Raises:
+        InvalidArgumentError: pandas is not installed.
+
     Example:
         >>> archcalc.to_pandas([archcalc.profile("resnet18", s) for s in (224, 448)])[["res", "k"]]
            res   k

@@ -187,7 +187,7 @@ _K_KINDS = {"input": "input 9 x stride", "extra-stride": "one more 2x2 max pool"
 
 
 K_CAPTION = (
-    "Keeping k <= 9 (domain notes section 3; MACs at batch 1, the max pool counts none; the "
+    "Keeping k <= 9 (rules §3; MACs at batch 1, the max pool counts none; the "
     "reasons say which was chosen and why):"
 )
 
@@ -231,7 +231,7 @@ def batch_caption(s: Suggestion) -> str:
         + (", autocast's half weights" if first.precision == "amp" else "")
         + f") + batch x {mebibytes(first.per_image_bytes)} MiB per image (activations saved "
         f"for backward, {saved}) within usable = 90% of (GPU - 1 GiB) (CUDA context, cuBLAS/"
-        "cuDNN workspaces, allocator fragmentation; see the README)"
+        "cuDNN workspaces, allocator fragmentation; see docs/input-size.md)"
     )
     if first.train_macs is None:
         caption += "; training-step MACs: not available"

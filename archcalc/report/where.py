@@ -37,12 +37,26 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 def compile_where(
     text: str, fields: Collection[str], text_fields: Collection[str] | None = None
 ) -> Predicate:
-    """Parse ``text`` into a predicate over rows whose keys are ``fields``; raise a one-line
-    InvalidArgumentError naming the problem (and the known fields) otherwise. With
-    ``text_fields`` (the fields holding strings; the others hold numbers), comparing a text
-    with a number is refused too.
+    """Parse a ``--where`` expression into a predicate over report rows (nothing is eval'ed).
 
-    Example: ``compile_where("k >= 5 and gmacs < 2", FIELDS)({"k": 7, "gmacs": 1.8})`` is True.
+    Args:
+        text: comparisons of fields with numbers or quoted strings, joined by ``and``, ``or``,
+            ``not`` and parentheses (chains such as ``5 <= k <= 9`` allowed).
+        fields: the names a row may hold.
+        text_fields: the fields holding strings (the others hold numbers); given, comparing a
+            text with a number is refused too.
+
+    Returns:
+        A function of a row (a mapping) that is True where the row matches; a comparison with
+        a missing value is False.
+
+    Raises:
+        InvalidArgumentError: a syntax error, an unknown field, or anything but a comparison;
+            the one-line message names the problem and the known fields.
+
+    Examples:
+        >>> compile_where("k >= 5 and gmacs < 2", ["k", "gmacs"])({"k": 7, "gmacs": 1.8})
+        True
     """
     try:
         tree = ast.parse(text.strip(), mode="eval")

@@ -46,6 +46,11 @@ class Validity(Summarised):
     pixel lost to the stride, no padded window); ``build_kwargs`` are the constructor arguments
     archcalc builds with to lift a constraint (e.g. ``img_size``). ``str()`` (and Jupyter)
     show one row (valid, aligned, k x k, nearest sizes) with the reason and notes under it.
+
+    Examples:
+        >>> v = archcalc.check_resolution("convnext_tiny", 24)
+        >>> v.valid, v.nearest_above
+        (False, (32, 32))
     """
 
     model: str
@@ -107,8 +112,14 @@ class Validity(Summarised):
         }
 
     def raise_if_invalid(self, cause: BaseException | None = None) -> None:
-        """Raise ``InvalidResolutionError`` with the one-line reason when the size is invalid
-        (chained to ``cause``, the failure that made the rules worth reading)."""
+        """Raise when the size is invalid; do nothing when it is valid.
+
+        Args:
+            cause: the failure that made the rules worth reading, chained as ``__cause__``.
+
+        Raises:
+            InvalidResolutionError: the size is invalid; the message is the one-line reason.
+        """
         if not self.valid:
             raise InvalidResolutionError(self.reason or "invalid resolution") from cause
 
@@ -209,7 +220,12 @@ def size_notes(rules: Rules, resolutions: Sequence[Pair]) -> list[str]:
 
 @dataclass(frozen=True)
 class SizeRange:
-    """The square sides in ``[low, high]`` a model runs at: ``(side, k, aligned)`` each."""
+    """The square sides in ``[low, high]`` a model runs at: ``(side, k, aligned)`` each.
+
+    Examples:
+        >>> archcalc.size_range("resnet18", 200, 260).sizes
+        ((224, 7, True), (256, 8, True))
+    """
 
     model: str
     low: int
@@ -222,6 +238,7 @@ class SizeRange:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``archcalc sizes --format json`` object."""
         return {
             "model": self.model,
             "min": self.low,

@@ -114,7 +114,12 @@ def merge_results(paths: Sequence[str | Path], out: str | Path) -> MergeSummary:
     Returns:
         The counts, and where the rejected lines were kept.
 
-    Example: ``merge_results(["a.jsonl", "b.jsonl"], "all.jsonl").written``.
+    Raises:
+        InvalidArgumentError: an input cannot be read (missing, or a ``.gz`` that is not gzip).
+
+    Examples:
+        >>> archcalc.merge_results(["a.jsonl", "b.jsonl"], "all.jsonl").written
+        3
     """
     lines = read_results(paths)
     kept = keep_rejected(out, lines.rejected)  # before ``out`` (maybe an input) is replaced

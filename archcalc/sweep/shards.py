@@ -22,6 +22,17 @@ def shard_models(models: Sequence[str], shard: Shard | None) -> list[str]:
 
     Sorting makes the split independent of the order patterns were given in; round robin keeps
     the shards within one model of each other in size.
+
+    Args:
+        models: model names, in any order, duplicates allowed.
+        shard: ``(index, count)`` from ``parse_shard``, or None for the whole list.
+
+    Returns:
+        The shard's names, sorted.
+
+    Examples:
+        >>> shard_models(["c", "a", "b", "a"], (1, 2))
+        ['b']
     """
     unique = list(dict.fromkeys(models))
     if shard is None:
@@ -43,7 +54,25 @@ def check_shard(shard: Shard) -> Shard:
 def parse_shard(
     text: str | None, *, count: int | None = None, environ: Mapping[str, str] | None = None
 ) -> Shard | None:
-    """``"I/N"`` -> ``(I, N)``; ``"auto"`` -> from Slurm or Kubernetes; None -> None."""
+    """Read ``sweep --shard``: which shard of the model list this process runs.
+
+    Args:
+        text: ``"I/N"`` (zero-based), ``"auto"`` (Slurm job arrays:
+            ``SLURM_ARRAY_TASK_ID``/``_MIN``/``_STEP``/``_COUNT``; Kubernetes indexed Jobs:
+            ``JOB_COMPLETION_INDEX`` with ``count``) or None.
+        count: the shard count for Kubernetes (``--shard-count``).
+        environ: the environment to read (``os.environ`` by default).
+
+    Returns:
+        ``(index, count)``, or None without ``text``.
+
+    Raises:
+        InvalidArgumentError: a malformed value, or ``auto`` outside Slurm and Kubernetes.
+
+    Examples:
+        >>> parse_shard("2/8"), parse_shard("auto", count=8, environ={"JOB_COMPLETION_INDEX": "3"})
+        ((2, 8), (3, 8))
+    """
     if text is None:
         return None
     if text.strip().lower() == "auto":

@@ -48,11 +48,33 @@ def bench(
     progress: ProgressCallback | None = None,
     **settings: Any,
 ) -> BenchReport:
-    """Measure ``model`` at every (resolution, batch size); see the module docstring.
+    """Measure ``model`` at every (resolution, batch size), as ``archcalc bench`` does.
 
-    ``settings`` are ``measure``'s: device, dtype, channels_last, compile, threads,
-    min_run_time. ``reparameterize`` times the fused deploy form (timm's
-    ``reparameterize_model``). ``progress`` is called before each row (``archcalc.progress``).
+    Args:
+        model: timm name or ``nn.Module``.
+        resolutions: input sizes (``224``, ``"448x320"`` or pairs).
+        batch_sizes: images per batch; every size is measured at every batch.
+        find_max_batch: also find the largest batch per size (CUDA: by running forwards;
+            CPU: from the memory estimate, not run).
+        in_chans: input channels.
+        reparameterize: time the fused deploy form (timm's ``reparameterize_model``).
+        progress: called before each row (``archcalc.progress``).
+        **settings: ``measure``'s: device, dtype, channels_last, compile, threads,
+            min_run_time.
+
+    Returns:
+        A ``BenchReport``: one row per (resolution, batch) with its ``Timing`` (or, out of
+        memory, ``error`` saying why; the other rows are still measured) and the MACs at that
+        batch, plus the largest batches when asked.
+
+    Raises:
+        DeviceUnavailableError: the device is not visible.
+        InvalidArgumentError: a bad setting (dtype, threads, min_run_time).
+
+    Examples:
+        >>> report = bench("resnet18", [224], [1, 8], device="cpu", min_run_time=0.5)
+        >>> [(r.batch_size, r.error) for r in report.rows]  # error: None, or why not
+        [(1, None), (8, None)]
     """
     spec = check_spec(**settings)
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolutions))

@@ -137,7 +137,14 @@ class Timing(Summarised):
     resident memory over the same region (an estimate: weights excluded, allocator caching
     included); None when it could not be observed. ``memory_method`` says which.
     ``warnings`` are the verdicts on the measurement a script can act on; ``str()`` (and
-    Jupyter) show the ``archcalc bench`` row and its notes.
+    Jupyter) show the ``archcalc bench`` row and its notes. Statistics (``median_s``,
+    ``p10_s``, ...) are derived from the samples; ``to_dict()`` is the JSON of
+    docs/schemas.md.
+
+    Examples:
+        >>> t = archcalc.measure("resnet18", 224, min_run_time=0.5)
+        >>> t.runs >= 10, t.warnings  # () when the median can be trusted
+        (True, ())
     """
 
     model: str
