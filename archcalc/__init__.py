@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "suggest": "archcalc.recommend.suggest",
+    "suggest": "archcalc.recommend.named",
     "Suggestion": "archcalc.recommend.suggestion",
     "check_resolution": "archcalc.profiling.accepts",
     "size_range": "archcalc.profiling.accepts",
@@ -60,8 +60,8 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
-    "scale": "archcalc.timing.scale",
-    "Scaling": "archcalc.timing.scale",
+    "scale": "archcalc.profiling.scale",
+    "Scaling": "archcalc.profiling.scale",
     "to_pandas": "archcalc.report.frames",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
@@ -82,7 +82,8 @@ if TYPE_CHECKING:
     )
     from archcalc.profiling.accepts import check_resolution, size_range
     from archcalc.profiling.prepare import profile
-    from archcalc.recommend.suggest import suggest
+    from archcalc.profiling.scale import Scaling, scale
+    from archcalc.recommend.named import suggest
     from archcalc.recommend.suggestion import Suggestion
     from archcalc.report.frames import to_pandas
     from archcalc.results import Profile, ReceptiveField, Stage
@@ -90,7 +91,6 @@ if TYPE_CHECKING:
     from archcalc.sweep.merge import merge_results
     from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep
     from archcalc.timing.measure import measure
-    from archcalc.timing.scale import Scaling, scale
     from archcalc.timing.stats import Timing
 
 

@@ -17,8 +17,8 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.recommend.decide import recommend
 from archcalc.recommend.kmax import KAlternative, k_alternatives
 from archcalc.recommend.levels import find_level, levels_from_data
+from archcalc.recommend.named import suggest
 from archcalc.recommend.rules import Backbone
-from archcalc.recommend.suggest import suggest
 from archcalc.recommend.suggestion import Option
 
 

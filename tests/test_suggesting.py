@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import archcalc
 from archcalc.cli import main
 from archcalc.errors import InvalidArgumentError, UnknownModelError
-from archcalc.recommend.suggest import suggest
+from archcalc.recommend.named import suggest
 
 #: resnet18's layer4 MACs per output position: conv3x3 256->512 (1,179,648) + 1x1 downsample
 #: 256->512 (131,072) + three conv3x3 512->512 (3 x 2,359,296) = 8,388,608.
@@ -103,7 +103,7 @@ def fake_measure(calls: list[Any]) -> Any:
 
 def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("archcalc.recommend.profiles.measure", fake_measure(calls))
+    monkeypatch.setattr("archcalc.recommend.evaluate.measure", fake_measure(calls))
     s = suggest("fine-grained", "resnet18", budget_ms=50)  # 448: 72.5 ms, 320: 37.0 ms
     assert s.resolution == (320, 320)
     # resnet18 at 320: conv maps are 10/7 of their side at 224 (160..10 vs 112..7), so the
@@ -122,7 +122,7 @@ def test_latency_without_budget_times_each_backbones_best_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("archcalc.recommend.profiles.measure", fake_measure(calls))
+    monkeypatch.setattr("archcalc.recommend.evaluate.measure", fake_measure(calls))
     s = suggest("coarse")
     assert len(calls) == 2  # resnet18 and mobilenetv3_large_100 at 224
     assert s.chosen.latency_s is not None
@@ -264,8 +264,8 @@ def test_reparameterize_reaches_every_prepare_and_the_timing(
     # meta profile stands in; tests/test_profiling.py checks the fused numbers themselves.
     from dataclasses import replace
 
-    from archcalc.recommend import profiles
-    from archcalc.recommend import suggest as module
+    from archcalc.recommend import evaluate as profiles
+    from archcalc.recommend import named as module
     from archcalc.recommend.decide import Option
 
     asked: list[bool] = []

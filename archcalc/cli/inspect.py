@@ -80,7 +80,7 @@ def inspect_command(
 
     The forward runs on the meta device: no weights are downloaded or allocated. The static
     numbers are cached (see 'archcalc cache --help'); latency is always measured afresh."""
-    from archcalc.cache import cached
+    from archcalc.cli.result_cache import cached
     from archcalc.display import render_json, render_table
     from archcalc.errors import InvalidArgumentError
     from archcalc.formatting import size

@@ -50,7 +50,7 @@ def sizes_command(
     smallest size before a map vanishes, the global stride) are read off the model's own
     modules in one meta forward; no weights are downloaded. Answers are cached (see
     'archcalc cache --help')."""
-    from archcalc.cache import cached
+    from archcalc.cli.result_cache import cached
     from archcalc.display import render_json, render_table
     from archcalc.formatting import size
     from archcalc.sizes.validity import SizeRange

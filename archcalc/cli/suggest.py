@@ -162,7 +162,7 @@ def suggest_command(
     recommendation, the reasons (citing the rule used), the alternatives table, the options
     that keep k <= 9, the training start and, with --gpu-memory, the largest training batch.
     With --no-latency the answer is cached (see 'archcalc cache --help')."""
-    from archcalc.cache import cached
+    from archcalc.cli.result_cache import cached
     from archcalc.recommend.suggestion import Suggestion
     from archcalc.report.tables import render_json, suggest_report
 
@@ -171,7 +171,7 @@ def suggest_command(
     def compute() -> dict[str, Any]:
         with ProgressBar("suggest") as bar:
             bar.step(0, None, "loading torch and timm")
-            from archcalc.recommend.suggest import suggest
+            from archcalc.recommend.named import suggest
 
             return suggest(
                 task,

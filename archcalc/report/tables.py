@@ -39,8 +39,8 @@ from archcalc.timing.stats import (
 )
 
 if TYPE_CHECKING:
+    from archcalc.profiling.scale import Scaling
     from archcalc.recommend.training import Training
-    from archcalc.timing.scale import Scaling
 
 __all__ = [
     "BENCH_HEADERS",

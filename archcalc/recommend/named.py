@@ -22,7 +22,6 @@ from archcalc.formatting import size
 from archcalc.growth import GrowthLaw, fit_growth
 from archcalc.profiling.prepare import prepare
 from archcalc.progress import ProgressCallback, report_progress
-from archcalc.recommend.auto import search
 from archcalc.recommend.batch import check_gpu_memory, check_precision
 from archcalc.recommend.catalog import load_catalog
 from archcalc.recommend.decide import (
@@ -34,10 +33,11 @@ from archcalc.recommend.decide import (
     recommend,
     violations,
 )
+from archcalc.recommend.evaluate import latency_s, profile_at, stride_remedies
 from archcalc.recommend.kmax import above_window, k_window_side
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
-from archcalc.recommend.profiles import latency_s, profile_at, stride_remedies
 from archcalc.recommend.rules import K_MIN, Backbone
+from archcalc.recommend.search import search
 from archcalc.results import Pair
 
 __all__ = ["suggest"]

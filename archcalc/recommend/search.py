@@ -28,10 +28,10 @@ from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
 from archcalc.recommend.catalog import Entry, best_per_arch
 from archcalc.recommend.decide import Option, violations
-from archcalc.recommend.front import SearchSummary, mac_bound, param_bound
+from archcalc.recommend.evaluate import latency_s, option_of, stride_remedies
 from archcalc.recommend.levels import Level
-from archcalc.recommend.profiles import latency_s, option_of, stride_remedies
 from archcalc.recommend.rules import K_MIN, Backbone
+from archcalc.recommend.search_front import SearchSummary, mac_bound, param_bound
 from archcalc.results import Pair
 
 __all__ = ["CALIBRATION_MODEL", "RATE_SLACK", "Front", "level_options", "resizes_input", "search"]
