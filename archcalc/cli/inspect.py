@@ -187,13 +187,13 @@ def _latencies(
     reparameterize: bool,
 ) -> list[Timing]:
     """``--latency``: one ``archcalc.measure`` per profiled size, at its batch and channels."""
-    from archcalc.timing.measure import measure
+    from archcalc.timing.measure import TimingSettings, measure
 
     return [
         measure(
             model,
             p.resolution,
-            device=device,
+            settings=TimingSettings(device=device),
             batch_size=p.batch_size,
             in_chans=p.channels,
             output_stride=output_stride,

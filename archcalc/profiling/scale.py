@@ -23,10 +23,10 @@ from archcalc.checks import check_convention, check_positive
 from archcalc.errors import InvalidArgumentError
 from archcalc.growth import GrowthLaw, fit_growth, local_exponents
 from archcalc.profiling.accepts import size_range
-from archcalc.profiling.prepare import prepare
+from archcalc.profiling.prepare import build_model, trace_model
 from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Environment, Pair, Profile, ReceptiveField
-from archcalc.timing.measure import measure
+from archcalc.timing.measure import TimingSettings, measure
 
 __all__ = ["MIN_RUN_TIME_S", "ScalePoint", "Scaling", "pick_sides", "scale"]
 
@@ -155,12 +155,12 @@ def scale(
             f"{found.min_size[0]})"
         )
     options = {"in_chans": in_chans, "output_stride": output_stride}
-    built = prepare(model, sides[0], trace=False, **options).built
+    built = build_model(model, sides[0], **options)
     steps_total = len(sides) * (2 if latency else 1)
     profiles = []
     for i, s in enumerate(sides):
         report_progress(progress, i, steps_total, f"profiling {found.model} at {s}x{s}")
-        ready = prepare(model, s, reuse=built, convention=convention, train=True, **options)
+        ready = trace_model(model, s, reuse=built, convention=convention, train=True, **options)
         profiles.append(ready.profile)
     latencies = None
     if latency:
@@ -172,7 +172,8 @@ def scale(
 
 
 def _latency(model: str | nn.Module, side: int, device: str, **options: Any) -> float:
-    timing = measure(model, side, device=device, min_run_time=MIN_RUN_TIME_S, **options)
+    settings = TimingSettings(device=device, min_run_time_s=MIN_RUN_TIME_S)
+    timing = measure(model, side, settings=settings, **options)
     return float(timing.median_s)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archcalc.checks import check_convention, check_positive
+from archcalc.checks import check_convention, check_input_size, check_positive
 from archcalc.core.geometry import parse_resolution
 from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
 from archcalc.formatting import GIB
@@ -175,14 +175,15 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
 def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
     """Default profiler: one line per resolution, each model prepared as ``profile`` prepares
     it (one meta build reused across sizes unless img_size is a constructor argument)."""
-    from archcalc.profiling.prepare import prepare
+    from archcalc.profiling.prepare import trace_model
 
     settings = task.settings
     built = None
     for res in task.resolutions:
         start = time.perf_counter()
         try:
-            ready = prepare(
+            check_input_size(res, settings.batch_size, settings.in_chans)
+            ready = trace_model(
                 task.model,
                 res,
                 batch_size=settings.batch_size,
@@ -204,11 +205,11 @@ def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
 
 def _latency(model: str, res: Pair, settings: SweepSettings) -> dict[str, Any]:
     """Measured latency (``archcalc.timing.measure``): the median in seconds plus the summary."""
-    from archcalc.timing.measure import measure
+    from archcalc.timing.measure import TimingSettings, measure
 
     timing = measure(
-        model, res, device=settings.device, batch_size=settings.batch_size,
-        in_chans=settings.in_chans,
+        model, res, settings=TimingSettings(device=settings.device),
+        batch_size=settings.batch_size, in_chans=settings.in_chans,
     )  # fmt: skip
     summary = {k: v for k, v in timing.to_dict().items() if k != "samples_s"}
     return {"latency_s": timing.median_s, "latency": summary}

@@ -4,8 +4,8 @@ outputs from its inputs' states (views, copies and element-wise rules: ``field_v
 Every rule takes ``(args, kwargs, out, inputs)`` -- the dispatched operator's arguments, its
 output and the ``(tensor, State)`` pairs of its tracked inputs -- and returns the output's
 ``State`` (or a list, one per output). ``RULES`` maps ``aten`` overload packets to rules;
-``archcalc.core.receptive.tracker`` falls back to a union for point-wise operators and to ``unknown``
-for anything else that touches a tracked tensor.
+the tracker (``archcalc.core.receptive.tracker``) falls back to a union for point-wise
+operators and to ``unknown`` for anything else that touches a tracked tensor.
 """
 
 from __future__ import annotations

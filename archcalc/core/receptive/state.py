@@ -1,4 +1,5 @@
-"""One tensor's receptive-field state and how states combine (used by ``archcalc.core.receptive.tracker``).
+"""One tensor's receptive-field state and how states combine (used by the tracker,
+``archcalc.core.receptive.tracker``).
 
 A ``State`` says which dims of the tensor hold the map (``archcalc.core.receptive.dims`` atoms),
 what each cell sees along the rows and columns (``archcalc.core.receptive.Axis``) and its
