@@ -228,7 +228,7 @@ def main() -> int:
                     max_gmacs=max_gmacs,
                     max_params=max_params,
                     top=args.top,
-                    measure_latency=False,
+                    latency=False,
                     profiler=cached_profiler(done, calls),
                 ).options
             except ArchcalcError as e:

@@ -9,7 +9,7 @@ same one-line refusal, for each (model, size):
   reports MACs only, so only MACs (or the refusal) are compared. Its timing is irrelevant
   here and costs real forwards, so bench runs only where profile refused or profile's MACs
   are at most ``--bench-max-gmacs`` (the rest are shown as ``-`` and counted as not run);
-* ``suggest``: ``archcalc.suggest("coarse", backbones=[model], measure_latency=False)``: its
+* ``suggest``: ``archcalc.suggest("coarse", backbones=[model], latency=False)``: its
   alternative at that size with the default output stride, or its ``skipped MODEL at HxW:
   REASON`` warning; when suggest refuses as a whole, that refusal stands for every size;
 * ``sweep``:   ``archcalc.run_sweep(models, sizes, jobs=2)`` into a temporary JSONL: the line.
@@ -226,7 +226,7 @@ def run_suggest(model: str) -> dict[int, Outcome]:
     import archcalc
 
     try:
-        s = archcalc.suggest(TASK, backbones=[model], measure_latency=False)
+        s = archcalc.suggest(TASK, backbones=[model], latency=False)
     except Exception as e:  # noqa: BLE001
         whole = failed(e)
         reasons = skipped_reasons(whole.message) if whole.kind == "refused" else {}

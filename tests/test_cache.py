@@ -159,7 +159,7 @@ def test_suggest_caches_only_without_latency(
     from archcalc.recommend import evaluate as profiles
     from archcalc.recommend import named as module
 
-    monkeypatch.setattr(profiles, "measure", lambda *a, **k: pytest.fail("must not time"))
+    monkeypatch.setattr(profiles, "measure_profiled", lambda *a, **k: pytest.fail("must not time"))
     assert run(*args, "--no-latency")[1] == first
     monkeypatch.setattr(module, "latency_s", lambda option, device: 0.0125)
     code, timed, _ = run(*args)

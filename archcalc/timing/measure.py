@@ -112,8 +112,7 @@ class TimingSettings:
                 bad or not 0 < value < float("inf")
             ):
                 raise InvalidArgumentError(
-                    f"{name.removesuffix('_s')} must be a positive number of seconds, "
-                    f"got {value!r}"
+                    f"{name.removesuffix('_s')} must be a positive number of seconds, got {value!r}"
                 )
         check_positive("threads", self.threads, optional=True)
         check_positive("min_samples", self.min_samples)
