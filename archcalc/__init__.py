@@ -9,26 +9,41 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from archcalc.deprecation import install_module_aliases
+
 __version__ = "0.1.0"
+
+install_module_aliases()  # old module paths (archcalc.timing.scale...) for one release
 
 __all__ = [
     "ArchcalcError",
+    "BenchReport",
     "DeviceUnavailableError",
+    "GrowthLaw",
     "InsufficientMemoryError",
     "InvalidArgumentError",
     "InvalidResolutionError",
+    "Level",
+    "MergeSummary",
+    "Option",
     "Profile",
+    "ProgressCallback",
     "ReceptiveField",
+    "ScalePoint",
     "Scaling",
+    "SearchSummary",
+    "SizeRange",
     "Stage",
     "Suggestion",
     "SweepSettings",
     "SweepSummary",
     "Timing",
+    "TimingSettings",
     "TraceError",
     "UnknownModelError",
     "Validity",
     "__version__",
+    "bench",
     "check_resolution",
     "expand_models",
     "measure",
@@ -36,6 +51,7 @@ __all__ = [
     "profile",
     "run_sweep",
     "scale",
+    "search_backbones",
     "size_range",
     "suggest",
     "to_pandas",
@@ -43,7 +59,19 @@ __all__ = [
 
 _LAZY = {
     "suggest": "archcalc.recommend.named",
+    "search_backbones": "archcalc.recommend.search",
     "Suggestion": "archcalc.recommend.suggestion",
+    "Option": "archcalc.recommend.suggestion",
+    "SearchSummary": "archcalc.recommend.search_front",
+    "Level": "archcalc.recommend.levels",
+    "SizeRange": "archcalc.sizes.validity",
+    "GrowthLaw": "archcalc.growth",
+    "ProgressCallback": "archcalc.progress",
+    "bench": "archcalc.timing.bench",
+    "BenchReport": "archcalc.timing.stats",
+    "TimingSettings": "archcalc.timing.measure",
+    "ScalePoint": "archcalc.profiling.scale",
+    "MergeSummary": "archcalc.sweep.merge",
     "check_resolution": "archcalc.profiling.accepts",
     "size_range": "archcalc.profiling.accepts",
     "Validity": "archcalc.sizes.validity",

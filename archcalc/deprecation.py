@@ -90,6 +90,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install_module_aliases() -> None:
-    """Put the moved-module finder on ``sys.meta_path`` (once; after the real finders)."""
+    """Put the moved-module finder first on ``sys.meta_path`` (once): it claims only the old
+    paths, which no other finder should resolve (a stale install could still hold them)."""
     if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
-        sys.meta_path.append(_MovedModules())
+        sys.meta_path.insert(0, _MovedModules())

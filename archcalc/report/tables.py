@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from archcalc.display import FORMATS, render_json, render_table
 from archcalc.formatting import (
     billions,
-    field_text,
     gibibytes,
     mebibytes,
     milliseconds,
@@ -39,7 +38,6 @@ from archcalc.timing.stats import (
 )
 
 if TYPE_CHECKING:
-    from archcalc.profiling.scale import Scaling
     from archcalc.recommend.training import Training
 
 __all__ = [
@@ -49,8 +47,6 @@ __all__ = [
     "bench_rows",
     "render_json",
     "render_table",
-    "scale_notes",
-    "scale_table",
     "suggest_report",
     "timing_note",
 ]
@@ -263,69 +259,3 @@ def batch_rows(s: Suggestion) -> list[list[str]]:
         ]
         for b in s.train_batches
     ]
-
-
-SCALE_HEADERS = (
-    "res",
-    "k x k",
-    "RF (px)",
-    "GMACs",
-    "train GMACs",
-    "act. (MB)",
-    "train step (MB)",
-    "r^4 share",
-    "exponent",
-    "train exponent",
-)
-
-
-def _exponent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def scale_table(s: Scaling) -> tuple[tuple[str, ...], list[list[str]]]:
-    """``archcalc scale``: one row per size; latency and its exponent when measured."""
-    headers = SCALE_HEADERS
-    rows = [
-        [
-            size((p.side, p.side)),
-            size(p.final_map),
-            field_text(p.final_field),
-            billions(p.macs),
-            billions(p.train_macs),
-            mebibytes(p.activation_bytes),
-            mebibytes(p.train_step_bytes),
-            f"{100 * p.quartic_share:.1f}%",
-            _exponent(p.exponent),
-            _exponent(p.train_exponent),
-        ]
-        for p in s.points
-    ]
-    if s.device is not None:
-        headers = (*headers, "median (ms)", "latency exponent")
-        for row, p in zip(rows, s.points, strict=True):
-            latency = "-" if p.latency_s is None else milliseconds(p.latency_s)
-            row += [latency, _exponent(p.latency_exponent)]
-    return headers, rows
-
-
-def scale_notes(s: Scaling) -> list[str]:
-    """The law in words, the overall exponent and what each column means."""
-    law = s.law
-    sides = f"{law.low}..{law.high} px"
-    if law.quadratic_only:
-        shape = "quadratic: no global attention (convolutions, linear layers, windows)"
-    else:
-        shape = (
-            f"towards quartic: global attention is {100 * law.quartic_share(224):.1f}% "
-            f"at 224 and {100 * law.quartic_share(law.high):.1f}% at {law.high}"
-        )
-    return [
-        f"{s.model}: MACs ~ {law.quadratic:.4g} r^2 + {law.quartic:.4g} r^4 over {sides} "
-        f"({shape}; largest gap to a measured size {100 * law.max_residual:.1f}%); "
-        f"exponent {_exponent(s.exponent)} from {s.sides[0]} to {s.sides[-1]}.",
-        f"MACs at batch {s.batch_size}, convention {s.convention!r} (FLOPs = 2 x MACs); train "
-        "= forward + backward of one step; r^4 share = the law's global-attention part at "
-        "that size; exponent = log(cost ratio) / log(side ratio) from the size above; "
-        "memory in MiB, float32.",
-    ] + ([f"Latency: median at batch 1 on {s.device}, float32."] if s.device else [])
