@@ -302,7 +302,13 @@ def profile(
             says whether anything was fused.
 
     Returns:
-        A ``Profile`` (``to_dict()`` is the JSON schema in the README).
+        A ``Profile`` (``to_dict()`` is the JSON schema in the README; ``str()`` its table).
+
+    Raises:
+        InvalidArgumentError: a bad argument (size, count, convention, device name).
+        InvalidResolutionError: a size the model cannot run at, with the nearest valid ones.
+        UnknownModelError: a name timm does not list.
+        TraceError: a forward that fails for another reason.
 
     Example:
         >>> archcalc.profile("resnet18", 48).final_map

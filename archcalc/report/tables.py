@@ -28,14 +28,7 @@ from archcalc.recommend.suggestion import (
     suggest_rows,
 )
 from archcalc.results import LayerRow
-from archcalc.timing.stats import (
-    BenchReport,
-    MaxBatch,
-    Timing,
-    memory_note,
-    timing_cells,
-    timing_note,
-)
+from archcalc.timing.stats import BENCH_HEADERS, Timing, bench_notes, bench_rows, timing_note
 
 if TYPE_CHECKING:
     from archcalc.recommend.training import Training
@@ -66,57 +59,6 @@ def layer_rows(layers: Sequence[LayerRow]) -> list[list[str]]:
         ]
         for row in layers
     ]
-
-
-BENCH_HEADERS = (
-    "res",
-    "batch",
-    "median (ms)",
-    "p10-p90 (ms)",
-    "images/s",
-    "peak mem (MiB)",
-    "GMACs",
-    "runs",
-)
-
-
-def bench_rows(report: BenchReport) -> list[list[str]]:
-    """One row per (resolution, batch): latency, spread, throughput, memory, MACs."""
-    rows = []
-    for row in report.rows:
-        t = row.timing
-        if t is None:
-            res = size((row.height, row.width))
-            cells = [res, str(row.batch_size), "out of memory", "-", "-", "-"]
-            rows.append([*cells, billions(row.macs), "-"])
-            continue
-        rows.append([*timing_cells(t), billions(row.macs), str(t.runs)])
-    return rows
-
-
-def bench_notes(report: BenchReport) -> list[str]:
-    """Footnotes: what ran where, what the memory column means, warnings, max batch."""
-    timings = [r.timing for r in report.rows if r.timing is not None]
-    notes = [r.error for r in report.rows if r.error]
-    if timings:
-        units = f"MACs at the row's batch (FLOPs = 2 x MACs); {memory_note(timings[0])}"
-        notes[:0] = [timing_note(report.model, timings[0]), units]
-    notes += [n for t in timings for n in t.warning_notes()]
-    notes += [_max_batch_note(m) for m in report.max_batches]
-    return notes
-
-
-def _max_batch_note(m: MaxBatch) -> str:
-    where = f"largest batch at {size((m.height, m.width))}"
-    found = "none (batch 1 does not fit)" if m.batch_size == 0 else str(m.batch_size)
-    if m.batch_size >= m.limit:
-        found = f"at least {m.limit} (the search stops there)"
-    if m.method == "cuda_oom_search":
-        return f"{where}: {found} (forwards tried, doubling then bisecting, out-of-memory caught)."
-    return (
-        f"{where}: {found} (estimated, not run: weights + batch x per-image input and peak "
-        f"activations within {mebibytes(m.budget_bytes or 0)} MiB, 90% of available RAM)."
-    )
 
 
 def latency_columns(
