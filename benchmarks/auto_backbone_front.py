@@ -26,11 +26,12 @@ from typing import Any
 
 from archcalc.errors import ArchcalcError
 from archcalc.recommend.catalog import Entry, best_per_arch, load_catalog
-from archcalc.recommend.decide import Option, violations
+from archcalc.recommend.decide import violations
 from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import Backbone
 from archcalc.recommend.search import level_options, resizes_input, search
 from archcalc.recommend.search_front import mac_bound, param_bound
+from archcalc.recommend.suggestion import Option
 from archcalc.results import Profile
 
 CACHE = Path(__file__).resolve().parent / "results" / "auto_backbone_profiles.jsonl.gz"

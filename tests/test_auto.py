@@ -15,11 +15,12 @@ from test_recommend import make
 
 from archcalc.errors import InvalidArgumentError, UnknownModelError
 from archcalc.recommend.catalog import SOURCE, best_per_arch, load_catalog, read_catalog
-from archcalc.recommend.decide import Option, recommend
+from archcalc.recommend.decide import recommend
 from archcalc.recommend.levels import find_level
 from archcalc.recommend.rules import Backbone
 from archcalc.recommend.search import search
 from archcalc.recommend.search_front import mac_bound, param_bound
+from archcalc.recommend.suggestion import Option
 
 COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))
 HEADER = "arch,tag,top1,top5,eval_size,crop_pct,train_size,params_m,gmacs\n"

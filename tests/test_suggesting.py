@@ -262,7 +262,8 @@ def test_reparameterize_reaches_every_prepare_and_the_timing(
     from dataclasses import replace
 
     from archcalc.recommend import evaluate as profiles
-    from archcalc.recommend.decide import CANDIDATE_SIDES, Option
+    from archcalc.recommend.decide import CANDIDATE_SIDES
+    from archcalc.recommend.suggestion import Option
     from archcalc.timing import measure as timing
 
     asked: list[str] = []

@@ -27,8 +27,6 @@ from archcalc.results import Pair, Profile
 __all__ = [
     "CANDIDATE_SIDES",
     "DEFAULT_BACKBONES",
-    "Option",
-    "Suggestion",
     "rank",
     "recommend",
     "violations",
