@@ -2,10 +2,10 @@
 
 For each task level (coarse 224, fine-grained 448, region 48) every architecture of the
 packaged accuracy table (its most accurate weight) is profiled at the level's size with the
-output-stride remedies (``recommend.auto.level_options``), without any pruning. Profiles are
+output-stride remedies (``recommend.search.level_options``), without any pruning. Profiles are
 cached in ``benchmarks/results/auto_backbone_profiles.jsonl.gz`` (a rerun resumes). Then,
 for at least three budgets per level, the exhaustive answer (most accurate option that keeps
-k in the window and fits; ties to the cheaper) is compared with ``recommend.auto.search`` run
+k in the window and fits; ties to the cheaper) is compared with ``recommend.search.search`` run
 on the same profiles, and the table prints both choices, the profiles the pruned search
 needed, and every case where a published lower bound exceeded the profiled cost.
 

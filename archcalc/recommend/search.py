@@ -1,19 +1,21 @@
-"""``suggest --backbone auto``: the most accurate backbone that fits, found with few profiles.
+"""``search_backbones`` (``suggest --backbone auto``): the most accurate backbone that fits, found
+with few profiles.
 
 Every architecture in the accuracy table (``catalog``) is a candidate, with its most accurate
 weight. Candidates are walked most accurate first. One is excluded without a profile when a
-lower bound on its cost (``front.param_bound``, ``front.mac_bound``) already breaks a budget,
-or already costs as much as a more accurate option found before it: it cannot be on the
-accuracy-cost front. The rest are profiled on the meta device at the level's size (with the
-output-stride remedies when k < 3); an option that keeps k in the window and fits the budgets
-joins the front. The first one is the choice; the walk stops after ``top`` front options.
+lower bound on its cost (``search_front.param_bound``, ``search_front.mac_bound``) already
+breaks a budget, or already costs as much as a more accurate option found before it: it cannot
+be on the accuracy-cost front. The rest are profiled on the meta device at the level's size
+(with the output-stride remedies when k < 3); an option that keeps k in the window and fits
+the budgets joins the front. The first one is the choice; the walk stops after ``top`` front
+options.
 
 Latency (``budget_ms``) decides the choice only: options that pass every static check are
 timed, most accurate first, until one meets the budget; the rest of the front is found by the
 static checks and not timed (a note says so). A timing is skipped where even a machine-wide
 best MAC rate (measured on resnet18 at the level's size, then on every row timed) with
 ``RATE_SLACK`` headroom could not meet the budget: a heuristic bound, stated as such; and it
-stops as soon as its median is sure to exceed the budget (``profiles.latency_s``). The choice's
+stops as soon as its median is sure to exceed the budget (``evaluate.latency_s``). The choice's
 latency is always measured.
 """
 
