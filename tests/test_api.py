@@ -122,6 +122,13 @@ def test_search_arguments_with_named_backbones_raise_at_once(
         archcalc.suggest("coarse", ["resnet18"], **kwargs)
 
 
+@pytest.mark.parametrize("kwargs", [{"epoch_images": 1000}, {"precision": "amp"}])
+def test_training_batch_arguments_without_a_gpu_size_raise_at_once(kwargs: dict[str, Any]) -> None:
+    for entry in (archcalc.suggest, archcalc.search_backbones):
+        with pytest.raises(InvalidArgumentError, match="add --gpu-memory GiB"):
+            entry("coarse", latency=False, **kwargs)
+
+
 def test_the_cli_refuses_search_arguments_with_named_backbones_in_one_line() -> None:
     args = ["suggest", "--task", "coarse", "--backbone", "resnet18", "--family", "r*"]
     result = CliRunner().invoke(main, args)

@@ -69,13 +69,19 @@ def check_request(
     bad argument with the fix.
 
     Raises:
-        InvalidArgumentError: an unknown task, a bad budget, GPU size, precision or count, or
-        a latency budget without latency measurement.
+        InvalidArgumentError: an unknown task, a bad budget, GPU size, precision or count, a
+        latency budget without latency measurement, or precision/epoch_images without a GPU
+        size (they would change nothing).
         DeviceUnavailableError: a device this machine does not have.
     """
     level = find_level(task, level_table(levels))
     gpus = check_gpu_memory(gpu_memory)
     check_positive("epoch_images", epoch_images, optional=True)
+    if not gpus and (epoch_images is not None or precision != "fp32"):
+        raise InvalidArgumentError(
+            "precision and epoch_images size the training batch of gpu_memory: add "
+            "--gpu-memory GiB, or drop them"
+        )
     names = ("budget_ms", "max_gmacs", "max_params")
     limits = {n: check_limit(n, v) for n, v in zip(names, budgets, strict=True)}
     if limits["budget_ms"] is not None and not latency:
