@@ -9,26 +9,41 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from archcalc.deprecation import install_module_aliases
+
 __version__ = "0.1.0"
+
+install_module_aliases()  # old module paths (archcalc.timing.scale...) for one release
 
 __all__ = [
     "ArchcalcError",
+    "BenchReport",
     "DeviceUnavailableError",
+    "GrowthLaw",
     "InsufficientMemoryError",
     "InvalidArgumentError",
     "InvalidResolutionError",
+    "Level",
+    "MergeSummary",
+    "Option",
     "Profile",
+    "ProgressCallback",
     "ReceptiveField",
+    "ScalePoint",
     "Scaling",
+    "SearchSummary",
+    "SizeRange",
     "Stage",
     "Suggestion",
     "SweepSettings",
     "SweepSummary",
     "Timing",
+    "TimingSettings",
     "TraceError",
     "UnknownModelError",
     "Validity",
     "__version__",
+    "bench",
     "check_resolution",
     "expand_models",
     "measure",
@@ -36,14 +51,27 @@ __all__ = [
     "profile",
     "run_sweep",
     "scale",
+    "search_backbones",
     "size_range",
     "suggest",
     "to_pandas",
 ]
 
 _LAZY = {
-    "suggest": "archcalc.recommend.suggest",
+    "suggest": "archcalc.recommend.named",
+    "search_backbones": "archcalc.recommend.search",
     "Suggestion": "archcalc.recommend.suggestion",
+    "Option": "archcalc.recommend.suggestion",
+    "SearchSummary": "archcalc.recommend.search_front",
+    "Level": "archcalc.recommend.levels",
+    "SizeRange": "archcalc.sizes.validity",
+    "GrowthLaw": "archcalc.growth",
+    "ProgressCallback": "archcalc.progress",
+    "bench": "archcalc.timing.bench",
+    "BenchReport": "archcalc.timing.stats",
+    "TimingSettings": "archcalc.timing.measure",
+    "ScalePoint": "archcalc.profiling.scale",
+    "MergeSummary": "archcalc.sweep.merge",
     "check_resolution": "archcalc.profiling.accepts",
     "size_range": "archcalc.profiling.accepts",
     "Validity": "archcalc.sizes.validity",
@@ -60,8 +88,8 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
-    "scale": "archcalc.timing.scale",
-    "Scaling": "archcalc.timing.scale",
+    "scale": "archcalc.profiling.scale",
+    "Scaling": "archcalc.profiling.scale",
     "to_pandas": "archcalc.report.frames",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
@@ -82,7 +110,8 @@ if TYPE_CHECKING:
     )
     from archcalc.profiling.accepts import check_resolution, size_range
     from archcalc.profiling.prepare import profile
-    from archcalc.recommend.suggest import suggest
+    from archcalc.profiling.scale import Scaling, scale
+    from archcalc.recommend.named import suggest
     from archcalc.recommend.suggestion import Suggestion
     from archcalc.report.frames import to_pandas
     from archcalc.results import Profile, ReceptiveField, Stage
@@ -90,7 +119,6 @@ if TYPE_CHECKING:
     from archcalc.sweep.merge import merge_results
     from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep
     from archcalc.timing.measure import measure
-    from archcalc.timing.scale import Scaling, scale
     from archcalc.timing.stats import Timing
 
 

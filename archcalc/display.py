@@ -1,7 +1,8 @@
 """Text tables for every layer (no torch): ``render_table`` and the ``Summarised`` mixin.
 
-Result objects (Profile, Timing, Suggestion, Validity) print as a short summary -- their row of
-the CLI table and its notes -- in a script (``str``) and in Jupyter (``_repr_markdown_``). The
+Result objects (Profile, Timing, Suggestion, Validity, Scaling, BenchReport) print as a short
+summary -- their rows of the CLI table and its notes -- in a script (``str``) and in Jupyter
+(``_repr_html_``, ``_repr_markdown_``). The
 rows are built next to each result (one copy, which ``archcalc.report.tables`` reuses), and
 rendered here: the only module that imports tabulate.
 """
@@ -62,3 +63,11 @@ class Summarised:
 
     def _repr_markdown_(self) -> str:
         return summary_text(self._summary(), "markdown")
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich view: the table in HTML, each note a paragraph."""
+        import html
+
+        headers, rows, notes = self._summary()
+        paragraphs = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+        return render_table(headers, rows, "html") + paragraphs

@@ -1,7 +1,8 @@
 """The progress hook long computations call (no torch, prints nothing).
 
-Computation never prints: ``suggest``, ``bench`` and ``sweep`` take an optional callback and
-call it before each step with ``(done, total, what)`` -- steps finished so far, how many there
+Computation never prints: ``suggest``, ``search_backbones``, ``scale``, ``bench`` and
+``run_sweep`` take one optional ``progress`` callback, the same form everywhere, and call it
+at each step with ``(done, total, what)`` -- steps finished so far, how many there
 are (None when open-ended, as latency rows measured until one fits a budget) and what runs
 next (``"profiling resnet18"``). The CLI turns the calls into a bar on stderr
 (``archcalc.cli.progress``); any new long command takes the same ``progress`` argument.

@@ -2,10 +2,10 @@
 
 For each task level (coarse 224, fine-grained 448, region 48) every architecture of the
 packaged accuracy table (its most accurate weight) is profiled at the level's size with the
-output-stride remedies (``recommend.auto.level_options``), without any pruning. Profiles are
+output-stride remedies (``recommend.search.level_options``), without any pruning. Profiles are
 cached in ``benchmarks/results/auto_backbone_profiles.jsonl.gz`` (a rerun resumes). Then,
 for at least three budgets per level, the exhaustive answer (most accurate option that keeps
-k in the window and fits; ties to the cheaper) is compared with ``recommend.auto.search`` run
+k in the window and fits; ties to the cheaper) is compared with ``recommend.search.search`` run
 on the same profiles, and the table prints both choices, the profiles the pruned search
 needed, and every case where a published lower bound exceeded the profiled cost.
 
@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from archcalc.errors import ArchcalcError
-from archcalc.recommend.auto import level_options, resizes_input, search
 from archcalc.recommend.catalog import Entry, best_per_arch, load_catalog
-from archcalc.recommend.decide import Option, violations
-from archcalc.recommend.front import mac_bound, param_bound
+from archcalc.recommend.decide import violations
 from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import Backbone
+from archcalc.recommend.search import level_options, resizes_input, search
+from archcalc.recommend.search_front import mac_bound, param_bound
+from archcalc.recommend.suggestion import Option
 from archcalc.results import Profile
 
 CACHE = Path(__file__).resolve().parent / "results" / "auto_backbone_profiles.jsonl.gz"
@@ -228,7 +229,7 @@ def main() -> int:
                     max_gmacs=max_gmacs,
                     max_params=max_params,
                     top=args.top,
-                    measure_latency=False,
+                    latency=False,
                     profiler=cached_profiler(done, calls),
                 ).options
             except ArchcalcError as e:

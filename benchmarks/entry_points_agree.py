@@ -5,11 +5,11 @@ checks that they therefore report the same global stride, final k x k map and MA
 same one-line refusal, for each (model, size):
 
 * ``profile``: ``archcalc.profile(model, size)`` (the reference column);
-* ``bench``:   ``archcalc.timing.bench.bench(model, [size], [1], threads=1, ...)``; its row
+* ``bench``:   ``archcalc.bench(model, [size], [1], settings=TimingSettings(threads=1))``; its row
   reports MACs only, so only MACs (or the refusal) are compared. Its timing is irrelevant
   here and costs real forwards, so bench runs only where profile refused or profile's MACs
   are at most ``--bench-max-gmacs`` (the rest are shown as ``-`` and counted as not run);
-* ``suggest``: ``archcalc.suggest("coarse", backbones=[model], measure_latency=False)``: its
+* ``suggest``: ``archcalc.suggest("coarse", backbones=[model], latency=False)``: its
   alternative at that size with the default output stride, or its ``skipped MODEL at HxW:
   REASON`` warning; when suggest refuses as a whole, that refusal stands for every size;
 * ``sweep``:   ``archcalc.run_sweep(models, sizes, jobs=2)`` into a temporary JSONL: the line.
@@ -204,13 +204,15 @@ def run_bench(model: str, side: int, ref: Outcome, max_gmacs: float) -> Outcome:
     """bench's row MACs at batch 1 (timing kept minimal); not run above ``max_gmacs`` or
     ``BENCH_MAX_MPARAMS`` (a refusal costs no real build, so bench always runs there)."""
     from archcalc.timing.bench import bench
+    from archcalc.timing.measure import TimingSettings
 
+    settings = TimingSettings(threads=1, min_run_time_s=BENCH_MIN_RUN_TIME_S)
     if ref.kind == "ok" and (ref.macs or 0) > max_gmacs * 1e9:
         return Outcome("not run", message=f"> {max_gmacs:g} GMACs")
     if ref.kind == "ok" and (ref.params or 0) > BENCH_MAX_MPARAMS * 1e6:
         return Outcome("not run", message=f"> {BENCH_MAX_MPARAMS:g} M params")
     try:
-        report = bench(model, [side], [1], threads=1, min_run_time=BENCH_MIN_RUN_TIME_S)
+        report = bench(model, [side], [1], settings=settings)
     except Exception as e:  # noqa: BLE001
         return failed(e)
     (row,) = report.rows
@@ -226,7 +228,7 @@ def run_suggest(model: str) -> dict[int, Outcome]:
     import archcalc
 
     try:
-        s = archcalc.suggest(TASK, backbones=[model], measure_latency=False)
+        s = archcalc.suggest(TASK, backbones=[model], latency=False)
     except Exception as e:  # noqa: BLE001
         whole = failed(e)
         reasons = skipped_reasons(whole.message) if whole.kind == "refused" else {}

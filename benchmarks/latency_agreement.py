@@ -60,7 +60,9 @@ def reference(module: torch.nn.Module, x: torch.Tensor, threads: int, min_time: 
 
 
 def ours(module: torch.nn.Module, threads: int, min_time: float) -> Side:
-    t = archcalc.measure(module, 224, threads=threads, min_run_time=min_time)
+    t = archcalc.measure(
+        module, 224, settings=archcalc.TimingSettings(threads=threads, min_run_time_s=min_time)
+    )
     return Side([t.median_s], [t.iqr_s / t.median_s], [(t.p90_s - t.p10_s) / t.median_s])
 
 

@@ -29,9 +29,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=default_threads())
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {args.model} at 224, batch 1, {args.threads} thread(s)")
+    settings = archcalc.TimingSettings(threads=args.threads, min_run_time_s=args.min_time)
     medians = []
     for call in range(1, args.calls + 1):
-        t = archcalc.measure(args.model, 224, threads=args.threads, min_run_time=args.min_time)
+        t = archcalc.measure(args.model, 224, settings=settings)
         medians.append(t.median_s)
         print(
             f"call {call}: median {1e3 * t.median_s:.2f} ms, IQR {100 * t.iqr_s / t.median_s:.1f}%,"

@@ -33,7 +33,7 @@ import torch
 
 import archcalc
 import archcalc.core.trace
-from archcalc.core.fields import FieldTracker
+from archcalc.core.receptive.tracker import FieldTracker
 
 MODELS = ("resnet50", "convnext_base", "vit_base_patch16_224")
 

@@ -14,12 +14,13 @@ import pytest
 from test_recommend import make
 
 from archcalc.errors import InvalidArgumentError, UnknownModelError
-from archcalc.recommend.auto import search
 from archcalc.recommend.catalog import SOURCE, best_per_arch, load_catalog, read_catalog
-from archcalc.recommend.decide import Option, recommend
-from archcalc.recommend.front import mac_bound, param_bound
+from archcalc.recommend.decide import recommend
 from archcalc.recommend.levels import find_level
 from archcalc.recommend.rules import Backbone
+from archcalc.recommend.search import search
+from archcalc.recommend.search_front import mac_bound, param_bound
+from archcalc.recommend.suggestion import Option
 
 COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))
 HEADER = "arch,tag,top1,top5,eval_size,crop_pct,train_size,params_m,gmacs\n"
@@ -96,7 +97,7 @@ def test_bounds_arithmetic() -> None:
 
 
 def test_most_accurate_that_fits_and_the_front() -> None:
-    front, calls = run(max_gmacs=5, measure_latency=False)
+    front, calls = run(max_gmacs=5, latency=False)
     # big_a: bound (20 - 0.005) x 0.9 x 0.366 = 6.59 G > 5: pruned. tie_c (80.0, 2.5 G) is
     # the choice; mid_b ties at 80.0 but its bound (4 - 0.005) x 0.9 = 3.6 G >= 2.5: pruned;
     # small_d (0.9 G) and tiny_e (0.45 G) are cheaper, less accurate front options.
@@ -111,7 +112,7 @@ def test_tie_goes_to_the_cheaper_profile() -> None:
     # bound (3.5 - 0.005) x 0.9 = 3.15 G < 3.5, so it is profiled too: 2.5 G at the same top-1
     # 80.0, it replaces mid_b on the front.
     table = TABLE.replace("224,20.0,4.0", "224,20.0,3.2").replace("224,10.0,3.0", "224,10.0,3.5")
-    front, calls = run(table=table, max_gmacs=5, top=2, measure_latency=False)
+    front, calls = run(table=table, max_gmacs=5, top=2, latency=False)
     assert calls[:2] == ["mid_b.x", "tie_c.x"]
     assert [o.backbone for o in front.options] == ["tie_c.x", "small_d.x"]
 
@@ -120,13 +121,13 @@ def test_tie_with_the_last_front_option_is_still_considered() -> None:
     # top=1: tie_c (published 3.5 G, listed after mid_b's 3.2 G) ties mid_b's 80.0 and
     # really costs 2.5 G < 3.5 G, so the walk goes on past the full front and takes it.
     table = TABLE.replace("224,20.0,4.0", "224,20.0,3.2").replace("224,10.0,3.0", "224,10.0,3.5")
-    front, calls = run(table=table, max_gmacs=5, top=1, measure_latency=False)
+    front, calls = run(table=table, max_gmacs=5, top=1, latency=False)
     assert calls == ["mid_b.x", "tie_c.x"]
     assert [o.backbone for o in front.options] == ["tie_c.x"]
 
 
 def test_params_budget_and_top() -> None:
-    front, _ = run(max_params=6, top=1, measure_latency=False)
+    front, _ = run(max_params=6, top=1, latency=False)
     # bounds: big_a 68.0, tie_c 8.5, mid_b 17.0 M > 6; small_d (5.0 - 0.005) x 0.85 = 4.25 fits
     assert [o.backbone for o in front.options] == ["small_d.x"]
     assert front.summary.pruned_params == 3 and front.summary.not_reached == 1
@@ -134,7 +135,7 @@ def test_params_budget_and_top() -> None:
 
 def test_budget_that_excludes_everything_is_one_line() -> None:
     with pytest.raises(InvalidArgumentError) as e:
-        run(max_gmacs=0.1, measure_latency=False)
+        run(max_gmacs=0.1, latency=False)
     message = str(e.value)
     assert "\n" not in message
     # tiny_e's bound (0.5 - 0.005) x 0.9 = 0.4455 G > 0.1: all five pruned, none profiled
@@ -144,7 +145,7 @@ def test_budget_that_excludes_everything_is_one_line() -> None:
 
 def test_architecture_missing_from_timm_is_skipped_with_a_note() -> None:
     table = HEADER + "gone_z,x,99.0,99.0,224,0.9,224,1.0,0.1\n" + TABLE[len(HEADER) :]
-    front, calls = run(table=table, max_gmacs=5, top=1, measure_latency=False)
+    front, calls = run(table=table, max_gmacs=5, top=1, latency=False)
     assert calls[0] == "gone_z.x" and front.options[0].backbone == "tie_c.x"
     assert front.summary.missing == ("gone_z.x",)
     assert front.notes == (
@@ -155,7 +156,7 @@ def test_architecture_missing_from_timm_is_skipped_with_a_note() -> None:
 def test_k_rule_rejects_a_map_too_small() -> None:
     # At 48 every fixture net (stride 32) ends at 2x2 and has no stride remedy: none fits.
     with pytest.raises(InvalidArgumentError, match="5 failed the k rule"):
-        run(level=REGION, measure_latency=False)
+        run(level=REGION, latency=False)
 
 
 def test_latency_budget_skips_what_cannot_fit() -> None:
@@ -189,7 +190,7 @@ def test_latency_budget_skips_what_cannot_fit() -> None:
 
 
 def test_fixres_reason_and_accuracy_json() -> None:
-    front, _ = run(level=FINE, measure_latency=False, top=1)
+    front, _ = run(level=FINE, latency=False, top=1)
     s = recommend(FINE, front.options, front.backbones, search=front.summary)
     # big_a.x: trained at 224, evaluated at 288: at 448 evaluate at 448 x 288/224 = 576
     assert s.backbone == "big_a.x"
@@ -240,12 +241,12 @@ def test_a_network_that_resizes_its_input_is_not_chosen() -> None:
             options = [replace(options[0], build_kwargs=(("img_size", (240, 240)),))]
         return options, backbone
 
-    front = search(COARSE, read_catalog(TABLE), top=1, measure_latency=False, profiler=resizing)
+    front = search(COARSE, read_catalog(TABLE), top=1, latency=False, profiler=resizing)
     assert front.options[0].backbone == "tie_c.x"  # the next most accurate (2.5 G, 10 M)
     assert (front.summary.profiled, front.summary.resized) == (2, 1)
     assert "1 resize their input" in front.summary.text()
     built_for_224 = replace(front.options[0], build_kwargs=(("img_size", 224),))
-    same = search(COARSE, read_catalog(TABLE), top=1, measure_latency=False,
+    same = search(COARSE, read_catalog(TABLE), top=1, latency=False,
                   profiler=lambda n, r: ([built_for_224], Backbone(n)))  # fmt: skip
     assert same.summary.resized == 0  # built for the level's own size: kept
 

@@ -88,7 +88,7 @@ def test_cuda_max_batch_searches_with_real_forwards(monkeypatch: pytest.MonkeyPa
         return batch <= 100
 
     monkeypatch.setattr(bench_module, "probe_batch", probe)
-    spec = timing.check_spec(**FAST)
+    spec = timing.TimingSettings(threads=1, min_run_time_s=1e-6).checked()
     cuda_spec = spec.__class__(**{**spec.__dict__, "device": "cuda:0"})
     built = prepare(tiny(), (8, 8), device="cpu").built
     found = bench_module._max_batch(built, lambda: built, (8, 8), cuda_spec, 3)

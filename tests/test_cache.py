@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from archcalc import cache
 from archcalc.cli import main
+from archcalc.cli import result_cache as cache
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -54,7 +54,7 @@ def test_key_changes_with_arguments_versions_and_source(monkeypatch: pytest.Monk
 
 def test_versions_are_read_without_importing_torch_or_timm() -> None:
     code = (
-        "import sys; from archcalc.cache import fingerprint; f = fingerprint(); "
+        "import sys; from archcalc.cli.result_cache import fingerprint; f = fingerprint(); "
         "print(f['torch'] is not None, f['timm'] is not None, 'torch' in sys.modules, "
         "'timm' in sys.modules)"
     )
@@ -156,10 +156,10 @@ def test_suggest_caches_only_without_latency(
     args = ["suggest", "--task", "coarse", "--backbone", "resnet18", "--format", "json"]
     code, first, _ = run(*args, "--no-latency")
     assert code == 0 and len(entries(private_cache)) == 1
-    from archcalc.recommend import profiles
-    from archcalc.recommend import suggest as module
+    from archcalc.recommend import evaluate as profiles
+    from archcalc.recommend import named as module
 
-    monkeypatch.setattr(profiles, "measure", lambda *a, **k: pytest.fail("must not time"))
+    monkeypatch.setattr(profiles, "measure_profiled", lambda *a, **k: pytest.fail("must not time"))
     assert run(*args, "--no-latency")[1] == first
     monkeypatch.setattr(module, "latency_s", lambda option, device: 0.0125)
     code, timed, _ = run(*args)

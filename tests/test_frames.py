@@ -13,8 +13,9 @@ from test_recommend import COARSE, SIDES, make
 
 import archcalc
 from archcalc.errors import ArchcalcError
-from archcalc.recommend.decide import Option, recommend
+from archcalc.recommend.decide import recommend
 from archcalc.recommend.rules import Backbone
+from archcalc.recommend.suggestion import Option
 from archcalc.report.rows import FIELDS
 
 

@@ -17,8 +17,8 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.recommend.decide import recommend
 from archcalc.recommend.kmax import KAlternative, k_alternatives
 from archcalc.recommend.levels import find_level, levels_from_data
+from archcalc.recommend.named import suggest
 from archcalc.recommend.rules import Backbone
-from archcalc.recommend.suggest import suggest
 from archcalc.recommend.suggestion import Option
 
 
@@ -44,7 +44,7 @@ def test_hand_count_matches_the_published_resnet18_figure() -> None:
 
 
 def test_resnet18_at_448_gets_288_and_a_stride_64_option() -> None:
-    s = suggest("fine-grained", "resnet18", measure_latency=False)
+    s = suggest("fine-grained", "resnet18", latency=False)
     assert s.resolution == (448, 448) and s.chosen.profile.final_map == (14, 14)
     input_k9, stride64 = s.k_alternatives
     # 288 = 9 x 32: k = 288 / 32 = 9; MACs 2,998,439,936 (2.998 G, 41% of 448's).

@@ -17,11 +17,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "archcalc"
 LAYERS = (
     ("archcalc", "archcalc.errors", "archcalc.results", "archcalc.formatting",
      "archcalc.checks", "archcalc.system", "archcalc.growth", "archcalc.display",
-     "archcalc.progress", "archcalc.cache"),
+     "archcalc.progress", "archcalc.deprecation"),
     ("archcalc.core",),
     ("archcalc.sizes",),
     ("archcalc.profiling",),
-    ("archcalc.timing",),
+    ("archcalc.timing", "archcalc.profiling.scale"),  # a profiling sweep whose latency measures
     ("archcalc.recommend",),
     ("archcalc.sweep",),
     ("archcalc.report",),

@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from archcalc.errors import InvalidResolutionError, TraceError
-from archcalc.profiling.prepare import prepare, read_rules
+from archcalc.profiling.prepare import (
+    Ready,
+    build_model,
+    build_on_device,
+    prepare,
+    read_rules,
+    trace_model,
+)
 from archcalc.sizes.validity import judge
 
 
@@ -39,7 +46,7 @@ def test_raise_if_invalid_only_raises_for_invalid_sizes() -> None:
 
 def test_reuse_skips_the_build_and_the_module_is_in_eval_mode() -> None:
     first = prepare("resnet10t", 64)
-    again = prepare("resnet10t", 96, reuse=first.built)
+    again = trace_model("resnet10t", 96, reuse=first.built)
     assert again.built is first.built and not first.built.module.training
     assert again.profile.final_map == (3, 3)  # ceil(96 / 32)
 
@@ -53,11 +60,22 @@ def test_a_user_module_is_used_as_it_is() -> None:
     assert ready.profile.macs == 4 * 3 * 3 * 3 * 8 * 8
 
 
-def test_trace_false_only_builds() -> None:
-    ready = prepare("resnet10t", 224, trace=False)
-    assert ready.estimate is None and ready.build_kwargs == {}
+def test_build_model_only_builds_and_an_untraced_ready_has_no_profile() -> None:
+    built = build_model("resnet10t", 224)
+    assert not built.module.training  # archcalc's own build is in eval mode
+    ready = Ready(built, (224, 224), "meta", None)
     with pytest.raises(TraceError, match="was not traced"):
         _ = ready.profile
+
+
+def test_prepare_takes_no_internal_cache_arguments() -> None:
+    import inspect
+
+    from archcalc import measure
+
+    for public in (prepare, measure):
+        names = set(inspect.signature(public).parameters)
+        assert not names & {"traced", "reuse", "trace", "strict"}, public.__name__
 
 
 def test_an_earlier_trace_is_reused_for_a_real_build(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,9 +88,7 @@ def test_an_earlier_trace_is_reused_for_a_real_build(monkeypatch: pytest.MonkeyP
         raise AssertionError("traced again")
 
     monkeypatch.setattr(module, "profile_built", no_trace)
-    traced = (first.build_kwargs, first.profile)
-    ready = prepare("crossvit_tiny_240", 224, device="cpu", traced=traced)
-    assert ready.estimate is first.profile and ready.build_kwargs == {"img_size": (240, 240)}
-    assert next(ready.built.module.parameters()).device.type == "cpu"
+    built = build_on_device("crossvit_tiny_240", first.profile, first.build_kwargs, "cpu")
+    assert next(built.module.parameters()).device.type == "cpu"
     with torch.inference_mode():  # built with the lifted arguments: it runs at 224
-        assert ready.built.module(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
+        assert built.module(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)

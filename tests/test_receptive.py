@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 import archcalc
-from archcalc.core import receptive
-from archcalc.core.receptive import IDENTITY
+from archcalc.core.receptive import axis as receptive
+from archcalc.core.receptive.axis import IDENTITY
 from archcalc.formatting import field_text
 from archcalc.results import Profile, ReceptiveField
 

@@ -11,10 +11,10 @@ import pytest
 from archcalc.core.geometry import aligned_neighbours
 from archcalc.errors import InvalidArgumentError
 from archcalc.growth import fit_growth
-from archcalc.recommend.decide import Option, rank, recommend, violations
+from archcalc.recommend.decide import rank, recommend, violations
 from archcalc.recommend.levels import LEVELS, Level, find_level
 from archcalc.recommend.rules import Backbone
-from archcalc.recommend.suggestion import Suggestion, relative_cost
+from archcalc.recommend.suggestion import Option, Suggestion, relative_cost
 from archcalc.results import Environment, Memory, Profile
 
 COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))

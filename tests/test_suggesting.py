@@ -1,6 +1,6 @@
 """``archcalc.suggest`` and ``archcalc suggest`` on real timm models (meta device, no network).
 
-Latency is either skipped (``measure_latency=False``) or faked by monkeypatching
+Latency is either skipped (``latency=False``) or faked by monkeypatching
 ``archcalc.timing.measure``, so these tests assert decisions, never timings.
 """
 
@@ -17,7 +17,8 @@ from click.testing import CliRunner
 import archcalc
 from archcalc.cli import main
 from archcalc.errors import InvalidArgumentError, UnknownModelError
-from archcalc.recommend.suggest import suggest
+from archcalc.recommend.named import suggest
+from archcalc.recommend.search import search_backbones
 
 #: resnet18's layer4 MACs per output position: conv3x3 256->512 (1,179,648) + 1x1 downsample
 #: 256->512 (131,072) + three conv3x3 512->512 (3 x 2,359,296) = 8,388,608.
@@ -38,25 +39,25 @@ LAYER4_MACS_PER_POSITION = 1_179_648 + 131_072 + 3 * 2_359_296
 def test_each_level_gives_its_size(
     task: str, backbone: str, side: int, output_stride: int | None, k: int
 ) -> None:
-    s = suggest(task, [backbone], measure_latency=False)
+    s = suggest(task, [backbone], latency=False)
     assert (s.resolution, s.backbone) == ((side, side), backbone)
     assert s.chosen.profile.output_stride == output_stride
     assert s.chosen.profile.final_map == (k, k)
 
 
 def test_coarse_resnet18_has_no_warning() -> None:
-    s = suggest("coarse", "resnet18", measure_latency=False)
+    s = suggest("coarse", "resnet18", latency=False)
     assert s.warnings == ()
     assert s.chosen.profile.macs == 1_814_073_344  # timm's published table: 1.82 GMACs
 
 
 def test_fine_grained_resnet18_notes_the_14x14_map() -> None:
-    s = suggest("fine-grained", "resnet18", measure_latency=False)
+    s = suggest("fine-grained", "resnet18", latency=False)
     assert any("14x14 is above 9x9 on purpose" in r for r in s.reasons)
 
 
 def test_region_resnet18_warns_2x2_and_adopts_output_stride_16() -> None:
-    s = suggest("region", ["resnet18"], measure_latency=False)
+    s = suggest("region", ["resnet18"], latency=False)
     (warning,) = s.warnings
     assert "ends at 2x2" in warning and "adopted output_stride=16" in warning
     by_stride = {
@@ -70,40 +71,38 @@ def test_region_resnet18_warns_2x2_and_adopts_output_stride_16() -> None:
 
 
 def test_region_mobilenet_proposes_a_larger_input_reaching_k3() -> None:
-    s = suggest("region", "mobilenetv3_large_100", measure_latency=False)
+    s = suggest("region", "mobilenetv3_large_100", latency=False)
     (warning, *_) = s.warnings
     assert "2x2" in warning and "96x96 -> 3x3" in warning
     assert "does not accept output_stride=16" in warning
 
 
 def test_default_backbones_for_region_pick_the_one_that_reaches_k3() -> None:
-    s = suggest("region", measure_latency=False)
+    s = suggest("region", latency=False)
     assert (s.backbone, s.resolution, s.chosen.profile.final_map) == ("resnet18", (48, 48), (3, 3))
     assert {o.backbone for o in s.alternatives} == {"resnet18", "mobilenetv3_large_100"}
 
 
 def test_max_gmacs_excluding_448_falls_back_to_320() -> None:
-    s = suggest("fine-grained", "resnet18", max_gmacs=5, measure_latency=False)
+    s = suggest("fine-grained", "resnet18", max_gmacs=5, latency=False)
     assert s.resolution == (320, 320)  # 3.70 GMACs; 448 costs 7.25
     assert any("max_gmacs=5 (7.255 GMACs) excludes resnet18 at 448x448" in w for w in s.warnings)
 
 
 def fake_measure(calls: list[Any]) -> Any:
-    """A stand-in for archcalc.timing.measure: 1 ms per 100 MMACs, recorded per call."""
+    """A stand-in for archcalc.timing.measure.measure_profiled: 1 ms per 100 MMACs of the
+    profile it is given, recorded per call as (resolution, settings, profile)."""
 
-    def measure(model: Any, resolution: Any, **kwargs: Any) -> SimpleNamespace:
-        from archcalc.profiling.prepare import profile
+    def measure_profiled(profile: Any, build_kwargs: Any, settings: Any) -> SimpleNamespace:
+        calls.append((profile.resolution, settings, profile))
+        return SimpleNamespace(median_s=profile.macs / 1e8 / 1e3)
 
-        macs = profile(model, resolution).macs
-        calls.append((resolution, kwargs))
-        return SimpleNamespace(median_s=macs / 1e8 / 1e3)
-
-    return measure
+    return measure_profiled
 
 
 def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("archcalc.recommend.profiles.measure", fake_measure(calls))
+    monkeypatch.setattr("archcalc.recommend.evaluate.measure_profiled", fake_measure(calls))
     s = suggest("fine-grained", "resnet18", budget_ms=50)  # 448: 72.5 ms, 320: 37.0 ms
     assert s.resolution == (320, 320)
     # resnet18 at 320: conv maps are 10/7 of their side at 224 (160..10 vs 112..7), so the
@@ -111,10 +110,8 @@ def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPa
     # 1,813,561,344 x 100 / 49 + 512,000 = 3,701,657,600 MACs -> 37.016576 ms in the fake
     assert s.to_dict()["latency_ms"] == pytest.approx(37.01657600)
     assert [c[0] for c in calls] == [(448, 448), (320, 320)]
-    assert all(c[1]["batch_size"] == 1 and c[1]["device"] == "cpu" for c in calls)
-    assert all(c[1]["stop_above"] is None for c in calls)  # named backbones: full timings
-    # the row's own profile goes along, so the timing builds the model without a new trace
-    assert all(c[1]["traced"][1].resolution == c[0] for c in calls)
+    assert all(c[2].batch_size == 1 and c[1].device == "cpu" for c in calls)
+    assert all(c[1].stop_above_s is None for c in calls)  # named backbones: full timings
     assert any("budget_ms=50 (72.55 ms)" in w for w in s.warnings)
 
 
@@ -122,7 +119,7 @@ def test_latency_without_budget_times_each_backbones_best_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr("archcalc.recommend.profiles.measure", fake_measure(calls))
+    monkeypatch.setattr("archcalc.recommend.evaluate.measure_profiled", fake_measure(calls))
     s = suggest("coarse")
     assert len(calls) == 2  # resnet18 and mobilenetv3_large_100 at 224
     assert s.chosen.latency_s is not None
@@ -144,7 +141,7 @@ resnet18,a1_in1k,73.164,91.054,288,1.000,224,11.69,3.01
 def test_auto_searches_a_table(tmp_path: Any) -> None:
     table = tmp_path / "top1.csv"
     table.write_text(FIXTURE_TABLE)
-    s = suggest("coarse", "auto", max_gmacs=1, measure_latency=False, catalog=table)
+    s = search_backbones("coarse", max_gmacs=1, latency=False, catalog=table)
     # notanet_v9 is skipped (timm does not list it). Bounds at 224 from eval size 288:
     # area a = (224/288)^2 = 0.6049, a^2 = 0.3660 > 0.45 a, so MACs >= (G - 0.005) x 0.9 x 0.3660:
     # resnet50 (6.80 G) -> 2.24 G > 1: pruned unprofiled. efficientnet_b0 (core 0.386 G at
@@ -264,34 +261,38 @@ def test_reparameterize_reaches_every_prepare_and_the_timing(
     # meta profile stands in; tests/test_profiling.py checks the fused numbers themselves.
     from dataclasses import replace
 
-    from archcalc.recommend import profiles
-    from archcalc.recommend import suggest as module
-    from archcalc.recommend.decide import Option
+    from archcalc.recommend import evaluate as profiles
+    from archcalc.recommend.decide import CANDIDATE_SIDES
+    from archcalc.recommend.suggestion import Option
+    from archcalc.timing import measure as timing
 
-    asked: list[bool] = []
-    real = module.prepare
+    asked: list[str] = []
 
-    def recording(*args: Any, reparameterize: bool = False, **kwargs: Any) -> Any:
-        asked.append(reparameterize)
-        return real(*args, **kwargs)
+    def recording(name: str, ready: Any, **trace: Any) -> Any:
+        asked.append(name)
+        return ready  # the plain meta profile stands in for the fused one
 
-    monkeypatch.setattr(module, "prepare", recording)
-    monkeypatch.setattr(profiles, "prepare", recording)
-    suggest("coarse", "resnet18", measure_latency=False, reparameterize=True)
-    # the first call only builds (trace=False: the pretrained_cfg and a meta build to reuse);
-    # every profiled size after it asks for the fused form
-    assert asked[0] is False and len(asked) > 1 and all(asked[1:])
-    calls: list[Any] = []
-    monkeypatch.setattr(profiles, "measure", fake_measure(calls))
+    monkeypatch.setattr(profiles, "fused", recording)
+    suggest("coarse", "resnet18", latency=False, reparameterize=True)
+    # every profiled size asks for the fused form: at least the candidate sizes
+    assert set(asked) == {"resnet18"} and len(asked) >= len(CANDIDATE_SIDES)
+    seen: list[bool] = []
+
+    def prepared(*args: Any, reparameterize: bool = False, **kwargs: Any) -> Any:
+        seen.append(reparameterize)
+        return SimpleNamespace(built=None)
+
+    monkeypatch.setattr(timing, "prepare", prepared)
+    monkeypatch.setattr(timing, "measure_built", lambda *a, **k: SimpleNamespace(median_s=1.0))
     fused = replace(archcalc.profile("resnet18", 64), reparameterized=True)
     profiles.latency_s(Option(fused), "cpu")  # timed in the form it was profiled in
-    assert calls[0][1]["reparameterize"] is True
+    assert seen == [True]
 
 
 def test_auto_front_table_and_nothing_fits(tmp_path: Any) -> None:
     table = tmp_path / "top1.csv"
     table.write_text(FIXTURE_TABLE)
-    s = suggest("coarse", "auto", max_gmacs=1, measure_latency=False, catalog=table)
+    s = search_backbones("coarse", max_gmacs=1, latency=False, catalog=table)
     from archcalc.report.tables import suggest_report
 
     out = suggest_report(s)

@@ -214,6 +214,8 @@ def test_latency_lines_use_the_timing_api(monkeypatch: pytest.MonkeyPatch) -> No
 
     calls = []
 
+    from archcalc.timing.measure import TimingSettings
+
     class FakeTiming:
         median_s = 0.0125
 
@@ -221,14 +223,18 @@ def test_latency_lines_use_the_timing_api(monkeypatch: pytest.MonkeyPatch) -> No
             return {"median_s": self.median_s, "samples_s": [0.0125] * 3}
 
     def measure(
-        model: str, res: tuple[int, int], *, device: str, batch_size: int, in_chans: int
+        model: str,
+        res: tuple[int, int],
+        *,
+        settings: TimingSettings,
+        batch_size: int,
+        in_chans: int,
     ) -> FakeTiming:
-        calls.append((model, res, device, batch_size, in_chans))
+        calls.append((model, res, settings.device, batch_size, in_chans))
         return FakeTiming()
 
-    monkeypatch.setitem(
-        sys.modules, "archcalc.timing.measure", types.SimpleNamespace(measure=measure)
-    )
+    fake = types.SimpleNamespace(measure=measure, TimingSettings=TimingSettings)
+    monkeypatch.setitem(sys.modules, "archcalc.timing.measure", fake)
     settings = SweepSettings(latency=True, device="cpu", batch_size=2)
     (line,) = profile_task(ModelTask("resnet10t", ((64, 64),), settings))
     assert line["status"] == "ok" and line["latency_s"] == 0.0125

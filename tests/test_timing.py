@@ -249,7 +249,7 @@ def test_probe_batch_catches_out_of_memory(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(timing, "_input", input_or_oom)
     built = prepare(tiny(), (16, 16), device="cpu").built
-    spec = timing.check_spec(threads=1)
+    spec = timing.TimingSettings(threads=1).checked()
     assert [timing.probe_batch(built, (16, 16), spec, b) for b in (1, 5, 6, 64)] == [
         True, True, False, False,
     ]  # fmt: skip

@@ -84,9 +84,9 @@ def test_real_device_takes_the_meta_count() -> None:
 def test_replayed_meta_calls_give_the_same_counts() -> None:
     # resnet18's repeated blocks are answered from the first call's layout: same totals.
     from archcalc.core.trace import eval_mode
-    from archcalc.profiling.prepare import prepare
+    from archcalc.profiling.prepare import build_model
 
-    module = prepare("resnet18", 96, trace=False).built.module
+    module = build_model("resnet18", 96).module
     skip = {t.untyped_storage()._cdata for t in module.state_dict().values()}
     counts = []
     for meta in (False, True):

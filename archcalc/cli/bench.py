@@ -86,17 +86,21 @@ def bench_command(
     with ProgressBar("bench") as bar:
         bar.step(0, None, "loading torch and timm")
         from archcalc.timing.bench import bench
+        from archcalc.timing.measure import TimingSettings
 
-        report = bench(
-            model,
-            resolutions,
-            batch_sizes,
+        settings = TimingSettings(
             device=device,
             dtype=dtype,
             channels_last=channels_last,
             compile=compile_,
             threads=threads,
-            min_run_time=min_time,
+            min_run_time_s=min_time,
+        )
+        report = bench(
+            model,
+            resolutions,
+            batch_sizes,
+            settings=settings,
             find_max_batch=find_max_batch,
             reparameterize=reparameterize,
             progress=bar.step,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from archcalc.cache import cache_info, clear_cache
+from archcalc.cli.result_cache import cache_info, clear_cache
 from archcalc.formatting import mebibytes
 
 __all__ = ["cache_command"]

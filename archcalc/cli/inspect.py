@@ -80,7 +80,7 @@ def inspect_command(
 
     The forward runs on the meta device: no weights are downloaded or allocated. The static
     numbers are cached (see 'archcalc cache --help'); latency is always measured afresh."""
-    from archcalc.cache import cached
+    from archcalc.cli.result_cache import cached
     from archcalc.display import render_json, render_table
     from archcalc.errors import InvalidArgumentError
     from archcalc.formatting import size
@@ -187,13 +187,13 @@ def _latencies(
     reparameterize: bool,
 ) -> list[Timing]:
     """``--latency``: one ``archcalc.measure`` per profiled size, at its batch and channels."""
-    from archcalc.timing.measure import measure
+    from archcalc.timing.measure import TimingSettings, measure
 
     return [
         measure(
             model,
             p.resolution,
-            device=device,
+            settings=TimingSettings(device=device),
             batch_size=p.batch_size,
             in_chans=p.channels,
             output_stride=output_stride,

@@ -12,7 +12,7 @@ import shutil
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
 __all__ = ["ProgressBar"]
 
@@ -61,10 +61,6 @@ class ProgressBar:
         with self._lock:
             self._state = (done, total, what)
         self._draw()
-
-    def update(self, progress: Any) -> None:
-        """The sweep's callback (``archcalc.sweep.run.Progress``): pairs done, errors so far."""
-        self.step(progress.done, progress.total, f"{progress.errors} errors")
 
     def line(self) -> str:
         """The current line (without the carriage return), cut to the terminal width."""

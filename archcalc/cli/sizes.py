@@ -50,10 +50,9 @@ def sizes_command(
     smallest size before a map vanishes, the global stride) are read off the model's own
     modules in one meta forward; no weights are downloaded. Answers are cached (see
     'archcalc cache --help')."""
-    from archcalc.cache import cached
+    from archcalc.cli.result_cache import cached
     from archcalc.display import render_json, render_table
-    from archcalc.formatting import size
-    from archcalc.sizes.validity import SizeRange
+    from archcalc.sizes.validity import SIZE_HEADERS, SizeRange
 
     def compute() -> dict[str, Any]:
         with ProgressBar("sizes") as bar:
@@ -67,12 +66,11 @@ def sizes_command(
     if fmt == "json":
         click.echo(render_json(found.to_dict()))
         return
-    rows = [[size((s, s)), size((k, k)), "yes" if ok else "no"] for s, k, ok in found.sizes]
-    headers = ("input", "k x k", "aligned")
+    rows = found.rows()
     empty = f"(no size between {low} and {high} runs)"
     if not every:
         empty = f"(no aligned size between {low} and {high}; --all lists every size that runs)"
-    text = render_table(headers, rows, fmt) if rows else empty
+    text = render_table(SIZE_HEADERS, rows, fmt) if rows else empty
     if fmt == "table":
         text += "\n\n" + "\n".join(found.notes)
     click.echo(text)

@@ -87,9 +87,8 @@ archcalc (the "Sizing rules" page of its docs).
 @click.option(
     "--top",
     type=int,
-    default=5,
-    show_default=True,
-    help="--backbone auto: options of the accuracy-cost front to show.",
+    default=None,
+    help="--backbone auto: options of the accuracy-cost front to show [default: 5].",
 )
 @click.option(
     "--family",
@@ -147,7 +146,7 @@ def suggest_command(
     budget_ms: float | None,
     max_gmacs: float | None,
     max_params: float | None,
-    top: int,
+    top: int | None,
     family: str | None,
     no_latency: bool,
     levels_file: str | None,
@@ -166,35 +165,44 @@ def suggest_command(
     recommendation, the reasons (citing the rule used), the alternatives table, the options
     that keep k <= 9, the training start and, with --gpu-memory, the largest training batch.
     With --no-latency the answer is cached (see 'archcalc cache --help')."""
-    from archcalc.cache import cached
+    from archcalc.cli.result_cache import cached
+    from archcalc.recommend.request import backbone_names, check_search_only
     from archcalc.recommend.suggestion import Suggestion
     from archcalc.report.tables import render_json, suggest_report
 
     check_device_use(device, not no_latency)
+    names, search = backbone_names(list(backbones) or None)
+    if not search:
+        check_search_only(top, family, None)  # before torch loads: one line, exit 2
+    common = {
+        "device": device,
+        "budget_ms": budget_ms,
+        "max_gmacs": max_gmacs,
+        "max_params": max_params,
+        "latency": not no_latency,
+        "levels": levels_file,
+        "reparameterize": reparameterize,
+        "training": not no_training,
+        "gpu_memory": gpu_memory,
+        "precision": precision,
+        "epoch_images": epoch_images,
+    }
 
     def compute() -> dict[str, Any]:
         with ProgressBar("suggest") as bar:
             bar.step(0, None, "loading torch and timm")
-            from archcalc.recommend.suggest import suggest
+            if search:
+                from archcalc.recommend.search import search_backbones
 
-            return suggest(
-                task,
-                list(backbones) or None,
-                device=device,
-                budget_ms=budget_ms,
-                max_gmacs=max_gmacs,
-                max_params=max_params,
-                measure_latency=not no_latency,
-                levels=levels_file,
-                top=top,
-                family=family,
-                progress=bar.step,
-                reparameterize=reparameterize,
-                training=not no_training,
-                gpu_memory=gpu_memory,
-                precision=precision,
-                epoch_images=epoch_images,
-            ).to_dict()
+                found = search_backbones(
+                    task, top=5 if top is None else top, family=family, progress=bar.step,
+                    **common,
+                )  # fmt: skip
+            else:
+                from archcalc.recommend.named import suggest
+
+                found = suggest(task, names, progress=bar.step, **common)
+            return found.to_dict()
 
     arguments = {**cache_arguments(), "levels_sha256": _file_digest(levels_file)}
     enabled = no_latency and not no_cache  # measured latency is never cached

@@ -129,6 +129,6 @@ def sweep_command(
         summary = run_sweep(
             list(models), resolutions, out=out, settings=settings, jobs=jobs,
             timeout_s=timeout_s, max_rss_bytes=max_rss_mb * MIB or None,
-            shard=shard_spec, profiler=profiler, progress_callback=bar.update,
+            shard=shard_spec, profiler=profiler, progress=bar.step,
         )  # fmt: skip
     click.echo(sweep_summary_text(summary), err=True)

@@ -42,7 +42,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
 from archcalc.checks import check_convention
-from archcalc.core.fields import FieldTracker
+from archcalc.core.receptive.tracker import FieldTracker
 from archcalc.core.replay import MetaReplay, empty
 
 __all__ = ["Counter", "Counts", "count_forward"]

@@ -19,8 +19,8 @@ from archcalc.core.build import Built, has_fused_form
 from archcalc.core.count import Counter, Counts, count_forward
 from archcalc.core.devices import environment
 from archcalc.core.diagnose import diagnose
-from archcalc.core.fields import FieldTracker
 from archcalc.core.geometry import aligned_neighbours
+from archcalc.core.receptive.tracker import FieldTracker
 from archcalc.core.stages import Record, candidate_modules, interpret, record_outputs
 from archcalc.errors import ArchcalcError, InvalidArgumentError, TraceError, first_line
 from archcalc.results import Memory, Pair, Profile

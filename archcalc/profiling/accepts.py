@@ -9,6 +9,7 @@ from torch import nn
 
 from archcalc.checks import check_positive
 from archcalc.core.geometry import MAX_SIDE, parse_resolution
+from archcalc.deprecation import renamed_kwargs
 from archcalc.errors import InvalidArgumentError
 from archcalc.profiling.prepare import read_rules
 from archcalc.results import Pair
@@ -35,6 +36,10 @@ def check_resolution(
         A ``Validity``: valid or not and why, aligned, final map, nearest valid sizes and the
         constructor arguments archcalc builds with to lift a rule.
 
+    Raises:
+        InvalidArgumentError: a malformed resolution or a non-positive count.
+        UnknownModelError: a name timm does not list.
+
     Example:
         >>> archcalc.check_resolution("swin_tiny_patch4_window7_224", 230).reason
         'swin_tiny_patch4_window7_224 cannot run at 230x230: ...; nearest valid: 224x224, ...'
@@ -46,35 +51,40 @@ def check_resolution(
     return judge(rules, res)
 
 
+@renamed_kwargs(low="min_resolution", high="max_resolution")
 def size_range(
     model: str | nn.Module,
-    low: int = 32,
-    high: int = 1024,
+    min_resolution: int = 32,
+    max_resolution: int = 1024,
     *,
     aligned: bool = True,
     in_chans: int = 3,
     output_stride: int | None = None,
 ) -> SizeRange:
-    """Square sides in ``[low, high]`` that ``model`` runs at, with the k each gives.
+    """Square sides in ``[min_resolution, max_resolution]`` that ``model`` runs at, with the
+    k each gives.
 
     Args:
         model: timm name or ``nn.Module``.
-        low, high: the range of square sides, in pixels (``high`` at most ``MAX_SIDE``).
-        aligned: keep only aligned sides (no pixel dropped, no padded window); ``False``
-            lists every side that runs.
+        min_resolution, max_resolution: the range of square sides (``low``/``high`` are their
+            deprecated names).
+        aligned: only aligned sides (no pixel dropped, no padded window); False lists every
+            side the model runs at.
         in_chans, output_stride: as the model would be built.
 
     Returns:
-        A ``SizeRange``: ``sizes`` as ``(side, k, aligned)``, the constraints read and notes.
+        A ``SizeRange``: ``(side, k, aligned)`` per side, the global stride, the smallest size.
 
     Raises:
-        InvalidArgumentError: ``low`` > ``high``, a side out of range or a bad build argument.
+        InvalidArgumentError: a bad range (``1 <= min <= max <= MAX_SIDE``, 16384) or a bad
+            build argument.
         UnknownModelError: ``model`` is not a timm name.
 
     Example:
         >>> [s for s, k, ok in archcalc.size_range("resnet18", 200, 260).sizes]
         [224, 256]
     """
+    low, high = min_resolution, max_resolution
     check_positive("min", low)
     check_positive("max", high)
     check_positive("in_chans", in_chans)

@@ -30,7 +30,18 @@ from archcalc.sizes.constraints import Rules
 from archcalc.sizes.probe import derive_rules
 from archcalc.sizes.validity import judge
 
-__all__ = ["Ready", "prepare", "profile", "read_rules"]
+__all__ = [
+    "Ready",
+    "build_model",
+    "build_on_device",
+    "fused",
+    "lift_size_arguments",
+    "on_device",
+    "prepare",
+    "profile",
+    "read_rules",
+    "trace_model",
+]
 
 Resolution = int | str | tuple[int, int]
 
@@ -67,14 +78,14 @@ def prepare(
     output_stride: int | None = None,
     convention: str = "core",
     device: str = "meta",
-    reuse: Built | None = None,
-    trace: bool = True,
-    strict: bool = True,
     train: bool = False,
     reparameterize: bool = False,
-    traced: tuple[Mapping[str, Any], Profile] | None = None,
 ) -> Ready:
     """Build ``model`` for ``resolution`` on ``device``, ready for a trace or a timing.
+
+    Three plain steps: ``trace_model`` (build on meta and trace; a failed trace reads the size
+    rules, which refuse the size or lift a constructor argument: ``lift_size_arguments``),
+    ``fused`` with ``reparameterize``, then ``on_device`` for a real device.
 
     Args:
         model: a timm name (``resnet50``, ``resnet50.a1_in1k``) or a user ``nn.Module``
@@ -84,21 +95,19 @@ def prepare(
         output_stride: build with this global stride (timm models that support it).
         device: ``meta`` (default), ``cpu``, ``cuda`` or ``cuda:N``; a real device is
             memory-checked against the meta estimate first.
-        reuse: a model already built from the same name and arguments to try first (a sweep
-            or suggestion reuses one build across sizes); ignored for fixed-input-size archs.
-        trace: False builds only (no estimate, no size rules): for the model's default size.
-        strict: False lets a user module the tracer cannot read through (``estimate`` None).
         train: the meta trace also counts the backward pass (``estimate.train_macs``).
         reparameterize: the deploy-time form, fused by timm's ``reparameterize_model``
             (MobileOne, RepVGG, FastViT...): built with random weights on the CPU, fused, then
             traced on meta and moved to ``device``. No effect on a model with nothing to fuse
             or on a user module (fuse it yourself first).
-        traced: ``(build_kwargs, estimate)`` of an earlier ``prepare`` of the same timm name
-            with the same arguments (a timing after a profile): the meta trace is not run
-            again. Ignored for a user module and with ``reparameterize``.
 
     Returns:
         A ``Ready`` with the built model, the meta estimate and the lifted arguments.
+
+    Raises:
+        InvalidArgumentError: a bad argument; InvalidResolutionError: a size the model cannot
+        run at (with the nearest valid sizes); TraceError: a forward that fails otherwise;
+        InsufficientMemoryError: a real device without room for it.
 
     Example:
         >>> prepare("crossvit_tiny_240", 224).build_kwargs  # it resizes inputs itself
@@ -111,110 +120,140 @@ def prepare(
     check_convention(convention)
     dev = check_device(device)
     check_input_size(res, batch_size, in_chans)
-    options = {"in_chans": in_chans, "output_stride": output_stride}
-    if not trace:
-        return Ready(_build(model, res, dev, {}, **options), res, dev, None)
-    if traced is not None and isinstance(model, str) and not reparameterize and dev != "meta":
-        kwargs, estimate = dict(traced[0]), traced[1]  # built for real below, not traced again
-    else:
-        trace_args = {"batch_size": batch_size, "convention": convention, "train": train}
-        meta, kwargs, estimate = _traced(model, res, reuse, strict, **trace_args, **options)
-        fusable = estimate is not None and estimate.fusable
-        if reparameterize and isinstance(model, str) and fusable:
-            fused = _fused(model, res, kwargs, estimate, **options)
-            estimate = profile_built(fused, res, **trace_args, **options)
-            if dev != "meta":
-                check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
-                fused.module.to(dev)
-            return Ready(fused, res, dev, estimate, kwargs)
-        if dev == "meta":
-            return Ready(meta, res, dev, estimate, kwargs)
-    if estimate is not None:
-        check_host_memory(estimate, dev, resident=resident_bytes(model, dev))
-    return Ready(_build(model, res, dev, kwargs, **options), res, dev, estimate, kwargs)
+    trace = {"batch_size": batch_size, "convention": convention, "train": train}
+    ready = trace_model(model, res, in_chans=in_chans, output_stride=output_stride, **trace)
+    if reparameterize and isinstance(model, str):
+        ready = fused(model, ready, **trace)
+    return ready if dev == "meta" else on_device(model, ready, dev)
 
 
-def _fused(
-    model: str,
-    res: Pair,
-    kwargs: dict[str, Any],
-    estimate: Profile,
-    *,
-    in_chans: int,
-    output_stride: int | None,
-) -> Built:
-    """The deploy form: built on the CPU with random weights (fusing does arithmetic on them;
-    the host-memory check comes first) and fused by timm. A meta trace of it still allocates
-    nothing more: the tracer runs CPU-resident weights as meta stand-ins."""
-    check_host_memory(estimate, "cpu", resident=resident_bytes(model, "cpu"))
-    return fuse(_build(model, res, "cpu", kwargs, in_chans=in_chans, output_stride=output_stride))
-
-
-def _build(
+def build_model(
     model: str | nn.Module,
-    res: Pair,
-    device: str,
-    kwargs: dict[str, Any],
+    resolution: Resolution,
     *,
-    in_chans: int,
-    output_stride: int | None,
+    device: str = "meta",
+    in_chans: int = 3,
+    output_stride: int | None = None,
+    build_kwargs: Mapping[str, Any] | None = None,
 ) -> Built:
-    """``build`` in eval mode; running out of memory while building is a user error."""
+    """Step 1: build ``model`` on ``device`` with ``build_kwargs`` (archcalc's own build in eval
+    mode; a user module keeps its mode); running out of memory while building is a user error.
+
+    Example:
+        >>> build_model("resnet18", 224).module.training
+        False
+    """
+    res = parse_resolution(resolution)
+    check_positive("in_chans", in_chans)
+    check_positive("output_stride", output_stride, optional=True)
     where = model if isinstance(model, str) else type(model).__name__
     with out_of_memory_as_error(device, f"building {where} at {size(res)}"):
         built = build(
-            model, res, in_chans=in_chans, output_stride=output_stride, device=device, **kwargs
+            model,
+            res,
+            in_chans=in_chans,
+            output_stride=output_stride,
+            device=device,
+            **(build_kwargs or {}),
         )
     if isinstance(model, str):
         built.module.eval()  # archcalc's own build: a user module keeps its mode
     return built
 
 
-def _traced(
-    model: str | nn.Module,
-    res: Pair,
-    reuse: Built | None,
-    strict: bool,
-    *,
-    batch_size: int,
-    convention: str,
-    train: bool,
-    in_chans: int,
-    output_stride: int | None,
-) -> tuple[Built, dict[str, Any], Profile | None]:
-    """Build on meta and trace once; after a failure, the size rules refuse or lift."""
-    options = {"in_chans": in_chans, "output_stride": output_stride}
-    trace = {"batch_size": batch_size, "convention": convention, "train": train, **options}
-    built = reuse
-    try:
-        if built is None or built.img_size_arg:
-            built = _build(model, res, "meta", {}, **options)
-        return built, {}, profile_built(built, res, **trace)
-    except TraceError as failure:
-        if not isinstance(model, str):
-            if strict or built is None:
-                raise
-            return built, {}, None
-        kwargs = _lifted(model, res, failure, **options)
-    built = _build(model, res, "meta", kwargs, **options)
-    return built, kwargs, profile_built(built, res, **trace)
-
-
-def _lifted(
-    model: str, res: Pair, failure: TraceError, *, in_chans: int, output_stride: int | None
-) -> dict[str, Any]:
-    """After a failed build or trace: refuse an invalid size with its reason and nearest valid
-    sizes, or return the constructor arguments that lift the constraint (re-raise if none).
+def lift_size_arguments(
+    model: str, resolution: Pair, failure: TraceError, *, in_chans: int = 3,
+    output_stride: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Step 2, after a failed build or trace: refuse an invalid size with its reason and
+    nearest valid sizes, or return the constructor arguments that lift the constraint
+    (re-raise ``failure`` if none does).
 
     The size rules cost a build and a forward of their own, so they are read only when the
     plain attempt fails; a size that runs needs no verdict to be profiled.
     """
     rules = read_rules(model, in_chans=in_chans, output_stride=output_stride)
-    validity = judge(rules, res)
+    validity = judge(rules, resolution)
     validity.raise_if_invalid(cause=failure)
-    if not validity.build_kwargs or validity.build_kwargs == {"img_size": res}:
+    if not validity.build_kwargs or validity.build_kwargs == {"img_size": resolution}:
         raise failure
     return validity.build_kwargs
+
+
+def trace_model(
+    model: str | nn.Module,
+    resolution: Resolution,
+    *,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+    reuse: Built | None = None,
+    **trace: Any,
+) -> Ready:
+    """Step 3: build on meta and trace once (``trace``: batch_size, convention, train); after a
+    failure, the size rules refuse or lift (``lift_size_arguments``). ``reuse``: a meta build
+    of the same name and arguments to try first (a sweep over sizes builds once); ignored for
+    fixed-input-size archs."""
+    resolution = parse_resolution(resolution)
+    options = {"in_chans": in_chans, "output_stride": output_stride}
+    built = reuse
+    try:
+        if built is None or built.img_size_arg:
+            built = build_model(model, resolution, **options)
+        return Ready(built, resolution, "meta", _trace(built, resolution, trace, options))
+    except TraceError as failure:
+        if not isinstance(model, str):
+            raise
+        kwargs = lift_size_arguments(model, resolution, failure, **options)
+    built = build_model(model, resolution, build_kwargs=kwargs, **options)
+    return Ready(built, resolution, "meta", _trace(built, resolution, trace, options), kwargs)
+
+
+def _trace(
+    built: Built, res: Pair, trace: Mapping[str, Any], options: Mapping[str, Any]
+) -> Profile:
+    return profile_built(built, res, **trace, **options)
+
+
+def fused(model: str, ready: Ready, **trace: Any) -> Ready:
+    """The deploy form of a traced timm model: built on the CPU with random weights (fusing
+    does arithmetic on them; the host-memory check comes first), fused by timm and traced
+    again (``trace`` as for ``trace_model``). The meta trace still allocates nothing more:
+    the tracer runs CPU-resident weights as meta stand-ins. A model with nothing to fuse is
+    returned as it is."""
+    estimate = ready.profile
+    if not estimate.fusable:
+        return ready
+    options = {"in_chans": estimate.channels, "output_stride": estimate.output_stride}
+    check_host_memory(estimate, "cpu", resident=resident_bytes(model, "cpu"))
+    kwargs = ready.build_kwargs
+    built = fuse(build_model(model, ready.resolution, device="cpu", build_kwargs=kwargs, **options))
+    estimate = _trace(built, ready.resolution, trace, options)
+    return Ready(built, ready.resolution, ready.device, estimate, kwargs)
+
+
+def on_device(model: str | nn.Module, ready: Ready, device: str) -> Ready:
+    """Step 4: the traced model on a real ``device`` with the same (lifted) arguments, its host
+    memory checked against the estimate first; a fused model (built on the CPU) is moved."""
+    estimate = ready.profile
+    if estimate.reparameterized:
+        check_host_memory(estimate, device, resident=resident_bytes(model, device))
+        ready.built.module.to(device)
+        built = ready.built
+    else:
+        built = build_on_device(model, estimate, ready.build_kwargs, device)
+    return Ready(built, ready.resolution, device, estimate, ready.build_kwargs)
+
+
+def build_on_device(
+    model: str | nn.Module, estimate: Profile, build_kwargs: Mapping[str, Any], device: str
+) -> Built:
+    """``model`` built on ``device`` as ``estimate`` was traced (its size, channels, output
+    stride and the lifted ``build_kwargs``), once the host memory it needs is known to fit."""
+    check_host_memory(estimate, device, resident=resident_bytes(model, device))
+    options = {"in_chans": estimate.channels, "output_stride": estimate.output_stride}
+    return build_model(
+        model, estimate.resolution, device=device, build_kwargs=build_kwargs, **options
+    )
 
 
 def read_rules(
@@ -227,8 +266,8 @@ def read_rules(
     """The size rules of ``model``, read from it prepared at its default size (a timm name's
     configured input size; ``reference`` or 224x224 for a user module)."""
     ref = default_input_size(model) if isinstance(model, str) else reference or (224, 224)
-    ready = prepare(model, ref, in_chans=in_chans, output_stride=output_stride, trace=False)
-    return derive_rules(model, ready.built, ref, in_chans=in_chans, output_stride=output_stride)
+    options = {"in_chans": in_chans, "output_stride": output_stride}
+    return derive_rules(model, build_model(model, ref, **options), ref, **options)
 
 
 def profile(
@@ -263,7 +302,13 @@ def profile(
             says whether anything was fused.
 
     Returns:
-        A ``Profile`` (``to_dict()`` is the JSON schema in the README).
+        A ``Profile`` (``to_dict()`` is the JSON schema in the README; ``str()`` its table).
+
+    Raises:
+        InvalidArgumentError: a bad argument (size, count, convention, device name).
+        InvalidResolutionError: a size the model cannot run at, with the nearest valid ones.
+        UnknownModelError: a name timm does not list.
+        TraceError: a forward that fails for another reason.
 
     Example:
         >>> archcalc.profile("resnet18", 48).final_map

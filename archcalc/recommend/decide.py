@@ -17,18 +17,16 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.growth import GrowthLaw
 from archcalc.recommend.batch import batch_fits
-from archcalc.recommend.front import SearchSummary, auto_reason, fixres_reason
 from archcalc.recommend.kmax import KAlternative, above_window, k_alternatives, k_policy_reason
 from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import K_MIN, Backbone, Pipeline, field_lines, pipeline_for
+from archcalc.recommend.search_front import SearchSummary, auto_reason, fixres_reason
 from archcalc.recommend.suggestion import Option, Suggestion, find_option
 from archcalc.results import Pair, Profile
 
 __all__ = [
     "CANDIDATE_SIDES",
     "DEFAULT_BACKBONES",
-    "Option",
-    "Suggestion",
     "rank",
     "recommend",
     "violations",

@@ -18,10 +18,10 @@ from archcalc.formatting import billions, millions, milliseconds, size, stride_t
 from archcalc.growth import GrowthLaw
 from archcalc.recommend.batch import BatchFit
 from archcalc.recommend.catalog import Accuracy
-from archcalc.recommend.front import SearchSummary
 from archcalc.recommend.kmax import KAlternative
 from archcalc.recommend.levels import Level
 from archcalc.recommend.rules import KVerdict, Pipeline, k_verdict
+from archcalc.recommend.search_front import SearchSummary
 from archcalc.recommend.training import Training
 from archcalc.results import Pair, Profile, pair_from_json
 

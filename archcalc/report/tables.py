@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from archcalc.display import FORMATS, render_json, render_table
 from archcalc.formatting import (
     billions,
-    field_text,
     gibibytes,
     mebibytes,
     milliseconds,
@@ -29,18 +28,10 @@ from archcalc.recommend.suggestion import (
     suggest_rows,
 )
 from archcalc.results import LayerRow
-from archcalc.timing.stats import (
-    BenchReport,
-    MaxBatch,
-    Timing,
-    memory_note,
-    timing_cells,
-    timing_note,
-)
+from archcalc.timing.stats import BENCH_HEADERS, Timing, bench_notes, bench_rows, timing_note
 
 if TYPE_CHECKING:
     from archcalc.recommend.training import Training
-    from archcalc.timing.scale import Scaling
 
 __all__ = [
     "BENCH_HEADERS",
@@ -49,8 +40,6 @@ __all__ = [
     "bench_rows",
     "render_json",
     "render_table",
-    "scale_notes",
-    "scale_table",
     "suggest_report",
     "timing_note",
 ]
@@ -70,57 +59,6 @@ def layer_rows(layers: Sequence[LayerRow]) -> list[list[str]]:
         ]
         for row in layers
     ]
-
-
-BENCH_HEADERS = (
-    "res",
-    "batch",
-    "median (ms)",
-    "p10-p90 (ms)",
-    "images/s",
-    "peak mem (MiB)",
-    "GMACs",
-    "runs",
-)
-
-
-def bench_rows(report: BenchReport) -> list[list[str]]:
-    """One row per (resolution, batch): latency, spread, throughput, memory, MACs."""
-    rows = []
-    for row in report.rows:
-        t = row.timing
-        if t is None:
-            res = size((row.height, row.width))
-            cells = [res, str(row.batch_size), "out of memory", "-", "-", "-"]
-            rows.append([*cells, billions(row.macs), "-"])
-            continue
-        rows.append([*timing_cells(t), billions(row.macs), str(t.runs)])
-    return rows
-
-
-def bench_notes(report: BenchReport) -> list[str]:
-    """Footnotes: what ran where, what the memory column means, warnings, max batch."""
-    timings = [r.timing for r in report.rows if r.timing is not None]
-    notes = [r.error for r in report.rows if r.error]
-    if timings:
-        units = f"MACs at the row's batch (FLOPs = 2 x MACs); {memory_note(timings[0])}"
-        notes[:0] = [timing_note(report.model, timings[0]), units]
-    notes += [n for t in timings for n in t.warning_notes()]
-    notes += [_max_batch_note(m) for m in report.max_batches]
-    return notes
-
-
-def _max_batch_note(m: MaxBatch) -> str:
-    where = f"largest batch at {size((m.height, m.width))}"
-    found = "none (batch 1 does not fit)" if m.batch_size == 0 else str(m.batch_size)
-    if m.batch_size >= m.limit:
-        found = f"at least {m.limit} (the search stops there)"
-    if m.method == "cuda_oom_search":
-        return f"{where}: {found} (forwards tried, doubling then bisecting, out-of-memory caught)."
-    return (
-        f"{where}: {found} (estimated, not run: weights + batch x per-image input and peak "
-        f"activations within {mebibytes(m.budget_bytes or 0)} MiB, 90% of available RAM)."
-    )
 
 
 def latency_columns(
@@ -263,69 +201,3 @@ def batch_rows(s: Suggestion) -> list[list[str]]:
         ]
         for b in s.train_batches
     ]
-
-
-SCALE_HEADERS = (
-    "res",
-    "k x k",
-    "RF (px)",
-    "GMACs",
-    "train GMACs",
-    "act. (MB)",
-    "train step (MB)",
-    "r^4 share",
-    "exponent",
-    "train exponent",
-)
-
-
-def _exponent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def scale_table(s: Scaling) -> tuple[tuple[str, ...], list[list[str]]]:
-    """``archcalc scale``: one row per size; latency and its exponent when measured."""
-    headers = SCALE_HEADERS
-    rows = [
-        [
-            size((p.side, p.side)),
-            size(p.final_map),
-            field_text(p.final_field),
-            billions(p.macs),
-            billions(p.train_macs),
-            mebibytes(p.activation_bytes),
-            mebibytes(p.train_step_bytes),
-            f"{100 * p.quartic_share:.1f}%",
-            _exponent(p.exponent),
-            _exponent(p.train_exponent),
-        ]
-        for p in s.points
-    ]
-    if s.device is not None:
-        headers = (*headers, "median (ms)", "latency exponent")
-        for row, p in zip(rows, s.points, strict=True):
-            latency = "-" if p.latency_s is None else milliseconds(p.latency_s)
-            row += [latency, _exponent(p.latency_exponent)]
-    return headers, rows
-
-
-def scale_notes(s: Scaling) -> list[str]:
-    """The law in words, the overall exponent and what each column means."""
-    law = s.law
-    sides = f"{law.low}..{law.high} px"
-    if law.quadratic_only:
-        shape = "quadratic: no global attention (convolutions, linear layers, windows)"
-    else:
-        shape = (
-            f"towards quartic: global attention is {100 * law.quartic_share(224):.1f}% "
-            f"at 224 and {100 * law.quartic_share(law.high):.1f}% at {law.high}"
-        )
-    return [
-        f"{s.model}: MACs ~ {law.quadratic:.4g} r^2 + {law.quartic:.4g} r^4 over {sides} "
-        f"({shape}; largest gap to a measured size {100 * law.max_residual:.1f}%); "
-        f"exponent {_exponent(s.exponent)} from {s.sides[0]} to {s.sides[-1]}.",
-        f"MACs at batch {s.batch_size}, convention {s.convention!r} (FLOPs = 2 x MACs); train "
-        "= forward + backward of one step; r^4 share = the law's global-attention part at "
-        "that size; exponent = log(cost ratio) / log(side ratio) from the size above; "
-        "memory in MiB, float32.",
-    ] + ([f"Latency: median at batch 1 on {s.device}, float32."] if s.device else [])

@@ -31,7 +31,15 @@ from archcalc.sizes.constraints import (
     side_problem,
 )
 
-__all__ = ["VALIDITY_HEADERS", "SizeRange", "Validity", "judge", "size_notes", "sizes_between"]
+__all__ = [
+    "SIZE_HEADERS",
+    "VALIDITY_HEADERS",
+    "SizeRange",
+    "Validity",
+    "judge",
+    "size_notes",
+    "sizes_between",
+]
 
 VALIDITY_HEADERS = (
     "model", "res", "valid", "aligned", "k x k", "stride", "nearest below", "nearest above",
@@ -218,9 +226,14 @@ def size_notes(rules: Rules, resolutions: Sequence[Pair]) -> list[str]:
     return notes
 
 
+#: ``archcalc sizes``' columns: one row per side (``SizeRange.rows``).
+SIZE_HEADERS = ("input", "k x k", "aligned")
+
+
 @dataclass(frozen=True)
-class SizeRange:
-    """The square sides in ``[low, high]`` a model runs at: ``(side, k, aligned)`` each.
+class SizeRange(Summarised):
+    """The square sides in ``[low, high]`` a model runs at: ``(side, k, aligned)`` each;
+    ``str()`` (and Jupyter) shows the CLI's table and notes.
 
     Examples:
         >>> archcalc.size_range("resnet18", 200, 260).sizes
@@ -236,6 +249,13 @@ class SizeRange:
     sizes: tuple[tuple[int, int, bool], ...]
     constraints: tuple[Constraint, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def rows(self) -> list[list[str]]:
+        """One row per side: the input, the final k x k map, whether it is aligned."""
+        return [[size((s, s)), size((k, k)), "yes" if ok else "no"] for s, k, ok in self.sizes]
+
+    def _summary(self) -> Summary:
+        return SIZE_HEADERS, self.rows(), list(self.notes)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``archcalc sizes --format json`` object."""

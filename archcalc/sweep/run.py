@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archcalc.checks import check_convention, check_positive
+from archcalc.checks import check_convention, check_input_size, check_positive
 from archcalc.core.geometry import parse_resolution
+from archcalc.deprecation import warn_deprecated
 from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
-from archcalc.formatting import GIB
+from archcalc.formatting import GIB, size
+from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import SCHEMA_VERSION, Pair, input_dict
 from archcalc.sweep.jsonl import append_lines, repair
 from archcalc.sweep.shards import Shard, shard_models
@@ -73,7 +75,8 @@ class ModelTask:
 
 @dataclass(frozen=True)
 class Progress:
-    """Passed to ``progress_callback`` after each line: pairs done so far (of ``total``)."""
+    """What the deprecated ``progress_callback`` got after each line: pairs done so far (of
+    ``total``). ``progress(done, total, what)`` replaces it (``archcalc.progress``)."""
 
     done: int
     total: int
@@ -175,14 +178,15 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
 def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
     """Default profiler: one line per resolution, each model prepared as ``profile`` prepares
     it (one meta build reused across sizes unless img_size is a constructor argument)."""
-    from archcalc.profiling.prepare import prepare
+    from archcalc.profiling.prepare import trace_model
 
     settings = task.settings
     built = None
     for res in task.resolutions:
         start = time.perf_counter()
         try:
-            ready = prepare(
+            check_input_size(res, settings.batch_size, settings.in_chans)
+            ready = trace_model(
                 task.model,
                 res,
                 batch_size=settings.batch_size,
@@ -204,11 +208,11 @@ def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
 
 def _latency(model: str, res: Pair, settings: SweepSettings) -> dict[str, Any]:
     """Measured latency (``archcalc.timing.measure``): the median in seconds plus the summary."""
-    from archcalc.timing.measure import measure
+    from archcalc.timing.measure import TimingSettings, measure
 
     timing = measure(
-        model, res, device=settings.device, batch_size=settings.batch_size,
-        in_chans=settings.in_chans,
+        model, res, settings=TimingSettings(device=settings.device),
+        batch_size=settings.batch_size, in_chans=settings.in_chans,
     )  # fmt: skip
     summary = {k: v for k, v in timing.to_dict().items() if k != "samples_s"}
     return {"latency_s": timing.median_s, "latency": summary}
@@ -250,13 +254,38 @@ def run_sweep(
     max_rss_bytes: int | None = 4 * GIB,
     shard: Shard | None = None,
     profiler: str = DEFAULT_PROFILER,
+    progress: ProgressCallback | None = None,
     progress_callback: Callable[[Progress], None] | None = None,
 ) -> SweepSummary:
     """Profile every model (already expanded names) at every resolution into ``out`` (JSONL).
 
-    Resumes: pairs already in ``out`` are skipped. ``shard=(i, n)`` keeps the i-th of n shards
-    of the model list. ``profiler`` is the ``"module:function"`` each worker runs per model.
+    Each model runs in its own worker process: a crash, hang or memory blow-up is that model's
+    error line and the sweep goes on. Rerunning resumes: pairs already in ``out`` are skipped.
+
+    Args:
+        models: timm names (``expand_models`` turns patterns into names).
+        resolutions: sizes, each ``224``, ``"448x320"`` or ``(448, 320)``.
+        out: the JSON Lines file (appended to; one line per (model, resolution)).
+        settings: what every pair is profiled with (``SweepSettings``; latency on its device).
+        jobs: worker processes at once.
+        timeout_s, max_rss_bytes: per-model limits (None: none).
+        shard: ``(i, n)`` keeps the i-th of n shards of the model list.
+        profiler: the ``"module:function"`` each worker runs per model.
+        progress: ``progress(done, total, what)`` after each line (``archcalc.progress``).
+        progress_callback: deprecated: ``callback(Progress)`` after each line.
+
+    Returns:
+        A ``SweepSummary``: pairs skipped, ok and in error (by kind), wall time, peak memory.
+
+    Raises:
+        InvalidArgumentError: a bad setting, no resolution, or an unreadable ``out``.
+
+    Example:
+        >>> run_sweep(["resnet18"], [224, 448], out="zoo.jsonl").ok  # doctest: +SKIP
+        2
     """
+    if progress_callback is not None:
+        warn_deprecated("run_sweep(progress_callback=)", "progress=(done, total, what)")
     settings = settings or SweepSettings()
     res = _check(resolutions, settings, jobs, timeout_s, max_rss_bytes)
     names = shard_models(models, shard)
@@ -274,8 +303,10 @@ def run_sweep(
         for line in _lines(events, peaks):
             write(line)
             tally["ok" if line.get("status") == "ok" else _kind(line)] += 1
+            errors = sum(n for k, n in tally.items() if k != "ok")
+            what = f"{line.get('model')} at {_size_of(line)}: {errors} errors"
+            report_progress(progress, sum(tally.values()), todo, what)
             if progress_callback is not None:
-                errors = sum(n for k, n in tally.items() if k != "ok")
                 progress_callback(Progress(sum(tally.values()), todo, errors, line))
     return SweepSummary(
         out=str(out),
@@ -332,3 +363,10 @@ def _lines(events: Iterator[Item | Done], peaks: dict[int, int]) -> Iterator[dic
             if res not in got:
                 failure = event.failure or Failure("exception", "MissingResult", "no line yielded")
                 yield error_line(task.model, res, task.settings, failure)
+
+
+def _size_of(line: dict[str, Any]) -> str:
+    """A line's input size as ``HxW`` (``?`` where the line has none)."""
+    inp = line.get("input") or {}
+    height, width = inp.get("height"), inp.get("width")
+    return size((height, width)) if height and width else "?"

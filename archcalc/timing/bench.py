@@ -28,10 +28,10 @@ from archcalc.core.memory import (
 from archcalc.core.trace import profile_built
 from archcalc.errors import InsufficientMemoryError, InvalidArgumentError
 from archcalc.formatting import size
-from archcalc.profiling.prepare import prepare
+from archcalc.profiling.prepare import on_device, prepare
 from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Pair, Profile
-from archcalc.timing.measure import Spec, check_spec, measure_built, probe_batch
+from archcalc.timing.measure import TimingSettings, measure_built, probe_batch, timing_settings
 from archcalc.timing.stats import MAX_BATCH, BenchReport, BenchRow, MaxBatch, search_max_batch
 
 __all__ = ["bench"]
@@ -42,41 +42,38 @@ def bench(
     resolutions: Sequence[int | str | tuple[int, int]] = (224,),
     batch_sizes: Sequence[int] = (1,),
     *,
+    settings: TimingSettings | None = None,
     find_max_batch: bool = False,
     in_chans: int = 3,
     reparameterize: bool = False,
     progress: ProgressCallback | None = None,
-    **settings: Any,
+    **legacy: Any,
 ) -> BenchReport:
     """Measure ``model`` at every (resolution, batch size), as ``archcalc bench`` does.
 
     Args:
-        model: timm name or ``nn.Module``.
-        resolutions: input sizes (``224``, ``"448x320"`` or pairs).
-        batch_sizes: images per batch; every size is measured at every batch.
-        find_max_batch: also find the largest batch per size (CUDA: by running forwards;
-            CPU: from the memory estimate, not run).
+        model: timm name (random weights) or ``nn.Module``.
+        resolutions: sizes, each ``224``, ``"448x320"`` or ``(448, 320)``.
+        batch_sizes: batch sizes measured at each size.
+        settings: how to time (``TimingSettings``), as for ``measure``.
+        find_max_batch: also search the largest batch that fits at each size.
         in_chans: input channels.
         reparameterize: time the fused deploy form (timm's ``reparameterize_model``).
-        progress: called before each row (``archcalc.progress``).
-        **settings: ``measure``'s: device, dtype, channels_last, compile, threads,
-            min_run_time.
+        progress: ``progress(done, total, what)`` before each row (``archcalc.progress``).
+        **legacy: the old keyword knobs (``device=``, ``min_run_time=``...), deprecated.
 
     Returns:
-        A ``BenchReport``: one row per (resolution, batch) with its ``Timing`` (or, out of
-        memory, ``error`` saying why; the other rows are still measured) and the MACs at that
-        batch, plus the largest batches when asked.
+        A ``BenchReport``: one ``BenchRow`` per (size, batch), the largest batches found.
 
     Raises:
         DeviceUnavailableError: the device is not visible.
-        InvalidArgumentError: a bad setting (dtype, threads, min_run_time).
+        InvalidArgumentError: no size or batch, or a bad setting.
 
-    Examples:
-        >>> report = bench("resnet18", [224], [1, 8], device="cpu", min_run_time=0.5)
-        >>> [(r.batch_size, r.error) for r in report.rows]  # error: None, or why not
-        [(1, None), (8, None)]
+    Example:
+        >>> bench("resnet18", [224], [1, 8], settings=TimingSettings(threads=1))
+        ... # doctest: +SKIP
     """
-    spec = check_spec(**settings)
+    spec = timing_settings(settings, legacy, "bench")
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolutions))
     for batch in batch_sizes:
         check_positive("batch_size", batch)
@@ -88,12 +85,9 @@ def bench(
     found: list[MaxBatch] = []
     name = model if isinstance(model, str) else type(model).__name__
     for res in sizes:
-        options = {"in_chans": in_chans, "reparameterize": reparameterize}
-        ready = prepare(model, res, **options)
+        ready = prepare(model, res, in_chans=in_chans, reparameterize=reparameterize)
         meta, name = ready.built, ready.built.name
-        real = functools.cache(
-            lambda res=res, o=options: prepare(model, res, device=spec.device, **o).built
-        )
+        real = functools.cache(lambda r=ready: on_device(model, r, spec.device).built)
         for batch in batches:
             what = f"timing {name} at batch {batch} x {size(res)}"
             report_progress(progress, len(rows), len(sizes) * len(batches), what)
@@ -106,7 +100,7 @@ def bench(
 
 
 def _row(
-    model: str | nn.Module, real: Callable[[], Built], estimate: Profile, spec: Spec
+    model: str | nn.Module, real: Callable[[], Built], estimate: Profile, spec: TimingSettings
 ) -> BenchRow:
     """Measure one (resolution, batch); a model that does not fit gives a row with the reason."""
     res, batch = estimate.resolution, estimate.batch_size
@@ -119,7 +113,7 @@ def _row(
 
 
 def _max_batch(
-    meta: Built, real: Callable[[], Built], res: Pair, spec: Spec, in_chans: int
+    meta: Built, real: Callable[[], Built], res: Pair, spec: TimingSettings, in_chans: int
 ) -> MaxBatch:
     """The largest batch that fits at ``res``: real forwards on CUDA, the estimate on CPU."""
     if spec.device.startswith("cuda"):

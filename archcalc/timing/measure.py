@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -29,10 +29,12 @@ from torch import nn
 from archcalc.checks import check_positive
 from archcalc.core.build import Built
 from archcalc.core.devices import check_device, environment
+from archcalc.core.geometry import parse_resolution
 from archcalc.core.memory import out_of_memory_as_error
-from archcalc.errors import InsufficientMemoryError, InvalidArgumentError
+from archcalc.deprecation import warn_deprecated
+from archcalc.errors import InsufficientMemoryError, InvalidArgumentError, TraceError
 from archcalc.formatting import size
-from archcalc.profiling.prepare import prepare
+from archcalc.profiling.prepare import build_model, build_on_device, prepare
 from archcalc.results import Pair, Profile
 from archcalc.timing.session import MemoryProbe, gc_paused, session
 from archcalc.timing.stats import (
@@ -45,13 +47,15 @@ from archcalc.timing.stats import (
 )
 
 __all__ = [
-    "Spec",
+    "LEGACY_KNOBS",
+    "TimingSettings",
     "autocast_args",
-    "check_spec",
     "default_threads",
     "measure",
     "measure_built",
+    "measure_profiled",
     "probe_batch",
+    "timing_settings",
 ]
 
 #: Warm-up gives up waiting for stable timings after max(this, min_run_time) seconds.
@@ -59,18 +63,83 @@ WARMUP_MAX_S = 3.0
 
 
 @dataclass(frozen=True)
-class Spec:
-    """Checked measurement settings (device normalised, threads resolved)."""
+class TimingSettings:
+    """How a forward is timed: written once, passed from ``measure`` and ``bench`` down to the
+    timed loop (the way ``SweepSettings`` says how a sweep profiles).
 
-    device: str
-    dtype: str
-    channels_last: bool
-    compile: bool
-    threads: int
-    min_run_time_s: float
+    Attributes:
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        dtype: ``float32``, or ``float16``/``bfloat16`` under ``torch.autocast``.
+        channels_last: NHWC weights and input.
+        compile: ``torch.compile`` first (its time reported apart).
+        threads: CPU threads (None: every core this process may use).
+        min_run_time_s: seconds of timed runs (at least ``min_samples`` runs).
+        warmup_max_s: warm-up stops waiting for stable timings after max(this,
+            ``min_run_time_s``) seconds (at least 3 runs and 0.3 s are always spent).
+        stop_above_s: a budget check: timed runs stop once more than half of the samples, and
+            of the first ``min_samples``, exceed it; their median (returned) then does too.
+        min_samples: the fewest timed runs.
+
+    Example:
+        >>> archcalc.measure("resnet18", 224, settings=TimingSettings(threads=1))  # doctest: +SKIP
+    """
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    channels_last: bool = False
+    compile: bool = False
+    threads: int | None = None
+    min_run_time_s: float = 1.0
     warmup_max_s: float = WARMUP_MAX_S
     stop_above_s: float | None = None
     min_samples: int = MIN_SAMPLES
+
+    def checked(self) -> TimingSettings:
+        """These settings validated, the device normalised and ``threads`` resolved.
+
+        Raises:
+            InvalidArgumentError: an unknown dtype, a non-positive time, thread or sample count.
+            DeviceUnavailableError: a device this machine does not have.
+        """
+        if self.dtype not in DTYPES:
+            raise InvalidArgumentError(
+                f"unknown dtype {self.dtype!r}: use one of {', '.join(DTYPES)}"
+            )
+        for name in ("min_run_time_s", "warmup_max_s", "stop_above_s"):
+            value = getattr(self, name)
+            bad = isinstance(value, bool) or not isinstance(value, int | float)
+            if (value is not None or name == "min_run_time_s") and (
+                bad or not 0 < value < float("inf")
+            ):
+                raise InvalidArgumentError(
+                    f"{name.removesuffix('_s')} must be a positive number of seconds, got {value!r}"
+                )
+        check_positive("threads", self.threads, optional=True)
+        check_positive("min_samples", self.min_samples)
+        return replace(
+            self,
+            device=check_device(self.device, allow_meta=False),
+            channels_last=bool(self.channels_last),
+            compile=bool(self.compile),
+            threads=self.threads or default_threads(),
+            min_run_time_s=float(self.min_run_time_s),
+            warmup_max_s=float(self.warmup_max_s),
+            stop_above_s=None if self.stop_above_s is None else float(self.stop_above_s),
+        )
+
+
+#: The keyword knobs ``measure`` and ``bench`` took before ``TimingSettings`` (deprecated).
+LEGACY_KNOBS = {
+    "device": "device",
+    "dtype": "dtype",
+    "channels_last": "channels_last",
+    "compile": "compile",
+    "threads": "threads",
+    "min_run_time": "min_run_time_s",
+    "warmup_max": "warmup_max_s",
+    "stop_above": "stop_above_s",
+    "min_samples": "min_samples",
+}
 
 
 def default_threads() -> int:
@@ -80,122 +149,95 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def check_spec(
-    *,
-    device: str = "cpu",
-    dtype: str = "float32",
-    channels_last: bool = False,
-    compile: bool = False,
-    threads: int | None = None,
-    min_run_time: float = 1.0,
-    warmup_max: float = WARMUP_MAX_S,
-    stop_above: float | None = None,
-    min_samples: int = MIN_SAMPLES,
-) -> Spec:
-    """Validate the settings shared by ``measure`` and ``archcalc bench``; raise on bad values."""
-    if dtype not in DTYPES:
-        raise InvalidArgumentError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
-    bad_time = isinstance(min_run_time, bool) or not isinstance(min_run_time, int | float)
-    if bad_time or not 0 < min_run_time < float("inf"):
-        raise InvalidArgumentError(
-            f"min_run_time must be a positive number of seconds, got {min_run_time!r}"
-        )
-    check_positive("threads", threads, optional=True)
-    check_positive("min_samples", min_samples)
-    for name, value in (("warmup_max", warmup_max), ("stop_above", stop_above)):
-        if value is not None and (isinstance(value, bool) or not 0 < value < float("inf")):
-            raise InvalidArgumentError(f"{name} must be a positive number of seconds")
-    return Spec(
-        device=check_device(device, allow_meta=False),
-        dtype=dtype,
-        channels_last=bool(channels_last),
-        compile=bool(compile),
-        threads=threads or default_threads(),
-        min_run_time_s=float(min_run_time),
-        warmup_max_s=float(warmup_max),
-        stop_above_s=None if stop_above is None else float(stop_above),
-        min_samples=min_samples,
-    )
+def timing_settings(
+    settings: TimingSettings | None, legacy: Mapping[str, Any], where: str
+) -> TimingSettings:
+    """``settings`` (default ``TimingSettings()``) with the old keyword knobs applied (each a
+    ``DeprecationWarning``), checked; an unknown keyword is a ``TypeError`` as Python's own."""
+    unknown = sorted(set(legacy) - set(LEGACY_KNOBS))
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r}")
+    base = settings or TimingSettings()
+    if legacy:
+        old = ", ".join(f"{k}=" for k in legacy)
+        warn_deprecated(f"{where}({old})", "settings=TimingSettings(...)", stacklevel=4)
+        base = replace(base, **{LEGACY_KNOBS[k]: v for k, v in legacy.items()})
+    return base.checked()
 
 
 def measure(
     model: str | nn.Module,
     resolution: int | str | tuple[int, int] = 224,
     *,
-    device: str = "cpu",
+    settings: TimingSettings | None = None,
     batch_size: int = 1,
-    dtype: str = "float32",
-    channels_last: bool = False,
-    compile: bool = False,
-    threads: int | None = None,
-    min_run_time: float = 1.0,
     in_chans: int = 3,
     output_stride: int | None = None,
     reparameterize: bool = False,
-    warmup_max: float = WARMUP_MAX_S,
-    stop_above: float | None = None,
-    min_samples: int = MIN_SAMPLES,
-    traced: tuple[Mapping[str, Any], Profile] | None = None,
+    **legacy: Any,
 ) -> Timing:
     """Measure the forward latency of ``model`` (timm name or module) at ``resolution``.
 
     The model is prepared as for ``profile`` (same build, same lifted arguments); one whose
-    profile says it cannot fit in the available host RAM is refused up front.
+    profile says it cannot fit in the available host RAM is refused up front. A user module
+    the tracer cannot read is still timed (without that check).
 
     Args:
         model: timm name (random weights, never downloaded) or ``nn.Module``.
         resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
-        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        settings: how to time (``TimingSettings``: device, dtype, threads, run time...).
         batch_size, in_chans, output_stride: the input and the build.
-        dtype: ``float32``, or ``float16``/``bfloat16`` under ``torch.autocast``.
-        channels_last, compile: NHWC weights and input; ``torch.compile`` first (timed apart).
-        threads: CPU threads (default: every core this process may use).
-        min_run_time: seconds of timed runs (at least ``min_samples`` runs, default 10).
         reparameterize: time the fused deploy form (timm's ``reparameterize_model``).
-        warmup_max: seconds after which warm-up stops waiting for stable timings (at least
-            3 runs and 0.3 s are always spent).
-        stop_above: a budget check (seconds): timed runs stop once more than half of the
-            samples, and of the first ``min_samples``, exceed it; their median (returned)
-            then does too.
-        traced: ``(build_kwargs, estimate)`` from an earlier ``prepare`` of the same name and
-            arguments (a timing after a profile): the model is built, not traced again.
+        **legacy: the old keyword knobs (``device=``, ``threads=``, ``min_run_time=``...),
+            deprecated: they still work for one release, with a ``DeprecationWarning``.
 
     Returns:
         A ``Timing``: raw per-iteration samples and their median, p10/p90, IQR, mean (s).
 
+    Raises:
+        InvalidArgumentError: a bad setting; DeviceUnavailableError: no such device;
+        InsufficientMemoryError: the model does not fit; InvalidResolutionError: a size the
+        model cannot run at.
+
     Example:
-        >>> archcalc.measure("resnet18", 224, threads=1).median_s  # doctest: +SKIP
+        >>> archcalc.measure("resnet18", 224, settings=TimingSettings(threads=1)).median_s
+        ... # doctest: +SKIP
         0.0235
     """
-    spec = check_spec(
-        device=device,
-        dtype=dtype,
-        channels_last=channels_last,
-        compile=compile,
-        threads=threads,
-        min_run_time=min_run_time,
-        warmup_max=warmup_max,
-        stop_above=stop_above,
-        min_samples=min_samples,
-    )
-    ready = prepare(
-        model,
-        resolution,
-        batch_size=batch_size,
-        in_chans=in_chans,
-        output_stride=output_stride,
-        device=spec.device,
-        strict=isinstance(model, str),  # a module the tracer cannot read is still timed
-        reparameterize=reparameterize,
-        traced=traced,
-    )
-    return measure_built(
-        ready.built, ready.resolution, spec, batch_size=batch_size, in_chans=in_chans
-    )
+    spec = timing_settings(settings, legacy, "measure")
+    options = {"batch_size": batch_size, "in_chans": in_chans, "output_stride": output_stride}
+    try:
+        ready = prepare(
+            model, resolution, device=spec.device, reparameterize=reparameterize, **options
+        )
+        built, res = ready.built, ready.resolution
+    except TraceError:
+        if isinstance(model, str):
+            raise
+        res = parse_resolution(resolution)  # a module the tracer cannot read is still timed
+        built = build_model(model, res, device=spec.device, in_chans=in_chans)
+    return measure_built(built, res, spec, batch_size=batch_size, in_chans=in_chans)
+
+
+def measure_profiled(
+    profile: Profile, build_kwargs: Mapping[str, Any], settings: TimingSettings
+) -> Timing:
+    """The latency of a timm model already profiled (``profile`` and the lifted ``build_kwargs``
+    of its ``prepare``): built on the device, not traced again. A fused profile is prepared
+    again (fusing needs real weights)."""
+    spec = settings.checked()
+    p = profile
+    if p.reparameterized:
+        options = {"in_chans": p.channels, "output_stride": p.output_stride}
+        ready = prepare(p.model, p.resolution, device=spec.device, reparameterize=True, **options)
+        built = ready.built
+    else:
+        built = build_on_device(p.model, p, build_kwargs, spec.device)
+    return measure_built(built, p.resolution, spec, batch_size=p.batch_size, in_chans=p.channels)
 
 
 def measure_built(
-    built: Built, resolution: Pair, spec: Spec, *, batch_size: int = 1, in_chans: int = 3
+    built: Built, resolution: Pair, spec: TimingSettings, *, batch_size: int = 1, in_chans: int = 3
 ) -> Timing:
     """Measure an already built model (lets a sweep reuse one build across batch sizes)."""
     what = f"{built.name} at {size(resolution)}, batch {batch_size}"
@@ -204,7 +246,7 @@ def measure_built(
 
 
 def probe_batch(
-    built: Built, resolution: Pair, spec: Spec, batch_size: int, in_chans: int = 3
+    built: Built, resolution: Pair, spec: TimingSettings, batch_size: int, in_chans: int = 3
 ) -> bool:
     """Whether two forwards at ``batch_size`` fit on the device (out of memory caught cleanly)."""
     what = f"{built.name} at {size(resolution)}, batch {batch_size}"
@@ -217,7 +259,7 @@ def probe_batch(
 
 
 def _two_forwards(
-    module: nn.Module, spec: Spec, batch_size: int, in_chans: int, resolution: Pair
+    module: nn.Module, spec: TimingSettings, batch_size: int, in_chans: int, resolution: Pair
 ) -> None:
     """Allocate and run in this frame, so an out-of-memory frees everything once it unwinds."""
     step = _step(module, _input(spec, batch_size, in_chans, resolution), spec)
@@ -227,7 +269,7 @@ def _two_forwards(
 
 
 def _measure_in_session(
-    built: Built, resolution: Pair, spec: Spec, batch_size: int, in_chans: int
+    built: Built, resolution: Pair, spec: TimingSettings, batch_size: int, in_chans: int
 ) -> Timing:
     """Compile (timed apart), warm up, time; the caller holds every setting."""
     step = _step(built.module, _input(spec, batch_size, in_chans, resolution), spec)
@@ -260,11 +302,11 @@ def _measure_in_session(
     )
 
 
-def _session(module: nn.Module, spec: Spec) -> Any:
+def _session(module: nn.Module, spec: TimingSettings) -> Any:
     return session(module, spec.device, spec.threads, spec.channels_last)
 
 
-def _input(spec: Spec, batch_size: int, in_chans: int, resolution: Pair) -> torch.Tensor:
+def _input(spec: TimingSettings, batch_size: int, in_chans: int, resolution: Pair) -> torch.Tensor:
     x = torch.randn(batch_size, in_chans, *resolution, device=spec.device)
     return x.contiguous(memory_format=torch.channels_last) if spec.channels_last else x
 
@@ -276,7 +318,7 @@ def autocast_args(device: str, dtype: str) -> tuple[str, torch.dtype] | None:
     return torch.device(device).type, getattr(torch, dtype)
 
 
-def _step(module: nn.Module, x: torch.Tensor, spec: Spec) -> Callable[[], Any]:
+def _step(module: nn.Module, x: torch.Tensor, spec: TimingSettings) -> Callable[[], Any]:
     """One forward, under autocast per call for float16/bfloat16 (as inference code does it)."""
     fn = torch.compile(module) if spec.compile else module
     cast = autocast_args(spec.device, spec.dtype)
@@ -351,7 +393,7 @@ def _warm_up(
 
 
 def _timed_runs(
-    step: Callable[[], Any], clock: WallClock | CudaClock, spec: Spec
+    step: Callable[[], Any], clock: WallClock | CudaClock, spec: TimingSettings
 ) -> tuple[float, ...]:
     samples: list[float] = []
     above = 0  # samples over ``stop_above_s`` (a budget check stops once they decide the median)

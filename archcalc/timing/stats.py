@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from archcalc.display import Summarised, Summary
-from archcalc.formatting import mebibytes, milliseconds, size
+from archcalc.formatting import billions, mebibytes, milliseconds, size
 from archcalc.results import SCHEMA_VERSION, Environment, input_dict
 
 __all__ = [
+    "BENCH_HEADERS",
     "DTYPES",
     "MAX_BATCH",
     "MAX_SAMPLES",
@@ -29,6 +30,8 @@ __all__ = [
     "BenchRow",
     "MaxBatch",
     "Timing",
+    "bench_notes",
+    "bench_rows",
     "iqr",
     "is_stable",
     "memory_note",
@@ -359,13 +362,17 @@ class MaxBatch:
 
 
 @dataclass(frozen=True)
-class BenchReport:
-    """All rows of ``archcalc bench`` for one model, and the max-batch results if asked."""
+class BenchReport(Summarised):
+    """All rows of ``archcalc bench`` for one model, and the max-batch results if asked;
+    ``str()`` (and Jupyter) shows the CLI's table and notes."""
 
     model: str
     rows: tuple[BenchRow, ...]
     max_batches: tuple[MaxBatch, ...] = ()
     schema_version: int = field(default=SCHEMA_VERSION)
+
+    def _summary(self) -> Summary:
+        return BENCH_HEADERS, bench_rows(self), bench_notes(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -374,3 +381,54 @@ class BenchReport:
             "rows": [r.to_dict() for r in self.rows],
             "max_batch": [m.to_dict() for m in self.max_batches],
         }
+
+
+BENCH_HEADERS = (
+    "res",
+    "batch",
+    "median (ms)",
+    "p10-p90 (ms)",
+    "images/s",
+    "peak mem (MiB)",
+    "GMACs",
+    "runs",
+)
+
+
+def bench_rows(report: BenchReport) -> list[list[str]]:
+    """One row per (resolution, batch): latency, spread, throughput, memory, MACs."""
+    rows = []
+    for row in report.rows:
+        t = row.timing
+        if t is None:
+            res = size((row.height, row.width))
+            cells = [res, str(row.batch_size), "out of memory", "-", "-", "-"]
+            rows.append([*cells, billions(row.macs), "-"])
+            continue
+        rows.append([*timing_cells(t), billions(row.macs), str(t.runs)])
+    return rows
+
+
+def bench_notes(report: BenchReport) -> list[str]:
+    """Footnotes: what ran where, what the memory column means, warnings, max batch."""
+    timings = [r.timing for r in report.rows if r.timing is not None]
+    notes = [r.error for r in report.rows if r.error]
+    if timings:
+        units = f"MACs at the row's batch (FLOPs = 2 x MACs); {memory_note(timings[0])}"
+        notes[:0] = [timing_note(report.model, timings[0]), units]
+    notes += [n for t in timings for n in t.warning_notes()]
+    notes += [_max_batch_note(m) for m in report.max_batches]
+    return notes
+
+
+def _max_batch_note(m: MaxBatch) -> str:
+    where = f"largest batch at {size((m.height, m.width))}"
+    found = "none (batch 1 does not fit)" if m.batch_size == 0 else str(m.batch_size)
+    if m.batch_size >= m.limit:
+        found = f"at least {m.limit} (the search stops there)"
+    if m.method == "cuda_oom_search":
+        return f"{where}: {found} (forwards tried, doubling then bisecting, out-of-memory caught)."
+    return (
+        f"{where}: {found} (estimated, not run: weights + batch x per-image input and peak "
+        f"activations within {mebibytes(m.budget_bytes or 0)} MiB, 90% of available RAM)."
+    )

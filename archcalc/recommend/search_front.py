@@ -1,4 +1,5 @@
-"""Pure pieces of ``--backbone auto``: cheap lower bounds, the search's summary, the reasons.
+"""Pure pieces of ``--backbone auto``: the search's result (``Front``, ``SearchSummary``), cheap
+lower bounds, the reasons.
 
 Bounds (no profile needed): a candidate is excluded before it is traced only when a lower
 bound on its cost already breaks a budget, or already costs as much as a more accurate option
@@ -11,16 +12,21 @@ reference README measures: published GMACs are fvcore's (they add norm terms arc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archcalc.formatting import size
 from archcalc.recommend.catalog import Accuracy, Entry
 from archcalc.results import Pair
 
+if TYPE_CHECKING:
+    from archcalc.recommend.rules import Backbone
+    from archcalc.recommend.suggestion import Option
+
 __all__ = [
     "ATTENTION_SHARE_MAX",
     "MAC_SLACK",
     "PARAM_SLACK",
+    "Front",
     "SearchSummary",
     "auto_reason",
     "fixres_reason",
@@ -141,6 +147,17 @@ class SearchSummary:
             f"{self.measured} timed, {self.not_reached} "
             "less accurate ones not needed"
         )
+
+
+@dataclass(frozen=True)
+class Front:
+    """The search's answer (``search.search``): front options (most accurate first), their
+    backbones, the summary and notes."""
+
+    options: tuple[Option, ...]
+    backbones: tuple[Backbone, ...]
+    summary: SearchSummary
+    notes: tuple[str, ...] = ()
 
 
 def auto_reason(name: str, acc: Accuracy, search: SearchSummary) -> str:

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 
 from archcalc.core.build import Built
 from archcalc.errors import ArchcalcError
-from archcalc.profiling.prepare import Ready, prepare
+from archcalc.profiling.prepare import Ready, fused, trace_model
 from archcalc.recommend.rules import K_MIN
 from archcalc.recommend.suggestion import Option
 from archcalc.results import Pair
-from archcalc.timing.measure import measure
+from archcalc.timing.measure import TimingSettings, measure_profiled
 
 __all__ = [
     "MIN_RUN_TIME_S",
@@ -47,10 +47,15 @@ def profile_at(
     reuse: Built | None,
     build: Mapping[str, bool] | None = None,
 ) -> Option:
-    """Profile one size through ``prepare`` (reusing one meta build where the arch allows);
-    ``build``: ``reparameterize`` (the fused deploy form) and ``train`` (also count one
-    training step's MACs, carried on the option as ``train_macs``)."""
-    return option_of(prepare(name, res, output_stride=stride, reuse=reuse, **(build or {})))
+    """Profile one size through ``prepare``'s steps (reusing one meta build where the arch
+    allows); ``build``: ``reparameterize`` (the fused deploy form) and ``train`` (also count
+    one training step's MACs, carried on the option as ``train_macs``)."""
+    build = build or {}
+    train = bool(build.get("train"))
+    ready = trace_model(name, res, output_stride=stride, reuse=reuse, train=train)
+    if build.get("reparameterize"):
+        ready = fused(name, ready, train=train)
+    return option_of(ready)
 
 
 def option_of(ready: Ready) -> Option:
@@ -83,18 +88,11 @@ def latency_s(option: Option, device: str, budget_s: float | None = None) -> flo
     """Median latency (seconds) at batch 1 of one row, its model prepared as for its profile
     (built again on ``device``, not traced again); with ``budget_s``, timing stops once the
     median is sure to exceed it (the median of the runs so far, over the budget, is returned)."""
-    p = option.profile
-    result = measure(
-        p.model,
-        p.resolution,
+    settings = TimingSettings(
         device=device,
-        batch_size=1,
-        output_stride=p.output_stride,
-        min_run_time=MIN_RUN_TIME_S,
-        reparameterize=p.reparameterized,  # timed in the form it was profiled in
-        warmup_max=WARMUP_MAX_S,
-        stop_above=budget_s,
+        min_run_time_s=MIN_RUN_TIME_S,
+        warmup_max_s=WARMUP_MAX_S,
+        stop_above_s=budget_s,
         min_samples=ROW_SAMPLES,
-        traced=(dict(option.build_kwargs), p),
-    )
-    return float(result.median_s)
+    )  # timed in the form it was profiled in (fused or not), at batch 1
+    return float(measure_profiled(option.profile, dict(option.build_kwargs), settings).median_s)

@@ -2,7 +2,7 @@
 
 ``FieldTracker.after`` is called by the MAC counter (``archcalc.core.count``) after each
 dispatched operator, so the analysis rides on the one meta forward ``profile()`` already runs.
-Each tensor computed from the input carries a ``State`` (``archcalc.core.field_state``):
+Each tensor computed from the input carries a ``State`` (``archcalc.core.receptive.state``):
 which of its dims hold the map's rows and columns (followed through views, permutes and
 reshapes, so NCHW, NHWC and token layouts all work), the field along each axis, the context.
 
@@ -13,7 +13,7 @@ reshapes, so NCHW, NHWC and token layouts all work), the field along each axis, 
   the whole input: ``global``; broadcast back onto a map it is a ``gate`` (squeeze-and-
   excitation, global-context blocks), as are norm statistics taken over the map;
 * any other operator on a tracked tensor makes the field ``unknown``, naming the operator:
-  never a guessed number. Rules: ``archcalc.core.field_rules``.
+  never a guessed number. Rules: ``archcalc.core.receptive.rules``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
-from archcalc.core.field_rules import RULES, SHAPE_ONLY
-from archcalc.core.field_state import State, one, other, unknown
-from archcalc.core.field_views import pointwise
-from archcalc.core.receptive import IDENTITY
+from archcalc.core.receptive.axis import IDENTITY
+from archcalc.core.receptive.rules import RULES, SHAPE_ONLY
+from archcalc.core.receptive.state import State, one, other, unknown
+from archcalc.core.receptive.views import pointwise
 from archcalc.results import ReceptiveField
 
 __all__ = ["FieldTracker"]

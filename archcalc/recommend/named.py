@@ -1,11 +1,12 @@
-"""``archcalc.suggest``: profile backbones at candidate sizes, time the rows that matter, decide.
+"""``archcalc.suggest``: the input size for a task on named backbones.
 
-Steps: resolve the task level; profile each backbone (built once on the meta device) at the
-candidate sizes, plus the remedies the k rule asks for at the level's size (an output stride
-the backbone accepts, the smallest aligned larger input, the nearest aligned sizes, and the
-largest input keeping k <= 9 where the level's size gives a larger map); measure the latency of
-the few rows the decision depends on; hand everything to the pure recommender, with the GPU
-sizes for the largest training batch.
+Steps: check the request (``recommend.request``); profile each backbone (built once on the
+meta device) at the candidate sizes, plus the remedies the k rule asks for at the level's size
+(an output stride the backbone accepts, the smallest aligned larger input, the nearest aligned
+sizes, and the largest input keeping k <= 9 where the level's size gives a larger map); measure
+the latency of the few rows the decision depends on; hand everything to the pure recommender,
+with the GPU sizes for the largest training batch. The zoo search is ``search_backbones``
+(``recommend.search``).
 """
 
 from __future__ import annotations
@@ -14,30 +15,26 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from archcalc.checks import check_limit, check_positive
 from archcalc.core.build import Built
-from archcalc.core.devices import check_device
-from archcalc.errors import ArchcalcError, InvalidArgumentError
+from archcalc.deprecation import renamed_kwargs, warn_deprecated
+from archcalc.errors import ArchcalcError
 from archcalc.formatting import size
-from archcalc.growth import GrowthLaw, fit_growth
-from archcalc.profiling.prepare import prepare
+from archcalc.profiling.prepare import build_model
 from archcalc.progress import ProgressCallback, report_progress
-from archcalc.recommend.auto import search
-from archcalc.recommend.batch import check_gpu_memory, check_precision
-from archcalc.recommend.catalog import load_catalog
-from archcalc.recommend.decide import (
-    CANDIDATE_SIDES,
-    DEFAULT_BACKBONES,
-    Option,
-    Suggestion,
-    rank,
-    recommend,
-    violations,
-)
+from archcalc.recommend.decide import CANDIDATE_SIDES, rank, recommend, violations
+from archcalc.recommend.evaluate import latency_s, profile_at, stride_remedies
 from archcalc.recommend.kmax import above_window, k_window_side
-from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
-from archcalc.recommend.profiles import latency_s, profile_at, stride_remedies
+from archcalc.recommend.levels import Level
+from archcalc.recommend.request import (
+    Levels,
+    backbone_names,
+    check_request,
+    check_search_only,
+    growth_laws,
+)
 from archcalc.recommend.rules import K_MIN, Backbone
+from archcalc.recommend.search import search_backbones
+from archcalc.recommend.suggestion import Option, Suggestion
 from archcalc.results import Pair
 
 __all__ = ["suggest"]
@@ -45,6 +42,7 @@ __all__ = ["suggest"]
 Key = tuple[str, Pair, int | None]
 
 
+@renamed_kwargs(measure_latency="latency")
 def suggest(
     task: str,
     backbones: str | Sequence[str] | None = None,
@@ -53,117 +51,110 @@ def suggest(
     budget_ms: float | None = None,
     max_gmacs: float | None = None,
     max_params: float | None = None,
-    measure_latency: bool = True,
-    levels: str | os.PathLike[str] | Sequence[Level] | None = None,
-    top: int = 5,
-    family: str | None = None,
-    catalog: str | os.PathLike[str] | None = None,
+    latency: bool = True,
+    levels: Levels = None,
     progress: ProgressCallback | None = None,
     reparameterize: bool = False,
     training: bool = True,
     gpu_memory: float | Sequence[float] | None = None,
     precision: str = "fp32",
     epoch_images: int | None = None,
+    top: int | None = None,
+    family: str | None = None,
+    catalog: str | os.PathLike[str] | None = None,
 ) -> Suggestion:
-    """Recommend an input size (and output stride) for ``task``, and with ``"auto"`` the backbone.
+    """Recommend an input size (and output stride) for ``task`` on the named ``backbones``.
+
+    Each backbone is profiled (meta device) at the candidate sizes and the remedies the k rule
+    asks for; the rows that decide are timed; the pure recommender chooses. To search every
+    architecture of timm's accuracy table instead, call ``search_backbones``.
 
     Args:
         task: a level name or alias (coarse, fine-grained, region, ...).
         backbones: timm names in order of preference (default resnet18 and
-            mobilenetv3_large_100, the proven baselines), or ``"auto"``: the most accurate
-            architecture of timm's published ImageNet table that fits (``recommend.auto``).
-        device: where latency is measured; ``measure_latency`` False skips it.
+            mobilenetv3_large_100, the proven baselines). ``"auto"`` is deprecated: it calls
+            ``search_backbones`` (with ``top``, ``family``, ``catalog``).
+        device: where latency is measured.
         budget_ms, max_gmacs, max_params: median latency at batch 1 (ms), MACs / 1e9,
             parameters / 1e6.
-        levels: a levels file or table (``recommend.levels``).
-        top, family, catalog: ``auto`` only: front options to show, fnmatch pattern(s) on
-            the architecture, and an accuracy table of the packaged table's columns.
+        latency: measure the latency of the rows that decide (False: static numbers only;
+            ``measure_latency=`` is its deprecated name).
+        levels: a levels file or a table of ``Level`` (``recommend.levels``).
+        progress: ``progress(done, total, what)`` before each backbone is profiled and each
+            row is timed (``archcalc.progress``).
+        reparameterize: profile and time the fused deploy form of re-parameterizable
+            backbones (timm's ``reparameterize_model``; slower: built on the CPU).
         training: include the level's training start (rules §5).
         gpu_memory: GPU size(s) in GiB: the largest training batch that fits each (the
             profiles then also count one training step's MACs).
         precision: ``fp32`` or ``amp`` (saved activations in half precision).
         epoch_images: images per epoch for the epoch cost (default: the training start's
             ``data_images``, 3,000).
-        progress: called before each backbone is profiled and each row is timed
-            (``archcalc.progress``).
-        reparameterize: profile and time the fused deploy form of re-parameterizable
-            backbones (timm's ``reparameterize_model``; slower: built on the CPU).
+        top, family, catalog: the search's own arguments: given with named backbones they
+            raise (they would change nothing).
 
     Returns:
         A ``Suggestion`` (``to_dict()`` is the README's JSON).
 
+    Raises:
+        InvalidArgumentError: a bad argument, or ``top``/``family``/``catalog`` with named
+            backbones.
+        UnknownModelError: a name timm does not list.
+
     Example:
-        >>> suggest("fine-grained", "auto", max_gmacs=5, measure_latency=False).backbone
+        >>> archcalc.suggest("region", ["resnet18"], latency=False).resolution
+        (48, 48)
     """
-    level = find_level(task, _level_table(levels))
-    gpus = check_gpu_memory(gpu_memory)
-    precision = check_precision(precision)
-    check_positive("epoch_images", epoch_images, optional=True)
-    names, auto = _backbone_names(backbones)
-    limits = {
-        "budget_ms": check_limit("budget_ms", budget_ms),
-        "max_gmacs": check_limit("max_gmacs", max_gmacs),
-        "max_params": check_limit("max_params", max_params),
-    }
-    if limits["budget_ms"] is not None and not measure_latency:
-        raise InvalidArgumentError(
-            "budget_ms needs latency measurement: drop --no-latency, or use --max-gmacs"
-        )
-    check_positive("top", top)
-    dev = check_device(device, allow_meta=False)
-    checklist = {
-        "training": training,
-        "gpu_memory": gpus,
-        "precision": precision,
-        "epoch_images": epoch_images,
-    }
-    if auto:
-        front = search(
-            level,
-            load_catalog(catalog),
-            top=top,
+    names, search = backbone_names(backbones)
+    if search:
+        warn_deprecated('suggest(task, "auto")', "search_backbones(task)")
+        return search_backbones(
+            task,
+            device=device,
+            budget_ms=budget_ms,
+            max_gmacs=max_gmacs,
+            max_params=max_params,
+            latency=latency,
+            levels=levels,
+            top=5 if top is None else top,
             family=family,
-            device=dev,
-            measure_latency=measure_latency,
-            **limits,
+            catalog=catalog,
+            progress=progress,
+            reparameterize=reparameterize,
+            training=training,
+            gpu_memory=gpu_memory,
+            precision=precision,
+            epoch_images=epoch_images,
         )
-        return recommend(
-            level,
-            front.options,
-            front.backbones,
-            device=dev,
-            search=front.summary,
-            notes=front.notes,
-            growth=_growth_laws(front.options),
-            **checklist,
-            **limits,
-        )
-    build = {"reparameterize": reparameterize, "train": bool(gpus)}
-    options, infos, notes = _profile_named(names, level, progress, build)
-    if measure_latency and options:
-        order = [b.name for b in infos]
-        ranked = rank(options, level, order)
-        static = (limits["max_gmacs"], limits["max_params"])
-        options = _timed(options, ranked, dev, limits["budget_ms"], static, progress)
-    growth = _growth_laws(options)
-    return recommend(
-        level, options, infos, device=dev, notes=notes, growth=growth, **checklist, **limits
+    check_search_only(top, family, catalog)
+    request = check_request(
+        task,
+        levels=levels,
+        device=device,
+        latency=latency,
+        budgets=(budget_ms, max_gmacs, max_params),
+        training=training,
+        gpu_memory=gpu_memory,
+        precision=precision,
+        epoch_images=epoch_images,
+        reparameterize=reparameterize,
     )
-
-
-def _growth_laws(options: Sequence[Option]) -> dict[str, GrowthLaw]:
-    """Each backbone's MACs ~ a*r^2 + b*r^4, fitted to its square rows at the default stride
-    (the candidate sizes it was profiled at anyway; no extra profile)."""
-    rows: dict[str, dict[int, int]] = {}
-    for o in options:
-        p = o.profile
-        if p.output_stride is None and p.height == p.width:
-            rows.setdefault(o.backbone, {})[p.height] = p.macs
-    return {
-        name: fit_growth(list(by_side), list(by_side.values()))
-        for name, by_side in rows.items()
-        if len(by_side) > 1
-    }
+    level, limits = request.level, request.limits
+    options, infos, notes = _profile_named(names, level, progress, request.build)
+    if request.latency and options:
+        ranked = rank(options, level, [b.name for b in infos])
+        static = (limits["max_gmacs"], limits["max_params"])
+        options = _timed(options, ranked, request.device, limits["budget_ms"], static, progress)
+    return recommend(
+        level,
+        options,
+        infos,
+        device=request.device,
+        notes=notes,
+        growth=growth_laws(options),
+        **request.checklist,
+        **limits,
+    )
 
 
 def _profile_named(
@@ -182,36 +173,11 @@ def _profile_named(
     return options, infos, notes
 
 
-def _level_table(levels: str | os.PathLike[str] | Sequence[Level] | None) -> tuple[Level, ...]:
-    if levels is None:
-        return LEVELS
-    if isinstance(levels, str | os.PathLike):
-        return load_levels(levels)
-    if all(isinstance(lv, Level) for lv in levels):
-        return tuple(levels)
-    raise InvalidArgumentError("levels must be a file path or a sequence of Level")
-
-
-def _backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], bool]:
-    """The names to try, in order of preference; ``auto`` (alone) asks for the search."""
-    asked = [backbones] if isinstance(backbones, str) else list(backbones or DEFAULT_BACKBONES)
-    if not asked or not all(isinstance(b, str) and b.strip() for b in asked):
-        raise InvalidArgumentError(f"backbones must be timm model names, got {backbones!r}")
-    names = list(dict.fromkeys(b.strip() for b in asked))
-    if any(b.lower() == "auto" for b in names):
-        if len(names) > 1:
-            raise InvalidArgumentError(
-                "--backbone auto searches every architecture: give it alone, or name backbones"
-            )
-        return [], True
-    return names, False
-
-
 def _profile_backbone(
     name: str, level: Level, build: Mapping[str, bool]
 ) -> tuple[Backbone, list[Option], list[str]]:
     """Every candidate size at the default stride, then the remedies the level's size needs."""
-    built = prepare(name, level.resolution, trace=False).built
+    built = build_model(name, level.resolution)
     sides = {(s, s) for s in CANDIDATE_SIDES} | {level.resolution}
     found: dict[Pair, Option] = {}
     skipped: list[str] = []

@@ -1,40 +1,55 @@
-"""``suggest --backbone auto``: the most accurate backbone that fits, found with few profiles.
+"""``search_backbones`` (``suggest --backbone auto``): the most accurate backbone that fits, found
+with few profiles.
 
 Every architecture in the accuracy table (``catalog``) is a candidate, with its most accurate
 weight. Candidates are walked most accurate first. One is excluded without a profile when a
-lower bound on its cost (``front.param_bound``, ``front.mac_bound``) already breaks a budget,
-or already costs as much as a more accurate option found before it: it cannot be on the
-accuracy-cost front. The rest are profiled on the meta device at the level's size (with the
-output-stride remedies when k < 3); an option that keeps k in the window and fits the budgets
-joins the front. The first one is the choice; the walk stops after ``top`` front options.
+lower bound on its cost (``search_front.param_bound``, ``search_front.mac_bound``) already
+breaks a budget, or already costs as much as a more accurate option found before it: it cannot
+be on the accuracy-cost front. The rest are profiled on the meta device at the level's size
+(with the output-stride remedies when k < 3); an option that keeps k in the window and fits
+the budgets joins the front. The first one is the choice; the walk stops after ``top`` front
+options.
 
 Latency (``budget_ms``) decides the choice only: options that pass every static check are
 timed, most accurate first, until one meets the budget; the rest of the front is found by the
 static checks and not timed (a note says so). A timing is skipped where even a machine-wide
 best MAC rate (measured on resnet18 at the level's size, then on every row timed) with
 ``RATE_SLACK`` headroom could not meet the budget: a heuristic bound, stated as such; and it
-stops as soon as its median is sure to exceed the budget (``profiles.latency_s``). The choice's
+stops as soon as its median is sure to exceed the budget (``evaluate.latency_s``). The choice's
 latency is always measured.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
+from archcalc.checks import check_positive
 from archcalc.errors import ArchcalcError, InvalidArgumentError, UnknownModelError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
-from archcalc.recommend.catalog import Entry, best_per_arch
-from archcalc.recommend.decide import Option, violations
-from archcalc.recommend.front import SearchSummary, mac_bound, param_bound
+from archcalc.progress import ProgressCallback, report_progress
+from archcalc.recommend.catalog import Entry, best_per_arch, load_catalog
+from archcalc.recommend.decide import recommend, violations
+from archcalc.recommend.evaluate import latency_s, option_of, stride_remedies
 from archcalc.recommend.levels import Level
-from archcalc.recommend.profiles import latency_s, option_of, stride_remedies
+from archcalc.recommend.request import Levels, check_request, growth_laws
 from archcalc.recommend.rules import K_MIN, Backbone
+from archcalc.recommend.search_front import Front, SearchSummary, mac_bound, param_bound
+from archcalc.recommend.suggestion import Option, Suggestion
 from archcalc.results import Pair
 
-__all__ = ["CALIBRATION_MODEL", "RATE_SLACK", "Front", "level_options", "resizes_input", "search"]
+__all__ = [
+    "CALIBRATION_MODEL",
+    "RATE_SLACK",
+    "level_options",
+    "resizes_input",
+    "search",
+    "search_backbones",
+]
 
 #: Reference network timed first under a latency budget: its MAC rate calibrates the skip test.
 CALIBRATION_MODEL = "resnet18"
@@ -45,25 +60,107 @@ Profiler = Callable[[str, Pair], tuple[list[Option], Backbone]]
 Timer = Callable[[Option, str, float | None], float]  # (option, device, budget_s) -> seconds
 
 
-@dataclass(frozen=True)
-class Front:
-    """The search's answer: front options (most accurate first), their backbones, the summary."""
-
-    options: tuple[Option, ...]
-    backbones: tuple[Backbone, ...]
-    summary: SearchSummary
-    notes: tuple[str, ...] = ()
-
-
-def level_options(name: str, res: Pair) -> tuple[list[Option], Backbone]:
-    """``name`` profiled at ``res``; when k < 3, the output-stride remedies follow it."""
-    ready = prepare(name, res)
+def level_options(
+    name: str, res: Pair, build: Mapping[str, bool] | None = None
+) -> tuple[list[Option], Backbone]:
+    """``name`` profiled at ``res``; when k < 3, the output-stride remedies follow it.
+    ``build``: ``reparameterize`` (the fused deploy form) and ``train`` (training-step MACs)."""
+    ready = prepare(name, res, **(build or {}))
     options = [option_of(ready)]
     note = None
     if min(ready.profile.final_map) < K_MIN:
-        strided, note = stride_remedies(name, res)
+        strided, note = stride_remedies(name, res, build)
         options += strided
     return options, Backbone.from_cfg(ready.built.name, ready.built.pretrained_cfg, note)
+
+
+def search_backbones(
+    task: str,
+    *,
+    device: str = "cpu",
+    budget_ms: float | None = None,
+    max_gmacs: float | None = None,
+    max_params: float | None = None,
+    latency: bool = True,
+    levels: Levels = None,
+    top: int = 5,
+    family: str | None = None,
+    catalog: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+    reparameterize: bool = False,
+    training: bool = True,
+    gpu_memory: float | Sequence[float] | None = None,
+    precision: str = "fp32",
+    epoch_images: int | None = None,
+) -> Suggestion:
+    """The most accurate backbone of timm's accuracy table that fits, with its input size.
+
+    The CLI's ``suggest --backbone auto``: candidates walked most accurate first, pruned by
+    published bounds, profiled at the level's size (see the module docstring); the front's
+    first option is the choice, the rest are its alternatives.
+
+    Args:
+        task: a level name or alias (coarse, fine-grained, region, ...).
+        device, latency: where and whether latency is measured (a ``budget_ms`` needs it).
+        budget_ms, max_gmacs, max_params: median latency at batch 1 (ms), MACs / 1e9,
+            parameters / 1e6.
+        levels: a levels file or a table of ``Level``.
+        top: how many options of the accuracy-cost front to find (the first is the choice).
+        family: fnmatch pattern(s) on the architecture, comma-separated (``convnext*``).
+        catalog: an accuracy table with the packaged table's columns (default: timm's).
+        progress: ``progress(done, total, what)`` before each candidate is profiled.
+        reparameterize: profile and time the fused deploy form of re-parameterizable nets.
+        training, gpu_memory, precision, epoch_images: as for ``suggest`` (GPU sizes also
+            count each candidate's training-step MACs).
+
+    Returns:
+        A ``Suggestion`` whose ``search`` summary says how many candidates were pruned,
+        profiled and measured.
+
+    Raises:
+        InvalidArgumentError: a bad argument, or no backbone fits the budgets (one line, with
+            the counts).
+
+    Example:
+        >>> archcalc.search_backbones("fine-grained", max_gmacs=5, latency=False).backbone
+        ... # doctest: +SKIP
+    """
+    request = check_request(
+        task,
+        levels=levels,
+        device=device,
+        latency=latency,
+        budgets=(budget_ms, max_gmacs, max_params),
+        training=training,
+        gpu_memory=gpu_memory,
+        precision=precision,
+        epoch_images=epoch_images,
+        reparameterize=reparameterize,
+    )
+    check_positive("top", top)
+    level, limits = request.level, request.limits
+    front = search(
+        level,
+        load_catalog(catalog),
+        top=top,
+        family=family,
+        device=request.device,
+        latency=request.latency,
+        build=request.build,
+        progress=progress,
+        **limits,
+    )
+    return recommend(
+        level,
+        front.options,
+        front.backbones,
+        device=request.device,
+        search=front.summary,
+        notes=front.notes,
+        growth=growth_laws(front.options),
+        **request.checklist,
+        **limits,
+    )
 
 
 @dataclass
@@ -97,8 +194,10 @@ def search(
     top: int = 5,
     family: str | None = None,
     device: str = "cpu",
-    measure_latency: bool = True,
-    profiler: Profiler = level_options,
+    latency: bool = True,
+    build: Mapping[str, bool] | None = None,
+    progress: ProgressCallback | None = None,
+    profiler: Profiler | None = None,
     timer: Timer = latency_s,
 ) -> Front:
     """Walk ``entries`` most accurate first and return the accuracy-cost front at the level.
@@ -109,15 +208,20 @@ def search(
         budget_ms, max_gmacs, max_params: budgets (ms at batch 1, MACs / 1e9, params / 1e6).
         top: how many front options to find (the first is the choice).
         family: fnmatch pattern(s) on the architecture name (``convnext*``).
-        device, measure_latency: where the chosen option (and budget checks) are timed.
-        profiler, timer: how options are profiled and timed (tests pass fakes).
+        device, latency: where the chosen option (and budget checks) are timed; whether it is.
+        build: how each candidate is built: ``reparameterize``, ``train`` (``level_options``).
+        progress: ``progress(done, total, what)`` before each candidate (``total``: the
+            candidates; the walk usually stops long before).
+        profiler, timer: how options are profiled and timed (tests pass fakes; default
+            ``level_options`` with ``build``, ``latency_s``).
 
     Returns:
         A ``Front``; an ``InvalidArgumentError`` when no option fits (one line, with counts).
 
     Example:
-        >>> search(LEVELS[0], load_catalog(), max_gmacs=1, measure_latency=False).options[0]
+        >>> search(LEVELS[0], load_catalog(), max_gmacs=1, latency=False).options[0]
     """
+    profiler = profiler or partial(level_options, build=build)
     walk = _Walk(level, (budget_ms, max_gmacs, max_params))
     candidates = best_per_arch(entries, family)
     reached = 0
@@ -126,6 +230,7 @@ def search(
             break
         reached += 1
         if not _excluded(walk, entry):
+            report_progress(progress, reached - 1, len(candidates), f"profiling {entry.name}")
             _consider(walk, entry, profiler, timer, device)
     summary = _summary(walk, len(candidates), family, len(candidates) - reached)
     if not walk.front:
@@ -133,8 +238,10 @@ def search(
             f"no backbone fits at {size(level.resolution)} with "
             f"{_limits_text(walk.limits)}: {summary.text()}; relax a budget or widen --family"
         )
-    if measure_latency and walk.front[0].latency_s is None:
-        walk.front[0] = replace(walk.front[0], latency_s=timer(walk.front[0], device, None))
+    if latency and walk.front[0].latency_s is None:
+        chosen = walk.front[0]
+        report_progress(progress, reached, len(candidates), f"timing {chosen.profile.model}")
+        walk.front[0] = replace(chosen, latency_s=timer(chosen, device, None))
     notes = _notes(walk)
     return Front(tuple(walk.front), tuple(walk.backbones), summary, notes)
 

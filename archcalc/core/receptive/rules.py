@@ -4,8 +4,8 @@ outputs from its inputs' states (views, copies and element-wise rules: ``field_v
 Every rule takes ``(args, kwargs, out, inputs)`` -- the dispatched operator's arguments, its
 output and the ``(tensor, State)`` pairs of its tracked inputs -- and returns the output's
 ``State`` (or a list, one per output). ``RULES`` maps ``aten`` overload packets to rules;
-``archcalc.core.fields`` falls back to a union for point-wise operators and to ``unknown``
-for anything else that touches a tracked tensor.
+the tracker (``archcalc.core.receptive.tracker``) falls back to a union for point-wise
+operators and to ``unknown`` for anything else that touches a tracked tensor.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from typing import Any
 
 import torch
 
-from archcalc.core import receptive
-from archcalc.core.field_state import State, merge, one, other, strongest, unknown
-from archcalc.core.field_views import (
+from archcalc.core.receptive import axis as receptive
+from archcalc.core.receptive.axis import Axis
+from archcalc.core.receptive.dims import Dims, contract, inner, plain, spatial, whole
+from archcalc.core.receptive.state import State, merge, one, other, strongest, unknown
+from archcalc.core.receptive.views import (
     arg,
     broadcast_dims,
     cat,
@@ -36,8 +38,6 @@ from archcalc.core.field_views import (
     unbind,
     view,
 )
-from archcalc.core.receptive import Axis
-from archcalc.core.reshape import Dims, contract, inner, plain, spatial, whole
 
 __all__ = ["RULES", "SHAPE_ONLY"]
 

@@ -1,6 +1,7 @@
-"""One tensor's receptive-field state and how states combine (used by ``archcalc.core.fields``).
+"""One tensor's receptive-field state and how states combine (used by the tracker,
+``archcalc.core.receptive.tracker``).
 
-A ``State`` says which dims of the tensor hold the map (``archcalc.core.reshape`` atoms),
+A ``State`` says which dims of the tensor hold the map (``archcalc.core.receptive.dims`` atoms),
 what each cell sees along the rows and columns (``archcalc.core.receptive.Axis``) and its
 context: ``local``, ``gate`` (global context also reaches every cell), ``global`` (every cell
 sees the whole input) or ``unknown`` (with the reason).
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
-from archcalc.core import receptive
-from archcalc.core.receptive import Axis
-from archcalc.core.reshape import Atom, Dims, spatial
+from archcalc.core.receptive import axis as receptive
+from archcalc.core.receptive.axis import Axis
+from archcalc.core.receptive.dims import Atom, Dims, spatial
 from archcalc.results import ReceptiveField
 
 __all__ = ["State", "merge", "one", "other", "strongest", "unknown"]

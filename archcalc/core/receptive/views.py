@@ -1,7 +1,7 @@
 """Rules for operators that move values without mixing positions: views, permutes, reshapes,
 slices, splits, concatenations, pads, rolls, copies and element-wise operators.
 
-Same signature as ``archcalc.core.field_rules`` (which gathers every rule in ``RULES``):
+Same signature as ``archcalc.core.receptive.rules`` (which gathers every rule in ``RULES``):
 ``(args, kwargs, out, inputs)`` -> the output's ``State`` or a list of them.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from archcalc.core import receptive
-from archcalc.core.field_state import State, merge, one, other, unknown
-from archcalc.core.receptive import Axis
-from archcalc.core.reshape import Dims, permute, reshape, spatial
+from archcalc.core.receptive import axis as receptive
+from archcalc.core.receptive.axis import Axis
+from archcalc.core.receptive.dims import Dims, permute, reshape, spatial
+from archcalc.core.receptive.state import State, merge, one, other, unknown
 
 __all__ = [
     "arg",
@@ -97,7 +97,7 @@ def copy(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
 
 
 def view(args: Any, kwargs: Any, out: Any, inputs: list[Any]) -> State:
-    """A view or reshape: the atoms regrouped (``archcalc.core.reshape``)."""
+    """A view or reshape: the atoms regrouped (``archcalc.core.receptive.dims``)."""
     st = inputs[0][1]
     found = reshape(st.dims, out.shape)
     if found is None:

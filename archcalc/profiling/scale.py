@@ -1,13 +1,15 @@
 """``archcalc.scale``: how a model's costs grow with the input side, and the law behind them.
 
-Steps: pick ``steps`` sides spaced evenly on a log scale between ``low`` and ``high``, each
+Steps: pick ``steps`` sides spaced evenly on a log scale between ``min_resolution`` and
+``max_resolution``, each
 snapped to the nearest size the model's size rules accept aligned (``size_range``), so every
 size profiled runs; profile each (one meta build reused where the architecture allows) with
 the training step's backward; optionally measure latency; fit MACs ~ a*r^2 + b*r^4
 (``archcalc.growth``) and give the r^4 (global-attention) share and the local exponents.
 
-It lives beside ``bench`` in the timing layer because ``--latency`` measures; without it,
-everything runs on the meta device.
+A profiling sweep over sizes: everything runs on the meta device, but ``latency=True``
+measures each size with ``archcalc.measure`` (so this one module sits above the timing layer
+in ``tests/test_layout.py``). ``str(scaling)`` prints the CLI's table.
 """
 
 from __future__ import annotations
@@ -20,15 +22,27 @@ from typing import Any
 from torch import nn
 
 from archcalc.checks import check_convention, check_positive
+from archcalc.deprecation import renamed_kwargs
+from archcalc.display import Summarised, Summary
 from archcalc.errors import InvalidArgumentError
+from archcalc.formatting import billions, field_text, mebibytes, milliseconds, size
 from archcalc.growth import GrowthLaw, fit_growth, local_exponents
 from archcalc.profiling.accepts import size_range
-from archcalc.profiling.prepare import prepare
+from archcalc.profiling.prepare import build_model, trace_model
 from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Environment, Pair, Profile, ReceptiveField
-from archcalc.timing.measure import measure
+from archcalc.timing.measure import TimingSettings, measure
 
-__all__ = ["MIN_RUN_TIME_S", "ScalePoint", "Scaling", "pick_sides", "scale"]
+__all__ = [
+    "MIN_RUN_TIME_S",
+    "SCALE_HEADERS",
+    "ScalePoint",
+    "Scaling",
+    "pick_sides",
+    "scale",
+    "scale_notes",
+    "scale_table",
+]
 
 #: Timed-run length per size with ``latency``: the median of at least 10 runs is enough to
 #: read an exponent between sizes whose costs differ by tens of percent.
@@ -63,11 +77,13 @@ class ScalePoint:
 
 
 @dataclass(frozen=True)
-class Scaling:
-    """A model's costs across square sides ``low``..``high`` and the law fitted to its MACs.
+class Scaling(Summarised):
+    """A model's costs across square sides (``min_resolution``..``max_resolution``) and the law
+    fitted to its MACs.
 
     ``exponent`` is the overall one, from the first size to the last; ``device`` is where
-    latency was measured (None when it was not).
+    latency was measured (None when it was not). ``str()`` (and Jupyter) shows the CLI's
+    table and notes.
     """
 
     model: str
@@ -82,6 +98,9 @@ class Scaling:
     @property
     def sides(self) -> list[int]:
         return [p.side for p in self.points]
+
+    def _summary(self) -> Summary:
+        return (*scale_table(self), scale_notes(self))
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON object (README, ``archcalc scale --format json``)."""
@@ -112,10 +131,11 @@ def pick_sides(valid: Sequence[int], low: int, high: int, steps: int) -> list[in
     return sorted(set(nearest))
 
 
+@renamed_kwargs(low="min_resolution", high="max_resolution")
 def scale(
     model: str | nn.Module,
-    low: int = 96,
-    high: int = 896,
+    min_resolution: int = 96,
+    max_resolution: int = 896,
     *,
     steps: int = 10,
     latency: bool = False,
@@ -125,25 +145,34 @@ def scale(
     output_stride: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> Scaling:
-    """Profile ``model`` at ``steps`` sizes from ``low`` to ``high`` and fit how MACs grow.
+    """Profile ``model`` at ``steps`` square sizes from ``min_resolution`` to
+    ``max_resolution`` and fit how its MACs grow.
 
     Args:
         model: timm name or ``nn.Module`` (e.g. a ViT built with ``dynamic_img_size=True``).
-        low, high: the range of square sides; each size is snapped to the nearest one the
-            model accepts aligned (no pixel dropped, no padded window).
+        min_resolution, max_resolution: the range of square sides (``low``/``high`` are their
+            deprecated names); each size is snapped to the nearest one the model accepts
+            aligned (no pixel dropped, no padded window).
         steps: how many sizes (fewer when fewer valid sizes lie in the range).
         latency: also measure the median latency at batch 1 on ``device`` (slow).
+        device: where latency is measured.
         convention, in_chans, output_stride: as for ``profile``.
-        progress: called before each size is profiled or timed (``archcalc.progress``).
+        progress: ``progress(done, total, what)`` before each size is profiled or timed
+            (``archcalc.progress``).
 
     Returns:
         A ``Scaling``: per size MACs, training-step MACs, activation and training-step
         memory, final k, the r^4 share and local exponents; the fitted ``GrowthLaw``.
+        ``str()`` of it is the CLI's table.
+
+    Raises:
+        InvalidArgumentError: a bad range or count, or no aligned size in the range.
 
     Example:
-        >>> round(archcalc.scale("resnet50", 96, 896).exponent, 2)  # doctest: +SKIP
-        2.0
+        >>> print(archcalc.scale("resnet18", 96, 896, steps=3))  # doctest: +SKIP
+        res      k x k    RF (px)   GMACs ...
     """
+    low, high = min_resolution, max_resolution
     check_positive("steps", steps)
     check_convention(convention)
     found = size_range(model, low, high, in_chans=in_chans, output_stride=output_stride)
@@ -155,12 +184,12 @@ def scale(
             f"{found.min_size[0]})"
         )
     options = {"in_chans": in_chans, "output_stride": output_stride}
-    built = prepare(model, sides[0], trace=False, **options).built
+    built = build_model(model, sides[0], **options)
     steps_total = len(sides) * (2 if latency else 1)
     profiles = []
     for i, s in enumerate(sides):
         report_progress(progress, i, steps_total, f"profiling {found.model} at {s}x{s}")
-        ready = prepare(model, s, reuse=built, convention=convention, train=True, **options)
+        ready = trace_model(model, s, reuse=built, convention=convention, train=True, **options)
         profiles.append(ready.profile)
     latencies = None
     if latency:
@@ -172,7 +201,8 @@ def scale(
 
 
 def _latency(model: str | nn.Module, side: int, device: str, **options: Any) -> float:
-    timing = measure(model, side, device=device, min_run_time=MIN_RUN_TIME_S, **options)
+    settings = TimingSettings(device=device, min_run_time_s=MIN_RUN_TIME_S)
+    timing = measure(model, side, settings=settings, **options)
     return float(timing.median_s)
 
 
@@ -219,3 +249,69 @@ def _scaling(
         environment=first.environment,
         device=device,
     )
+
+
+SCALE_HEADERS = (
+    "res",
+    "k x k",
+    "RF (px)",
+    "GMACs",
+    "train GMACs",
+    "act. (MB)",
+    "train step (MB)",
+    "r^4 share",
+    "exponent",
+    "train exponent",
+)
+
+
+def _exponent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def scale_table(s: Scaling) -> tuple[tuple[str, ...], list[list[str]]]:
+    """``archcalc scale``: one row per size; latency and its exponent when measured."""
+    headers = SCALE_HEADERS
+    rows = [
+        [
+            size((p.side, p.side)),
+            size(p.final_map),
+            field_text(p.final_field),
+            billions(p.macs),
+            billions(p.train_macs),
+            mebibytes(p.activation_bytes),
+            mebibytes(p.train_step_bytes),
+            f"{100 * p.quartic_share:.1f}%",
+            _exponent(p.exponent),
+            _exponent(p.train_exponent),
+        ]
+        for p in s.points
+    ]
+    if s.device is not None:
+        headers = (*headers, "median (ms)", "latency exponent")
+        for row, p in zip(rows, s.points, strict=True):
+            latency = "-" if p.latency_s is None else milliseconds(p.latency_s)
+            row += [latency, _exponent(p.latency_exponent)]
+    return headers, rows
+
+
+def scale_notes(s: Scaling) -> list[str]:
+    """The law in words, the overall exponent and what each column means."""
+    law = s.law
+    sides = f"{law.low}..{law.high} px"
+    if law.quadratic_only:
+        shape = "quadratic: no global attention (convolutions, linear layers, windows)"
+    else:
+        shape = (
+            f"towards quartic: global attention is {100 * law.quartic_share(224):.1f}% "
+            f"at 224 and {100 * law.quartic_share(law.high):.1f}% at {law.high}"
+        )
+    return [
+        f"{s.model}: MACs ~ {law.quadratic:.4g} r^2 + {law.quartic:.4g} r^4 over {sides} "
+        f"({shape}; largest gap to a measured size {100 * law.max_residual:.1f}%); "
+        f"exponent {_exponent(s.exponent)} from {s.sides[0]} to {s.sides[-1]}.",
+        f"MACs at batch {s.batch_size}, convention {s.convention!r} (FLOPs = 2 x MACs); train "
+        "= forward + backward of one step; r^4 share = the law's global-attention part at "
+        "that size; exponent = log(cost ratio) / log(side ratio) from the size above; "
+        "memory in MiB, float32.",
+    ] + ([f"Latency: median at batch 1 on {s.device}, float32."] if s.device else [])

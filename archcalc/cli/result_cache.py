@@ -67,7 +67,7 @@ def _version(package: str) -> str | None:
 def fingerprint() -> dict[str, Any]:
     """What every key holds besides the question: archcalc's source hash, Python, torch and
     timm versions."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parent.parent  # the archcalc package
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())

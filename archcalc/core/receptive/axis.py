@@ -7,7 +7,7 @@ Araujo et al., Distill 2019); nearest or bilinear upsampling and aligned windows
 field depend on ``o`` modulo a small period, which this form carries exactly instead of
 rounding. Paths that meet (residual sums, concatenations) take, cell by cell, the first
 pixel seen by any path and the last: the field of a multi-branch network is the union, so
-its size is at least the largest over the paths. No torch here; ``archcalc.core.fields``
+its size is at least the largest over the paths. No torch here; ``archcalc.core.receptive.tracker``
 applies these rules to the operators of a traced forward.
 """
 

@@ -1,0 +1,156 @@
+"""A suggestion request checked once, for both entry points (no torch).
+
+``suggest`` (named backbones) and ``search_backbones`` (the zoo search) take the same task,
+budgets, training and build arguments; ``check_request`` validates them before anything is
+built, so every argument either applies or raises at once. ``check_search_only`` refuses the
+search's own arguments (``top``, ``family``, ``catalog``) where no search runs; the CLI calls
+it before torch loads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from archcalc.checks import check_limit, check_positive
+from archcalc.core.devices import check_device
+from archcalc.errors import InvalidArgumentError
+from archcalc.growth import GrowthLaw, fit_growth
+from archcalc.recommend.batch import check_gpu_memory, check_precision
+from archcalc.recommend.decide import DEFAULT_BACKBONES
+from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
+from archcalc.recommend.suggestion import Option
+
+__all__ = [
+    "Levels",
+    "Request",
+    "backbone_names",
+    "check_request",
+    "check_search_only",
+    "growth_laws",
+    "level_table",
+]
+
+#: What ``levels=`` takes: a levels file, or a table of ``Level``.
+Levels = str | os.PathLike[str] | Sequence[Level] | None
+
+
+@dataclass(frozen=True)
+class Request:
+    """The checked arguments: the level, where latency is measured, the budgets (``limits``:
+    budget_ms, max_gmacs, max_params), what the decision reports (``checklist``: training,
+    gpu_memory, precision, epoch_images) and how each model is built (``build``:
+    reparameterize, and train when GPU sizes ask for training-step MACs)."""
+
+    level: Level
+    device: str
+    latency: bool
+    limits: dict[str, float | None]
+    checklist: dict[str, Any]
+    build: dict[str, bool]
+
+
+def check_request(
+    task: str,
+    *,
+    levels: Levels,
+    device: str,
+    latency: bool,
+    budgets: tuple[float | None, float | None, float | None],
+    training: bool,
+    gpu_memory: float | Sequence[float] | None,
+    precision: str,
+    epoch_images: int | None,
+    reparameterize: bool,
+) -> Request:
+    """Validate a request (``budgets``: budget_ms, max_gmacs, max_params); raise on the first
+    bad argument with the fix.
+
+    Raises:
+        InvalidArgumentError: an unknown task, a bad budget, GPU size, precision or count, a
+        latency budget without latency measurement, or precision/epoch_images without a GPU
+        size (they would change nothing).
+        DeviceUnavailableError: a device this machine does not have.
+    """
+    level = find_level(task, level_table(levels))
+    gpus = check_gpu_memory(gpu_memory)
+    check_positive("epoch_images", epoch_images, optional=True)
+    if not gpus and (epoch_images is not None or precision != "fp32"):
+        raise InvalidArgumentError(
+            "precision and epoch_images size the training batch of gpu_memory: add "
+            "--gpu-memory GiB, or drop them"
+        )
+    names = ("budget_ms", "max_gmacs", "max_params")
+    limits = {n: check_limit(n, v) for n, v in zip(names, budgets, strict=True)}
+    if limits["budget_ms"] is not None and not latency:
+        raise InvalidArgumentError(
+            "budget_ms needs latency measurement: drop --no-latency, or use --max-gmacs"
+        )
+    checklist = {
+        "training": training,
+        "gpu_memory": gpus,
+        "precision": check_precision(precision),
+        "epoch_images": epoch_images,
+    }
+    build = {"reparameterize": bool(reparameterize), "train": bool(gpus)}
+    dev = check_device(device, allow_meta=False)
+    return Request(level, dev, bool(latency), limits, checklist, build)
+
+
+def check_search_only(top: int | None, family: str | None, catalog: object | None) -> None:
+    """Refuse the search's own arguments where no search runs (named backbones).
+
+    Raises:
+        InvalidArgumentError: one line naming the arguments given and the fix.
+    """
+    given = [
+        n for n, v in (("top", top), ("family", family), ("catalog", catalog)) if v is not None
+    ]
+    if given:
+        raise InvalidArgumentError(
+            f"{'/'.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the "
+            "backbone search only: use --backbone auto (search_backbones), or drop it"
+        )
+
+
+def level_table(levels: Levels) -> tuple[Level, ...]:
+    """The built-in levels, a levels file's, or the given table of ``Level``."""
+    if levels is None:
+        return LEVELS
+    if isinstance(levels, str | os.PathLike):
+        return load_levels(levels)
+    if all(isinstance(lv, Level) for lv in levels):
+        return tuple(levels)
+    raise InvalidArgumentError("levels must be a file path or a sequence of Level")
+
+
+def backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], bool]:
+    """The names to try, in order of preference; ``auto`` (alone) asks for the search."""
+    asked = [backbones] if isinstance(backbones, str) else list(backbones or DEFAULT_BACKBONES)
+    if not asked or not all(isinstance(b, str) and b.strip() for b in asked):
+        raise InvalidArgumentError(f"backbones must be timm model names, got {backbones!r}")
+    names = list(dict.fromkeys(b.strip() for b in asked))
+    if any(b.lower() == "auto" for b in names):
+        if len(names) > 1:
+            raise InvalidArgumentError(
+                "--backbone auto searches every architecture: give it alone, or name backbones"
+            )
+        return [], True
+    return names, False
+
+
+def growth_laws(options: Sequence[Option]) -> dict[str, GrowthLaw]:
+    """Each backbone's MACs ~ a*r^2 + b*r^4, fitted to its square rows at the default stride
+    (the candidate sizes it was profiled at anyway; no extra profile)."""
+    rows: dict[str, dict[int, int]] = {}
+    for o in options:
+        p = o.profile
+        if p.output_stride is None and p.height == p.width:
+            rows.setdefault(o.backbone, {})[p.height] = p.macs
+    return {
+        name: fit_growth(list(by_side), list(by_side.values()))
+        for name, by_side in rows.items()
+        if len(by_side) > 1
+    }
