@@ -302,7 +302,7 @@ def profile(
             says whether anything was fused.
 
     Returns:
-        A ``Profile`` (``to_dict()`` is the JSON schema in the README; ``str()`` its table).
+        A ``Profile`` (``to_dict()``: the JSON of docs/schemas.md; ``str()``: its table).
 
     Raises:
         InvalidArgumentError: a bad argument (size, count, convention, device name).

@@ -103,7 +103,7 @@ class Scaling(Summarised):
         return (*scale_table(self), scale_notes(self))
 
     def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object (README, ``archcalc scale --format json``)."""
+        """The ``archcalc scale --format json`` object (docs/schemas.md)."""
         return {
             "model": self.model,
             "convention": self.convention,

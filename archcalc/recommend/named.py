@@ -94,7 +94,7 @@ def suggest(
             raise (they would change nothing).
 
     Returns:
-        A ``Suggestion`` (``to_dict()`` is the README's JSON).
+        A ``Suggestion`` (``to_dict()``: the JSON of docs/schemas.md).
 
     Raises:
         InvalidArgumentError: a bad argument, or ``top``/``family``/``catalog`` with named
