@@ -27,6 +27,7 @@ from typing import Any
 
 from archcalc.errors import InvalidArgumentError, first_line
 from archcalc.formatting import GIB, MIB
+from archcalc.serialize import Serialized, json_field
 from archcalc.system import peak_rss_bytes, rss_bytes
 
 __all__ = ["Done", "Failure", "Item", "load_target", "run_isolated"]
@@ -38,15 +39,12 @@ START_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
-class Failure:
+class Failure(Serialized):
     """Why a task did not finish: ``kind`` is exception, timeout, crash or memory."""
 
     kind: str
-    error_type: str
+    error_type: str = json_field(name="type")
     reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "type": self.error_type, "reason": self.reason}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -26,6 +26,7 @@ from archcalc.profiling.accepts import size_range
 from archcalc.profiling.prepare import prepare
 from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Environment, Pair, Profile, ReceptiveField
+from archcalc.serialize import Serialized
 from archcalc.timing.measure import measure
 
 __all__ = ["MIN_RUN_TIME_S", "ScalePoint", "Scaling", "pick_sides", "scale"]
@@ -36,7 +37,7 @@ MIN_RUN_TIME_S = 0.5
 
 
 @dataclass(frozen=True)
-class ScalePoint:
+class ScalePoint(Serialized):
     """One size: costs, final map, the law's r^4 share there and the exponents from the size
     before (None for the first). ``final_field`` is the final map's receptive field (None where
     the profile has none)."""
@@ -54,16 +55,9 @@ class ScalePoint:
     latency_exponent: float | None = None
     final_field: ReceptiveField | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "final_map": list(self.final_map),
-            "final_field": None if self.final_field is None else self.final_field.to_dict(),
-        }
 
-
-@dataclass(frozen=True)
-class Scaling:
+@dataclass(frozen=True, kw_only=True)
+class Scaling(Serialized):
     """A model's costs across square sides ``low``..``high`` and the law fitted to its MACs.
 
     ``exponent`` is the overall one, from the first size to the last; ``device`` is where
@@ -75,26 +69,13 @@ class Scaling:
     batch_size: int
     law: GrowthLaw
     exponent: float | None
+    device: str | None = None
     points: tuple[ScalePoint, ...]
     environment: Environment
-    device: str | None = None
 
     @property
     def sides(self) -> list[int]:
         return [p.side for p in self.points]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object (README, ``archcalc scale --format json``)."""
-        return {
-            "model": self.model,
-            "convention": self.convention,
-            "batch_size": self.batch_size,
-            "law": self.law.to_dict(),
-            "exponent": self.exponent,
-            "device": self.device,
-            "points": [p.to_dict() for p in self.points],
-            "environment": asdict(self.environment),
-        }
 
 
 def pick_sides(valid: Sequence[int], low: int, high: int, steps: int) -> list[int]:
