@@ -293,7 +293,10 @@ def _schema(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": _SCALARS[hint]}
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (Union, types.UnionType):
-        return {"anyOf": [_schema(a, defs) for a in args]}
+        arms = [_schema(a, defs) for a in args]
+        if all(list(arm) == ["type"] for arm in arms):  # int | None -> ["integer", "null"]
+            return {"type": [arm["type"] for arm in arms]}
+        return {"anyOf": arms}
     if dataclasses.is_dataclass(hint):
         name = hint.__name__
         if name not in defs:
