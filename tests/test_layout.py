@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "archcalc"
 #: Lowest first: a module may import its own layer or a lower one, never a higher one.
 LAYERS = (
     ("archcalc", "archcalc.errors", "archcalc.results", "archcalc.formatting",
-     "archcalc.checks", "archcalc.system", "archcalc.growth", "archcalc.display",
+     "archcalc.checks", "archcalc.system", "archcalc.growth", "archcalc.display", "archcalc.serialize",
      "archcalc.progress", "archcalc.cache"),
     ("archcalc.core",),
     ("archcalc.sizes",),
@@ -24,7 +24,7 @@ LAYERS = (
     ("archcalc.timing",),
     ("archcalc.recommend",),
     ("archcalc.sweep",),
-    ("archcalc.report",),
+    ("archcalc.report", "archcalc.schemas"),
     ("archcalc.cli",),
 )  # fmt: skip
 #: Decision and computation code that must never import presentation.
