@@ -20,6 +20,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STAGE_HEADERS",
     "Environment",
+    "Identity",
     "LayerRow",
     "Memory",
     "Profile",
@@ -104,14 +105,11 @@ class Environment:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Profile(Summarised, Serialized):
-    """Static profile of one model at one input size (see the README for the JSON schema).
+class Identity(Serialized):
+    """What identifies one result line: model, counting convention and the input tensor.
 
-    ``fusable``: timm's ``reparameterize_model`` would fuse the model for deployment;
-    ``reparameterized``: these numbers are of that fused form (``reparameterize=True``).
-
-    ``str()`` (and Jupyter) show its ``archcalc inspect`` row and notes; ``stages`` holds the
-    per-stage table, ``to_dict()`` everything.
+    Every line of a sweep starts with these keys, a profile's and a failure's alike, so that
+    reruns and shards can be matched (``archcalc.sweep.run.line_key``).
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -121,6 +119,19 @@ class Profile(Summarised, Serialized):
     channels: int = json_field(group="input")
     height: int = json_field(group="input")
     width: int = json_field(group="input")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile(Identity, Summarised):
+    """Static profile of one model at one input size (see the README for the JSON schema).
+
+    ``fusable``: timm's ``reparameterize_model`` would fuse the model for deployment;
+    ``reparameterized``: these numbers are of that fused form (``reparameterize=True``).
+
+    ``str()`` (and Jupyter) show its ``archcalc inspect`` row and notes; ``stages`` holds the
+    per-stage table, ``to_dict()`` everything.
+    """
+
     output_stride: int | None
     global_stride: Pair
     final_map: Pair

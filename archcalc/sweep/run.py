@@ -27,7 +27,7 @@ from archcalc.checks import check_convention, check_positive
 from archcalc.core.geometry import parse_resolution
 from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
 from archcalc.formatting import GIB
-from archcalc.results import SCHEMA_VERSION, Pair
+from archcalc.results import Identity, Pair
 from archcalc.serialize import Serialized, json_field
 from archcalc.sweep.jsonl import append_lines, repair
 from archcalc.sweep.shards import Shard, shard_models
@@ -132,17 +132,10 @@ def _task_key(model: str, res: Pair, settings: SweepSettings) -> tuple[Any, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
-class ErrorLine(Serialized):
+class ErrorLine(Identity):
     """The sweep line of a pair that failed: a profile's identity keys, ``status`` ``error``
     and the failure (``kind``, ``type``, ``reason``)."""
 
-    schema_version: int = SCHEMA_VERSION
-    model: str
-    convention: str
-    batch_size: int = json_field(group="input")
-    channels: int = json_field(group="input")
-    height: int = json_field(group="input")
-    width: int = json_field(group="input")
     status: str = "error"
     error: Failure
 
