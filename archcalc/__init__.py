@@ -17,6 +17,7 @@ __all__ = [
     "InsufficientMemoryError",
     "InvalidArgumentError",
     "InvalidResolutionError",
+    "NothingFitsError",
     "Profile",
     "ReceptiveField",
     "Scaling",
@@ -28,6 +29,7 @@ __all__ = [
     "TraceError",
     "UnknownModelError",
     "Validity",
+    "WorkerCrashError",
     "__version__",
     "check_resolution",
     "expand_models",
@@ -60,6 +62,8 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
+    "NothingFitsError": "archcalc.errors",
+    "WorkerCrashError": "archcalc.errors",
     "scale": "archcalc.timing.scale",
     "Scaling": "archcalc.timing.scale",
     "to_pandas": "archcalc.report.frames",
@@ -77,8 +81,10 @@ if TYPE_CHECKING:
         InsufficientMemoryError,
         InvalidArgumentError,
         InvalidResolutionError,
+        NothingFitsError,
         TraceError,
         UnknownModelError,
+        WorkerCrashError,
     )
     from archcalc.profiling.accepts import check_resolution, size_range
     from archcalc.profiling.prepare import profile

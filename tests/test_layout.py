@@ -16,8 +16,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "archcalc"
 #: Lowest first: a module may import its own layer or a lower one, never a higher one.
 LAYERS = (
     ("archcalc", "archcalc.errors", "archcalc.results", "archcalc.formatting",
-     "archcalc.checks", "archcalc.system", "archcalc.growth", "archcalc.display", "archcalc.serialize",
-     "archcalc.progress", "archcalc.cache"),
+     "archcalc.checks", "archcalc.system", "archcalc.growth", "archcalc.display",
+     "archcalc.progress", "archcalc.cache", "archcalc.serialize"),
     ("archcalc.core",),
     ("archcalc.sizes",),
     ("archcalc.profiling",),

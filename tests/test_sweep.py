@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from archcalc.errors import InvalidArgumentError, UnknownModelError
+from archcalc.errors import InvalidArgumentError, UnknownModelError, WorkerCrashError
 from archcalc.sweep.jsonl import read_jsonl, repair
 from archcalc.sweep.merge import merge_results
 from archcalc.sweep.run import (
@@ -264,3 +264,13 @@ def test_cli_sweep_and_merge(tmp_path: Path) -> None:
     assert "3 results from 5 lines (2 duplicates dropped)" in merged.stderr
     bad = _cli("sweep", *common, "--shard", "2/2", "--out", str(a))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "out of range" in bad.stderr
+
+
+def test_a_worker_that_dies_while_starting_is_its_own_error(tmp_path: Path) -> None:
+    out = tmp_path / "crash.jsonl"
+    with pytest.raises(WorkerCrashError, match="died while starting: worker exited with status 7"):
+        run_sweep(["net"], [32], out=out, profiler="crashing_worker:profiler", jobs=1)
+    crashed = _cli("sweep", "--models", "net", "--res", "32", "--out", str(out),
+                   "--profiler", "crashing_worker:profiler")  # fmt: skip
+    assert crashed.returncode == 2 and crashed.stderr.count("\n") == 1
+    assert crashed.stderr.startswith("archcalc: error: worker died while starting")

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from archcalc.errors import ArchcalcError, InvalidArgumentError, UnknownModelError
+from archcalc.errors import ArchcalcError, NothingFitsError, UnknownModelError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
 from archcalc.recommend.catalog import Entry, best_per_arch
@@ -113,7 +113,10 @@ def search(
         profiler, timer: how options are profiled and timed (tests pass fakes).
 
     Returns:
-        A ``Front``; an ``InvalidArgumentError`` when no option fits (one line, with counts).
+        A ``Front``.
+
+    Raises:
+        NothingFitsError: no option fits the budgets (one line, with the counts).
 
     Example:
         >>> search(LEVELS[0], load_catalog(), max_gmacs=1, measure_latency=False).options[0]
@@ -129,7 +132,7 @@ def search(
             _consider(walk, entry, profiler, timer, device)
     summary = _summary(walk, len(candidates), family, len(candidates) - reached)
     if not walk.front:
-        raise InvalidArgumentError(
+        raise NothingFitsError(
             f"no backbone fits at {size(level.resolution)} with "
             f"{_limits_text(walk.limits)}: {summary.text()}; relax a budget or widen --family"
         )
