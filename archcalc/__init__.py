@@ -36,11 +36,13 @@ __all__ = [
     "measure",
     "merge_results",
     "profile",
+    "register_formula",
     "run_sweep",
     "scale",
     "size_range",
     "suggest",
     "to_pandas",
+    "use_formulas",
 ]
 
 _LAZY = {
@@ -67,6 +69,8 @@ _LAZY = {
     "scale": "archcalc.timing.scale",
     "Scaling": "archcalc.timing.scale",
     "to_pandas": "archcalc.report.frames",
+    "register_formula": "archcalc.core.formulas",
+    "use_formulas": "archcalc.core.formulas",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
     "merge_results": "archcalc.sweep.merge",
@@ -75,6 +79,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from archcalc.core.formulas import register_formula, use_formulas
     from archcalc.errors import (
         ArchcalcError,
         DeviceUnavailableError,
