@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 
 import pytest
-from test_recommend import make
+from helpers import make
 
 from archcalc.errors import NothingFitsError, UnknownModelError
 from archcalc.recommend.auto import search

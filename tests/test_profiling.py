@@ -284,7 +284,7 @@ def test_prepare_reparameterized_on_cpu_has_no_batchnorm_left() -> None:
 def test_fused_note_gives_the_change_in_percent() -> None:
     from dataclasses import replace
 
-    from test_recommend import make
+    from helpers import make
 
     from archcalc.results import fused_note
 

@@ -232,9 +232,7 @@ def _drain(
     w.process.join()
     if not w.ready:
         _retire(w, workers)
-        raise WorkerCrashError(
-            f"worker died while starting: {_crash(w.process.exitcode).reason}"
-        )
+        raise WorkerCrashError(f"worker died while starting: {_crash(w.process.exitcode).reason}")
     if w.task is not None:
         yield _finish(w, _crash(w.process.exitcode), w.peak_rss_bytes)
     _retire(w, workers)
