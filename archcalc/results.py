@@ -123,7 +123,7 @@ class Identity(Serialized):
 
 @dataclass(frozen=True, kw_only=True)
 class Profile(Identity, Summarised):
-    """Static profile of one model at one input size (see the README for the JSON schema).
+    """Static profile of one model at one input size (JSON Schema: archcalc/schemas/profile.json).
 
     ``fusable``: timm's ``reparameterize_model`` would fuse the model for deployment;
     ``reparameterized``: these numbers are of that fused form (``reparameterize=True``).
