@@ -34,6 +34,7 @@ LAYER4_MACS_PER_POSITION = 1_179_648 + 131_072 + 3 * 2_359_296
         ("region", "mobilenetv3_large_100", 48, None, 2),  # no output_stride: 96 proposed
     ],
 )
+@pytest.mark.slow
 def test_each_level_gives_its_size(
     task: str, backbone: str, side: int, output_stride: int | None, k: int
 ) -> None:
@@ -68,6 +69,7 @@ def test_region_resnet18_warns_2x2_and_adopts_output_stride_16() -> None:
     assert "0.140 GMACs" in warning  # 140,410,880 MACs
 
 
+@pytest.mark.slow
 def test_region_mobilenet_proposes_a_larger_input_reaching_k3() -> None:
     s = suggest("region", "mobilenetv3_large_100", measure_latency=False)
     (warning, *_) = s.warnings
@@ -75,6 +77,7 @@ def test_region_mobilenet_proposes_a_larger_input_reaching_k3() -> None:
     assert "does not accept output_stride=16" in warning
 
 
+@pytest.mark.slow
 def test_default_backbones_for_region_pick_the_one_that_reaches_k3() -> None:
     s = suggest("region", measure_latency=False)
     assert (s.backbone, s.resolution, s.chosen.profile.final_map) == ("resnet18", (48, 48), (3, 3))
@@ -117,6 +120,7 @@ def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPa
     assert any("budget_ms=50 (72.55 ms)" in w for w in s.warnings)
 
 
+@pytest.mark.slow
 def test_latency_without_budget_times_each_backbones_best_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -45,6 +45,7 @@ def _by_pair(path: Path) -> dict[tuple[str, int], dict]:
     return {(r["model"], r["input"]["height"]): r for r in read_jsonl(path).records}
 
 
+@pytest.mark.slow
 def test_failures_are_recorded_and_the_sweep_completes(tmp_path: Path) -> None:
     out = tmp_path / "s.jsonl"
     models = ["ok1", "raise1", "hang1", "exit1", "grow1", "ok2"]
@@ -91,6 +92,7 @@ def test_resume_after_a_torn_last_line(tmp_path: Path) -> None:
     assert out.read_bytes().endswith(b"\n") and read_jsonl(out).bad_lines == 0
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9(tmp_path: Path) -> None:
     """Kill a running sweep process with SIGKILL mid-way, rerun: every pair exactly once."""
     out = tmp_path / "s.jsonl"
@@ -186,6 +188,7 @@ def test_repair_cuts_a_torn_tail_and_drops_bad_lines(tmp_path: Path) -> None:
     assert [r for r in read_jsonl(path).records] == [{"a": 1}, {"b": 2}]
 
 
+@pytest.mark.slow
 def test_default_profiler_on_tiny_models(tmp_path: Path) -> None:
     """resnet10t (stride 32, reused across sizes) and test_vit (img_size is an argument:
     rebuilt per size, patch 16): k = ceil(side / stride)."""
