@@ -112,7 +112,6 @@ def test_short_warmup_keeps_its_minimum(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(archcalc.timing.stats, "is_stable", lambda times: False)  # never settles
     t = archcalc.measure(tiny(), 16, **FAST, warmup_max=1e-3)
     assert t.warmup_runs >= WARMUP_MIN_RUNS and t.warmup_s >= WARMUP_MIN_S
-    assert not t.warmup_stable and "unstable_warmup" in t.warnings
 
 
 def test_settings_applied_inside_and_restored_after() -> None:
