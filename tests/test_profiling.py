@@ -148,7 +148,10 @@ def test_stage_macs_sum_to_total() -> None:
         assert sum(s.macs for s in p.stages) == p.macs
 
 
-@pytest.mark.parametrize(("name", "res"), [("resnet18", 64), ("deit_tiny_patch16_224", 224)])
+@pytest.mark.parametrize(
+    ("name", "res"),
+    [("resnet18", 64), pytest.param("deit_tiny_patch16_224", 224, marks=pytest.mark.slow)],
+)
 def test_same_counts_on_meta_and_cpu(name: str, res: int) -> None:
     # deit_tiny on real CPU tensors runs the fused attention kernel that torch's
     # FlopCounterMode skips (1.07 G instead of 1.25 G); archcalc counts it as on meta.
@@ -276,6 +279,7 @@ def test_reparameterize_leaves_a_model_with_nothing_to_fuse_alone() -> None:
     assert asked == plain and not asked.fusable and not asked.reparameterized
 
 
+@pytest.mark.slow
 def test_prepare_reparameterized_on_cpu_has_no_batchnorm_left() -> None:
     from archcalc.profiling.prepare import prepare
 
