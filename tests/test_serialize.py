@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -186,6 +187,15 @@ def test_a_schema_1_timing_loads_and_its_statistics_are_derived() -> None:
 def test_the_shipped_schemas_are_the_generated_ones() -> None:
     assert archcalc.schemas.stale() == []
     assert set(archcalc.schemas.NAMES) == {p.stem for p in archcalc.schemas.FOLDER.glob("*.json")}
+
+
+def test_a_stale_schema_file_is_found(tmp_path: Path) -> None:
+    written = archcalc.schemas.write(tmp_path)
+    assert sorted(p.stem for p in written) == sorted(archcalc.schemas.NAMES)
+    assert archcalc.schemas.stale(tmp_path) == []
+    (tmp_path / "timing.json").write_text("{}\n")
+    (tmp_path / "scaling.json").unlink()
+    assert archcalc.schemas.stale(tmp_path) == ["timing", "scaling"]
 
 
 def test_an_unknown_schema_name_is_a_user_error() -> None:
