@@ -57,6 +57,7 @@ class Option(Serialized):
 
     @property
     def backbone(self) -> str:
+        """The profiled model's timm name."""
         return self.profile.model
 
     @property
@@ -70,6 +71,7 @@ class Option(Serialized):
         return (self.profile.model, self.profile.resolution, self.profile.output_stride)
 
     def verdict(self, level: Level) -> KVerdict:
+        """Where this option's final map falls in the k window at ``level``."""
         p = self.profile
         return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
 
