@@ -56,6 +56,14 @@ def test_profile_rejects(kwargs: dict[str, Any], error: type[ArchcalcError]) -> 
         archcalc.profile(args.pop("model"), args.pop("resolution"), **args)
 
 
+def test_a_bad_argument_is_also_a_value_error() -> None:
+    with pytest.raises(ValueError, match="convention"):
+        archcalc.profile("convnext_atto", 64, convention="flops")
+    assert issubclass(archcalc.NothingFitsError, InvalidArgumentError)
+    assert issubclass(archcalc.WorkerCrashError, ArchcalcError)
+    assert not issubclass(archcalc.WorkerCrashError, ValueError)  # not the caller's value
+
+
 @pytest.mark.skipif(not NO_CUDA, reason="needs a machine without CUDA")
 def test_cuda_without_cuda() -> None:
     with pytest.raises(DeviceUnavailableError, match="no CUDA device"):
