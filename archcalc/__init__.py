@@ -25,6 +25,7 @@ __all__ = [
     "InvalidResolutionError",
     "Level",
     "MergeSummary",
+    "NothingFitsError",
     "Option",
     "Profile",
     "ProgressCallback",
@@ -42,6 +43,7 @@ __all__ = [
     "TraceError",
     "UnknownModelError",
     "Validity",
+    "WorkerCrashError",
     "__version__",
     "bench",
     "check_resolution",
@@ -49,12 +51,14 @@ __all__ = [
     "measure",
     "merge_results",
     "profile",
+    "register_formula",
     "run_sweep",
     "scale",
     "search_backbones",
     "size_range",
     "suggest",
     "to_pandas",
+    "use_formulas",
 ]
 
 _LAZY = {
@@ -90,7 +94,11 @@ _LAZY = {
     "UnknownModelError": "archcalc.errors",
     "scale": "archcalc.profiling.scale",
     "Scaling": "archcalc.profiling.scale",
+    "NothingFitsError": "archcalc.errors",
+    "WorkerCrashError": "archcalc.errors",
     "to_pandas": "archcalc.report.frames",
+    "register_formula": "archcalc.core.formulas",
+    "use_formulas": "archcalc.core.formulas",
     "run_sweep": "archcalc.sweep.run",
     "expand_models": "archcalc.sweep.run",
     "merge_results": "archcalc.sweep.merge",
@@ -99,14 +107,17 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from archcalc.core.formulas import register_formula, use_formulas
     from archcalc.errors import (
         ArchcalcError,
         DeviceUnavailableError,
         InsufficientMemoryError,
         InvalidArgumentError,
         InvalidResolutionError,
+        NothingFitsError,
         TraceError,
         UnknownModelError,
+        WorkerCrashError,
     )
     from archcalc.profiling.accepts import check_resolution, size_range
     from archcalc.profiling.prepare import profile

@@ -1,4 +1,12 @@
-"""The exception hierarchy: every user mistake is an ``ArchcalcError`` with a one-line message."""
+"""The exception hierarchy: every user mistake is an ``ArchcalcError`` with a one-line message.
+
+``ArchcalcError``
+    ``UnknownModelError``, ``InvalidResolutionError``, ``TraceError``,
+    ``DeviceUnavailableError``, ``InsufficientMemoryError``, ``WorkerCrashError``;
+    ``InvalidArgumentError`` (also a ``ValueError``), and below it ``NothingFitsError``.
+
+The CLI prints any of them as one line and exits 2.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,10 @@ __all__ = [
     "InsufficientMemoryError",
     "InvalidArgumentError",
     "InvalidResolutionError",
+    "NothingFitsError",
     "TraceError",
     "UnknownModelError",
+    "WorkerCrashError",
     "first_line",
 ]
 
@@ -36,8 +46,17 @@ class InvalidResolutionError(ArchcalcError):
     """The resolution is not a positive size the tool can trace (or is absurdly large)."""
 
 
-class InvalidArgumentError(ArchcalcError):
-    """Any other bad value: convention, batch size, channels, output stride, device name."""
+class InvalidArgumentError(ArchcalcError, ValueError):
+    """Any other bad value: convention, batch size, channels, output stride, device name.
+
+    Also a ``ValueError``, so ``except ValueError`` catches a bad argument as it would from
+    any other library.
+    """
+
+
+class NothingFitsError(InvalidArgumentError):
+    """No candidate meets the budgets (``suggest(..., "auto")`` with ``max_gmacs`` and the
+    like); the message gives the counts of the search and the fix: relax a budget."""
 
 
 class TraceError(ArchcalcError):
@@ -50,6 +69,11 @@ class DeviceUnavailableError(ArchcalcError):
 
 class InsufficientMemoryError(ArchcalcError):
     """The model does not fit at this size and batch: refused up front or out of memory."""
+
+
+class WorkerCrashError(ArchcalcError):
+    """A sweep's worker process died, failed or timed out before it could take a task (a
+    crash while running a task is that task's ``error`` line instead)."""
 
 
 def first_line(error: BaseException, *, whole: bool = False, with_type: bool = False) -> str:

@@ -14,7 +14,8 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from archcalc.serialize import Serialized
 
 __all__ = ["GrowthLaw", "fit_growth", "local_exponents"]
 
@@ -23,7 +24,7 @@ QUADRATIC_SHARE = 0.01
 
 
 @dataclass(frozen=True)
-class GrowthLaw:
+class GrowthLaw(Serialized):
     """``macs(r) = quadratic * r**2 + quartic * r**4``, fitted over sides ``low``..``high``.
 
     ``max_residual`` is the largest relative gap between the law and a fitted point.
@@ -48,15 +49,6 @@ class GrowthLaw:
     def quadratic_only(self) -> bool:
         """True when the r^4 part stays under 1 % up to the largest size fitted."""
         return self.quartic_share(self.high) < QUADRATIC_SHARE
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "quadratic": self.quadratic,
-            "quartic": self.quartic,
-            "low": self.low,
-            "high": self.high,
-            "max_residual": self.max_residual,
-        }
 
 
 def fit_growth(sides: Sequence[int], macs: Sequence[int]) -> GrowthLaw:

@@ -1,34 +1,34 @@
 """The profile report: frozen dataclasses of raw integers, with a stable JSON form (no torch).
 
 Units are in the key names or fixed: sizes in pixels, counts as integers, memory in bytes.
-``Profile.to_dict()`` is exactly the JSON object docs/schemas.md documents; ``from_dict`` reads it
-back, so reports written by one run can be loaded by another.
+``Profile.to_dict()`` is the JSON object ``archcalc/schemas/profile.json`` describes (written by
+``archcalc.serialize`` from the fields and their metadata); ``from_dict`` reads it back, also
+from files of older schema versions, so reports written by one run can be loaded by another.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from archcalc.display import Summarised, Summary
 from archcalc.formatting import billions, field_text, mebibytes, millions, size, stride_text
+from archcalc.serialize import Serialized, json_field
 
 __all__ = [
     "INSPECT_HEADERS",
     "SCHEMA_VERSION",
     "STAGE_HEADERS",
     "Environment",
+    "Identity",
     "LayerRow",
     "Memory",
     "Profile",
     "ReceptiveField",
     "Stage",
     "fused_note",
-    "input_dict",
     "inspect_notes",
     "inspect_rows",
-    "pair_from_json",
     "stage_rows",
 ]
 
@@ -39,13 +39,8 @@ SCHEMA_VERSION = 2
 Pair = tuple[int, int]
 
 
-def input_dict(batch_size: int, channels: int, height: int, width: int) -> dict[str, int]:
-    """The ``input`` object of every result line: what identifies the input tensor."""
-    return {"batch_size": batch_size, "channels": channels, "height": height, "width": width}
-
-
 @dataclass(frozen=True)
-class ReceptiveField:
+class ReceptiveField(Serialized):
     """The input pixels one cell of a map sees (theoretical: unbounded by the input's borders).
 
     ``context``: ``local`` (the cell sees exactly ``size``), ``gate`` (``size`` is the field of
@@ -66,30 +61,9 @@ class ReceptiveField:
     context: str
     reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object: ``size`` and ``stride`` as ``[h, w]`` lists or null."""
-        return {
-            "size": _list_or_none(self.size),
-            "stride": _list_or_none(self.stride),
-            "context": self.context,
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> ReceptiveField | None:
-        """Read ``to_dict()`` output back; None stays None (heads, version-1 lines)."""
-        if data is None:
-            return None
-        return cls(
-            _pair_or_none(data["size"]),
-            _pair_or_none(data["stride"]),
-            data["context"],
-            data["reason"],
-        )
-
 
 @dataclass(frozen=True)
-class Stage:
+class Stage(Serialized):
     """One stage of the main path: the module whose output ends it, its map and the MACs it ran.
 
     The last entry may be the ``head`` (everything after the final map); its map fields are None.
@@ -107,27 +81,6 @@ class Stage:
     stride: Pair | None
     macs: int
     receptive_field: ReceptiveField | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object of one entry of a profile's ``stages``."""
-        return {
-            **{k: v for k, v in asdict(self).items() if k != "receptive_field"},
-            "stride": _list_or_none(self.stride),
-            "receptive_field": _field_dict(self.receptive_field),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Stage:
-        """Read ``to_dict()`` output back."""
-        return cls(
-            name=data["name"],
-            height=data["height"],
-            width=data["width"],
-            channels=data["channels"],
-            stride=_pair_or_none(data["stride"]),
-            macs=data["macs"],
-            receptive_field=ReceptiveField.from_dict(data.get("receptive_field")),
-        )
 
 
 @dataclass(frozen=True)
@@ -160,9 +113,26 @@ class Environment:
     threads: int
 
 
-@dataclass(frozen=True)
-class Profile(Summarised):
-    """Static profile of one model at one input size, as ``archcalc.profile()`` returns it.
+@dataclass(frozen=True, kw_only=True)
+class Identity(Serialized):
+    """What identifies one result line: model, counting convention and the input tensor.
+
+    Every line of a sweep starts with these keys, a profile's and a failure's alike, so that
+    reruns and shards can be matched (``archcalc.sweep.run.line_key``).
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    model: str
+    convention: str
+    batch_size: int = json_field(group="input")
+    channels: int = json_field(group="input")
+    height: int = json_field(group="input")
+    width: int = json_field(group="input")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile(Identity, Summarised):
+    """Static profile of one model at one input size (JSON Schema: archcalc/schemas/profile.json).
 
     Counts are raw integers for the whole batch (``macs`` in the ``convention`` given), memory
     in bytes; ``to_dict()`` is the JSON of docs/schemas.md and ``from_dict()`` reads it back.
@@ -178,34 +148,27 @@ class Profile(Summarised):
         ((14, 14), (32, 32), 11689512, 7254757376)
     """
 
-    model: str
-    convention: str
-    batch_size: int
-    channels: int
-    height: int
-    width: int
     output_stride: int | None
     global_stride: Pair
     final_map: Pair
     final_channels: int | None
     final_layout: str
+    receptive_field: ReceptiveField | None = None
     prefix_tokens: int
     aligned: bool
     aligned_below: Pair | None
     aligned_above: Pair | None
     params: int
     trainable_params: int
-    macs: int
-    stages: tuple[Stage, ...]
-    memory: Memory
-    environment: Environment
-    receptive_field: ReceptiveField | None = None
-    fusable: bool = False
-    reparameterized: bool = False
-    schema_version: int = field(default=SCHEMA_VERSION)
+    macs: int = json_field(then=("flops",))
     #: MACs of one training step: forward + backward (trainable parameters' gradients, none for
     #: the input), counted through autograd on meta; None where the backward was not traced.
     train_macs: int | None = None
+    stages: tuple[Stage, ...]
+    memory: Memory
+    environment: Environment
+    fusable: bool = False
+    reparameterized: bool = False
 
     @property
     def flops(self) -> int:
@@ -226,85 +189,6 @@ class Profile(Summarised):
 
     def _summary(self) -> Summary:
         return INSPECT_HEADERS, inspect_rows([self]), inspect_notes([self])
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object (lists for pairs, nested objects for input/memory/env)."""
-        return {
-            "schema_version": self.schema_version,
-            "model": self.model,
-            "convention": self.convention,
-            "input": input_dict(self.batch_size, self.channels, self.height, self.width),
-            "output_stride": self.output_stride,
-            "global_stride": list(self.global_stride),
-            "final_map": list(self.final_map),
-            "final_channels": self.final_channels,
-            "final_layout": self.final_layout,
-            "receptive_field": _field_dict(self.receptive_field),
-            "prefix_tokens": self.prefix_tokens,
-            "aligned": self.aligned,
-            "aligned_below": _list_or_none(self.aligned_below),
-            "aligned_above": _list_or_none(self.aligned_above),
-            "params": self.params,
-            "trainable_params": self.trainable_params,
-            "macs": self.macs,
-            "flops": self.flops,
-            "train_macs": self.train_macs,
-            "stages": [s.to_dict() for s in self.stages],
-            "memory": asdict(self.memory),
-            "environment": asdict(self.environment),
-            "fusable": self.fusable,
-            "reparameterized": self.reparameterized,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Profile:
-        """Rebuild a Profile from ``to_dict()`` output (``flops`` is derived, so it is ignored)."""
-        inp = data["input"]
-        return cls(
-            model=data["model"],
-            convention=data["convention"],
-            batch_size=inp["batch_size"],
-            channels=inp["channels"],
-            height=inp["height"],
-            width=inp["width"],
-            output_stride=data["output_stride"],
-            global_stride=pair_from_json(data["global_stride"]),
-            final_map=pair_from_json(data["final_map"]),
-            final_channels=data["final_channels"],
-            final_layout=data["final_layout"],
-            prefix_tokens=data["prefix_tokens"],
-            aligned=data["aligned"],
-            aligned_below=_pair_or_none(data["aligned_below"]),
-            aligned_above=_pair_or_none(data["aligned_above"]),
-            params=data["params"],
-            trainable_params=data["trainable_params"],
-            macs=data["macs"],
-            train_macs=data.get("train_macs"),
-            stages=tuple(Stage.from_dict(s) for s in data["stages"]),
-            memory=Memory(**data["memory"]),
-            environment=Environment(**data["environment"]),
-            receptive_field=ReceptiveField.from_dict(data.get("receptive_field")),
-            fusable=data.get("fusable", False),
-            reparameterized=data.get("reparameterized", False),
-            schema_version=data["schema_version"],
-        )
-
-
-def pair_from_json(value: Any) -> Pair:
-    """A JSON ``[h, w]`` list back to an ``(h, w)`` tuple of ints (every ``from_dict`` uses it)."""
-    return (int(value[0]), int(value[1]))
-
-
-def _pair_or_none(value: Any) -> Pair | None:
-    return None if value is None else pair_from_json(value)
-
-
-def _list_or_none(value: Pair | None) -> list[int] | None:
-    return None if value is None else list(value)
-
-
-def _field_dict(value: ReceptiveField | None) -> dict[str, Any] | None:
-    return None if value is None else value.to_dict()
 
 
 INSPECT_HEADERS = (

@@ -1,10 +1,30 @@
-"""Shared test set-up: every test gets its own empty result cache, never the user's."""
+"""Shared test set-up: a private result cache per test, and the ``cuda`` marker.
+
+``@pytest.mark.cuda`` tests run only where torch sees a CUDA device; elsewhere they are
+skipped with the reason. ``@pytest.mark.slow`` marks the whole-model checks that the fast
+lane (``pytest -m "not slow"``) leaves out. Shared helpers live in ``tests/helpers.py``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip every ``cuda``-marked test when no CUDA device is visible (torch is imported only
+    when such a test was collected)."""
+    marked = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (marker 'cuda')")
+    for item in marked:
+        item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -48,6 +48,7 @@ def forward_map(model: str, res: tuple[int, int]) -> tuple[int, int] | None:
         ("eca_halonext26ts", 256, True),
     ],
 )
+@pytest.mark.slow
 def test_validity_matches_a_real_forward(model: str, side: int, valid: bool) -> None:
     v = check_resolution(model, side)
     assert v.valid is valid
@@ -60,6 +61,7 @@ def test_validity_matches_a_real_forward(model: str, side: int, valid: bool) -> 
     ("model", "min_size"),
     [("convnext_atto", 32), ("inception_v3", 75), ("vit_tiny_patch16_224", 16)],
 )
+@pytest.mark.slow
 def test_min_size_is_the_smallest_side_that_runs(model: str, min_size: int) -> None:
     v = check_resolution(model, 224)
     assert v.min_size == (min_size, min_size)
@@ -104,6 +106,7 @@ def test_swin_windows_are_soft_and_suggest_window_size() -> None:
     assert forward_map("swin_tiny_patch4_window7_224", (256, 256)) == (8, 8)
 
 
+@pytest.mark.slow
 def test_sizes_swin_tiny_checked_against_forwards() -> None:
     found = size_range("swin_tiny_patch4_window7_224", 32, 1024)
     # aligned = multiples of window 7 x patch 4 x downsampling 8 = 224
@@ -112,6 +115,7 @@ def test_sizes_swin_tiny_checked_against_forwards() -> None:
         assert forward_map("swin_tiny_patch4_window7_224", (side, side)) == (k, k)
 
 
+@pytest.mark.slow
 def test_sizes_vit_base_checked_against_forwards() -> None:
     found = size_range("vit_base_patch16_224", 32, 1024)
     # multiples of the 16-px patch, k = side / 16
@@ -145,6 +149,7 @@ def convnext_rules() -> Rules:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(side=st.integers(1, 96), width=st.integers(1, 96))
+@pytest.mark.slow
 def test_judged_validity_matches_meta_forward(convnext_rules: Rules, side: int, width: int) -> None:
     """Property: the arithmetic verdict equals what a real meta forward does."""
     v = judge(convnext_rules, (side, width))
@@ -154,6 +159,7 @@ def test_judged_validity_matches_meta_forward(convnext_rules: Rules, side: int, 
         assert v.final_map == got
 
 
+@pytest.mark.slow
 def test_model_that_resizes_its_input_runs_as_built() -> None:
     # CrossViT interpolates any input to its own 240 x 240 (timm's crossvit.scale_image), while
     # building it for 224 trips timm's patch count (224 // 12 * 224 // 12 = 336, not 18 * 18)

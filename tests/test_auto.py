@@ -11,9 +11,9 @@ import sys
 from dataclasses import replace
 
 import pytest
-from test_recommend import make
+from helpers import make
 
-from archcalc.errors import InvalidArgumentError, UnknownModelError
+from archcalc.errors import NothingFitsError, UnknownModelError
 from archcalc.recommend.catalog import SOURCE, best_per_arch, load_catalog, read_catalog
 from archcalc.recommend.decide import recommend
 from archcalc.recommend.levels import find_level
@@ -134,7 +134,7 @@ def test_params_budget_and_top() -> None:
 
 
 def test_budget_that_excludes_everything_is_one_line() -> None:
-    with pytest.raises(InvalidArgumentError) as e:
+    with pytest.raises(NothingFitsError) as e:
         run(max_gmacs=0.1, latency=False)
     message = str(e.value)
     assert "\n" not in message
@@ -155,7 +155,7 @@ def test_architecture_missing_from_timm_is_skipped_with_a_note() -> None:
 
 def test_k_rule_rejects_a_map_too_small() -> None:
     # At 48 every fixture net (stride 32) ends at 2x2 and has no stride remedy: none fits.
-    with pytest.raises(InvalidArgumentError, match="5 failed the k rule"):
+    with pytest.raises(NothingFitsError, match="5 failed the k rule"):
         run(level=REGION, latency=False)
 
 

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 import torch
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import archcalc
 from archcalc.cli import main
+from archcalc.core.geometry import MAX_VALID_SHRINK
 from archcalc.errors import (
     ArchcalcError,
     DeviceUnavailableError,
@@ -55,6 +56,14 @@ def test_profile_rejects(kwargs: dict[str, Any], error: type[ArchcalcError]) -> 
         archcalc.profile(args.pop("model"), args.pop("resolution"), **args)
 
 
+def test_a_bad_argument_is_also_a_value_error() -> None:
+    with pytest.raises(ValueError, match="convention"):
+        archcalc.profile("convnext_atto", 64, convention="flops")
+    assert issubclass(archcalc.NothingFitsError, InvalidArgumentError)
+    assert issubclass(archcalc.WorkerCrashError, ArchcalcError)
+    assert not issubclass(archcalc.WorkerCrashError, ValueError)  # not the caller's value
+
+
 @pytest.mark.skipif(not NO_CUDA, reason="needs a machine without CUDA")
 def test_cuda_without_cuda() -> None:
     with pytest.raises(DeviceUnavailableError, match="no CUDA device"):
@@ -82,25 +91,58 @@ RESOLUTIONS = st.one_of(
     st.none(),
     st.booleans(),
 )
+#: Plain sizes every model here runs at: sides that are multiples of 32, as an int, an
+#: ``(h, w)`` pair or ``"HxW"`` text.
+SIDES = st.sampled_from(range(32, 641, 32))
+PLAIN = st.one_of(
+    SIDES.map(lambda s: (s, s)),
+    st.tuples(SIDES, SIDES),
+    st.tuples(SIDES, SIDES).map(lambda hw: f"{hw[0]}x{hw[1]}"),
+)
+#: Global stride of each model (published architectures: resnet and convnext downsample
+#: 32x, vit_tiny_patch16 cuts 16 px patches).
+STRIDE = {"resnet18": 32, "convnext_atto": 32, "vit_tiny_patch16_224": 16}
+
+
+def _plain_pair(res: Any) -> tuple[int, int]:
+    if isinstance(res, str):
+        h, w = res.split("x")
+        return int(h), int(w)
+    return res  # type: ignore[no-any-return]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    res=RESOLUTIONS, model=st.sampled_from(["resnet18", "convnext_atto", "vit_tiny_patch16_224"])
+    case=st.one_of(PLAIN.map(lambda r: (r, True)), RESOLUTIONS.map(lambda r: (r, False))),
+    model=st.sampled_from(sorted(STRIDE)),
 )
-def test_any_resolution_profiles_or_raises_archcalc_error(res: Any, model: str) -> None:
+@example(case=((224, 224), True), model="resnet18")
+@example(case=("448x320", True), model="vit_tiny_patch16_224")
+def test_any_resolution_profiles_or_raises_archcalc_error(
+    case: tuple[Any, bool], model: str
+) -> None:
+    """Anything is refused with an ArchcalcError or profiled; a plain size must profile, to
+    the final map its stride gives (so a regression that refused everything would fail)."""
+    res, plain = case
     try:
         p = archcalc.profile(model, res)
     except ArchcalcError:
+        assert not plain, f"{model} at {res!r} is a plain size: it must profile"
         return
     assert min(p.final_map) >= 1
+    if plain:
+        h, w = _plain_pair(res)
+        assert p.final_map == (h // STRIDE[model], w // STRIDE[model])
 
 
 @st.composite
 def conv_stacks(draw: st.DrawFn) -> nn.Sequential:
     """Random conv/pool stacks: kernels, strides, dilations, ceil modes; paddings up to
     (k - 1) / 2 and no ceil mode with padding: those can grow a map by a fraction, which the
-    tracer cannot tell from an NHWC layout (it reads growth only by whole factors)."""
+    tracer cannot tell from an NHWC layout (it reads growth only by whole factors). Dilation
+    only where the dilated kernel trims at most ``MAX_VALID_SHRINK`` pixels, the most a
+    "valid" kernel may trim for the tracer (a 5x5 kernel dilated 2 trims 8: 27 -> 10 at
+    stride 2 then reads as NHWC)."""
     layers: list[nn.Module] = []
     chans = draw(st.integers(1, 4))
     for _ in range(draw(st.integers(1, 5))):
@@ -109,7 +151,8 @@ def conv_stacks(draw: st.DrawFn) -> nn.Sequential:
         if draw(st.booleans()):
             out = draw(st.integers(1, 8))
             pad = "same" if s == 1 and draw(st.booleans()) else pad
-            layers.append(nn.Conv2d(chans, out, k, s, pad, dilation=draw(st.integers(1, 2))))
+            dilation = draw(st.integers(1, 2)) if 2 * (k - 1) <= MAX_VALID_SHRINK else 1
+            layers.append(nn.Conv2d(chans, out, k, s, pad, dilation=dilation))
             chans = out
         else:
             ceil = pad == 0 and draw(st.booleans())  # ceil mode + padding can add a cell
@@ -120,19 +163,29 @@ def conv_stacks(draw: st.DrawFn) -> nn.Sequential:
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @settings(max_examples=60, deadline=None)
 @given(model=conv_stacks(), h=st.integers(1, 80), w=st.integers(1, 80), chans=st.integers(1, 4))
+@example(model=nn.Sequential(nn.Conv2d(1, 2, 3, 2)), h=9, w=9, chans=1)
 def test_any_module_and_shape_profiles_or_raises_archcalc_error(
     model: nn.Sequential, h: int, w: int, chans: int
 ) -> None:
+    """The stack is first run in plain torch: where torch fails (a map vanished), archcalc
+    must refuse it; where every map keeps both sides >= 2, archcalc must profile it, to
+    torch's final map; in between (a 1-pixel side, which reads as a head) it may refuse."""
+    maps = [(h, w)]
+    x = torch.zeros(1, chans, h, w)
+    try:
+        with torch.no_grad():
+            for layer in model:
+                x = layer(x)
+                maps.append(tuple(x.shape[-2:]))
+    except RuntimeError:
+        with pytest.raises(ArchcalcError):
+            archcalc.profile(model, (h, w), in_chans=chans)
+        return
     try:
         p = archcalc.profile(model, (h, w), in_chans=chans)
     except ArchcalcError:
+        assert min(min(m) for m in maps) < 2, f"torch runs it, maps {maps}: it must profile"
         return
-    maps = [(h, w)]
-    x = torch.zeros(1, chans, h, w)
-    with torch.no_grad():
-        for layer in model:
-            x = layer(x)
-            maps.append(tuple(x.shape[-2:]))
     # the final map is the last output, unless a pool collapsed the map to 1x1 (read as a head)
     assert p.final_map == maps[-1] or (maps[-1] == (1, 1) and p.final_map in maps)
 

@@ -101,6 +101,7 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.slow
 def test_cli_bench_table() -> None:
     args = ["--res", "32", "--batch-size", "1", "--batch-size", "2", "--threads", "1"]
     code, out, _ = run("bench", "resnet18", *args, "--min-time", "0.000001")
@@ -147,6 +148,7 @@ def test_cli_bench_cuda_without_gpu_is_one_line_exit_2() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_cli_inspect_latency_column() -> None:
     code, out, _ = run("inspect", "resnet18", "--res", "32", "--latency", "--device", "cpu")
     assert code == 0

@@ -94,6 +94,7 @@ def _writer(folder: str, index: int) -> None:
         cache._store(cache.cache_dir() / "same.json", "k", {"writer": index, "pad": "x" * 20_000})
 
 
+@pytest.mark.slow
 def test_concurrent_writers_leave_one_complete_entry(private_cache: Path) -> None:
     context = multiprocessing.get_context("spawn")
     workers = [
@@ -118,6 +119,7 @@ def test_unwritable_cache_does_not_break_a_command(
     assert cache.cached("t", {"m": 1}, lambda: [1], list) == [1]
 
 
+@pytest.mark.slow
 def test_repeated_inspect_is_answered_without_torch(private_cache: Path) -> None:
     args = ["inspect", "resnet18", "--res", "224", "--format", "json"]
     code = (

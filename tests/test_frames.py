@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_recommend import COARSE, SIDES, make
+from helpers import COARSE, SIDES, make
 
 import archcalc
 from archcalc.errors import ArchcalcError

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from test_recommend import SIDES, make
+from helpers import SIDES, make
 
 from archcalc.cli import main
 from archcalc.errors import InvalidArgumentError

@@ -17,14 +17,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "archcalc"
 LAYERS = (
     ("archcalc", "archcalc.errors", "archcalc.results", "archcalc.formatting",
      "archcalc.checks", "archcalc.system", "archcalc.growth", "archcalc.display",
-     "archcalc.progress", "archcalc.deprecation"),
+     "archcalc.progress", "archcalc.deprecation", "archcalc.serialize"),
     ("archcalc.core",),
     ("archcalc.sizes",),
     ("archcalc.profiling",),
     ("archcalc.timing", "archcalc.profiling.scale"),  # a profiling sweep whose latency measures
     ("archcalc.recommend",),
     ("archcalc.sweep",),
-    ("archcalc.report",),
+    ("archcalc.report", "archcalc.schemas"),
     ("archcalc.cli",),
 )  # fmt: skip
 #: Decision and computation code that must never import presentation.

@@ -19,6 +19,7 @@ from archcalc.profiling.prepare import (
 from archcalc.sizes.validity import judge
 
 
+@pytest.mark.slow
 def test_crossvit_gets_the_img_size_it_resizes_to() -> None:
     # crossvit_tiny_240 resizes any input to 240x240 itself (its patch embeddings are fixed):
     # at 224 it must be built as configured (img_size 240), not for 224.
@@ -78,6 +79,7 @@ def test_prepare_takes_no_internal_cache_arguments() -> None:
         assert not names & {"traced", "reuse", "trace", "strict"}, public.__name__
 
 
+@pytest.mark.slow
 def test_an_earlier_trace_is_reused_for_a_real_build(monkeypatch: pytest.MonkeyPatch) -> None:
     from archcalc.profiling import prepare as module
 

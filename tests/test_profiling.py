@@ -111,6 +111,7 @@ def test_non_square_input() -> None:
     assert (p.height, p.width) == (448, 320)
 
 
+@pytest.mark.slow
 def test_tagged_name_is_the_same_architecture() -> None:
     assert archcalc.profile("resnet50.a1_in1k", 224).macs == archcalc.profile("resnet50").macs
     tagged = archcalc.profile("resnet50.a1_in1k", 224)
@@ -140,13 +141,17 @@ def test_hand_built_sequential() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_stage_macs_sum_to_total() -> None:
     for name in ("resnet18", "vit_base_patch16_224", "swin_tiny_patch4_window7_224"):
         p = archcalc.profile(name, 224)
         assert sum(s.macs for s in p.stages) == p.macs
 
 
-@pytest.mark.parametrize(("name", "res"), [("resnet18", 64), ("deit_tiny_patch16_224", 224)])
+@pytest.mark.parametrize(
+    ("name", "res"),
+    [("resnet18", 64), pytest.param("deit_tiny_patch16_224", 224, marks=pytest.mark.slow)],
+)
 def test_same_counts_on_meta_and_cpu(name: str, res: int) -> None:
     # deit_tiny on real CPU tensors runs the fused attention kernel that torch's
     # FlopCounterMode skips (1.07 G instead of 1.25 G); archcalc counts it as on meta.
@@ -162,6 +167,7 @@ def test_same_counts_on_meta_and_cpu(name: str, res: int) -> None:
     )
 
 
+@pytest.mark.slow
 def test_deit_tiny_counts_fused_attention() -> None:
     p = archcalc.profile("deit_tiny_patch16_224", 224, device="cpu")
     assert round(p.macs / 1e9, 2) == 1.25  # timm's table: 1.26 with fvcore's LayerNorm terms
@@ -252,6 +258,7 @@ def test_profile_prints_its_inspect_row_and_notes() -> None:
     assert p._repr_markdown_().startswith("| model ")
 
 
+@pytest.mark.slow
 def test_reparameterize_gives_timms_published_fused_numbers() -> None:
     # timm's benchmark table (shared/reference/timm_published.csv) lists repvgg_a0 at 224 in
     # its fused form: 1.36 GMACs, 8.31 M params (fvcore); the training-time form has 9.11 M
@@ -272,6 +279,7 @@ def test_reparameterize_leaves_a_model_with_nothing_to_fuse_alone() -> None:
     assert asked == plain and not asked.fusable and not asked.reparameterized
 
 
+@pytest.mark.slow
 def test_prepare_reparameterized_on_cpu_has_no_batchnorm_left() -> None:
     from archcalc.profiling.prepare import prepare
 
@@ -284,7 +292,7 @@ def test_prepare_reparameterized_on_cpu_has_no_batchnorm_left() -> None:
 def test_fused_note_gives_the_change_in_percent() -> None:
     from dataclasses import replace
 
-    from test_recommend import make
+    from helpers import make
 
     from archcalc.results import fused_note
 

@@ -7,62 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from helpers import COARSE, FINE, REGION, SIDES, grid, make
 
-from archcalc.core.geometry import aligned_neighbours
 from archcalc.errors import InvalidArgumentError
 from archcalc.growth import fit_growth
 from archcalc.recommend.decide import rank, recommend, violations
-from archcalc.recommend.levels import LEVELS, Level, find_level
+from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import Backbone
 from archcalc.recommend.suggestion import Option, Suggestion, relative_cost
-from archcalc.results import Environment, Memory, Profile
-
-COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))
-SIDES = (48, 96, 160, 224, 320, 448)
-#: Synthetic cost: MACs grow with the map area, 1000 MACs per input pixel at stride 32.
-MACS_PER_PIXEL = 1000
-
-
-def make(
-    model: str,
-    side: int | tuple[int, int],
-    stride: int = 32,
-    *,
-    os: int | None = None,
-    layout: str = "nchw",
-) -> Profile:
-    """A profile of a "same"-padded net: final map ceil(side / stride), MACs ~ pixels / stride^2."""
-    h, w = (side, side) if isinstance(side, int) else side
-    k = (-(-h // stride), -(-w // stride))
-    aligned = h % stride == 0 and w % stride == 0
-    (hb, ha), (wb, wa) = aligned_neighbours(h, stride), aligned_neighbours(w, stride)
-    return Profile(
-        model=model,
-        convention="core",
-        batch_size=1,
-        channels=3,
-        height=h,
-        width=w,
-        output_stride=os,
-        global_stride=(stride, stride),
-        final_map=k,
-        final_channels=512,
-        final_layout=layout,
-        prefix_tokens=0,
-        aligned=aligned,
-        aligned_below=None if aligned or hb is None or wb is None else (hb, wb),
-        aligned_above=None if aligned else (ha, wa),
-        params=11_000_000,
-        trainable_params=11_000_000,
-        macs=h * w * MACS_PER_PIXEL * (32 // stride) ** 2,
-        stages=(),
-        memory=Memory(0, 0, 0, 0, 0, 0, 0),
-        environment=Environment("0", "0", None, "meta", "float32", 1),
-    )
-
-
-def grid(model: str = "net", sides: tuple[int, ...] = SIDES) -> list[Option]:
-    return [Option(make(model, s)) for s in sides]
 
 
 @pytest.mark.parametrize(

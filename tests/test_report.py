@@ -194,6 +194,7 @@ def _report(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_markdown_report_with_plots(sweep_file: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     gz = tmp_path / "sweep.jsonl.gz"

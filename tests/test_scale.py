@@ -78,6 +78,7 @@ def _vit_hand(side: int) -> tuple[int, int]:
     return 12 * 12 * n * d * d + attention + p * d * 768 + d * 1000, attention
 
 
+@pytest.mark.slow
 def test_vit_attention_share_matches_hand_arithmetic() -> None:
     import timm
 
@@ -112,6 +113,7 @@ def test_swin_stays_quadratic_at_its_valid_sizes() -> None:
     assert [p.final_map for p in s.points] == [(7, 7), (14, 14), (21, 21), (28, 28)]
 
 
+@pytest.mark.slow
 def test_json_and_cli(tmp_path: pytest.TempPathFactory) -> None:
     from click.testing import CliRunner
 

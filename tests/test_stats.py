@@ -215,7 +215,8 @@ def test_bench_report_json_marks_out_of_memory_rows() -> None:
         BenchRow(224, 224, 4096, 7_372_800_000_000, None, "resnet18 ...: out of memory"),
     )
     found = (MaxBatch(224, 224, 310, "host_estimate", MAX_BATCH, 20 * 2**30),)
-    data = json.loads(json.dumps(BenchReport("resnet18", rows, found).to_dict()))
+    report = BenchReport(model="resnet18", rows=rows, max_batches=found)
+    data = json.loads(json.dumps(report.to_dict()))
     assert [r["status"] for r in data["rows"]] == ["ok", "out_of_memory"]
     assert data["rows"][1]["timing"] is None
     assert data["rows"][1]["input"] == {"batch_size": 4096, "height": 224, "width": 224}

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 import archcalc
@@ -36,6 +35,7 @@ LAYER4_MACS_PER_POSITION = 1_179_648 + 131_072 + 3 * 2_359_296
         ("region", "mobilenetv3_large_100", 48, None, 2),  # no output_stride: 96 proposed
     ],
 )
+@pytest.mark.slow
 def test_each_level_gives_its_size(
     task: str, backbone: str, side: int, output_stride: int | None, k: int
 ) -> None:
@@ -70,6 +70,7 @@ def test_region_resnet18_warns_2x2_and_adopts_output_stride_16() -> None:
     assert "0.140 GMACs" in warning  # 140,410,880 MACs
 
 
+@pytest.mark.slow
 def test_region_mobilenet_proposes_a_larger_input_reaching_k3() -> None:
     s = suggest("region", "mobilenetv3_large_100", latency=False)
     (warning, *_) = s.warnings
@@ -77,6 +78,7 @@ def test_region_mobilenet_proposes_a_larger_input_reaching_k3() -> None:
     assert "does not accept output_stride=16" in warning
 
 
+@pytest.mark.slow
 def test_default_backbones_for_region_pick_the_one_that_reaches_k3() -> None:
     s = suggest("region", latency=False)
     assert (s.backbone, s.resolution, s.chosen.profile.final_map) == ("resnet18", (48, 48), (3, 3))
@@ -115,6 +117,7 @@ def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPa
     assert any("budget_ms=50 (72.55 ms)" in w for w in s.warnings)
 
 
+@pytest.mark.slow
 def test_latency_without_budget_times_each_backbones_best_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -162,7 +165,6 @@ def test_auto_searches_a_table(tmp_path: Any) -> None:
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_real_latency_on_cuda() -> None:
     s = suggest("coarse", "resnet18", device="cuda", budget_ms=1000)
     assert s.resolution == (224, 224)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from archcalc.errors import InvalidArgumentError, UnknownModelError
+from archcalc.errors import InvalidArgumentError, UnknownModelError, WorkerCrashError
 from archcalc.sweep.jsonl import read_jsonl, repair
 from archcalc.sweep.merge import merge_results
 from archcalc.sweep.run import (
@@ -45,6 +45,7 @@ def _by_pair(path: Path) -> dict[tuple[str, int], dict]:
     return {(r["model"], r["input"]["height"]): r for r in read_jsonl(path).records}
 
 
+@pytest.mark.slow
 def test_failures_are_recorded_and_the_sweep_completes(tmp_path: Path) -> None:
     out = tmp_path / "s.jsonl"
     models = ["ok1", "raise1", "hang1", "exit1", "grow1", "ok2"]
@@ -91,6 +92,7 @@ def test_resume_after_a_torn_last_line(tmp_path: Path) -> None:
     assert out.read_bytes().endswith(b"\n") and read_jsonl(out).bad_lines == 0
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9(tmp_path: Path) -> None:
     """Kill a running sweep process with SIGKILL mid-way, rerun: every pair exactly once."""
     out = tmp_path / "s.jsonl"
@@ -186,6 +188,7 @@ def test_repair_cuts_a_torn_tail_and_drops_bad_lines(tmp_path: Path) -> None:
     assert [r for r in read_jsonl(path).records] == [{"a": 1}, {"b": 2}]
 
 
+@pytest.mark.slow
 def test_default_profiler_on_tiny_models(tmp_path: Path) -> None:
     """resnet10t (stride 32, reused across sizes) and test_vit (img_size is an argument:
     rebuilt per size, patch 16): k = ceil(side / stride)."""
@@ -270,3 +273,13 @@ def test_cli_sweep_and_merge(tmp_path: Path) -> None:
     assert "3 results from 5 lines (2 duplicates dropped)" in merged.stderr
     bad = _cli("sweep", *common, "--shard", "2/2", "--out", str(a))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "out of range" in bad.stderr
+
+
+def test_a_worker_that_dies_while_starting_is_its_own_error(tmp_path: Path) -> None:
+    out = tmp_path / "crash.jsonl"
+    with pytest.raises(WorkerCrashError, match="died while starting: worker exited with status 7"):
+        run_sweep(["net"], [32], out=out, profiler="crashing_worker:profiler", jobs=1)
+    crashed = _cli("sweep", "--models", "net", "--res", "32", "--out", str(out),
+                   "--profiler", "crashing_worker:profiler")  # fmt: skip
+    assert crashed.returncode == 2 and crashed.stderr.count("\n") == 1
+    assert crashed.stderr.startswith("archcalc: error: worker died while starting")

@@ -23,10 +23,9 @@ from archcalc.errors import (
 from archcalc.profiling import prepare as prepare_module
 from archcalc.profiling.prepare import prepare
 from archcalc.timing import measure as timing
-from archcalc.timing.stats import MIN_SAMPLES
+from archcalc.timing.stats import MIN_SAMPLES, WARMUP_MIN_RUNS, WARMUP_MIN_S, warmup_done
 
 FAST: dict[str, Any] = {"threads": 1, "min_run_time": 1e-6}  # exactly MIN_SAMPLES timed runs
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 def tiny() -> nn.Sequential:
@@ -103,9 +102,16 @@ def test_fewer_samples_when_asked() -> None:
 
 
 def test_short_warmup_keeps_its_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the rule: never before 3 runs and 0.3 s, then stop at once when the cap (here below the
+    # minimum) is spent, even though the timings never settle
+    never = [1.0, 2.0, 4.0, 8.0]  # doubling: never stable
+    assert not warmup_done(never[:2], elapsed_s=WARMUP_MIN_S, max_s=1e-3)  # too few runs
+    assert not warmup_done(never[:3], elapsed_s=0.9 * WARMUP_MIN_S, max_s=1e-3)  # too soon
+    assert warmup_done(never[:3], elapsed_s=WARMUP_MIN_S, max_s=1e-3)  # the minimum, no more
+    assert not warmup_done(never, elapsed_s=WARMUP_MIN_S, max_s=3.0)  # the cap, not yet spent
     monkeypatch.setattr(archcalc.timing.stats, "is_stable", lambda times: False)  # never settles
     t = archcalc.measure(tiny(), 16, **FAST, warmup_max=1e-3)
-    assert t.warmup_runs >= 3 and 0.3 <= t.warmup_s < 1.0  # the minimum, not the 3 s cap
+    assert t.warmup_runs >= WARMUP_MIN_RUNS and t.warmup_s >= WARMUP_MIN_S
 
 
 def test_settings_applied_inside_and_restored_after() -> None:
@@ -289,7 +295,11 @@ def test_cuda_clock_records_events_and_waits_for_the_end(monkeypatch: pytest.Mon
     assert isinstance(timing.make_clock("cpu"), timing.WallClock)
 
 
-@cuda
+@pytest.mark.cuda
+def test_the_cuda_marker_runs_a_test_only_with_a_device() -> None:
+    assert torch.cuda.is_available()  # conftest skips this test everywhere else
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_real_cuda_measurement(dtype: str) -> None:
@@ -303,7 +313,6 @@ def test_real_cuda_measurement(dtype: str) -> None:
     assert next(model.parameters()).device.type == "cpu"  # a user module goes back home
 
 
-@cuda
 @pytest.mark.cuda
 def test_real_cuda_cudnn_benchmark_on_inside() -> None:
     class CudnnSpy(nn.Module):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_recommend import make
+from helpers import make
 
 from archcalc.cli import main
 from archcalc.errors import InvalidArgumentError

@@ -5,6 +5,8 @@ Conventions (one MAC = one multiply-accumulate; FLOPs = 2 x MACs):
 * ``core``: convolution, linear (mm/addmm), matmul/bmm/einsum and scaled-dot-product
   attention -- torch's own ``flop_registry`` formulas, halved. The fused CPU attention kernel,
   which torch's registry misses, uses the same SDPA formula, so meta, CPU and CUDA agree.
+  ``archcalc.register_formula`` / ``use_formulas`` add or override formulas (custom ops);
+  ``archcalc.core.formulas`` says which formula wins.
 * ``fvcore``: core plus fvcore's extra terms (what timm's published tables count), taken at
   the functional level where fvcore's JIT trace sees them: batch norm 2/element in eval (1
   without affine; 5/4 in training), layer/group/instance norm 5/element (4 without affine),
@@ -26,7 +28,6 @@ On the meta device a Counter answers repeated calls from the first one's output 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -42,6 +43,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
 from archcalc.checks import check_convention
+from archcalc.core.formulas import active_formulas
 from archcalc.core.receptive.tracker import FieldTracker
 from archcalc.core.replay import MetaReplay, empty
 
@@ -50,47 +52,8 @@ __all__ = ["Counter", "Counts", "count_forward"]
 _aten = torch.ops.aten
 
 
-@functools.cache
-def _weight_grad_ignores_groups() -> bool:
-    """True where torch's convolution_backward formula counts a grouped conv's weight gradient
-    as if it were dense (torch <= 2.14; the fix proposed upstream in pytorch/pytorch#183405).
-
-    Probe: two groups of one channel, a 1x1 kernel on a 1x1 map: the weight gradient is 2 MACs.
-    """
-    formula = flop_registry[_aten.convolution_backward]
-    shapes = ((1, 2, 1, 1), (1, 2, 1, 1), (2, 1, 1, 1))
-    conv = (None, [1, 1], [0, 0], [1, 1], False, [0, 0], 2, [False, True, False])
-    return bool(formula(*shapes, *conv, out_val=(None, (2, 1, 1, 1), None)) // 2 != 2)
-
-
-def _conv_backward(*args: Any, out_val: Any = None, **kwargs: Any) -> int:
-    """torch's convolution_backward formula (FLOPs), its weight-gradient term per group.
-
-    The input gradient of a conv costs its forward and so does its weight gradient; torch's
-    formula forgets the groups in the second (a depthwise conv's counted C times over), so
-    that term is divided by the groups where the installed torch still does.
-    """
-    formula = flop_registry[_aten.convolution_backward]
-    *conv, groups, mask = args
-    if groups == 1:
-        return int(formula(*args, out_val=out_val, **kwargs))
-    flops = formula(*conv, groups, [mask[0], False, False], out_val=out_val, **kwargs)
-    weight = formula(*conv, groups, [False, mask[1], False], out_val=out_val, **kwargs)
-    return int(flops + (weight // groups if _weight_grad_ignores_groups() else weight))
-
-
-#: torch's formulas (FLOPs), plus the fused CPU/overrideable SDPA kernels it does not list.
-_FORMULAS: dict[Any, Callable[..., int]] = {
-    **flop_registry,
-    _aten._scaled_dot_product_flash_attention_for_cpu: flop_registry[
-        _aten._scaled_dot_product_flash_attention
-    ],
-    _aten._scaled_dot_product_fused_attention_overrideable: flop_registry[
-        _aten._scaled_dot_product_flash_attention
-    ],
-    _aten.convolution_backward: _conv_backward,
-}
-_CONVOLUTIONS = {p for p in _FORMULAS if "conv" in str(p) and "backward" not in str(p)}
+#: The convolutions, whose output maps ``Counts.grids`` records.
+_CONVOLUTIONS = {p for p in flop_registry if "conv" in str(p) and "backward" not in str(p)}
 
 
 @dataclass(frozen=True)
@@ -112,7 +75,8 @@ class Counter(TorchDispatchMode):
 
     ``fields``: follow every operator's receptive field on the same dispatch (forward only);
     ``replay``: answer repeated meta-device calls from the first call's output layout
-    (``archcalc.core.replay.MetaReplay``).
+    (``archcalc.core.replay.MetaReplay``). The MAC formulas are those in force when it is made
+    (``archcalc.core.formulas.active_formulas``).
     """
 
     def __init__(
@@ -130,6 +94,7 @@ class Counter(TorchDispatchMode):
         self._skip = skip_storages
         self._in_backward = False
         self._replay = MetaReplay() if replay else None
+        self._formulas = active_formulas()
 
     def track(self, tensor: torch.Tensor) -> None:
         """Hold ``tensor`` (the model input) in the live set; it is not a forward output."""
@@ -140,7 +105,7 @@ class Counter(TorchDispatchMode):
         replay = self._replay
         out = func(*args, **kwargs) if replay is None else replay.run(func, args, kwargs)
         packet = func._overloadpacket
-        formula = _FORMULAS.get(packet)
+        formula = self._formulas.get(packet)
         if formula is not None:
             macs = formula(*args, **kwargs, out_val=out) // 2
             if self._in_backward:

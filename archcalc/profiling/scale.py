@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -31,6 +31,7 @@ from archcalc.profiling.accepts import size_range
 from archcalc.profiling.prepare import build_model, trace_model
 from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Environment, Pair, Profile, ReceptiveField
+from archcalc.serialize import Serialized
 from archcalc.timing.measure import TimingSettings, measure
 
 __all__ = [
@@ -50,7 +51,7 @@ MIN_RUN_TIME_S = 0.5
 
 
 @dataclass(frozen=True)
-class ScalePoint:
+class ScalePoint(Serialized):
     """One size: costs, final map, the law's r^4 share there and the exponents from the size
     before (None for the first). ``final_field`` is the final map's receptive field (None where
     the profile has none)."""
@@ -68,16 +69,9 @@ class ScalePoint:
     latency_exponent: float | None = None
     final_field: ReceptiveField | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "final_map": list(self.final_map),
-            "final_field": None if self.final_field is None else self.final_field.to_dict(),
-        }
 
-
-@dataclass(frozen=True)
-class Scaling(Summarised):
+@dataclass(frozen=True, kw_only=True)
+class Scaling(Summarised, Serialized):
     """A model's costs across square sides (``min_resolution``..``max_resolution``) and the law
     fitted to its MACs.
 
@@ -91,9 +85,9 @@ class Scaling(Summarised):
     batch_size: int
     law: GrowthLaw
     exponent: float | None
+    device: str | None = None
     points: tuple[ScalePoint, ...]
     environment: Environment
-    device: str | None = None
 
     @property
     def sides(self) -> list[int]:
@@ -101,19 +95,6 @@ class Scaling(Summarised):
 
     def _summary(self) -> Summary:
         return (*scale_table(self), scale_notes(self))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``archcalc scale --format json`` object (docs/schemas.md)."""
-        return {
-            "model": self.model,
-            "convention": self.convention,
-            "batch_size": self.batch_size,
-            "law": self.law.to_dict(),
-            "exponent": self.exponent,
-            "device": self.device,
-            "points": [p.to_dict() for p in self.points],
-            "environment": asdict(self.environment),
-        }
 
 
 def pick_sides(valid: Sequence[int], low: int, high: int, steps: int) -> list[int]:

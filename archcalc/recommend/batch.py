@@ -21,7 +21,6 @@ Not yet checked against a real training step on a GPU.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from archcalc.checks import check_limit
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import GIB
 from archcalc.results import Memory, Profile
+from archcalc.serialize import Serialized, json_field
 
 __all__ = [
     "AUTOCAST_WEIGHT_BYTES",
@@ -57,7 +57,7 @@ GPU_FRACTION = 0.9
 
 
 @dataclass(frozen=True)
-class BatchFit:
+class BatchFit(Serialized):
     """The largest training batch on one GPU size, and the training-step cost around it.
 
     Bytes are raw integers; ``train_macs`` is one image's forward + backward MACs (None when
@@ -70,8 +70,8 @@ class BatchFit:
     fixed_bytes: int
     per_image_bytes: int
     batch_size: int
-    epoch_images: int
-    train_macs: int | None = None
+    epoch_images: int = json_field(then=("steps_per_epoch",))
+    train_macs: int | None = json_field(default=None, then=("batch_macs", "epoch_macs"))
 
     @property
     def batch_macs(self) -> int | None:
@@ -87,27 +87,6 @@ class BatchFit:
     def epoch_macs(self) -> int | None:
         """Training MACs of one epoch: every image once forward and backward."""
         return None if self.train_macs is None else self.train_macs * self.epoch_images
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object (the derived counts included)."""
-        return {
-            "gpu_memory_bytes": self.gpu_memory_bytes,
-            "precision": self.precision,
-            "usable_bytes": self.usable_bytes,
-            "fixed_bytes": self.fixed_bytes,
-            "per_image_bytes": self.per_image_bytes,
-            "batch_size": self.batch_size,
-            "train_macs": self.train_macs,
-            "batch_macs": self.batch_macs,
-            "epoch_images": self.epoch_images,
-            "steps_per_epoch": self.steps_per_epoch,
-            "epoch_macs": self.epoch_macs,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BatchFit:
-        """Read ``to_dict()`` output back (the derived counts are recomputed)."""
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
 
 
 def check_precision(precision: Any) -> str:

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from archcalc.errors import InvalidArgumentError
+from archcalc.serialize import Serialized
 
 __all__ = [
     "SOURCE",
@@ -39,7 +39,7 @@ _COLUMNS = ("arch", "tag", "top1", "top5", "eval_size", "crop_pct", "train_size"
 
 
 @dataclass(frozen=True)
-class Accuracy:
+class Accuracy(Serialized):
     """Published ImageNet-1k accuracy of one pretrained weight (``arch.tag``)."""
 
     top1: float
@@ -49,23 +49,6 @@ class Accuracy:
     train_size: int
     crop_pct: float
     source: str = SOURCE
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``accuracy`` JSON object of a suggestion's alternative (percent, pixels)."""
-        return {
-            "top1": self.top1,
-            "top5": self.top5,
-            "tag": self.tag,
-            "eval_size": self.eval_size,
-            "train_size": self.train_size,
-            "crop_pct": self.crop_pct,
-            "source": self.source,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Accuracy | None:
-        """Read ``to_dict()`` output back (None stays None)."""
-        return None if data is None else cls(**data)
 
 
 @dataclass(frozen=True)

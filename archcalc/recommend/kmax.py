@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from archcalc.formatting import billions, size, stride_text
 from archcalc.recommend.levels import Level
 from archcalc.recommend.rules import K_MAX, K_MIN
-from archcalc.results import Pair, Profile, pair_from_json
+from archcalc.results import Pair, Profile
+from archcalc.serialize import Serialized
 
 __all__ = ["KAlternative", "above_window", "k_alternatives", "k_policy_reason", "k_window_side"]
 
@@ -34,7 +34,7 @@ POOL = 2
 
 
 @dataclass(frozen=True)
-class KAlternative:
+class KAlternative(Serialized):
     """One option with k <= 9: ``kind`` is ``input`` (a smaller input) or ``extra-stride``.
 
     ``reference_macs``: the MACs of the option with the larger map it replaces.
@@ -48,25 +48,6 @@ class KAlternative:
     macs: int
     reference_macs: int
     strided_conv_macs: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object (pairs as lists)."""
-        return {
-            "kind": self.kind,
-            "backbone": self.backbone,
-            "resolution": list(self.resolution),
-            "global_stride": list(self.global_stride),
-            "final_map": list(self.final_map),
-            "macs": self.macs,
-            "reference_macs": self.reference_macs,
-            "strided_conv_macs": self.strided_conv_macs,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> KAlternative:
-        """Read ``to_dict()`` output back (pairs as tuples)."""
-        pairs = {k: pair_from_json(data[k]) for k in ("resolution", "global_stride", "final_map")}
-        return cls(**data | pairs)
 
     def describe(self) -> str:
         """``288x288 -> 9x9, 2.998 GMACs`` (with the extra stage for ``extra-stride``)."""

@@ -18,7 +18,8 @@ from typing import Any
 
 from archcalc.formatting import size, stride_text
 from archcalc.recommend.levels import Level
-from archcalc.results import Pair, Profile, pair_from_json
+from archcalc.results import Pair, Profile
+from archcalc.serialize import Serialized
 
 __all__ = [
     "DEFAULT_CROP_PCT",
@@ -141,7 +142,7 @@ class Backbone:
 
 
 @dataclass(frozen=True)
-class Pipeline:
+class Pipeline(Serialized):
     """Input sizes for training (resize, random crop) and evaluation (resize, centre crop)."""
 
     train_resize: Pair
@@ -152,30 +153,6 @@ class Pipeline:
     std: tuple[float, ...]
     crop_pct: float
     flip: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "train_resize": list(self.train_resize),
-            "train_crop": list(self.train_crop),
-            "eval_resize": list(self.eval_resize),
-            "eval_crop": list(self.eval_crop),
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "crop_pct": self.crop_pct,
-            "flip": self.flip,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Pipeline:
-        """Rebuild from ``to_dict()`` output."""
-        pairs = ("train_resize", "train_crop", "eval_resize", "eval_crop")
-        return cls(
-            **{k: pair_from_json(data[k]) for k in pairs},
-            mean=tuple(data["mean"]),
-            std=tuple(data["std"]),
-            crop_pct=data["crop_pct"],
-            flip=data["flip"],
-        )
 
 
 def pipeline_for(resolution: Pair, backbone: Backbone, level: Level) -> Pipeline:

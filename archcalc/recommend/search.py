@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 from archcalc.checks import check_positive
-from archcalc.errors import ArchcalcError, InvalidArgumentError, UnknownModelError
+from archcalc.errors import ArchcalcError, NothingFitsError, UnknownModelError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
 from archcalc.progress import ProgressCallback, report_progress
@@ -216,7 +216,10 @@ def search(
             ``level_options`` with ``build``, ``latency_s``).
 
     Returns:
-        A ``Front``; an ``InvalidArgumentError`` when no option fits (one line, with counts).
+        A ``Front``.
+
+    Raises:
+        NothingFitsError: no option fits the budgets (one line, with the counts).
 
     Example:
         >>> search(LEVELS[0], load_catalog(), max_gmacs=1, latency=False).options[0]
@@ -234,7 +237,7 @@ def search(
             _consider(walk, entry, profiler, timer, device)
     summary = _summary(walk, len(candidates), family, len(candidates) - reached)
     if not walk.front:
-        raise InvalidArgumentError(
+        raise NothingFitsError(
             f"no backbone fits at {size(level.resolution)} with "
             f"{_limits_text(walk.limits)}: {summary.text()}; relax a budget or widen --family"
         )

@@ -12,11 +12,12 @@ reference README measures: published GMACs are fvcore's (they add norm terms arc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from archcalc.formatting import size
 from archcalc.recommend.catalog import Accuracy, Entry
 from archcalc.results import Pair
+from archcalc.serialize import Serialized
 
 if TYPE_CHECKING:
     from archcalc.recommend.rules import Backbone
@@ -81,7 +82,7 @@ def param_bound(entry: Entry) -> int:
 
 
 @dataclass(frozen=True)
-class SearchSummary:
+class SearchSummary(Serialized):
     """How ``--backbone auto`` narrowed the accuracy table down (counts of architectures).
 
     ``candidates``: architectures searched (after ``--family``), each with its most accurate
@@ -109,31 +110,6 @@ class SearchSummary:
     failed: tuple[str, ...] = ()
     family: str | None = None
     not_reached: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``search`` JSON object of a suggestion (null outside ``--backbone auto``)."""
-        return {
-            "candidates": self.candidates,
-            "pruned_params": self.pruned_params,
-            "pruned_macs": self.pruned_macs,
-            "pruned_front": self.pruned_front,
-            "profiled": self.profiled,
-            "rejected_k": self.rejected_k,
-            "resized": self.resized,
-            "over_budget": self.over_budget,
-            "measured": self.measured,
-            "missing": list(self.missing),
-            "failed": list(self.failed),
-            "family": self.family,
-            "not_reached": self.not_reached,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> SearchSummary | None:
-        """Read ``to_dict()`` output back (None stays None)."""
-        if data is None:
-            return None
-        return cls(**data | {"missing": tuple(data["missing"]), "failed": tuple(data["failed"])})
 
     def text(self) -> str:
         """``900 architectures: 850 excluded by published bounds, ...`` for the reasons."""

@@ -3,14 +3,14 @@
 An ``Option`` is one profiled configuration (backbone x input size x output stride) with its
 latency and training-step MACs where known; a ``Suggestion`` is the decision with its reasons,
 warnings, input pipeline, training start, batch sizes per GPU and every alternative, and its
-``to_dict()`` is the JSON object docs/schemas.md documents; ``from_dict`` reads it back, and the
-rows ``str()``, Jupyter and the CLI print live here too.
+``to_dict()`` is the JSON object ``archcalc/schemas/suggestion.json`` describes; ``from_dict``
+reads it back, and the rows ``str()``, Jupyter and the CLI print live here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from archcalc.display import Summarised, Summary
@@ -23,10 +23,12 @@ from archcalc.recommend.levels import Level
 from archcalc.recommend.rules import KVerdict, Pipeline, k_verdict
 from archcalc.recommend.search_front import SearchSummary
 from archcalc.recommend.training import Training
-from archcalc.results import Pair, Profile, pair_from_json
+from archcalc.results import Pair, Profile
+from archcalc.serialize import Serialized, from_json, json_field
 
 __all__ = [
     "SUGGEST_HEADERS",
+    "Alternative",
     "Option",
     "Suggestion",
     "find_option",
@@ -37,23 +39,31 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Option:
+class Option(Serialized):
     """One profiled configuration (a row of the alternatives table), latency if measured.
 
     ``train_macs``: forward + backward MACs of one image (None when not available);
     ``build_kwargs``: the constructor arguments its profile was built with (so a timing
-    builds the same model without tracing it again; not part of the JSON).
+    builds the same model without tracing it again; not part of the JSON). Its JSON object is
+    the profile's keys plus ``latency_s``, ``latency_ms`` and ``accuracy`` (the published
+    ImageNet accuracy; null outside ``--backbone auto``).
     """
 
-    profile: Profile
-    latency_s: float | None = None
+    profile: Profile = json_field(flatten=True)
+    latency_s: float | None = json_field(default=None, then=("latency_ms",))
     accuracy: Accuracy | None = None
-    train_macs: int | None = None
-    build_kwargs: tuple[tuple[str, Any], ...] = ()
+    train_macs: int | None = json_field(default=None, skip=True)
+    build_kwargs: tuple[tuple[str, Any], ...] = json_field(default=(), skip=True)
 
     @property
     def backbone(self) -> str:
+        """The profiled model's timm name."""
         return self.profile.model
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The measured latency in milliseconds (None when not measured)."""
+        return None if self.latency_s is None else self.latency_s * 1e3
 
     @property
     def key(self) -> tuple[str, Pair, int | None]:
@@ -61,57 +71,75 @@ class Option:
         return (self.profile.model, self.profile.resolution, self.profile.output_stride)
 
     def verdict(self, level: Level) -> KVerdict:
+        """Where this option's final map falls in the k window at ``level``."""
         p = self.profile
         return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
 
-    def to_dict(self, chosen: bool = False) -> dict[str, Any]:
-        """The profile's JSON object plus ``latency_s``/``latency_ms`` (null if not measured),
-        ``chosen`` and ``accuracy`` (the published ImageNet accuracy; null outside
-        ``--backbone auto``)."""
-        ms = None if self.latency_s is None else self.latency_s * 1e3
-        acc = None if self.accuracy is None else self.accuracy.to_dict()
-        return {**self.profile.to_dict(), "latency_s": self.latency_s, "latency_ms": ms} | {
-            "chosen": chosen,
-            "accuracy": acc,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Option:
-        """Rebuild from ``to_dict()`` output."""
-        accuracy = Accuracy.from_dict(data.get("accuracy"))
-        return cls(Profile.from_dict(data), data.get("latency_s"), accuracy)
-
 
 @dataclass(frozen=True)
-class Suggestion(Summarised):
+class Alternative:
+    """One row of a suggestion's ``alternatives`` in JSON: the option's keys, whether it is the
+    chosen one, and its MACs over its backbone's at the level's size (``relative_cost``)."""
+
+    option: Option = json_field(flatten=True)
+    chosen: bool
+    cost_vs_level: float | None
+
+
+def _alternative_rows(s: Suggestion) -> tuple[Alternative, ...]:
+    return tuple(
+        Alternative(o, o.key == s.chosen.key, relative_cost(o, s.alternatives, s.level))
+        for o in s.alternatives
+    )
+
+
+def _read_alternatives(data: Mapping[str, Any]) -> tuple[Option, ...]:
+    return tuple(from_json(Option, row) for row in data["alternatives"])
+
+
+def _read_chosen(data: Mapping[str, Any]) -> Option:
+    return next(from_json(Option, row) for row in data["alternatives"] if row["chosen"])
+
+
+#: The chosen option's figures a suggestion's JSON object starts with.
+_HEADLINE = (
+    "resolution", "backbone", "output_stride", "final_map", "global_stride", "macs", "params",
+    "latency_ms",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suggestion(Summarised, Serialized):
     """The decision: the chosen option, why, what to watch, the pipeline and every alternative.
 
     ``training``: the training start (None when hidden); ``train_batches``: the largest
     training batch per GPU size asked; ``k_alternatives``: the options keeping k <= 9 where
     the level's size gives a larger map. ``str()`` is the one-line recommendation, the chosen
-    row and the warnings; Jupyter renders the whole alternatives table. ``to_dict()`` is the
-    JSON of docs/schemas.md.
+    row and the warnings; Jupyter renders the whole alternatives table. In JSON the chosen
+    option is the alternative marked ``chosen``, and its figures head the object.
 
     Examples:
-        >>> s = archcalc.suggest("fine-grained", ["resnet18"], measure_latency=False)
+        >>> s = archcalc.suggest("fine-grained", ["resnet18"], latency=False)
         >>> s.resolution, s.chosen.profile.final_map
         ((448, 448), (14, 14))
         >>> s.reasons[0].split(" (")[-1]
         'rules §1: coarse 224, fine-grained 448, region 48)'
     """
 
-    level: Level
-    chosen: Option
+    chosen: Option = json_field(skip=True, decode=_read_chosen, before=("task",), then=_HEADLINE)
     warnings: tuple[str, ...]
     reasons: tuple[str, ...]
     pipeline: Pipeline
-    alternatives: tuple[Option, ...]
-    device: str = "cpu"
     growth: GrowthLaw | None = None
+    alternatives: tuple[Option, ...] = json_field(
+        encode=_alternative_rows, decode=_read_alternatives, json_type=tuple[Alternative, ...]
+    )
+    level: Level
+    device: str = "cpu"
     search: SearchSummary | None = None
+    k_alternatives: tuple[KAlternative, ...] = ()
     training: Training | None = None
     train_batches: tuple[BatchFit, ...] = ()
-    k_alternatives: tuple[KAlternative, ...] = ()
 
     @property
     def task(self) -> str:
@@ -120,11 +148,43 @@ class Suggestion(Summarised):
 
     @property
     def resolution(self) -> Pair:
+        """The chosen input ``(height, width)``."""
         return self.chosen.profile.resolution
 
     @property
     def backbone(self) -> str:
+        """The chosen backbone's timm name."""
         return self.chosen.backbone
+
+    @property
+    def output_stride(self) -> int | None:
+        """The chosen output stride (None: the backbone's default)."""
+        return self.chosen.profile.output_stride
+
+    @property
+    def final_map(self) -> Pair:
+        """The chosen option's final map ``(k_h, k_w)``."""
+        return self.chosen.profile.final_map
+
+    @property
+    def global_stride(self) -> Pair:
+        """The chosen option's global stride."""
+        return self.chosen.profile.global_stride
+
+    @property
+    def macs(self) -> int:
+        """The chosen option's forward MACs."""
+        return self.chosen.profile.macs
+
+    @property
+    def params(self) -> int:
+        """The chosen option's parameter count."""
+        return self.chosen.profile.params
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The chosen option's measured latency in ms (None when not measured)."""
+        return self.chosen.latency_ms
 
     def __repr__(self) -> str:
         return (
@@ -142,64 +202,6 @@ class Suggestion(Summarised):
 
         everything = (SUGGEST_HEADERS, suggest_rows(self), [*self.warnings, *self.reasons])
         return f"**{suggest_headline(self)}**\n\n" + summary_text(everything, "markdown")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object; ``alternatives`` mark the chosen row with ``chosen``."""
-        p = self.chosen.profile
-        return {
-            "task": self.task,
-            "resolution": list(p.resolution),
-            "backbone": p.model,
-            "output_stride": p.output_stride,
-            "final_map": list(p.final_map),
-            "global_stride": list(p.global_stride),
-            "macs": p.macs,
-            "params": p.params,
-            "latency_ms": None if self.chosen.latency_s is None else self.chosen.latency_s * 1e3,
-            "warnings": list(self.warnings),
-            "reasons": list(self.reasons),
-            "pipeline": self.pipeline.to_dict(),
-            "growth": None if self.growth is None else self.growth.to_dict(),
-            "alternatives": [
-                {
-                    **o.to_dict(o.key == self.chosen.key),
-                    "cost_vs_level": relative_cost(o, self.alternatives, self.level),
-                }
-                for o in self.alternatives
-            ],
-            "level": {**asdict(self.level), "resolution": list(self.level.resolution)},
-            "device": self.device,
-            "search": None if self.search is None else self.search.to_dict(),
-            "k_alternatives": [a.to_dict() for a in self.k_alternatives],
-            "training": None if self.training is None else self.training.to_dict(),
-            "train_batches": [b.to_dict() for b in self.train_batches],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Suggestion:
-        """Rebuild from ``to_dict()`` output (the result cache reads suggestions back so)."""
-        level = data["level"]
-        alternatives = tuple(Option.from_dict(o) for o in data["alternatives"])
-        chosen = [o for o, d in zip(alternatives, data["alternatives"], strict=True) if d["chosen"]]
-        return cls(
-            level=Level(
-                **level
-                | {"resolution": pair_from_json(level["resolution"])}
-                | {"aliases": tuple(level["aliases"])}
-                | {"training": Training.from_dict(level["training"])}
-            ),
-            chosen=chosen[0],
-            warnings=tuple(data["warnings"]),
-            reasons=tuple(data["reasons"]),
-            pipeline=Pipeline.from_dict(data["pipeline"]),
-            alternatives=alternatives,
-            device=data["device"],
-            growth=None if data.get("growth") is None else GrowthLaw(**data["growth"]),
-            search=SearchSummary.from_dict(data.get("search")),
-            training=Training.from_dict(data.get("training")),
-            train_batches=tuple(BatchFit.from_dict(b) for b in data.get("train_batches", ())),
-            k_alternatives=tuple(KAlternative.from_dict(a) for a in data.get("k_alternatives", ())),
-        )
 
 
 def find_option(

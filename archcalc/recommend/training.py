@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.errors import InvalidArgumentError
+from archcalc.serialize import Serialized
 
 __all__ = ["TRAINING", "Training", "training_from_data"]
 
@@ -25,7 +26,7 @@ _FROM_FILE = "set in your levels file"
 
 
 @dataclass(frozen=True)
-class Training:
+class Training(Serialized):
     """Training defaults, each value beside the reason for it.
 
     ``train_mode`` / ``eval_mode``: the PyTorch calls and what they switch (batch norm's batch
@@ -60,17 +61,6 @@ class Training:
         "about 3,000 images for a binary task is a sensible first amount; start with one "
         f"clean, homogeneous distribution and widen it later ({_NOTES})"
     )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object (``betas`` as a list)."""
-        data = dataclasses.asdict(self)
-        data["betas"] = list(self.betas)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Training | None:
-        """Read ``to_dict()`` output back (None stays None: the block was hidden)."""
-        return None if data is None else cls(**data | {"betas": tuple(data["betas"])})
 
 
 #: The notes' training start.

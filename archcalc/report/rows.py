@@ -25,6 +25,7 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import MIB
 from archcalc.recommend.catalog import load_catalog, top1_index
 from archcalc.report.where import compile_where
+from archcalc.serialize import Serialized
 
 __all__ = [
     "FIELDS",
@@ -204,7 +205,7 @@ class ErrorGroup:
 
 
 @dataclass(frozen=True)
-class Summary:
+class Summary(Serialized):
     """Counts for the report's head: models, resolutions, ok and error pairs, error groups."""
 
     models: int
@@ -214,17 +215,6 @@ class Summary:
     error_models: int
     error_groups: tuple[ErrorGroup, ...]
     has_latency: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "models": self.models,
-            "resolutions": [list(r) for r in self.resolutions],
-            "ok": self.ok,
-            "errors": self.errors,
-            "error_models": self.error_models,
-            "error_groups": [vars(g) | {"examples": list(g.examples)} for g in self.error_groups],
-            "has_latency": self.has_latency,
-        }
 
 
 def error_key(row: dict[str, Any]) -> tuple[str, str, str]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from archcalc.core.geometry import MAX_SIDE
-from archcalc.results import Pair, pair_from_json
+from archcalc.results import Pair
+from archcalc.serialize import Serialized
 
 __all__ = [
     "Constraint",
@@ -38,7 +38,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Constraint:
+class Constraint(Serialized):
     """One rule found in the architecture: ``kind`` with its per-axis ``value``.
 
     ``hard`` rules make a size invalid; soft ones only make it unaligned. ``lift`` names the
@@ -50,21 +50,6 @@ class Constraint:
     hard: bool
     source: str
     lift: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "value": list(self.value),
-            "hard": self.hard,
-            "source": self.source,
-            "lift": self.lift,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Constraint:
-        """Rebuild from ``to_dict()`` output."""
-        value = pair_from_json(data["value"])
-        return cls(data["kind"], value, data["hard"], data["source"], data["lift"])
 
 
 @dataclass(frozen=True)

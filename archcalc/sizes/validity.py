@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from archcalc.display import Summarised, Summary
 from archcalc.errors import InvalidResolutionError
 from archcalc.formatting import size, stride_text
-from archcalc.results import Pair, pair_from_json
+from archcalc.results import Pair
+from archcalc.serialize import Serialized, json_field
 from archcalc.sizes.constraints import (
     Constraint,
     Rules,
@@ -34,6 +35,7 @@ from archcalc.sizes.constraints import (
 __all__ = [
     "SIZE_HEADERS",
     "VALIDITY_HEADERS",
+    "SideFit",
     "SizeRange",
     "Validity",
     "judge",
@@ -47,7 +49,7 @@ VALIDITY_HEADERS = (
 
 
 @dataclass(frozen=True)
-class Validity(Summarised):
+class Validity(Summarised, Serialized):
     """Whether ``model`` runs at ``height`` x ``width``, why not, and the nearest good sizes.
 
     ``nearest_below``/``nearest_above`` are the closest sizes that run and are aligned (no
@@ -95,29 +97,6 @@ class Validity(Summarised):
         ]
         notes = [self.reason] if self.reason else []
         return VALIDITY_HEADERS, [row], notes + list(self.notes)
-
-    def to_dict(self) -> dict[str, Any]:
-        def pair(p: Pair | None) -> list[int] | None:
-            return None if p is None else [p[0], p[1]]
-
-        return {
-            "model": self.model,
-            "height": self.height,
-            "width": self.width,
-            "valid": self.valid,
-            "reason": self.reason,
-            "aligned": self.aligned,
-            "final_map": pair(self.final_map),
-            "global_stride": pair(self.global_stride),
-            "min_size": pair(self.min_size),
-            "nearest_below": pair(self.nearest_below),
-            "nearest_above": pair(self.nearest_above),
-            "constraints": [c.to_dict() for c in self.constraints],
-            "build_kwargs": {
-                k: list(v) if isinstance(v, tuple) else v for k, v in self.build_kwargs.items()
-            },
-            "notes": list(self.notes),
-        }
 
     def raise_if_invalid(self, cause: BaseException | None = None) -> None:
         """Raise when the size is invalid; do nothing when it is valid.
@@ -230,8 +209,17 @@ def size_notes(rules: Rules, resolutions: Sequence[Pair]) -> list[str]:
 SIZE_HEADERS = ("input", "k x k", "aligned")
 
 
+class SideFit(NamedTuple):
+    """One side of a ``SizeRange``: the square ``size``, its final map side ``k`` and whether
+    it is aligned (a tuple, so ``for side, k, aligned in found.sizes`` reads it)."""
+
+    size: int
+    k: int
+    aligned: bool
+
+
 @dataclass(frozen=True)
-class SizeRange(Summarised):
+class SizeRange(Summarised, Serialized):
     """The square sides in ``[low, high]`` a model runs at: ``(side, k, aligned)`` each;
     ``str()`` (and Jupyter) shows the CLI's table and notes.
 
@@ -241,12 +229,12 @@ class SizeRange(Summarised):
     """
 
     model: str
-    low: int
-    high: int
+    low: int = json_field(name="min")
+    high: int = json_field(name="max")
     aligned_only: bool
     global_stride: Pair
     min_size: Pair
-    sizes: tuple[tuple[int, int, bool], ...]
+    sizes: tuple[SideFit, ...]
     constraints: tuple[Constraint, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -257,35 +245,6 @@ class SizeRange(Summarised):
     def _summary(self) -> Summary:
         return SIZE_HEADERS, self.rows(), list(self.notes)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``archcalc sizes --format json`` object."""
-        return {
-            "model": self.model,
-            "min": self.low,
-            "max": self.high,
-            "aligned_only": self.aligned_only,
-            "global_stride": list(self.global_stride),
-            "min_size": list(self.min_size),
-            "sizes": [{"size": s, "k": k, "aligned": a} for s, k, a in self.sizes],
-            "constraints": [c.to_dict() for c in self.constraints],
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SizeRange:
-        """Rebuild from ``to_dict()`` output (the result cache reads ranges back so)."""
-        return cls(
-            model=data["model"],
-            low=data["min"],
-            high=data["max"],
-            aligned_only=data["aligned_only"],
-            global_stride=pair_from_json(data["global_stride"]),
-            min_size=pair_from_json(data["min_size"]),
-            sizes=tuple((s["size"], s["k"], s["aligned"]) for s in data["sizes"]),
-            constraints=tuple(Constraint.from_dict(c) for c in data["constraints"]),
-            notes=tuple(data["notes"]),
-        )
-
 
 def sizes_between(rules: Rules, low: int, high: int, *, aligned: bool = True) -> SizeRange:
     """Square sides in ``[low, high]`` that run (only aligned ones unless ``aligned=False``)."""
@@ -295,7 +254,7 @@ def sizes_between(rules: Rules, low: int, high: int, *, aligned: bool = True) ->
             continue
         ok = side_aligned(rules, 0, side) and side_aligned(rules, 1, side)
         if ok or not aligned:
-            found.append((side, final_side(rules, 0, side), ok))
+            found.append(SideFit(side, final_side(rules, 0, side), ok))
     notes = [
         f"{c.kind} {c.value[0]}x{c.value[1]} ({'hard' if c.hard else 'soft'}, from {c.source}"
         + (f"; lifted by {c.lift})" if c.lift else ")")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from archcalc.errors import InvalidArgumentError
+from archcalc.serialize import Serialized
 from archcalc.sweep.jsonl import keep_rejected, read_jsonl, write_jsonl
 from archcalc.sweep.run import line_key
 
@@ -88,7 +89,7 @@ def read_results(paths: Sequence[str | Path]) -> SweepLines:
 
 
 @dataclass(frozen=True)
-class MergeSummary:
+class MergeSummary(Serialized):
     """``merge_results``: result lines read, unique results written, duplicates dropped, lines
     that were not results, and the file they were kept in (None when there were none)."""
 
@@ -98,9 +99,6 @@ class MergeSummary:
     duplicates: int
     bad_lines: int
     rejected_file: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
 
 
 def merge_results(paths: Sequence[str | Path], out: str | Path) -> MergeSummary:

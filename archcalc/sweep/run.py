@@ -19,7 +19,7 @@ import fnmatch
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,15 @@ from archcalc.deprecation import warn_deprecated
 from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
 from archcalc.formatting import GIB, size
 from archcalc.progress import ProgressCallback, report_progress
-from archcalc.results import SCHEMA_VERSION, Pair, input_dict
+from archcalc.results import Identity, Pair
+from archcalc.serialize import Serialized, json_field
 from archcalc.sweep.jsonl import append_lines, repair
 from archcalc.sweep.shards import Shard, shard_models
 from archcalc.sweep.workers import Done, Failure, Item, run_isolated
 
 __all__ = [
     "DEFAULT_PROFILER",
+    "ErrorLine",
     "ModelTask",
     "Progress",
     "SweepSettings",
@@ -85,7 +87,7 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class SweepSummary:
+class SweepSummary(Serialized):
     """What a sweep did: pairs skipped (already in the file), written ok / error, wall time,
     the peak resident memory of each worker process (bytes, by pid), and how many unreadable
     lines of the file were moved to ``<out>.rejected`` before appending."""
@@ -99,24 +101,20 @@ class SweepSummary:
     errors: int
     errors_by_kind: dict[str, int]
     wall_s: float
-    worker_peak_rss_bytes: dict[int, int] = field(default_factory=dict)
+    worker_peak_rss_bytes: dict[int, int] = json_field(
+        default_factory=dict, skip=True, then=("workers", "max_worker_peak_rss_bytes")
+    )
     rejected_lines: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "out": self.out,
-            "models": self.models,
-            "resolutions": self.resolutions,
-            "pairs": self.pairs,
-            "skipped": self.skipped,
-            "ok": self.ok,
-            "errors": self.errors,
-            "errors_by_kind": dict(self.errors_by_kind),
-            "wall_s": self.wall_s,
-            "workers": len(self.worker_peak_rss_bytes),
-            "max_worker_peak_rss_bytes": max(self.worker_peak_rss_bytes.values(), default=None),
-            "rejected_lines": self.rejected_lines,
-        }
+    @property
+    def workers(self) -> int:
+        """How many worker processes ran."""
+        return len(self.worker_peak_rss_bytes)
+
+    @property
+    def max_worker_peak_rss_bytes(self) -> int | None:
+        """The largest peak resident memory of one worker (None when no worker reported)."""
+        return max(self.worker_peak_rss_bytes.values(), default=None)
 
 
 def line_key(line: dict[str, Any]) -> tuple[Any, ...]:
@@ -136,16 +134,21 @@ def _task_key(model: str, res: Pair, settings: SweepSettings) -> tuple[Any, ...]
     return (model, settings.convention, settings.batch_size, settings.in_chans, *res)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ErrorLine(Identity):
+    """The sweep line of a pair that failed: a profile's identity keys, ``status`` ``error``
+    and the failure (``kind``, ``type``, ``reason``)."""
+
+    status: str = "error"
+    error: Failure
+
+
 def error_line(model: str, res: Pair, settings: SweepSettings, failure: Failure) -> dict[str, Any]:
     """The line recorded when ``model`` at ``res`` failed (same identity keys as a profile)."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "model": model,
-        "convention": settings.convention,
-        "input": input_dict(settings.batch_size, settings.in_chans, *res),
-        "status": "error",
-        "error": failure.to_dict(),
-    }
+    return ErrorLine(
+        model=model, convention=settings.convention, batch_size=settings.batch_size,
+        channels=settings.in_chans, height=res[0], width=res[1], error=failure,
+    ).to_dict()  # fmt: skip
 
 
 def expand_models(patterns: Iterable[str]) -> list[str]:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from archcalc.errors import InvalidArgumentError, first_line
+from archcalc.errors import InvalidArgumentError, WorkerCrashError, first_line
 from archcalc.formatting import GIB, MIB
+from archcalc.serialize import Serialized, json_field
 from archcalc.system import peak_rss_bytes, rss_bytes
 
 __all__ = ["Done", "Failure", "Item", "load_target", "run_isolated"]
@@ -38,15 +39,12 @@ START_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
-class Failure:
+class Failure(Serialized):
     """Why a task did not finish: ``kind`` is exception, timeout, crash or memory."""
 
     kind: str
-    error_type: str
+    error_type: str = json_field(name="type")
     reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "type": self.error_type, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -191,7 +189,7 @@ def _step(
             w.peak_rss_bytes = max(w.peak_rss_bytes or 0, rss)
         if not w.ready and now - w.started_s > START_TIMEOUT_S:
             _retire(w, workers)
-            raise InvalidArgumentError(f"worker did not start within {START_TIMEOUT_S:.0f} s")
+            raise WorkerCrashError(f"worker did not start within {START_TIMEOUT_S:.0f} s")
         if w.task is None:
             continue
         if timeout_s is not None and now - w.started_s > timeout_s:
@@ -217,7 +215,7 @@ def _drain(
                 w.ready = True
             elif kind == "fatal":
                 _retire(w, workers)
-                raise InvalidArgumentError(f"worker failed to start: {rest[0]}")
+                raise WorkerCrashError(f"worker failed to start: {rest[0]}")
             elif kind == "item":
                 yield Item(w.task, rest[0])
             elif kind == "done":
@@ -234,9 +232,7 @@ def _drain(
     w.process.join()
     if not w.ready:
         _retire(w, workers)
-        raise InvalidArgumentError(
-            f"worker died while starting: {_crash(w.process.exitcode).reason}"
-        )
+        raise WorkerCrashError(f"worker died while starting: {_crash(w.process.exitcode).reason}")
     if w.task is not None:
         yield _finish(w, _crash(w.process.exitcode), w.peak_rss_bytes)
     _retire(w, workers)

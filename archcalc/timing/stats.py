@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from archcalc.display import Summarised, Summary
 from archcalc.formatting import billions, mebibytes, milliseconds, size
-from archcalc.results import SCHEMA_VERSION, Environment, input_dict
+from archcalc.results import SCHEMA_VERSION, Environment
+from archcalc.serialize import Serialized, json_field
 
 __all__ = [
     "BENCH_HEADERS",
@@ -130,8 +130,8 @@ def _bisect(fits: Callable[[int], bool], good: int, bad: int) -> int:
     return good
 
 
-@dataclass(frozen=True)
-class Timing(Summarised):
+@dataclass(frozen=True, kw_only=True)
+class Timing(Summarised, Serialized):
     """Measured latency of one model at one input size and batch, with the settings used.
 
     ``samples_s`` are per-iteration wall times (CUDA: event time, synchronised every
@@ -150,24 +150,26 @@ class Timing(Summarised):
         (True, ())
     """
 
+    schema_version: int = SCHEMA_VERSION
     model: str
-    batch_size: int
-    channels: int
-    height: int
-    width: int
+    batch_size: int = json_field(group="input")
+    channels: int = json_field(group="input")
+    height: int = json_field(group="input")
+    width: int = json_field(group="input")
     device: str
     channels_last: bool
     compiled: bool
     compile_time_s: float | None
     min_run_time_s: float
-    warmup_runs: int
-    warmup_s: float
-    warmup_stable: bool
-    samples_s: tuple[float, ...]
+    warmup_runs: int = json_field(group="warmup", name="runs")
+    warmup_s: float = json_field(group="warmup", name="time_s")
+    warmup_stable: bool = json_field(
+        then=("runs", "median_s", "p10_s", "p90_s", "iqr_s", "mean_s", "images_per_s", "warnings")
+    )
     peak_memory_bytes: int | None
     memory_method: str
+    samples_s: tuple[float, ...]
     environment: Environment
-    schema_version: int = field(default=SCHEMA_VERSION)
 
     @property
     def runs(self) -> int:
@@ -232,58 +234,6 @@ class Timing(Summarised):
         notes = [timing_note(self.model, self), memory_note(self), *self.warning_notes()]
         return TIMING_HEADERS, [[self.model, *timing_cells(self), str(self.runs)]], notes
 
-    def to_dict(self) -> dict[str, Any]:
-        """The documented JSON object: statistics first, then the raw samples and environment."""
-        return {
-            "schema_version": self.schema_version,
-            "model": self.model,
-            "input": input_dict(self.batch_size, self.channels, self.height, self.width),
-            "device": self.device,
-            "channels_last": self.channels_last,
-            "compiled": self.compiled,
-            "compile_time_s": self.compile_time_s,
-            "min_run_time_s": self.min_run_time_s,
-            "warmup": {"runs": self.warmup_runs, "time_s": self.warmup_s},
-            "warmup_stable": self.warmup_stable,
-            "runs": self.runs,
-            "median_s": self.median_s,
-            "p10_s": self.p10_s,
-            "p90_s": self.p90_s,
-            "iqr_s": self.iqr_s,
-            "mean_s": self.mean_s,
-            "images_per_s": self.images_per_s,
-            "warnings": list(self.warnings),
-            "peak_memory_bytes": self.peak_memory_bytes,
-            "memory_method": self.memory_method,
-            "samples_s": list(self.samples_s),
-            "environment": asdict(self.environment),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Timing:
-        """Rebuild from ``to_dict()`` output (statistics are derived from the samples)."""
-        inp = data["input"]
-        return cls(
-            model=data["model"],
-            batch_size=inp["batch_size"],
-            channels=inp["channels"],
-            height=inp["height"],
-            width=inp["width"],
-            device=data["device"],
-            channels_last=data["channels_last"],
-            compiled=data["compiled"],
-            compile_time_s=data["compile_time_s"],
-            min_run_time_s=data["min_run_time_s"],
-            warmup_runs=data["warmup"]["runs"],
-            warmup_s=data["warmup"]["time_s"],
-            warmup_stable=data["warmup_stable"],
-            samples_s=tuple(float(s) for s in data["samples_s"]),
-            peak_memory_bytes=data["peak_memory_bytes"],
-            memory_method=data["memory_method"],
-            environment=Environment(**data["environment"]),
-            schema_version=data["schema_version"],
-        )
-
 
 TIMING_HEADERS = (
     "model", "res", "batch", "median (ms)", "p10-p90 (ms)", "images/s", "peak mem (MiB)", "runs",
@@ -322,28 +272,24 @@ def memory_note(t: Timing) -> str:
 
 
 @dataclass(frozen=True)
-class BenchRow:
+class BenchRow(Serialized):
     """One (resolution, batch) of a sweep: the timing, or why there is none (out of memory)."""
 
-    height: int
-    width: int
-    batch_size: int
-    macs: int
+    height: int = json_field(group="input")
+    width: int = json_field(group="input")
+    batch_size: int = json_field(group="input")
+    macs: int = json_field(then=("status",))
     timing: Timing | None
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input": {"batch_size": self.batch_size, "height": self.height, "width": self.width},
-            "macs": self.macs,
-            "status": "ok" if self.timing is not None else "out_of_memory",
-            "error": self.error,
-            "timing": None if self.timing is None else self.timing.to_dict(),
-        }
+    @property
+    def status(self) -> str:
+        """``ok`` when timed, ``out_of_memory`` when the batch did not fit."""
+        return "ok" if self.timing is not None else "out_of_memory"
 
 
 @dataclass(frozen=True)
-class MaxBatch:
+class MaxBatch(Serialized):
     """The largest batch that fits at one resolution and how it was found.
 
     ``method`` is ``cuda_oom_search`` (forwards tried, out-of-memory caught) or
@@ -357,30 +303,19 @@ class MaxBatch:
     limit: int
     budget_bytes: int | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-@dataclass(frozen=True)
-class BenchReport(Summarised):
+@dataclass(frozen=True, kw_only=True)
+class BenchReport(Summarised, Serialized):
     """All rows of ``archcalc bench`` for one model, and the max-batch results if asked;
     ``str()`` (and Jupyter) shows the CLI's table and notes."""
 
+    schema_version: int = SCHEMA_VERSION
     model: str
     rows: tuple[BenchRow, ...]
-    max_batches: tuple[MaxBatch, ...] = ()
-    schema_version: int = field(default=SCHEMA_VERSION)
+    max_batches: tuple[MaxBatch, ...] = json_field(default=(), name="max_batch")
 
     def _summary(self) -> Summary:
         return BENCH_HEADERS, bench_rows(self), bench_notes(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "model": self.model,
-            "rows": [r.to_dict() for r in self.rows],
-            "max_batch": [m.to_dict() for m in self.max_batches],
-        }
 
 
 BENCH_HEADERS = (

@@ -1,0 +1,68 @@
+"""Shared test helpers: synthetic profiles and option grids for the recommender's tests.
+
+Import them as ``from helpers import make`` (pytest puts ``tests/`` on the path).
+"""
+
+from __future__ import annotations
+
+from archcalc.recommend.levels import find_level
+from archcalc.recommend.suggestion import Option
+from archcalc.results import Environment, Memory, Profile
+
+__all__ = ["COARSE", "FINE", "MACS_PER_PIXEL", "REGION", "SIDES", "grid", "make"]
+
+COARSE, FINE, REGION = (find_level(n) for n in ("coarse", "fine-grained", "region"))
+SIDES = (48, 96, 160, 224, 320, 448)
+#: Synthetic cost: MACs grow with the map area, 1000 MACs per input pixel at stride 32.
+MACS_PER_PIXEL = 1000
+
+
+def make(
+    model: str,
+    side: int | tuple[int, int],
+    stride: int = 32,
+    *,
+    os: int | None = None,
+    layout: str = "nchw",
+) -> Profile:
+    """A profile of a "same"-padded net: final map ceil(side / stride), MACs ~ pixels / stride^2."""
+    h, w = (side, side) if isinstance(side, int) else side
+    k = (-(-h // stride), -(-w // stride))
+    aligned = h % stride == 0 and w % stride == 0
+    (hb, ha), (wb, wa) = _multiples_around(h, stride), _multiples_around(w, stride)
+    return Profile(
+        model=model,
+        convention="core",
+        batch_size=1,
+        channels=3,
+        height=h,
+        width=w,
+        output_stride=os,
+        global_stride=(stride, stride),
+        final_map=k,
+        final_channels=512,
+        final_layout=layout,
+        prefix_tokens=0,
+        aligned=aligned,
+        aligned_below=None if aligned or hb is None or wb is None else (hb, wb),
+        aligned_above=None if aligned else (ha, wa),
+        params=11_000_000,
+        trainable_params=11_000_000,
+        macs=h * w * MACS_PER_PIXEL * (32 // stride) ** 2,
+        stages=(),
+        memory=Memory(0, 0, 0, 0, 0, 0, 0),
+        environment=Environment("0", "0", None, "meta", "float32", 1),
+    )
+
+
+def grid(model: str = "net", sides: tuple[int, ...] = SIDES) -> list[Option]:
+    """One option of ``model`` per side (square, stride 32), unmeasured."""
+    return [Option(make(model, s)) for s in sides]
+
+
+def _multiples_around(side: int, stride: int) -> tuple[int | None, int]:
+    """The multiples of ``stride`` just below and above an unaligned ``side`` (below is None
+    when it would be 0), by plain arithmetic: 230 at stride 32 lies between 7 x 32 = 224 and
+    8 x 32 = 256."""
+    below = side - side % stride
+    return (below if below > 0 else None), below + stride
