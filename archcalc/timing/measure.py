@@ -195,9 +195,10 @@ def measure(
         A ``Timing``: raw per-iteration samples and their median, p10/p90, IQR, mean (s).
 
     Raises:
-        InvalidArgumentError: a bad setting; DeviceUnavailableError: no such device;
-        InsufficientMemoryError: the model does not fit; InvalidResolutionError: a size the
-        model cannot run at.
+        InvalidArgumentError: a bad setting.
+        DeviceUnavailableError: no such device.
+        InsufficientMemoryError: the model does not fit.
+        InvalidResolutionError: a size the model cannot run at.
 
     Example:
         >>> archcalc.measure("resnet18", 224, settings=TimingSettings(threads=1)).median_s
