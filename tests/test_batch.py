@@ -101,7 +101,13 @@ def test_agrees_with_find_max_batch_on_cpu(
     # bench's CPU estimate searches (doubling, then bisecting) the largest b with
     # weights + buffers + b x (input + peak activations) <= budget; the closed form must agree.
     monkeypatch.setattr(bench_module, "host_budget_bytes", lambda: USABLE)
-    report = bench_module.bench(Tiny(), [32], [1], find_max_batch=True, min_run_time=0.01)
+    report = bench_module.bench(
+        Tiny(),
+        [32],
+        [1],
+        find_max_batch=True,
+        settings=archcalc.TimingSettings(min_run_time_s=0.01),
+    )
     m = tiny_profile.memory
     fixed = m.param_bytes + m.buffer_bytes  # 242 x 4 = 968 B
     per_image = 3 * 32 * 32 * 4 + m.peak_activation_bytes  # the input + the live peak

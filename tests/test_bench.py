@@ -17,9 +17,10 @@ from archcalc.report.tables import billions
 from archcalc.timing import bench as bench_module
 from archcalc.timing import measure as timing
 from archcalc.timing.bench import bench
+from archcalc.timing.measure import TimingSettings
 from archcalc.timing.stats import MIN_SAMPLES
 
-FAST: dict[str, Any] = {"threads": 1, "min_run_time": 1e-6}
+FAST = TimingSettings(threads=1, min_run_time_s=1e-6)
 
 
 def tiny() -> nn.Sequential:
@@ -28,7 +29,7 @@ def tiny() -> nn.Sequential:
 
 def test_one_row_per_resolution_and_batch_with_profile_macs() -> None:
     model = tiny()
-    report = bench(model, [16, "24x16"], [1, 3], **FAST)
+    report = bench(model, [16, "24x16"], [1, 3], settings=FAST)
     got = [(r.height, r.width, r.batch_size) for r in report.rows]
     assert got == [(16, 16, 1), (16, 16, 3), (24, 16, 1), (24, 16, 3)]
     assert all(r.timing is not None and r.timing.runs == MIN_SAMPLES for r in report.rows)
@@ -50,7 +51,7 @@ def test_out_of_memory_row_is_reported_and_the_others_measured(
         return real(built, res, spec, batch_size, *rest)
 
     monkeypatch.setattr(timing, "_measure_in_session", oom_at_batch_2)
-    report = bench(tiny(), [16], [1, 2, 4], **FAST)
+    report = bench(tiny(), [16], [1, 2, 4], settings=FAST)
     assert [r.timing is not None for r in report.rows] == [True, False, True]
     assert "batch 2: out of memory on cpu (CUDA out of memory" in str(report.rows[1].error)
 
@@ -60,7 +61,7 @@ def test_row_too_big_for_host_is_refused_from_the_estimate(
 ) -> None:
     # input of batch 64 at 128x128: 64 x 3 x 128 x 128 x 4 B = 12 MiB > a 10 MiB budget
     monkeypatch.setattr(memory, "available_host_bytes", lambda: int(10 * 2**20 / 0.9))
-    report = bench(tiny(), [128], [1, 64], **FAST)
+    report = bench(tiny(), [128], [1, 64], settings=FAST)
     assert report.rows[0].timing is not None and report.rows[1].timing is None
     assert "needs about" in str(report.rows[1].error)
 
@@ -68,7 +69,7 @@ def test_row_too_big_for_host_is_refused_from_the_estimate(
 def test_cpu_max_batch_from_the_memory_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
     available = 64 * 2**20
     monkeypatch.setattr(memory, "available_host_bytes", lambda: available)
-    report = bench(tiny(), [32], [1], find_max_batch=True, **FAST)
+    report = bench(tiny(), [32], [1], find_max_batch=True, settings=FAST)
     # weights: conv3x3 8x3x9 + 8 biases = 224, conv1x1 8x8 + 8 = 72 -> 296 floats = 1,184 B
     fixed = 4 * (224 + 72)
     # per image: the input 3x32x32 floats = 12,288 B, plus the activation peak: the input

@@ -14,6 +14,7 @@ from archcalc.cli import main
 from archcalc.cli import progress as progress_module
 from archcalc.cli.progress import ProgressBar
 from archcalc.timing.bench import bench
+from archcalc.timing.measure import TimingSettings
 
 
 class FakeTerminal(io.StringIO):
@@ -47,9 +48,8 @@ def test_terminal_line_says_what_runs_i_of_n_and_is_erased_at_the_end(
 def test_bench_calls_progress_before_each_row() -> None:
     calls: list[tuple[int, int | None, str]] = []
     model = nn.Sequential(nn.Conv2d(3, 4, 3))
-    bench(
-        model, [16, 24], [1, 2], threads=1, min_run_time=1e-6, progress=lambda *a: calls.append(a)
-    )
+    settings = TimingSettings(threads=1, min_run_time_s=1e-6)
+    bench(model, [16, 24], [1, 2], settings=settings, progress=lambda *a: calls.append(a))
     assert [(d, t) for d, t, _ in calls] == [(0, 4), (1, 4), (2, 4), (3, 4)]
     assert calls[3][2] == "timing Sequential at batch 2 x 24x24"
 

@@ -229,14 +229,15 @@ def test_real_profile_and_sweep_lines_validate(resnet18_64: Profile) -> None:
 
 
 def test_real_timing_validates() -> None:
-    t = archcalc.measure(nn.Sequential(nn.Conv2d(3, 4, 3)), 16, min_run_time=0.01, warmup_max=0.01)
+    settings = archcalc.TimingSettings(min_run_time_s=0.01, warmup_max_s=0.01)
+    t = archcalc.measure(nn.Sequential(nn.Conv2d(3, 4, 3)), 16, settings=settings)
     data = json.loads(json.dumps(t.to_dict()))
     _valid(data, "timing")
     assert Timing.from_dict(data) == t
 
 
 def test_real_suggestion_scaling_and_sizes_validate() -> None:
-    s = archcalc.suggest("coarse", ["resnet18"], measure_latency=False, gpu_memory=8)
+    s = archcalc.suggest("coarse", ["resnet18"], latency=False, gpu_memory=8)
     data = json.loads(json.dumps(s.to_dict()))
     _valid(data, "suggestion")
     back = type(s).from_dict(data)  # build_kwargs and per-option train_macs are not JSON

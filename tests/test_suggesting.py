@@ -175,21 +175,25 @@ def test_real_latency_on_cuda() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"budget_ms": 10, "measure_latency": False}, InvalidArgumentError),
+        ({"budget_ms": 10, "latency": False}, InvalidArgumentError),
         ({"max_gmacs": -1}, InvalidArgumentError),
         ({"budget_ms": float("inf")}, InvalidArgumentError),
         ({"backbones": ["resnet5O"]}, UnknownModelError),
         ({"device": "tpu"}, InvalidArgumentError),
         ({"backbones": ["auto", "resnet18"]}, InvalidArgumentError),
-        ({"backbones": "auto", "top": 0}, InvalidArgumentError),
-        ({"backbones": "auto", "family": " , "}, InvalidArgumentError),
         ({"max_params": 0}, InvalidArgumentError),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
-    kwargs = {"backbones": ["resnet18"], "measure_latency": False, **kwargs}
+    kwargs = {"backbones": ["resnet18"], "latency": False, **kwargs}
     with pytest.raises(error):
         suggest("coarse", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"top": 0}, {"family": " , "}])
+def test_bad_search_arguments(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InvalidArgumentError):
+        search_backbones("coarse", latency=False, **kwargs)
 
 
 def test_public_api_exports_suggest() -> None:

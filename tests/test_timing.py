@@ -25,7 +25,13 @@ from archcalc.profiling.prepare import prepare
 from archcalc.timing import measure as timing
 from archcalc.timing.stats import MIN_SAMPLES, WARMUP_MIN_RUNS, WARMUP_MIN_S, warmup_done
 
-FAST: dict[str, Any] = {"threads": 1, "min_run_time": 1e-6}  # exactly MIN_SAMPLES timed runs
+
+def fast(**changes: Any) -> archcalc.TimingSettings:
+    """One thread and a 1 us run time: exactly MIN_SAMPLES timed runs (``changes`` on top)."""
+    return archcalc.TimingSettings(**{"threads": 1, "min_run_time_s": 1e-6, **changes})
+
+
+FAST = fast()
 
 
 def tiny() -> nn.Sequential:
@@ -61,7 +67,7 @@ class Spy(nn.Module):
 
 
 def test_tiny_model_on_cpu_gives_finite_positive_samples() -> None:
-    t = archcalc.measure(tiny(), 32, batch_size=2, **FAST)
+    t = archcalc.measure(tiny(), 32, batch_size=2, settings=FAST)
     assert t.runs == MIN_SAMPLES == len(t.samples_s)
     assert all(s > 0 and math.isfinite(s) for s in t.samples_s)
     assert 0 < t.p10_s <= t.median_s <= t.p90_s
@@ -78,27 +84,29 @@ def test_module_the_tracer_cannot_read_is_still_measured(monkeypatch: pytest.Mon
         raise TraceError("Sequential at 32x32: no output reads as a feature map")
 
     monkeypatch.setattr(prepare_module, "profile_built", untraceable)
-    assert archcalc.measure(tiny(), 32, **FAST).runs == MIN_SAMPLES  # no memory check, still timed
+    assert (
+        archcalc.measure(tiny(), 32, settings=FAST).runs == MIN_SAMPLES
+    )  # no memory check, still timed
     with pytest.raises(TraceError):  # a timm name that fails to trace is a real error
-        archcalc.measure("resnet18", 32, **FAST)
+        archcalc.measure("resnet18", 32, settings=FAST)
 
 
 def test_longer_min_run_time_gives_more_samples() -> None:
-    t = archcalc.measure(tiny(), 16, threads=1, min_run_time=0.2)
+    t = archcalc.measure(tiny(), 16, settings=fast(min_run_time_s=0.2))
     assert t.runs > MIN_SAMPLES
     assert sum(t.samples_s) <= 0.2 + max(t.samples_s)  # stops once min_run_time is spent
 
 
 def test_budget_check_stops_once_the_median_is_over() -> None:
     # a 1 ns budget: every sample is over it, so six of them decide the median of ten
-    t = archcalc.measure(tiny(), 16, threads=1, min_run_time=10.0, stop_above=1e-9)
+    t = archcalc.measure(tiny(), 16, settings=fast(min_run_time_s=10.0, stop_above_s=1e-9))
     assert t.runs == MIN_SAMPLES // 2 + 1 and t.median_s > 1e-9
     # a 1 h budget: no sample is over, so the runs go on as usual
-    assert archcalc.measure(tiny(), 16, **FAST, stop_above=3600.0).runs == MIN_SAMPLES
+    assert archcalc.measure(tiny(), 16, settings=fast(stop_above_s=3600.0)).runs == MIN_SAMPLES
 
 
 def test_fewer_samples_when_asked() -> None:
-    assert archcalc.measure(tiny(), 16, **FAST, min_samples=3).runs == 3
+    assert archcalc.measure(tiny(), 16, settings=fast(min_samples=3)).runs == 3
 
 
 def test_short_warmup_keeps_its_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,7 +118,7 @@ def test_short_warmup_keeps_its_minimum(monkeypatch: pytest.MonkeyPatch) -> None
     assert warmup_done(never[:3], elapsed_s=WARMUP_MIN_S, max_s=1e-3)  # the minimum, no more
     assert not warmup_done(never, elapsed_s=WARMUP_MIN_S, max_s=3.0)  # the cap, not yet spent
     monkeypatch.setattr(archcalc.timing.stats, "is_stable", lambda times: False)  # never settles
-    t = archcalc.measure(tiny(), 16, **FAST, warmup_max=1e-3)
+    t = archcalc.measure(tiny(), 16, settings=fast(warmup_max_s=1e-3))
     assert t.warmup_runs >= WARMUP_MIN_RUNS and t.warmup_s >= WARMUP_MIN_S
 
 
@@ -119,7 +127,7 @@ def test_settings_applied_inside_and_restored_after() -> None:
     model.train()
     torch.set_num_threads(1)
     before = (torch.get_num_threads(), torch.backends.cudnn.benchmark, gc.isenabled())
-    archcalc.measure(model, 16, threads=2, channels_last=True, min_run_time=1e-6)
+    archcalc.measure(model, 16, settings=fast(threads=2, channels_last=True))
     inside = model.seen[-1]
     assert inside["threads"] == 2 and inside["inference"] and not inside["training"]
     assert inside["nhwc"] and inside["weight_nhwc"] and not inside["gc"]
@@ -132,14 +140,14 @@ def test_settings_applied_inside_and_restored_after() -> None:
 def test_mixed_train_eval_modes_are_restored() -> None:
     model = tiny().train()
     model[1].eval()  # a frozen BatchNorm inside a training model
-    archcalc.measure(model, 16, **FAST)
+    archcalc.measure(model, 16, settings=FAST)
     assert [m.training for m in model] == [True, False, True, True, True, True, True]
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_half_dtypes_run_under_cpu_autocast(dtype: str) -> None:
     model = Spy()
-    t = archcalc.measure(model, 16, dtype=dtype, **FAST)
+    t = archcalc.measure(model, 16, settings=fast(dtype=dtype))
     assert model.seen[-1]["autocast"] and model.seen[-1]["autocast_dtype"] == getattr(torch, dtype)
     assert t.environment.dtype == dtype
     assert not torch.is_autocast_enabled("cpu")
@@ -172,7 +180,7 @@ def test_compile_time_is_reported_apart_from_the_samples(monkeypatch: pytest.Mon
         return compiled
 
     monkeypatch.setattr(torch, "compile", slow_first_call)
-    t = archcalc.measure(tiny(), 16, compile=True, **FAST)
+    t = archcalc.measure(tiny(), 16, settings=fast(compile=True))
     assert t.compiled and t.compile_time_s is not None and t.compile_time_s >= 0.2
     assert max(t.samples_s) < 0.2
 
@@ -180,43 +188,47 @@ def test_compile_time_is_reported_apart_from_the_samples(monkeypatch: pytest.Mon
 def test_input_shape_follows_batch_resolution_and_channels() -> None:
     model = Spy()
     model.conv = nn.Conv2d(1, 4, 3)
-    archcalc.measure(model, "40x24", batch_size=3, in_chans=1, **FAST)
+    archcalc.measure(model, "40x24", batch_size=3, in_chans=1, settings=FAST)
     assert model.seen[-1]["shape"] == (3, 1, 40, 24)
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("settings", "match"),
     [
         ({"dtype": "fp8"}, "unknown dtype 'fp8'"),
-        ({"min_run_time": 0}, "min_run_time must be a positive number"),
-        ({"min_run_time": float("nan")}, "min_run_time"),
-        ({"min_run_time": float("inf")}, "min_run_time"),
-        ({"min_run_time": True}, "min_run_time"),
+        ({"min_run_time_s": 0}, "min_run_time must be a positive number"),
+        ({"min_run_time_s": float("nan")}, "min_run_time"),
+        ({"min_run_time_s": float("inf")}, "min_run_time"),
+        ({"min_run_time_s": True}, "min_run_time"),
         ({"threads": 0}, "threads must be a positive integer"),
-        ({"stop_above": 0}, "stop_above must be a positive number"),
+        ({"stop_above_s": 0}, "stop_above must be a positive number"),
         ({"min_samples": 0}, "min_samples must be a positive integer"),
-        ({"warmup_max": float("nan")}, "warmup_max must be a positive number"),
-        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"warmup_max_s": float("nan")}, "warmup_max must be a positive number"),
         ({"device": "meta"}, "unknown device 'meta'"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
     ],
 )
-def test_bad_arguments_are_refused(kwargs: dict[str, Any], match: str) -> None:
+def test_bad_settings_are_refused(settings: dict[str, Any], match: str) -> None:
     with pytest.raises(InvalidArgumentError, match=match):
-        archcalc.measure(tiny(), 16, **kwargs)
+        archcalc.measure(tiny(), 16, settings=archcalc.TimingSettings(**settings))
+
+
+def test_bad_batch_size_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="batch_size must be a positive integer"):
+        archcalc.measure(tiny(), 16, batch_size=0, settings=FAST)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_cuda_without_gpu_is_refused_before_any_work() -> None:
     with pytest.raises(DeviceUnavailableError, match="no CUDA device is visible"):
-        archcalc.measure("resnet18", device="cuda")
+        archcalc.measure("resnet18", settings=archcalc.TimingSettings(device="cuda"))
 
 
 def test_meta_weights_are_refused() -> None:
     with torch.device("meta"):
         model = tiny()
     with pytest.raises(InvalidArgumentError, match="meta device"):
-        archcalc.measure(model, 16, **FAST)
+        archcalc.measure(model, 16, settings=FAST)
 
 
 def test_too_big_for_host_memory_is_refused_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,7 +241,7 @@ def test_too_big_for_host_memory_is_refused_up_front(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(prepare_module, "build", build_on_meta_only)
     # input alone: 64 x 3 x 256 x 256 x 4 B = 48.0 MiB
     with pytest.raises(InsufficientMemoryError, match=r"batch 64 needs about .* input 48\.0 MiB"):
-        archcalc.measure(tiny(), 256, batch_size=64, **FAST)
+        archcalc.measure(tiny(), 256, batch_size=64, settings=FAST)
 
 
 def test_out_of_memory_while_measuring_is_an_archcalc_error(
@@ -241,7 +253,7 @@ def test_out_of_memory_while_measuring_is_an_archcalc_error(
     monkeypatch.setattr(timing, "_measure_in_session", oom)
     model = tiny().train()
     with pytest.raises(InsufficientMemoryError, match="Sequential at 16x16, batch 1: out of mem"):
-        archcalc.measure(model, 16, **FAST)
+        archcalc.measure(model, 16, settings=FAST)
     assert model.training  # settings restored on the way out
 
 
@@ -305,7 +317,7 @@ def test_the_cuda_marker_runs_a_test_only_with_a_device() -> None:
 def test_real_cuda_measurement(dtype: str) -> None:
     before = torch.backends.cudnn.benchmark
     model = tiny()
-    t = archcalc.measure(model, 64, device="cuda", dtype=dtype, batch_size=4, **FAST)
+    t = archcalc.measure(model, 64, batch_size=4, settings=fast(device="cuda", dtype=dtype))
     assert t.runs == MIN_SAMPLES and t.median_s > 0 and math.isfinite(t.median_s)
     assert t.device == "cuda:0" and t.memory_method == "cuda_max_allocated"
     assert t.peak_memory_bytes is not None and t.peak_memory_bytes > 0
@@ -322,5 +334,5 @@ def test_real_cuda_cudnn_benchmark_on_inside() -> None:
             CudnnSpy.seen = torch.backends.cudnn.benchmark
             return x * 2
 
-    archcalc.measure(CudnnSpy(), 16, device="cuda", **FAST)
+    archcalc.measure(CudnnSpy(), 16, settings=fast(device="cuda"))
     assert CudnnSpy.seen is True
