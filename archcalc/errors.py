@@ -55,8 +55,15 @@ class InvalidArgumentError(ArchcalcError, ValueError):
 
 
 class NothingFitsError(InvalidArgumentError):
-    """No candidate meets the budgets (``suggest(..., "auto")`` with ``max_gmacs`` and the
-    like); the message gives the counts of the search and the fix: relax a budget."""
+    """No candidate meets the budgets (``search_backbones`` with ``max_gmacs`` and the like);
+    the message gives the counts of the search and the fix: relax a budget.
+
+    Example:
+        >>> try:
+        ...     archcalc.search_backbones("coarse", max_gmacs=1e-6, latency=False)
+        ... except archcalc.NothingFitsError as e:  # also an InvalidArgumentError, a ValueError
+        ...     print(e)  # doctest: +SKIP
+    """
 
 
 class TraceError(ArchcalcError):
