@@ -39,11 +39,21 @@ class ArchcalcError(Exception):
 
 
 class UnknownModelError(ArchcalcError):
-    """The model name is not a timm architecture (the message lists the closest names)."""
+    """The model name is not a timm architecture (the message lists the closest names).
+
+    Example:
+        >>> archcalc.profile("resnet5O")  # doctest: +SKIP
+        UnknownModelError: unknown model 'resnet5O'; closest: resnet50, resnet51q, ...
+    """
 
 
 class InvalidResolutionError(ArchcalcError):
-    """The resolution is not a positive size the tool can trace (or is absurdly large)."""
+    """The resolution is not a positive size the tool can trace (or is absurdly large).
+
+    Example:
+        >>> archcalc.profile("resnet18", 0)  # doctest: +SKIP
+        InvalidResolutionError: resolution sides must be positive, got 0x0
+    """
 
 
 class InvalidArgumentError(ArchcalcError, ValueError):
@@ -51,6 +61,13 @@ class InvalidArgumentError(ArchcalcError, ValueError):
 
     Also a ``ValueError``, so ``except ValueError`` catches a bad argument as it would from
     any other library.
+
+    Example:
+        >>> try:
+        ...     archcalc.profile("resnet18", 224, batch_size=0)
+        ... except ValueError as e:
+        ...     print(e)
+        batch_size must be a positive integer, got 0
     """
 
 
@@ -67,20 +84,44 @@ class NothingFitsError(InvalidArgumentError):
 
 
 class TraceError(ArchcalcError):
-    """The model's own forward failed at this size; the message names model, size and cause."""
+    """The model's own forward failed at this size; the message names model, size and cause.
+
+    Example:
+        >>> archcalc.profile(torch.nn.Linear(3, 4), 16)  # doctest: +SKIP
+        TraceError: Linear fails at 16x16: RuntimeError: a and b must have same reduction dim, ...
+    """
 
 
 class DeviceUnavailableError(ArchcalcError):
-    """The requested device (e.g. CUDA) is not visible on this machine."""
+    """The requested device (e.g. CUDA) is not visible on this machine.
+
+    Example:
+        >>> # on a machine without a GPU
+        >>> archcalc.measure("resnet18", settings=archcalc.TimingSettings(device="cuda"))
+        ... # doctest: +SKIP
+        DeviceUnavailableError: no CUDA device is visible (asked for 'cuda'); use --device cpu
+    """
 
 
 class InsufficientMemoryError(ArchcalcError):
-    """The model does not fit at this size and batch: refused up front or out of memory."""
+    """The model does not fit at this size and batch: refused up front or out of memory.
+
+    Example:
+        >>> archcalc.measure("vit_huge_patch14_224", 224, batch_size=4096)  # doctest: +SKIP
+        InsufficientMemoryError: ... batch 4096 needs about ...
+    """
 
 
 class WorkerCrashError(ArchcalcError):
     """A sweep's worker process died, failed or timed out before it could take a task (a
-    crash while running a task is that task's ``error`` line instead)."""
+    crash while running a task is that task's ``error`` line instead).
+
+    Example:
+        >>> try:
+        ...     archcalc.run_sweep(models, sizes, out="s.jsonl")
+        ... except archcalc.WorkerCrashError as e:  # doctest: +SKIP
+        ...     print(e)  # which worker, and why it could not start
+    """
 
 
 def first_line(error: BaseException, *, whole: bool = False, with_type: bool = False) -> str:

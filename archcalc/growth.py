@@ -28,6 +28,11 @@ class GrowthLaw(Serialized):
     """``macs(r) = quadratic * r**2 + quartic * r**4``, fitted over sides ``low``..``high``.
 
     ``max_residual`` is the largest relative gap between the law and a fitted point.
+
+    Example:
+        >>> law = archcalc.scale("resnet18", 96, 160, steps=3).law
+        >>> law.low, law.high
+        (96, 160)
     """
 
     quadratic: float

@@ -14,8 +14,18 @@ from collections.abc import Callable
 
 __all__ = ["ProgressCallback", "report_progress"]
 
-#: ``callback(done, total, what)``; ``total`` None when the number of steps is not known.
 ProgressCallback = Callable[[int, int | None, str], None]
+"""``callback(done, total, what)``: ``done`` steps of ``total`` (None when the number of steps
+is not known), ``what`` the step about to run; one form for every long entry point
+(``suggest``, ``search_backbones``, ``bench``, ``scale``, ``run_sweep``).
+
+Example:
+    >>> calls = []
+    >>> archcalc.scale("resnet18", 96, 128, steps=2, progress=lambda *a: calls.append(a))
+    ... # doctest: +SKIP
+    >>> calls[0][:2]  # doctest: +SKIP
+    (0, 2)
+"""
 
 
 def report_progress(

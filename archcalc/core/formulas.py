@@ -162,9 +162,11 @@ def register_formula(op: Any, fn: MacFormula) -> None:
     Raises:
         InvalidArgumentError: ``op`` is not a torch operator or ``fn`` is not callable.
 
-    Example: ``register_formula(torch.ops.mylib.scale_mm, scale_mm_macs)`` (the module
-    docstring writes ``scale_mm_macs``). For one block of code only, ``use_formulas`` leaves
-    nothing behind.
+    Example:
+        >>> archcalc.register_formula(torch.ops.mylib.scale_mm, scale_mm_macs)  # doctest: +SKIP
+
+        (the module docstring writes ``scale_mm_macs``). For one block of code only,
+        ``use_formulas`` leaves nothing behind.
     """
     FORMULAS.register(op, fn)
 
@@ -176,10 +178,18 @@ def use_formulas(formulas: Mapping[Any, MacFormula]) -> Iterator[None]:
     Args:
         formulas: as ``register_formula`` takes them, many at once.
 
+    Returns:
+        A context manager, with nothing to bind with ``as``; the formulas count inside
+            the ``with`` block only, and nothing is left behind when it ends.
+
     Raises:
         InvalidArgumentError: a key is not a torch operator or a value is not callable.
 
-    Example: ``with use_formulas({torch.ops.mylib.scale_mm: scale_mm_macs}): profile(...)``.
+    Example:
+        >>> with archcalc.use_formulas({torch.ops.mylib.scale_mm: scale_mm_macs}):
+        ...     archcalc.profile(model, 224).macs  # doctest: +SKIP
+
+        The Python API page runs a whole example on a custom op.
     """
     outer = _SCOPED.get() or {}
     token = _SCOPED.set({**outer, **{_packet(op): _as_flops(fn) for op, fn in formulas.items()}})

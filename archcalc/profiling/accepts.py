@@ -34,7 +34,7 @@ def check_resolution(
 
     Returns:
         A ``Validity``: valid or not and why, aligned, final map, nearest valid sizes and the
-        constructor arguments archcalc builds with to lift a rule.
+            constructor arguments archcalc builds with to lift a rule.
 
     Raises:
         InvalidArgumentError: a malformed resolution or a non-positive count.

@@ -54,7 +54,12 @@ MIN_RUN_TIME_S = 0.5
 class ScalePoint(Serialized):
     """One size: costs, final map, the law's r^4 share there and the exponents from the size
     before (None for the first). ``final_field`` is the final map's receptive field (None where
-    the profile has none)."""
+    the profile has none).
+
+    Example:
+        >>> [p.side for p in archcalc.scale("resnet18", 96, 160, steps=3).points]
+        [96, 128, 160]
+    """
 
     side: int
     final_map: Pair
@@ -78,6 +83,11 @@ class Scaling(Summarised, Serialized):
     ``exponent`` is the overall one, from the first size to the last; ``device`` is where
     latency was measured (None when it was not). ``str()`` (and Jupyter) shows the CLI's
     table and notes.
+
+    Example:
+        >>> s = archcalc.scale("resnet18", 96, 160, steps=3)
+        >>> round(s.exponent, 2), s.law.quadratic_only
+        (2.0, True)
     """
 
     model: str
@@ -143,8 +153,8 @@ def scale(
 
     Returns:
         A ``Scaling``: per size MACs, training-step MACs, activation and training-step
-        memory, final k, the r^4 share and local exponents; the fitted ``GrowthLaw``.
-        ``str()`` of it is the CLI's table.
+            memory, final k, the r^4 share and local exponents; the fitted ``GrowthLaw``.
+            ``str()`` of it is the CLI's table.
 
     Raises:
         InvalidArgumentError: a bad range or count, or no aligned size in the range.

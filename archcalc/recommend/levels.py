@@ -38,6 +38,12 @@ class Level:
     work at 448 ends at 14 x 14 on purpose). ``flip``: whether horizontal flips are safe.
     ``training``: the training start to print with it. ``k_max_policy``: one of
     ``K_MAX_POLICIES``.
+
+    Example:
+        >>> # a level of your own, passed to suggest(levels=...)
+        >>> aerial = archcalc.Level("aerial", (512, 512), "ships in a harbour", "small objects")
+        >>> archcalc.suggest("aerial", ["resnet18"], latency=False, levels=[aerial]).resolution
+        (512, 512)
     """
 
     name: str

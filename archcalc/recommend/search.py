@@ -115,7 +115,7 @@ def search_backbones(
 
     Returns:
         A ``Suggestion`` whose ``search`` summary says how many candidates were pruned,
-        profiled and measured.
+            profiled and measured.
 
     Raises:
         InvalidArgumentError: a bad argument, or no backbone fits the budgets (one line, with

@@ -95,6 +95,11 @@ class SearchSummary(Serialized):
     ``measured``: latencies measured; ``missing``: names timm does not list; ``failed``:
     architectures that could not be profiled at the level's size; ``not_reached``: less
     accurate than the last front option found (the walk stops after ``top`` of them).
+
+    Example:
+        >>> s = archcalc.search_backbones("coarse", family="resnet18", latency=False)
+        >>> s.search.candidates, s.search.profiled
+        (1, 1)
     """
 
     candidates: int

@@ -47,6 +47,11 @@ class Option(Serialized):
     builds the same model without tracing it again; not part of the JSON). Its JSON object is
     the profile's keys plus ``latency_s``, ``latency_ms`` and ``accuracy`` (the published
     ImageNet accuracy; null outside ``--backbone auto``).
+
+    Example:
+        >>> s = archcalc.suggest("coarse", ["resnet18"], latency=False)
+        >>> s.chosen.profile.final_map, s.chosen.latency_s
+        ((7, 7), None)
     """
 
     profile: Profile = json_field(flatten=True)

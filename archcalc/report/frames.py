@@ -34,7 +34,7 @@ def to_pandas(results: Any) -> Any:
 
     Returns:
         A ``pandas.DataFrame`` whose columns are ``archcalc.report.rows.FIELDS`` (plus
-        ``task`` and ``chosen`` when suggestions are given).
+            ``task`` and ``chosen`` when suggestions are given).
 
     Raises:
         InvalidArgumentError: pandas is not installed.

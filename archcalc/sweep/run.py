@@ -57,7 +57,13 @@ _WILDCARDS = "*?["
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """What every (model, resolution) is profiled with; part of each line's identity."""
+    """What every (model, resolution) is profiled with; part of each line's identity.
+
+    Example:
+        >>> settings = archcalc.SweepSettings(latency=True, device="cpu")
+        >>> archcalc.run_sweep(["resnet18"], [224], out="s.jsonl", settings=settings)
+        ... # doctest: +SKIP
+    """
 
     convention: str = "core"
     batch_size: int = 1
@@ -90,7 +96,12 @@ class Progress:
 class SweepSummary(Serialized):
     """What a sweep did: pairs skipped (already in the file), written ok / error, wall time,
     the peak resident memory of each worker process (bytes, by pid), and how many unreadable
-    lines of the file were moved to ``<out>.rejected`` before appending."""
+    lines of the file were moved to ``<out>.rejected`` before appending.
+
+    Example:
+        >>> archcalc.run_sweep(["resnet18"], [48, 224], out="s.jsonl").ok  # doctest: +SKIP
+        2
+    """
 
     out: str
     models: int
@@ -155,6 +166,21 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
     """timm names and wildcards (``resnet*``, ``'*'``) -> unique architecture names, in order.
 
     A plain name must be a timm model (``arch`` or ``arch.tag``); a pattern must match one.
+
+    Args:
+        patterns: names and ``fnmatch`` patterns, one each (blank ones and ``# comments``,
+            as in a models file, are left out).
+
+    Returns:
+        The names, each once, in the order given (a pattern's matches in timm's order).
+
+    Raises:
+        UnknownModelError: a name timm does not list, or a pattern that matches none.
+        InvalidArgumentError: no name at all.
+
+    Example:
+        >>> archcalc.expand_models(["resnet18", "mobilenetv3_small_0*"])
+        ['resnet18', 'mobilenetv3_small_050', 'mobilenetv3_small_075']
     """
     import timm
 

@@ -307,7 +307,14 @@ class MaxBatch(Serialized):
 @dataclass(frozen=True, kw_only=True)
 class BenchReport(Summarised, Serialized):
     """All rows of ``archcalc bench`` for one model, and the max-batch results if asked;
-    ``str()`` (and Jupyter) shows the CLI's table and notes."""
+    ``str()`` (and Jupyter) shows the CLI's table and notes.
+
+    Example:
+        >>> settings = archcalc.TimingSettings(threads=1)
+        >>> report = archcalc.bench("resnet18", [224], [1, 8], settings=settings)
+        >>> [(row.height, row.batch_size) for row in report.rows]
+        [(224, 1), (224, 8)]
+    """
 
     schema_version: int = SCHEMA_VERSION
     model: str
