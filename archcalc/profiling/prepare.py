@@ -23,11 +23,11 @@ from archcalc.core.devices import check_device
 from archcalc.core.geometry import parse_resolution
 from archcalc.core.memory import check_host_memory, out_of_memory_as_error, resident_bytes
 from archcalc.core.trace import profile_built
-from archcalc.errors import TraceError
+from archcalc.errors import ArchitectureDefectError, TraceError, without_lead
 from archcalc.formatting import size
 from archcalc.results import Pair, Profile
 from archcalc.sizes.constraints import Rules
-from archcalc.sizes.probe import derive_rules
+from archcalc.sizes.probe import derive_rules, tried_sizes
 from archcalc.sizes.validity import judge
 
 __all__ = ["Ready", "prepare", "profile", "read_rules"]
@@ -195,25 +195,44 @@ def _traced(
             if strict or built is None:
                 raise
             return built, {}, None
-        kwargs = _lifted(model, res, failure, **options)
-    built = _build(model, res, "meta", kwargs, **options)
-    return built, kwargs, profile_built(built, res, **trace)
+        rules = _rules_after(model, res, failure, **options)
+        kwargs = _lifted(rules, res, failure)
+    if kwargs:
+        try:
+            built = _build(model, res, "meta", kwargs, **options)
+            return built, kwargs, profile_built(built, res, **trace)
+        except TraceError as lifted_failure:
+            failure = lifted_failure
+    raise tried_sizes(model, rules, res, failure, **options)
 
 
-def _lifted(
+def _rules_after(
     model: str, res: Pair, failure: TraceError, *, in_chans: int, output_stride: int | None
-) -> dict[str, Any]:
+) -> Rules:
+    """The size rules, read after ``failure`` at ``res``; a model that fails at its own
+    default size as well is defective at every size (``ArchitectureDefectError``)."""
+    try:
+        return read_rules(model, in_chans=in_chans, output_stride=output_stride)
+    except TraceError as at_default:
+        ref = default_input_size(model)
+        tried = size(res) if res == ref else f"{size(res)}, {size(ref)}"
+        raise ArchitectureDefectError(
+            f"{model} fails at every size tried ({tried}): {without_lead(at_default)}"
+        ) from failure
+
+
+def _lifted(rules: Rules, res: Pair, failure: TraceError) -> dict[str, Any]:
     """After a failed build or trace: refuse an invalid size with its reason and nearest valid
-    sizes, or return the constructor arguments that lift the constraint (re-raise if none).
+    sizes, or return the constructor arguments that lift the constraint (empty if none: the
+    caller then tries sizes around it, ``tried_sizes``).
 
     The size rules cost a build and a forward of their own, so they are read only when the
     plain attempt fails; a size that runs needs no verdict to be profiled.
     """
-    rules = read_rules(model, in_chans=in_chans, output_stride=output_stride)
     validity = judge(rules, res)
     validity.raise_if_invalid(cause=failure)
-    if not validity.build_kwargs or validity.build_kwargs == {"img_size": res}:
-        raise failure
+    if validity.build_kwargs == {"img_size": res}:
+        return {}  # already built so: lifting changes nothing
     return validity.build_kwargs
 
 
