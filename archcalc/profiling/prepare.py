@@ -197,13 +197,14 @@ def _traced(
             return built, {}, None
         rules = _rules_after(model, res, failure, **options)
         kwargs = _lifted(rules, res, failure)
+        last = failure  # ``failure`` is unbound after the except block
     if kwargs:
         try:
             built = _build(model, res, "meta", kwargs, **options)
             return built, kwargs, profile_built(built, res, **trace)
         except TraceError as lifted_failure:
-            failure = lifted_failure
-    raise tried_sizes(model, rules, res, failure, **options)
+            last = lifted_failure
+    raise tried_sizes(model, rules, res, last, **options)
 
 
 def _rules_after(

@@ -44,7 +44,7 @@ from archcalc.sizes.validity import judge
 __all__ = ["derive_rules", "tried_sizes"]
 
 #: How many grid sizes ``tried_sizes`` walks away from the size asked for (each costs a build
-#: and a meta trace); between the size asked for and the default size it bisects instead.
+#: and a meta trace); when none runs, it bisects towards the default size, where the model runs.
 _WALK = 3
 
 #: The tracer's diagnosis of a failing module: "... in <layer> (<Class>, input <shape>)".
@@ -75,7 +75,7 @@ def derive_rules(
         windows=_windows(seen["windows"], ref),
         accepts_window_size=_accepts(built.module, "window_size"),
     )
-    rules = _patch_rules(rules, built, seen["patches"])
+    rules = _patch_rules(rules, built, seen["patches"], seen["merges"])
     if rules.lift_img_size or built.img_size_arg:
         rules = replace(
             rules,
@@ -128,7 +128,7 @@ def _map_of(shape: tuple[int, ...], ref: Pair) -> Pair | None:
 @contextmanager
 def _collect(module: nn.Module) -> Iterator[dict[str, list[Any]]]:
     """Hook convs/pools, timm patch embeddings and window partitions for one forward."""
-    seen: dict[str, list[Any]] = {"ops": [], "patches": [], "windows": []}
+    seen: dict[str, list[Any]] = {"ops": [], "patches": [], "windows": [], "merges": []}
     same = same_padding_types()
     handles = []
     for name, m in module.named_modules():
@@ -139,6 +139,8 @@ def _collect(module: nn.Module) -> Iterator[dict[str, list[Any]]]:
             handles.append(m.register_forward_hook(_op_hook(name, m, False, seen)))
         if hasattr(m, "patch_size") and (hasattr(m, "strict_img_size") or hasattr(m, "img_size")):
             handles.append(m.register_forward_pre_hook(_shape_hook(name, m, seen["patches"])))
+        if isinstance(getattr(m, "merge_size", None), int):  # a token merger (Qwen3-ViT)
+            handles.append(m.register_forward_pre_hook(_shape_hook(name, m, seen["merges"])))
         if any(_pair_of(getattr(m, a, None)) for a in _WINDOW_ATTRS):
             handles.append(m.register_forward_pre_hook(_shape_hook(name, m, seen["windows"])))
     try:
@@ -196,8 +198,9 @@ def _windows(found: list[Any], ref: Pair) -> tuple[Window, ...]:
     return tuple(windows.values())
 
 
-def _patch_rules(rules: Rules, built: Built, found: list[Any]) -> Rules:
-    """Fixed sizes and whole-patch steps from timm patch embeddings, with their lifts."""
+def _patch_rules(rules: Rules, built: Built, found: list[Any], merges: list[Any]) -> Rules:
+    """Fixed sizes and whole-patch steps from timm patch embeddings (with their lifts), whole
+    pooling cells of a soft-token pooler and whole groups of a token merger."""
     module = built.module
     ref = rules.reference
     constraints = []
@@ -231,6 +234,14 @@ def _patch_rules(rules: Rules, built: Built, found: list[Any]) -> Rules:
             what = f"pools whole {k}x{k} cells of {patch[0]}x{patch[1]} patches"
             constraints.append(
                 Constraint("multiple_of", cell, True, f"{name or 'the model'} {what}")
+            )
+    for name, m, shape in merges:  # k x k neighbouring tokens merged into one: whole groups
+        grid, k = _map_of(shape, ref), m.merge_size
+        if grid is not None and k > 1:
+            scale = (ref[0] // grid[0], ref[1] // grid[1])
+            what = f"merges whole {k}x{k} groups of a 1/{scale[0]} map"
+            constraints.append(
+                Constraint("multiple_of", (k * scale[0], k * scale[1]), True, f"{name} {what}")
             )
     for c in constraints:
         if c.kind == "multiple_of":
@@ -297,7 +308,7 @@ def tried_sizes(
     that do run, found by building and tracing sizes on the model's grid (meta device).
 
     The model ran at ``rules.reference`` when the rules were read, so between the size asked
-    for and the reference the boundary is bisected; beyond them a few grid steps are walked.
+    for and the reference the boundary is bisected when a few grid steps either way find none.
 
     Args:
         model: the timm name (or module) that failed at ``res``.
@@ -306,13 +317,13 @@ def tried_sizes(
         in_chans, output_stride: as the model was built.
 
     Returns:
-        An ``InvalidResolutionError`` (to raise) naming the failing layer, what it needs, and
+        An ``InvalidResolutionError`` (to raise) naming the failing layer and its input, and
         the nearest sizes that run, chained to ``failure``.
 
     Example:
         >>> str(tried_sizes("coatnet_0_224", rules, (48, 48), failure))
         'coatnet_0_224 cannot run at 48x48: stages.3.blocks.0.attn (Attention2d) fails on its
-        1x384x1x1 input; it needs at least 64x64 (sizes tried); nearest valid: 64x64'
+        1x384x1x1 input; nearest valid (tried): 32x32, 64x64'
     """
 
     def runs(side: Pair) -> bool:
@@ -329,15 +340,12 @@ def tried_sizes(
 
     ref = rules.reference
     grid = [align_step(rules, axis) for axis in (0, 1)]
-    if ref[0] > res[0]:  # runs at ref: bisect (res, ref] for the smallest size that runs
+    below = next((c for c in _walk(res, grid, -1) if runs(c)), None)
+    above = next((c for c in _walk(res, grid, 1) if runs(c)), None)
+    if above is None and ref[0] > res[0]:  # it runs at ref: bisect for the smallest that runs
         above = _bisect(_between(res, ref, grid), runs, last_runs=True)
-        below = next((c for c in _walk(res, grid, -1) if runs(c)), None)
-        need = f"it needs at least {size(above)} (sizes tried)"
-    else:  # runs at ref: bisect [ref, res) for the largest size that runs
+    if below is None and ref[0] < res[0]:  # it runs at ref: bisect for the largest that runs
         below = _bisect([ref, *_between(ref, res, grid)[:-1]], runs, last_runs=False)
-        above = next((c for c in _walk(res, grid, 1) if runs(c)), None)
-        need = f"it runs up to {size(below)}" + (" and again above" if above else "")
-        need += " (sizes tried)"
     cause = _IN_LAYER.search(str(failure))
     what = (
         f"{cause['layer']} ({cause['cls']}) fails on its {cause['shape']} input"
@@ -345,8 +353,7 @@ def tried_sizes(
         else without_lead(failure)
     )
     hint = ", ".join(size(p) for p in (below, above) if p) or "none found"
-    name = rules.model
-    message = f"{name} cannot run at {size(res)}: {what}; {need}; nearest valid: {hint}"
+    message = f"{rules.model} cannot run at {size(res)}: {what}; nearest valid (tried): {hint}"
     error = InvalidResolutionError(message)
     error.__cause__ = failure
     return error
