@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archcalc.checks import check_convention, check_positive
+from archcalc.checks import check_convention, check_positive, is_test_model
 from archcalc.core.geometry import parse_resolution
 from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
 from archcalc.formatting import GIB
@@ -145,10 +145,12 @@ def error_line(model: str, res: Pair, settings: SweepSettings, failure: Failure)
     }
 
 
-def expand_models(patterns: Iterable[str]) -> list[str]:
+def expand_models(patterns: Iterable[str], *, include_test: bool = False) -> list[str]:
     """timm names and wildcards (``resnet*``, ``'*'``) -> unique architecture names, in order.
 
     A plain name must be a timm model (``arch`` or ``arch.tag``); a pattern must match one.
+    Wildcards leave timm's ``test_*`` toy architectures out unless ``include_test``; a name
+    given in full is kept.
     """
     import timm
 
@@ -160,8 +162,11 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
             continue
         if any(c in pattern for c in _WILDCARDS):
             found = [n for n in timm.list_models() if fnmatch.fnmatchcase(n, pattern)]
-            if not found:
-                raise UnknownModelError(f"pattern {pattern!r} matches no timm architecture")
+            kept = [n for n in found if include_test or not is_test_model(n)]
+            if not kept:
+                hint = " but timm's test_* models (--include-test)" if found else ""
+                raise UnknownModelError(f"pattern {pattern!r} matches no timm architecture{hint}")
+            found = kept
             names.extend(found)
         else:
             names.append(resolve_name(pattern))
