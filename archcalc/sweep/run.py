@@ -164,8 +164,10 @@ def expand_models(patterns: Iterable[str], *, include_test: bool = False) -> lis
             found = [n for n in timm.list_models() if fnmatch.fnmatchcase(n, pattern)]
             kept = [n for n in found if include_test or not is_test_model(n)]
             if not kept:
-                hint = " but timm's test_* models (--include-test)" if found else ""
-                raise UnknownModelError(f"pattern {pattern!r} matches no timm architecture{hint}")
+                what = "no timm model"
+                if found:
+                    what = "only timm's test_* models (add --include-test)"
+                raise UnknownModelError(f"pattern {pattern!r} matches {what}")
             found = kept
             names.extend(found)
         else:
