@@ -252,3 +252,22 @@ def test_failing_at_the_default_size_too_is_a_defect(monkeypatch: pytest.MonkeyP
     assert str(defect.value) == (
         "resnet18 fails at every size tried (48x48, 224x224): RuntimeError: boom"
     )
+
+
+class OwnTensors(nn.Module):
+    """Makes a tensor of its own in forward without a device (as ConViT and SAM-ViT do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + torch.arange(x.shape[-1], dtype=x.dtype)
+
+
+def test_a_forward_making_cpu_tensors_is_traced_on_meta() -> None:
+    # the arange lands on the CPU unless meta is the default device while tracing
+    with pytest.raises(RuntimeError):
+        OwnTensors()(torch.empty(1, 3, 8, 8, device="meta"))
+    traced = profile_built(build(OwnTensors(), (8, 8)), (8, 8))
+    assert traced.final_map == (8, 8)
