@@ -219,7 +219,8 @@ def _patch_rules(rules: Rules, built: Built, found: list[Any], merges: list[Any]
                 Constraint("fixed_size", fixed, not lift, name, _lifts(module) if lift else None)
             )
             rules = replace(rules, fixed=None if lift else fixed, lift_img_size=lift)
-        if not getattr(m, "dynamic_img_pad", False) and (not strict or ratio != (1, 1)):
+        patches = ratio != (1, 1) or hasattr(m, "strict_img_size") or _cuts(m, patch)
+        if not getattr(m, "dynamic_img_pad", False) and (not strict or ratio != (1, 1)) and patches:
             step = (patch[0] * ratio[0] * scale[0], patch[1] * ratio[1] * scale[1])
             what = f"whole {patch[0]}x{patch[1]} patches"
             if ratio != (1, 1):
@@ -248,6 +249,18 @@ def _patch_rules(rules: Rules, built: Built, found: list[Any], merges: list[Any]
             step = (math.lcm(rules.step[0], c.value[0]), math.lcm(rules.step[1], c.value[1]))
             rules = replace(rules, step=step)
     return replace(rules, constraints=rules.constraints + tuple(constraints))
+
+
+def _cuts(module: nn.Module, patch: Pair) -> bool:
+    """Whether ``module`` cuts its input into whole patches: a conv with kernel = stride =
+    ``patch`` and no padding (Twins); a padded conv stem (XCiT, PiT, TNT) takes any side."""
+    return any(
+        isinstance(c, nn.Conv2d)
+        and _pair_of(c.kernel_size) == patch
+        and _pair_of(c.stride) == patch
+        and c.padding in (0, (0, 0), "valid")
+        for c in module.modules()
+    )
 
 
 def _windows_refused(model: str, rules: Rules, in_chans: int, output_stride: int | None) -> bool:
