@@ -25,6 +25,7 @@ __all__ = [
     "check_positive",
     "file_errors",
     "input_bytes",
+    "is_test_model",
 ]
 
 #: ``core``: conv/linear/matmul/attention (papers, torchvision ``_ops``);
@@ -32,6 +33,12 @@ __all__ = [
 CONVENTIONS = ("core", "fvcore")
 #: Largest input tensor accepted: beyond it even meta tensors overflow storage arithmetic.
 MAX_INPUT_BYTES = 2**40
+
+
+def is_test_model(name: str) -> bool:
+    """timm's tiny ``test_*`` architectures (built for its own unit tests, not for use): the
+    zoo commands (``sweep``, ``report``) leave them out unless asked (``--include-test``)."""
+    return name.startswith("test_")
 
 
 def check_convention(convention: str) -> str:

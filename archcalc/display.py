@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["FORMATS", "Summarised", "Summary", "render_json", "render_table", "summary_text"]
+__all__ = [
+    "FORMATS",
+    "WIDTH",
+    "Summarised",
+    "Summary",
+    "notes_text",
+    "render_json",
+    "render_table",
+    "summary_text",
+]
 
 #: The CLI's ``--format`` choices (``json`` is rendered by ``archcalc.report.tables``).
 FORMATS = ("table", "json", "markdown", "csv")
+
+#: The column the notes under a text table wrap at.
+WIDTH = 100
 
 #: A summary: table headers, rows of cells and the notes printed under the table.
 Summary = tuple[Sequence[str], list[list[str]], list[str]]
@@ -45,11 +58,26 @@ def render_json(value: Any) -> str:
     return json.dumps(value, indent=2)
 
 
+def notes_text(notes: Iterable[str], fmt: str = "table") -> str:
+    """The notes under a table: each wrapped at ``WIDTH`` columns (its continuation lines
+    indented two spaces) for a terminal; one Markdown bullet each in ``markdown``.
+
+    Example:
+        >>> notes_text(["a " * 60]).splitlines()[1]
+        '  a a a a a a a a a a'
+    """
+    if fmt == "markdown":
+        return "\n".join(f"- {n}" for n in notes)
+    wrap = textwrap.TextWrapper(
+        WIDTH, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    )
+    return "\n".join(wrap.fill(n) for n in notes)
+
+
 def summary_text(summary: Summary, fmt: str = "table") -> str:
-    """The table, then its notes (one per line; Markdown bullets in ``markdown``)."""
+    """The table, then its notes (wrapped at ``WIDTH``; Markdown bullets in ``markdown``)."""
     headers, rows, notes = summary
-    lines = [f"- {n}" for n in notes] if fmt == "markdown" else list(notes)
-    return "\n\n".join([render_table(headers, rows, fmt), "\n".join(lines)]).rstrip()
+    return "\n\n".join([render_table(headers, rows, fmt), notes_text(notes, fmt)]).rstrip()
 
 
 class Summarised:

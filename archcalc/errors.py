@@ -10,8 +10,11 @@ The CLI prints any of them as one line and exits 2.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ArchcalcError",
+    "ArchitectureDefectError",
     "DeviceUnavailableError",
     "InsufficientMemoryError",
     "InvalidArgumentError",
@@ -21,6 +24,7 @@ __all__ = [
     "UnknownModelError",
     "WorkerCrashError",
     "first_line",
+    "without_lead",
 ]
 
 
@@ -92,6 +96,12 @@ class TraceError(ArchcalcError):
     """
 
 
+class ArchitectureDefectError(TraceError):
+    """The model fails at the size asked for and at its own default size alike: a defect of
+    the architecture (or of its trace), not of the size; the message says "fails at every
+    size tried"."""
+
+
 class DeviceUnavailableError(ArchcalcError):
     """The requested device (e.g. CUDA) is not visible on this machine.
 
@@ -145,3 +155,10 @@ def first_line(error: BaseException, *, whole: bool = False, with_type: bool = F
         return type(error).__name__
     line = text if whole else text.splitlines()[0].strip()
     return f"{type(error).__name__}: {line}" if with_type else line
+
+
+def without_lead(error: BaseException) -> str:
+    """A trace or build failure's message without its "<model> fails at HxW: " lead (what is
+    left is the cause, to quote after another lead)."""
+    lead = r"^.*?(?:fails at|cannot be built for|at) \d+x\d+:\s*"
+    return re.sub(lead, "", first_line(error), count=1)

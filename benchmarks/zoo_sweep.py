@@ -3,9 +3,9 @@
 Runs ``archcalc sweep --models '*' --res 48 --res 224 --res 448 --jobs 2`` into
 ``benchmarks/results/zoo_sweep.jsonl`` (resumes if the file exists; ``--fresh`` starts over),
 then ``archcalc report`` into ``benchmarks/results/zoo_report/`` (``report.md`` with PNG plots,
-and the interactive ``report.html``), and prints the wall time of
-each step, the sweep's own summary (errors by kind, peak RSS per worker) and the top error
-reasons. Wrap it in ``flock /tmp/archcalc-heavy.lock`` on a shared machine.
+the CSV table and the interactive ``report.html``), and prints the wall time of each step, the
+sweep's own summary (errors by kind, peak RSS per worker) and the top error reasons. Wrap it in
+``flock /tmp/archcalc-heavy.lock`` on a shared machine.
 
     flock /tmp/archcalc-heavy.lock python benchmarks/zoo_sweep.py
     python benchmarks/zoo_sweep.py --models 'resnet*' --out /tmp/resnets.jsonl   # a quick look
@@ -61,6 +61,9 @@ def main() -> None:
         ["report", str(args.out), "-o", str(args.report / "report.md"),
          "--plots", str(args.report / "plots"), "--summary-json", str(args.report / "summary.json")]
     )  # fmt: skip
+    report_s += _run(
+        ["report", str(args.out), "--format", "csv", "-o", str(args.report / "report.csv")]
+    )
     print(f"report: {report_s:.1f} s wall")
     html_s = _run(
         ["report", str(args.out), "--format", "html", "-o", str(args.report / "report.html")]

@@ -401,7 +401,8 @@ def test_inspect_far_below_the_stride_names_one_aligned_size() -> None:
     """resnet18 at 3x3 said "nearest aligned sizes: none and 32x32"."""
     code, out, _ = cli("inspect", "resnet18", "--res", "3x3")
     assert code == 0
-    (line,) = [x for x in out.splitlines() if "nearest aligned" in x]
+    notes = out.replace("\n  ", " ").splitlines()  # a note wrapped at 100 columns, joined
+    (line,) = [x for x in notes if "nearest aligned" in x]
     assert line.endswith("nearest aligned size: 32x32.") and "none" not in line
 
 

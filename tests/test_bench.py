@@ -116,7 +116,8 @@ def test_cli_bench_table() -> None:
     macs = [billions(37_523_456), billions(2 * 37_523_456)]
     assert macs == ["0.038", "0.075"]
     assert [line.split()[-2:] for line in lines[2:4]] == [[macs[0], "10"], [macs[1], "10"]]
-    assert "Latency: resnet18 on cpu" in out and "1 CPU thread(s)" in out
+    notes = out.replace("\n  ", " ")  # wrapped at 100 columns
+    assert "Latency: resnet18 on cpu" in notes and "1 CPU thread(s)" in notes
 
 
 def test_cli_bench_json() -> None:

@@ -34,8 +34,22 @@ def test_inspect_table_side_by_side() -> None:
         ["resnet18", "224x224", "32", "7x7"],
         ["resnet18", "448x448", "32", "14x14"],
     ]
-    assert "nearest aligned sizes: 32x32 and 64x64" in out
+    assert "nearest aligned sizes: 32x32 and 64x64" in out.replace("\n  ", " ")  # wrapped
     assert "train GMACs" in out
+
+
+def test_notes_under_tables_wrap_at_100_columns() -> None:
+    import archcalc
+
+    text = str(archcalc.profile("resnet18", 224))
+    notes = text.split("\n\n", 1)[1].splitlines()
+    assert len(notes) > 2 and max(map(len, notes)) <= 100  # the legend was one 294-char line
+    assert notes[1].startswith("  ")  # continuation lines indented
+    for args in (["inspect", "resnet18", "--res", "224"], ["sizes", "resnet18", "--max", "96"]):
+        code, out, _ = run(*args)
+        assert code == 0
+        legend = out.rstrip().split("\n\n")[-1].splitlines()
+        assert legend and max(map(len, legend)) <= 100
 
 
 def test_inspect_json_schema() -> None:

@@ -247,7 +247,7 @@ def test_failing_forward_names_model_size_and_cause() -> None:
 
 def test_profile_prints_its_inspect_row_and_notes() -> None:
     p = archcalc.profile("resnet18", 230)
-    lines = str(p).splitlines()
+    lines = str(p).replace("\n  ", " ").splitlines()  # notes wrapped at 100 columns, joined
     # ceil(230 / 32) = 8; receptive field 435 px (issue 10's hand arithmetic); params
     # 11,689,512 (torchvision) -> 11.69 M
     row = lines[2].split()[:7]

@@ -7,6 +7,7 @@ by arithmetic (k = ceil(side / stride), gmacs = macs / 1e9, params_m = params / 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import struct
 import subprocess
@@ -232,6 +233,35 @@ def test_csv_report(sweep_file: Path) -> None:
     lines = csv.stdout.splitlines()
     assert lines[0].startswith("model,family,status,height,width,stride,k,k_w")
     assert sorted(x.split(",")[0] for x in lines[1:]) == ["swin_tiny", "vit_tiny_patch16_224"]
+
+
+def test_test_models_left_out_unless_asked(sweep_file: Path, tmp_path: Path) -> None:
+    toy = tmp_path / "toy.jsonl"
+    toy.write_text(json.dumps(_ok("test_vit", 224, 16, 1_000_000, 10_000)) + "\n")
+    plain = _report(str(sweep_file), str(toy), "--format", "csv")
+    assert plain.returncode == 0, plain.stderr
+    assert "test_vit" not in plain.stdout and "resnet18" in plain.stdout
+    kept = _report(str(sweep_file), str(toy), "--format", "csv", "--include-test")
+    assert kept.returncode == 0, kept.stderr
+    assert [x for x in kept.stdout.splitlines() if x.startswith("test_vit,")]
+
+
+def test_front_labels_ends_and_at_most_ten_between() -> None:
+    from archcalc.report.plots import front_labels
+
+    xs = [1.05**i for i in range(200)]  # evenly spread on the log axis
+    picked = front_labels(xs)
+    assert picked[0] == 0 and picked[-1] == 199 and len(picked) == 12
+    # 10 places at 199/11 = 18.1 steps apart: the nearest points 18, 36, 54, 72, 90, 109...
+    assert picked[1:4] == [18, 36, 54]
+    crowded = [1.0, *[100 + i / 100 for i in range(50)], 1e4]  # 50 points in 0.5 % of the axis
+    labels = front_labels(crowded)
+    assert labels[0] == 0 and labels[-1] == 51
+    assert len(labels) == 3  # one label for the whole crowd, none piled on it
+    assert front_labels([5.0, 2.0]) == [0, 1] and front_labels([]) == []
+    spread = [xs[i] for i in picked]
+    gaps = [b / a for a, b in itertools.pairwise(spread)]
+    assert min(gaps) >= 1.05**9  # at least half a spacing (18.1 / 2 steps) apart
 
 
 def test_bad_where_is_one_line(sweep_file: Path) -> None:

@@ -43,22 +43,35 @@ def test_local_exponents_by_hand() -> None:
 
 
 def test_sides_snap_to_valid_ones() -> None:
-    # multiples of 32 from 96 to 896; targets 96 * (896/96)^(i/4) = 96, 168, 293, 513, 896
+    # multiples of 32 from 96 to 896; targets 96 * (896/96)^(i/4) = 96, 168, 293, 513, 896;
+    # 224 takes the place of 293 (log distance 0.27 < 0.29 to 168), 448 that of 513
     valid = range(96, 897, 32)
-    assert pick_sides(valid, 96, 896, 5) == [96, 160, 288, 512, 896]
+    assert pick_sides(valid, 96, 896, 5) == [96, 160, 224, 448, 896]
     assert pick_sides([224, 448], 96, 896, 10) == [224, 448]  # fewer valid sizes than steps
     assert pick_sides([], 96, 896, 3) == []
 
 
+def test_default_ladder_holds_224_and_448() -> None:
+    # the default ladder: 10 log steps from 96 to 896 (96, 123, 157, 201, 258, 330, 422, 540,
+    # 692, 896) skips both; 224 replaces 201 and 448 replaces 422, the ends stay
+    valid = range(32, 1025, 32)
+    sides = pick_sides(valid, 96, 896, 10)
+    assert sides == [96, 128, 160, 224, 256, 320, 448, 544, 704, 896]
+    assert 448 not in pick_sides(valid, 96, 400, 10)  # out of range: not forced in
+    assert pick_sides(valid, 200, 500, 2) == [224, 448]  # two steps: the anchors take them
+    assert pick_sides(valid, 96, 896, 1) == [224, 448]  # one step taken by 224, 448 added
+
+
 def test_resnet50_grows_quadratically() -> None:
     s = archcalc.scale("resnet50", 96, 896, steps=4)
-    assert s.sides == [96, 192, 416, 896]  # 96 * (896/96)^(i/3): 202 -> 192, 425 -> 416
+    # 96 * (896/96)^(i/3) = 96, 202, 425, 896: 224 and 448 take the two middle steps
+    assert s.sides == [96, 224, 448, 896]
     # convolutions: every layer's work is proportional to its map's area (r/stride)^2; the
     # classifier's 2048 x 1000 MACs are the only fixed cost (0.3 % of 0.75 G at 96)
     assert s.exponent == pytest.approx(2.00, abs=0.02)
     assert all(e == pytest.approx(2.00, abs=0.02) for e in [p.exponent for p in s.points[1:]])
     assert s.law.quadratic_only
-    assert [p.final_map for p in s.points] == [(3, 3), (6, 6), (13, 13), (28, 28)]
+    assert [p.final_map for p in s.points] == [(3, 3), (7, 7), (14, 14), (28, 28)]
     # a training step is 3 forwards less conv1's input gradient, at every size
     for p in s.points:
         conv1 = (p.side // 2) ** 2 * 64 * 7 * 7 * 3
@@ -85,7 +98,9 @@ def test_vit_attention_share_matches_hand_arithmetic() -> None:
     with torch.device("meta"):
         vit = timm.create_model("vit_base_patch16_224", dynamic_img_size=True, pretrained=False)
     s = archcalc.scale(vit, 96, 896, steps=8)
-    assert s.sides == [96, 128, 176, 256, 352, 480, 656, 896]  # multiples of the patch, 16
+    # multiples of the patch, 16, near 96, 132, 181, 249, 343, 471, 648, 896 (224 and 448 in
+    # place of 249 and 471)
+    assert s.sides == [96, 128, 176, 224, 352, 448, 656, 896]
     for side in (224, 896):
         total, attention = _vit_hand(side)
         # hand: 4.07 % at 224 (N = 197), 40.3 % at 896 (N = 3137)

@@ -255,6 +255,19 @@ def test_expand_models() -> None:
         expand_models(["nosuchnet*"])
 
 
+def test_wildcards_leave_out_test_models() -> None:
+    import timm
+
+    everything = timm.list_models()
+    toys = [n for n in everything if n.startswith("test_")]
+    assert toys  # timm ships some (test_vit, test_convnext...)
+    assert expand_models(["*"]) == [n for n in everything if not n.startswith("test_")]
+    assert expand_models(["*"], include_test=True) == everything
+    assert expand_models(["test_*"], include_test=True) == toys
+    with pytest.raises(UnknownModelError, match=r"test_\* models \(add --include-test\)"):
+        expand_models(["test_*"])
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
     command = [sys.executable, "-c", "from archcalc.cli import main; main()", *args]

@@ -75,6 +75,7 @@ def bench_command(
 
     Warm-up first, then per-iteration samples until --min-time is spent; a row that does
     not fit in memory says so and the others are still measured."""
+    from archcalc.display import notes_text
     from archcalc.report.tables import (
         BENCH_HEADERS,
         bench_notes,
@@ -110,5 +111,5 @@ def bench_command(
         return
     text = render_table(BENCH_HEADERS, bench_rows(report), fmt)
     if fmt == "table":
-        text += "\n\n" + "\n".join(bench_notes(report))
+        text += "\n\n" + notes_text(bench_notes(report))
     click.echo(text)

@@ -81,7 +81,7 @@ def inspect_command(
     The forward runs on the meta device: no weights are downloaded or allocated. The static
     numbers are cached (see 'archcalc cache --help'); latency is always measured afresh."""
     from archcalc.cli.result_cache import cached
-    from archcalc.display import render_json, render_table
+    from archcalc.display import notes_text, render_json, render_table
     from archcalc.errors import InvalidArgumentError
     from archcalc.formatting import size
     from archcalc.results import (
@@ -138,7 +138,7 @@ def inspect_command(
             from archcalc.timing.stats import timing_note
 
             notes.append(timing_note(timings[0].model, timings[0]))
-        text += "\n\n" + "\n".join(notes + size_notes)
+        text += "\n\n" + notes_text(notes + size_notes)
     click.echo(text)
 
 

@@ -71,6 +71,11 @@ Examples:
     help="Input height of the Pareto plots (PNG and HTML; default 224).",
 )
 @click.option(
+    "--include-test",
+    is_flag=True,
+    help="Keep rows of timm's test_* toy architectures (left out by default).",
+)
+@click.option(
     "--summary-json",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the summary (counts, errors by reason) as JSON here.",
@@ -88,6 +93,7 @@ def report_command(
     sort_keys: str,
     with_errors: bool,
     pareto_res: int | None,
+    include_test: bool,
     summary_json: Path | None,
 ) -> None:
     """Summarise sweep FILES (JSONL, .jsonl.gz): models, resolutions, errors by reason, a
@@ -97,7 +103,7 @@ def report_command(
     from archcalc.report.tables import render_json
 
     _check_outputs(files, fmt, plots_dir, pareto_res, output=output, summary_json=summary_json)
-    rows, skipped = _load(files)
+    rows, skipped = _load(files, include_test)
     bounds = dict(max_gmacs=max_gmacs, max_params_m=max_params_m, max_latency_ms=max_latency_ms)
     picked = filter_rows(rows, where=where, k_range=k_range, **bounds)
     picked = sort_rows([r for r in picked if with_errors or r["status"] == "ok"], sort_keys)
@@ -150,13 +156,16 @@ def _html(
     )  # fmt: skip
 
 
-def _load(files: tuple[Path, ...]) -> tuple[list[dict[str, Any]], str]:
-    """The rows of FILES and a note on the lines skipped ("" if none); no result at all is a
-    mistake (an empty or foreign file), not an empty report."""
+def _load(files: tuple[Path, ...], include_test: bool) -> tuple[list[dict[str, Any]], str]:
+    """The rows of FILES (timm's ``test_*`` models left out unless ``include_test``) and a
+    note on the lines skipped ("" if none); no result at all is a mistake (an empty or
+    foreign file), not an empty report."""
+    from archcalc.checks import is_test_model
     from archcalc.errors import InvalidArgumentError
     from archcalc.report.rows import load_rows
 
     rows, bad = load_rows(files)
+    rows = [r for r in rows if include_test or not is_test_model(r["model"])]
     skipped = f"{bad} line(s) that are not sweep results" if bad else ""
     if not rows:
         raise InvalidArgumentError(

@@ -47,6 +47,7 @@ def scale_command(
     and print per size: final k x k, MACs, training-step MACs, activation and training-step
     memory; then fit MACs ~ a r^2 + b r^4 and give the r^4 (global-attention) share and the
     exponent between neighbouring sizes. Everything runs on the meta device but --latency."""
+    from archcalc.display import notes_text
     from archcalc.profiling.scale import scale, scale_notes, scale_table
     from archcalc.report.tables import render_json, render_table
 
@@ -72,5 +73,5 @@ def scale_command(
         return
     text = render_table(*scale_table(result), fmt)
     if fmt == "table":
-        text += "\n\n" + "\n".join(scale_notes(result))
+        text += "\n\n" + notes_text(scale_notes(result))
     click.echo(text)

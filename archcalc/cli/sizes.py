@@ -51,7 +51,7 @@ def sizes_command(
     modules in one meta forward; no weights are downloaded. Answers are cached (see
     'archcalc cache --help')."""
     from archcalc.cli.result_cache import cached
-    from archcalc.display import render_json, render_table
+    from archcalc.display import notes_text, render_json, render_table
     from archcalc.sizes.validity import SIZE_HEADERS, SizeRange
 
     def compute() -> dict[str, Any]:
@@ -72,5 +72,5 @@ def sizes_command(
         empty = f"(no aligned size between {low} and {high}; --all lists every size that runs)"
     text = render_table(SIZE_HEADERS, rows, fmt) if rows else empty
     if fmt == "table":
-        text += "\n\n" + "\n".join(found.notes)
+        text += "\n\n" + notes_text(found.notes)
     click.echo(text)

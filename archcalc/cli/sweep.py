@@ -83,6 +83,11 @@ Rerun the same command after a crash or Ctrl-C: finished pairs are skipped.
 )
 @click.option("--shard-count", type=int, help="Shard count for --shard auto under Kubernetes.")
 @click.option(
+    "--include-test",
+    is_flag=True,
+    help="Keep timm's test_* toy architectures that wildcards match (left out by default).",
+)
+@click.option(
     "--profiler",
     default=DEFAULT_PROFILER,
     show_default=True,
@@ -103,6 +108,7 @@ def sweep_command(
     out: Path,
     shard: str | None,
     shard_count: int | None,
+    include_test: bool,
     profiler: str,
 ) -> None:
     """Profile every model matching --models at every --res, one JSON line per pair in --out.
@@ -123,11 +129,14 @@ def sweep_command(
     if shard_count is not None and (shard or "").strip().lower() != "auto":
         raise InvalidArgumentError("--shard-count goes with --shard auto (a Kubernetes Job)")
     shard_spec = parse_shard(shard, count=shard_count, environ=os.environ)
-    models = expand_models(patterns) if profiler == DEFAULT_PROFILER else patterns
+    if profiler == DEFAULT_PROFILER:
+        models = expand_models(patterns, include_test=include_test)
+    else:
+        models = list(patterns)
     settings = SweepSettings(convention, batch_size, 3, latency, device)
     with ProgressBar("sweep") as bar:
         summary = run_sweep(
-            list(models), resolutions, out=out, settings=settings, jobs=jobs,
+            models, resolutions, out=out, settings=settings, jobs=jobs,
             timeout_s=timeout_s, max_rss_bytes=max_rss_mb * MIB or None,
             shard=shard_spec, profiler=profiler, progress=bar.step,
         )  # fmt: skip

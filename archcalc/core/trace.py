@@ -52,7 +52,15 @@ def profile_built(
             f"training-step MACs are counted on the meta device, not {device}: trace on meta"
         )
     trace = (batch_size, in_chans, convention, device, train)
-    counts, records = _traced_forward(built, resolution, *trace)
+    try:
+        counts, records = _traced_forward(built, resolution, *trace)
+    except TraceError as e:
+        if device != "meta" or "device" not in str(e.__cause__):
+            raise
+        # a forward that makes CPU tensors of its own (torch.arange without a device: ConViT,
+        # SAM-ViT, DINOv3 RoPE) meets the meta input: again, with meta as the default device
+        with torch.device("meta"):
+            counts, records = _traced_forward(built, resolution, *trace)
     traced = interpret(
         records, resolution, counts.grids, counts.macs, built.reductions, built.prefer_nhwc
     )

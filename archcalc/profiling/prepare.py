@@ -23,11 +23,11 @@ from archcalc.core.devices import check_device
 from archcalc.core.geometry import parse_resolution
 from archcalc.core.memory import check_host_memory, out_of_memory_as_error, resident_bytes
 from archcalc.core.trace import profile_built
-from archcalc.errors import TraceError
+from archcalc.errors import ArchitectureDefectError, TraceError, without_lead
 from archcalc.formatting import size
 from archcalc.results import Pair, Profile
 from archcalc.sizes.constraints import Rules
-from archcalc.sizes.probe import derive_rules
+from archcalc.sizes.probe import derive_rules, tried_sizes
 from archcalc.sizes.validity import judge
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "prepare",
     "profile",
     "read_rules",
+    "rules_after",
     "trace_model",
 ]
 
@@ -161,23 +162,35 @@ def build_model(
     return built
 
 
-def lift_size_arguments(
-    model: str, resolution: Pair, failure: TraceError, *, in_chans: int = 3,
-    output_stride: int | None = None,
-) -> dict[str, Any]:  # fmt: skip
+def lift_size_arguments(rules: Rules, resolution: Pair, failure: TraceError) -> dict[str, Any]:
     """Step 2, after a failed build or trace: refuse an invalid size with its reason and
-    nearest valid sizes, or return the constructor arguments that lift the constraint
-    (re-raise ``failure`` if none does).
+    nearest valid sizes, or return the constructor arguments that lift the constraint (empty
+    if none does: ``trace_model`` then tries the sizes around it, ``tried_sizes``).
 
     The size rules cost a build and a forward of their own, so they are read only when the
-    plain attempt fails; a size that runs needs no verdict to be profiled.
+    plain attempt fails (``rules_after``); a size that runs needs no verdict to be profiled.
     """
-    rules = read_rules(model, in_chans=in_chans, output_stride=output_stride)
     validity = judge(rules, resolution)
     validity.raise_if_invalid(cause=failure)
-    if not validity.build_kwargs or validity.build_kwargs == {"img_size": resolution}:
-        raise failure
+    if validity.build_kwargs == {"img_size": resolution}:
+        return {}  # already built so: lifting changes nothing
     return validity.build_kwargs
+
+
+def rules_after(
+    model: str, resolution: Pair, failure: TraceError, *, in_chans: int = 3,
+    output_stride: int | None = None,
+) -> Rules:  # fmt: skip
+    """The size rules, read after ``failure`` at ``resolution``; a model that fails at its own
+    default size as well is defective at every size (``ArchitectureDefectError``)."""
+    try:
+        return read_rules(model, in_chans=in_chans, output_stride=output_stride)
+    except TraceError as at_default:
+        ref = default_input_size(model)
+        tried = size(resolution) if resolution == ref else f"{size(resolution)}, {size(ref)}"
+        raise ArchitectureDefectError(
+            f"{model} fails at every size tried ({tried}): {without_lead(at_default)}"
+        ) from failure
 
 
 def trace_model(
@@ -190,9 +203,9 @@ def trace_model(
     **trace: Any,
 ) -> Ready:
     """Step 3: build on meta and trace once (``trace``: batch_size, convention, train); after a
-    failure, the size rules refuse or lift (``lift_size_arguments``). ``reuse``: a meta build
-    of the same name and arguments to try first (a sweep over sizes builds once); ignored for
-    fixed-input-size archs."""
+    failure, the size rules refuse, lift (``lift_size_arguments``) or name the sizes around it
+    that run (``tried_sizes``). ``reuse``: a meta build of the same name and arguments to try
+    first (a sweep over sizes builds once); ignored for fixed-input-size archs."""
     resolution = parse_resolution(resolution)
     options = {"in_chans": in_chans, "output_stride": output_stride}
     built = reuse
@@ -203,9 +216,17 @@ def trace_model(
     except TraceError as failure:
         if not isinstance(model, str):
             raise
-        kwargs = lift_size_arguments(model, resolution, failure, **options)
-    built = build_model(model, resolution, build_kwargs=kwargs, **options)
-    return Ready(built, resolution, "meta", _trace(built, resolution, trace, options), kwargs)
+        rules = rules_after(model, resolution, failure, **options)
+        kwargs = lift_size_arguments(rules, resolution, failure)
+        last = failure  # ``failure`` is unbound after the except block
+    if kwargs:
+        try:
+            built = build_model(model, resolution, build_kwargs=kwargs, **options)
+            estimate = _trace(built, resolution, trace, options)
+            return Ready(built, resolution, "meta", estimate, kwargs)
+        except TraceError as lifted_failure:
+            last = lifted_failure
+    raise tried_sizes(model, rules, resolution, last, **options)
 
 
 def _trace(

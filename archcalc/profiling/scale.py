@@ -1,11 +1,12 @@
 """``archcalc.scale``: how a model's costs grow with the input side, and the law behind them.
 
 Steps: pick ``steps`` sides spaced evenly on a log scale between ``min_resolution`` and
-``max_resolution``, each
-snapped to the nearest size the model's size rules accept aligned (``size_range``), so every
-size profiled runs; profile each (one meta build reused where the architecture allows) with
-the training step's backward; optionally measure latency; fit MACs ~ a*r^2 + b*r^4
-(``archcalc.growth``) and give the r^4 (global-attention) share and the local exponents.
+``max_resolution`` (224
+and 448 always among them when in range), each snapped to the nearest size the model's size
+rules accept aligned (``size_range``), so every size profiled runs; profile each (one meta
+build reused where the architecture allows) with the training step's backward; optionally
+measure latency; fit MACs ~ a*r^2 + b*r^4 (``archcalc.growth``) and give the r^4
+(global-attention) share and the local exponents.
 
 A profiling sweep over sizes: everything runs on the meta device, but ``latency=True``
 measures each size with ``archcalc.measure`` (so this one module sits above the timing layer
@@ -35,6 +36,7 @@ from archcalc.serialize import Serialized
 from archcalc.timing.measure import TimingSettings, measure
 
 __all__ = [
+    "ANCHOR_SIDES",
     "MIN_RUN_TIME_S",
     "SCALE_HEADERS",
     "ScalePoint",
@@ -107,17 +109,33 @@ class Scaling(Summarised, Serialized):
         return (*scale_table(self), scale_notes(self))
 
 
+#: Sides every ladder holds when they lie in its range: the two sizes most backbones are sized at.
+ANCHOR_SIDES = (224, 448)
+
+
 def pick_sides(valid: Sequence[int], low: int, high: int, steps: int) -> list[int]:
     """``steps`` targets evenly spaced on a log scale from ``low`` to ``high``, each replaced by
     the nearest side in ``valid`` (duplicates dropped; fewer valid sides give fewer sizes).
 
+    Each of ``ANCHOR_SIDES`` (224, 448) in ``[low, high]`` takes the place of the nearest
+    target (not an end of the ladder, with three steps or more), or is added when every
+    target is taken, so the ladder holds it.
+
     Example:
         >>> pick_sides(range(32, 1025, 32), 96, 896, 3)
-        [96, 288, 896]
+        [96, 224, 448, 896]
     """
     if not valid:
         return []
     targets = [low * (high / low) ** (i / max(steps - 1, 1)) for i in range(steps)]
+    free = list(range(1, steps - 1)) if steps >= 3 else list(range(steps))
+    for anchor in (a for a in ANCHOR_SIDES if low <= a <= high):
+        if not free:  # every step taken: one more
+            targets.append(anchor)
+            continue
+        i = min(free, key=lambda i: abs(math.log(targets[i] / anchor)))
+        targets[i] = anchor
+        free.remove(i)
     nearest = [min(valid, key=lambda s, t=t: (abs(math.log(s / t)), s)) for t in targets]
     return sorted(set(nearest))
 

@@ -23,14 +23,14 @@ from archcalc.report.rows import pareto_front
 if TYPE_CHECKING:
     from archcalc.profiling.scale import Scaling
 
-__all__ = ["draw_plots", "draw_scale_plot"]
+__all__ = ["draw_plots", "draw_scale_plot", "front_labels"]
 
 #: Families drawn in the cost-against-resolution plots (the largest ones; the rest are left out).
 MAX_FAMILIES = 12
 #: Up to this many models, the k plot is a models x resolutions grid; above, a count grid.
 MAX_GRID_MODELS = 40
-#: Pareto-front points labelled with their model name.
-MAX_LABELS = 15
+#: Pareto-front points labelled with their model name between the two ends of the front.
+MAX_LABELS = 10
 Row = dict[str, Any]
 
 
@@ -172,8 +172,7 @@ def _pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> tuple[str
         front = [pts[i] for i in pareto_front([(r["params_m"], r[cost]) for r in pts])]
         fx, fy = [r["params_m"] for r in front], [r[cost] for r in front]
         ax.plot(fx, fy, "r.-", label=f"Pareto front ({len(front)} models)")
-        for r in front[:: max(1, math.ceil(len(front) / MAX_LABELS))]:
-            ax.annotate(r["model"], (r["params_m"], r[cost]), fontsize="x-small", rotation=20)
+        _label_front(ax, front, "params_m", cost)
         ax.legend(fontsize="small")
     unit = "latency (ms)" if cost == "latency_ms" else "GMACs"
     ax.set(xscale="log", yscale="log", xlabel="params (M)", ylabel=unit)
@@ -183,6 +182,47 @@ def _pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> tuple[str
     path = out / "pareto.png"
     figure.savefig(path)
     return f"Pareto plot: {unit} against params at {res} px", path
+
+
+def front_labels(xs: Sequence[float], most: int = MAX_LABELS) -> list[int]:
+    """Which points of a front (``xs`` > 0, drawn on a log axis) to label: both ends, and at
+    most ``most`` between them, each the point nearest one of ``most`` evenly spaced places
+    on the log axis and at least half a spacing from every other label (so labels of a
+    crowded stretch do not overlap; a sparse stretch just gets fewer).
+
+    Example:
+        >>> front_labels([1, 2, 4, 8, 16, 32], most=2)
+        [0, 2, 3, 5]
+    """
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    if len(order) <= 2:
+        return sorted(order)
+    logs = {i: math.log(xs[i]) for i in order}
+    low, high = logs[order[0]], logs[order[-1]]
+    spacing = (high - low) / (most + 1)
+    picked = [order[0], order[-1]]
+    inner = order[1:-1]
+    for j in range(1, most + 1):
+        place = low + j * spacing
+        near = min(inner, key=lambda i: abs(logs[i] - place), default=None)
+        if near is not None and all(abs(logs[near] - logs[p]) >= spacing / 2 for p in picked):
+            picked.append(near)
+            inner.remove(near)
+    return sorted(picked)
+
+
+def _label_front(ax: Any, front: Sequence[Row], x: str, y: str) -> None:
+    """Name the models ``front_labels`` picks, alternately above and below the line."""
+    chosen = sorted(front_labels([r[x] for r in front]), key=lambda i: front[i][x])
+    for n, i in enumerate(chosen):
+        r = front[i]
+        ax.annotate(
+            r["model"],
+            (r[x], r[y]),
+            xytext=(4, 8 if n % 2 == 0 else -12),
+            textcoords="offset points",
+            fontsize="x-small",
+        )
 
 
 def draw_scale_plot(s: Scaling, path: str | Path) -> Path:
@@ -249,8 +289,7 @@ def _accuracy_pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> 
         front = [pts[i] for i in pareto_front([(r["gmacs"], -r["top1"]) for r in pts])]
         fx, fy = [r["gmacs"] for r in front], [r["top1"] for r in front]
         ax.plot(fx, fy, "r.-", label=f"accuracy-cost front ({len(front)} models)")
-        for r in front[:: max(1, math.ceil(len(front) / MAX_LABELS))]:
-            ax.annotate(r["model"], (r["gmacs"], r["top1"]), fontsize="x-small", rotation=20)
+        _label_front(ax, front, "gmacs", "top1")
         ax.legend(fontsize="small")
     ax.set(xscale="log", xlabel=f"GMACs at {res} px", ylabel="ImageNet-1k top-1 (%), published")
     ax.set(title=f"Published top-1 against GMACs at {res} px (upper left is better)")

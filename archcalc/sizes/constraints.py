@@ -5,8 +5,12 @@ The constraints are read off the modules of one reference forward (``archcalc.si
 * spatial ops (convolutions, pools) with their kernel, stride, padding, dilation and the side
   they saw at the reference size -- replayed for any side to find where a map would vanish
   (a kernel larger than its padded input);
-* a hard ``step`` (a patch embedding without padding needs whole patches), a hard ``fixed``
-  size (a position embedding no constructor argument can resize);
+* a hard ``step`` (a patch embedding without padding needs whole patches, a hybrid stem whole
+  patches of its feature map, a soft-token pooler whole pooling cells), a hard ``fixed`` size
+  (a position embedding no constructor argument can resize);
+* joined branches: two ops that make maps of the same reference side (a strided conv and a
+  pool feeding one concatenation or sum) must agree at every side (DLA roots, anti-aliased
+  ResNets at odd map sides);
 * window partitions (Swin, MaxViT): a map larger than its window should be a whole number of
   windows -- hard when the model does not pad, else only an alignment preference;
 * the global stride: sides that are a multiple of it lose no pixels (alignment).
@@ -26,6 +30,7 @@ __all__ = [
     "Rules",
     "SpatialOp",
     "Window",
+    "align_step",
     "final_side",
     "good_side",
     "min_side",
@@ -132,10 +137,10 @@ def _replay(
         out = op.out_side(axis, m)
         if out is None and not keyed:
             continue  # its input was only estimated (windowed, reshaped): no verdict from it
-        joined = now.get(op.out_ref[axis]) if fusion and op.scale[axis] > 1 else None
+        joined = now.get(op.out_ref[axis]) if fusion and (keyed or op.scale[axis] > 1) else None
         if out is None or (joined is not None and joined != out):
-            return now, op, m  # a kernel larger than its map, or an upsampled branch that
-            # no longer matches the map it is added to (HRNet-style fusion)
+            return now, op, m  # a kernel larger than its map, or a branch that no longer
+            # matches the map it is joined to (HRNet-style fusion, DLA roots, blur-pooled blocks)
         now[op.out_ref[axis]] = out
     return now, None, 0
 
@@ -171,12 +176,18 @@ def side_problem(rules: Rules, axis: int, side: int) -> str | None:
     if rules.fixed is not None and side != rules.fixed[axis]:
         return f"the model takes only {rules.fixed[0]}x{rules.fixed[1]} (fixed position embedding)"
     if side % rules.step[axis]:
-        return f"sides must be multiples of {rules.step[axis]} (whole patches, no padding)"
-    _, op, m = _replay(rules, axis, side)
+        return _step_problem(rules, axis, side)
+    now, op, m = _replay(rules, axis, side)
     if op is not None and op.scale[axis] > 1:
         return (
             f"the map upsampled x{op.scale[axis]} at {op.name} ({m} -> {m * op.scale[axis]} px) "
             "no longer matches the branch it joins"
+        )
+    if op is not None and op.out_side(axis, m) is not None:
+        return (
+            f"{op.name} makes a {op.out_side(axis, m)} px map of a {m} px one, but the branch "
+            f"it is joined to has {now[op.out_ref[axis]]} px"
+            + (f" (it needs a multiple of {op.stride[axis]} there)" if op.stride[axis] > 1 else "")
         )
     if op is not None:
         k = op.dilation[axis] * (op.kernel[axis] - 1) + 1
@@ -188,6 +199,17 @@ def side_problem(rules: Rules, axis: int, side: int) -> str | None:
     return None
 
 
+def _step_problem(rules: Rules, axis: int, side: int) -> str:
+    """Name the whole-patch (or whole-cell) rule a side breaks: its layer and its multiple."""
+    broken = [
+        c for c in rules.constraints if c.kind == "multiple_of" and c.hard and side % c.value[axis]
+    ]
+    if not broken:
+        return f"sides must be multiples of {rules.step[axis]} (whole patches, no padding)"
+    need = max(broken, key=lambda c: c.value[axis])
+    return f"sides must be multiples of {need.value[axis]} ({need.source})"
+
+
 def side_aligned(rules: Rules, axis: int, side: int) -> bool:
     """A side that loses no pixels to the stride and pads no window."""
     if rules.resizes_input:
@@ -197,7 +219,7 @@ def side_aligned(rules: Rules, axis: int, side: int) -> bool:
     return window_misfit(rules, axis, side) is None
 
 
-def _align_step(rules: Rules, axis: int) -> int:
+def align_step(rules: Rules, axis: int) -> int:
     """The spacing of aligned sides: the stride, the hard step and window x map-stride lcm."""
     step = math.lcm(rules.global_stride[axis], rules.step[axis])
     for win in rules.windows:
@@ -218,7 +240,7 @@ def nearest_sides(rules: Rules, axis: int, side: int) -> tuple[int | None, int |
         return (fixed if fixed < side else None), (fixed if fixed > side else None)
     below = above = None
     for step in dict.fromkeys(
-        max(s, 1) for s in (_align_step(rules, axis), rules.global_stride[axis])
+        max(s, 1) for s in (align_step(rules, axis), rules.global_stride[axis])
     ):
         if below is None:
             cand = (side - 1) // step * step

@@ -5,12 +5,17 @@ every conv/pool is hooked (kernel, stride, padding, the side it sees), timm patc
 (``strict_img_size``/``dynamic_img_pad``: a fixed size or whole patches) and window or block
 partitions (``window_size``/``partition_size``/``block_size``: one probe forward at a misfitting
 size tells whether the model pads or refuses). The constructor's signature tells which rules an
-argument lifts (``img_size``, ``window_size``)."""
+argument lifts (``img_size``, ``window_size``).
+
+A failure no rule explains (an attention bias built for one map size, an assertion deep in a
+block) is answered by ``tried_sizes``: sizes on the model's own grid are built and traced on
+meta until the nearest that run are found, and the refusal names the failing layer."""
 
 from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -21,19 +26,29 @@ from torch import nn
 
 from archcalc.core.build import Built, build, same_padding_types
 from archcalc.core.trace import profile_built
-from archcalc.errors import TraceError
+from archcalc.errors import InvalidResolutionError, TraceError, without_lead
+from archcalc.formatting import size
 from archcalc.results import Pair
 from archcalc.sizes.constraints import (
     Constraint,
     Rules,
     SpatialOp,
     Window,
+    align_step,
     min_side,
     side_problem,
     window_misfit,
 )
+from archcalc.sizes.validity import judge
 
-__all__ = ["derive_rules"]
+__all__ = ["derive_rules", "tried_sizes"]
+
+#: How many grid sizes ``tried_sizes`` walks away from the size asked for (each costs a build
+#: and a meta trace); when none runs, it bisects towards the default size, where the model runs.
+_WALK = 3
+
+#: The tracer's diagnosis of a failing module: "... in <layer> (<Class>, input <shape>)".
+_IN_LAYER = re.compile(r" in (?P<layer>[\w.]+) \((?P<cls>\w+), input (?P<shape>[^)]*)\)$")
 
 _WINDOW_ATTRS = ("window_size", "partition_size", "block_size")
 
@@ -60,7 +75,7 @@ def derive_rules(
         windows=_windows(seen["windows"], ref),
         accepts_window_size=_accepts(built.module, "window_size"),
     )
-    rules = _patch_rules(rules, built, seen["patches"])
+    rules = _patch_rules(rules, built, seen["patches"], seen["merges"])
     if rules.lift_img_size or built.img_size_arg:
         rules = replace(
             rules,
@@ -113,16 +128,19 @@ def _map_of(shape: tuple[int, ...], ref: Pair) -> Pair | None:
 @contextmanager
 def _collect(module: nn.Module) -> Iterator[dict[str, list[Any]]]:
     """Hook convs/pools, timm patch embeddings and window partitions for one forward."""
-    seen: dict[str, list[Any]] = {"ops": [], "patches": [], "windows": []}
+    seen: dict[str, list[Any]] = {"ops": [], "patches": [], "windows": [], "merges": []}
     same = same_padding_types()
     handles = []
     for name, m in module.named_modules():
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            handles.append(m.register_forward_hook(_op_hook(name, m, isinstance(m, same), seen)))
+            pads_at_run = isinstance(m, same) or getattr(m, "same_pad", False) is True  # StdConv
+            handles.append(m.register_forward_hook(_op_hook(name, m, pads_at_run, seen)))
         if isinstance(m, nn.Upsample) and _pair_of(m.scale_factor):
             handles.append(m.register_forward_hook(_op_hook(name, m, False, seen)))
-        if hasattr(m, "patch_size") and hasattr(m, "strict_img_size"):
+        if hasattr(m, "patch_size") and (hasattr(m, "strict_img_size") or hasattr(m, "img_size")):
             handles.append(m.register_forward_pre_hook(_shape_hook(name, m, seen["patches"])))
+        if isinstance(getattr(m, "merge_size", None), int):  # a token merger (Qwen3-ViT)
+            handles.append(m.register_forward_pre_hook(_shape_hook(name, m, seen["merges"])))
         if any(_pair_of(getattr(m, a, None)) for a in _WINDOW_ATTRS):
             handles.append(m.register_forward_pre_hook(_shape_hook(name, m, seen["windows"])))
     try:
@@ -180,8 +198,9 @@ def _windows(found: list[Any], ref: Pair) -> tuple[Window, ...]:
     return tuple(windows.values())
 
 
-def _patch_rules(rules: Rules, built: Built, found: list[Any]) -> Rules:
-    """Fixed sizes and whole-patch steps from timm patch embeddings, with their lifts."""
+def _patch_rules(rules: Rules, built: Built, found: list[Any], merges: list[Any]) -> Rules:
+    """Fixed sizes and whole-patch steps from timm patch embeddings (with their lifts), whole
+    pooling cells of a soft-token pooler and whole groups of a token merger."""
     module = built.module
     ref = rules.reference
     constraints = []
@@ -191,20 +210,57 @@ def _patch_rules(rules: Rules, built: Built, found: list[Any]) -> Rules:
             continue
         scale = (max(ref[0] // shape[-2], 1), max(ref[1] // shape[-1], 1))
         img = _pair_of(getattr(m, "img_size", None))
-        if m.strict_img_size and img is not None:
+        ratio = _pair_of(getattr(m, "feature_ratio", None)) or (1, 1)  # a hybrid's CNN stem
+        strict = getattr(m, "strict_img_size", False)
+        if strict and img is not None:
             lift = built.img_size_arg or _accepts(module, "img_size")
             fixed = (img[0] * scale[0], img[1] * scale[1])
             constraints.append(
                 Constraint("fixed_size", fixed, not lift, name, _lifts(module) if lift else None)
             )
             rules = replace(rules, fixed=None if lift else fixed, lift_img_size=lift)
-        elif not getattr(m, "dynamic_img_pad", False):
-            step = (patch[0] * scale[0], patch[1] * scale[1])
-            constraints.append(Constraint("multiple_of", step, True, name))
-            rules = replace(
-                rules, step=(math.lcm(rules.step[0], step[0]), math.lcm(rules.step[1], step[1]))
+        patches = ratio != (1, 1) or hasattr(m, "strict_img_size") or _cuts(m, patch)
+        if not getattr(m, "dynamic_img_pad", False) and (not strict or ratio != (1, 1)) and patches:
+            step = (patch[0] * ratio[0] * scale[0], patch[1] * ratio[1] * scale[1])
+            what = f"whole {patch[0]}x{patch[1]} patches"
+            if ratio != (1, 1):
+                what += f" of its 1/{ratio[0]} stem map"
+            elif scale != (1, 1):
+                what += f" of a 1/{scale[0]} map"
+            constraints.append(Constraint("multiple_of", step, True, f"{name} takes {what}"))
+    for name, m in module.named_modules():  # a soft-token pooler: whole k x k cells of patches
+        patch, k = _pair_of(getattr(m, "patch_size", None)), getattr(m, "pooling_kernel_size", 0)
+        if patch and isinstance(k, int) and k > 1 and getattr(m, "global_pool", "") == "soft":
+            cell = (patch[0] * k, patch[1] * k)
+            what = f"pools whole {k}x{k} cells of {patch[0]}x{patch[1]} patches"
+            constraints.append(
+                Constraint("multiple_of", cell, True, f"{name or 'the model'} {what}")
             )
+    for name, m, shape in merges:  # k x k neighbouring tokens merged into one: whole groups
+        grid, k = _map_of(shape, ref), m.merge_size
+        if grid is not None and k > 1:
+            scale = (ref[0] // grid[0], ref[1] // grid[1])
+            what = f"merges whole {k}x{k} groups of a 1/{scale[0]} map"
+            constraints.append(
+                Constraint("multiple_of", (k * scale[0], k * scale[1]), True, f"{name} {what}")
+            )
+    for c in constraints:
+        if c.kind == "multiple_of":
+            step = (math.lcm(rules.step[0], c.value[0]), math.lcm(rules.step[1], c.value[1]))
+            rules = replace(rules, step=step)
     return replace(rules, constraints=rules.constraints + tuple(constraints))
+
+
+def _cuts(module: nn.Module, patch: Pair) -> bool:
+    """Whether ``module`` cuts its input into whole patches: a conv with kernel = stride =
+    ``patch`` and no padding (Twins); a padded conv stem (XCiT, PiT, TNT) takes any side."""
+    return any(
+        isinstance(c, nn.Conv2d)
+        and _pair_of(c.kernel_size) == patch
+        and _pair_of(c.stride) == patch
+        and c.padding in (0, (0, 0), "valid")
+        for c in module.modules()
+    )
 
 
 def _windows_refused(model: str, rules: Rules, in_chans: int, output_stride: int | None) -> bool:
@@ -245,8 +301,116 @@ def _with_summary(rules: Rules) -> Rules:
     if smallest != (1, 1):
         extra.append(Constraint("min_size", smallest, True, "convolutions and pools"))
     lift = "window_size" if rules.accepts_window_size else None
-    for size in dict.fromkeys(win.window for win in rules.windows):
-        names = [win.name for win in rules.windows if win.window == size]
+    for cells in dict.fromkeys(win.window for win in rules.windows):
+        names = [win.name for win in rules.windows if win.window == cells]
         source = names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")
-        extra.append(Constraint("window", size, rules.windows_hard, source, lift))
+        extra.append(Constraint("window", cells, rules.windows_hard, source, lift))
     return replace(rules, constraints=rules.constraints + tuple(extra))
+
+
+def tried_sizes(
+    model: str | nn.Module,
+    rules: Rules,
+    res: Pair,
+    failure: TraceError,
+    *,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+) -> InvalidResolutionError:
+    """The refusal for a size that fails although every rule read holds: the nearest sizes
+    that do run, found by building and tracing sizes on the model's grid (meta device).
+
+    The model ran at ``rules.reference`` when the rules were read, so between the size asked
+    for and the reference the boundary is bisected when a few grid steps either way find none.
+
+    Args:
+        model: the timm name (or module) that failed at ``res``.
+        rules: its size rules (read at its default size, where it runs).
+        res: the size that failed; failure: the ``TraceError`` it failed with.
+        in_chans, output_stride: as the model was built.
+
+    Returns:
+        An ``InvalidResolutionError`` (to raise) naming the failing layer and its input, and
+        the nearest sizes that run, chained to ``failure``.
+
+    Example:
+        >>> str(tried_sizes("coatnet_0_224", rules, (48, 48), failure))
+        'coatnet_0_224 cannot run at 48x48: stages.3.blocks.0.attn (Attention2d) fails on its
+        1x384x1x1 input; nearest valid (tried): 32x32, 64x64'
+    """
+
+    def runs(side: Pair) -> bool:
+        verdict = judge(rules, side)
+        if not verdict.valid:
+            return False
+        options = {"in_chans": in_chans, "output_stride": output_stride}
+        try:
+            built = build(model, side, **options, **verdict.build_kwargs)
+            profile_built(built, side, **options)
+        except TraceError:
+            return False
+        return True
+
+    ref = rules.reference
+    grid = [align_step(rules, axis) for axis in (0, 1)]
+    below = next((c for c in _walk(res, grid, -1) if runs(c)), None)
+    above = next((c for c in _walk(res, grid, 1) if runs(c)), None)
+    if above is None and ref[0] > res[0]:  # it runs at ref: bisect for the smallest that runs
+        above = _bisect(_between(res, ref, grid), runs, last_runs=True)
+    if below is None and ref[0] < res[0]:  # it runs at ref: bisect for the largest that runs
+        below = _bisect([ref, *_between(ref, res, grid)[:-1]], runs, last_runs=False)
+    cause = _IN_LAYER.search(str(failure))
+    what = (
+        f"{cause['layer']} ({cause['cls']}) fails on its {cause['shape']} input"
+        if cause
+        else without_lead(failure)
+    )
+    hint = ", ".join(size(p) for p in (below, above) if p) or "none found"
+    message = f"{rules.model} cannot run at {size(res)}: {what}; nearest valid (tried): {hint}"
+    error = InvalidResolutionError(message)
+    error.__cause__ = failure
+    return error
+
+
+def _walk(res: Pair, grid: list[int], sign: int) -> list[Pair]:
+    """Up to ``_WALK`` sizes on the grid beyond ``res`` (down for ``sign`` -1, up for +1)."""
+    out = []
+    for i in range(1, _WALK + 1):
+        side = tuple(
+            (s // g - i + 1) * g if sign < 0 and s % g else (s // g + sign * i) * g
+            for s, g in zip(res, grid, strict=True)
+        )
+        if min(side) < 1:
+            break
+        out.append((side[0], side[1]))
+    return out
+
+
+def _between(low: Pair, high: Pair, grid: list[int]) -> list[Pair]:
+    """Grid sizes strictly between ``low`` and ``high`` (per axis in step), then ``high``."""
+    count = max((h - 1) // g - lo // g for lo, h, g in zip(low, high, grid, strict=True))
+    sides = [
+        (
+            min((low[0] // grid[0] + i) * grid[0], high[0]),
+            min((low[1] // grid[1] + i) * grid[1], high[1]),
+        )
+        for i in range(1, count + 1)
+    ]
+    return [s for s in dict.fromkeys([*sides, high]) if s != low]
+
+
+def _bisect(sizes: list[Pair], runs: Callable[[Pair], bool], *, last_runs: bool) -> Pair | None:
+    """The boundary in ``sizes`` (ordered up): the first that runs when the last is known to
+    run (``last_runs``), else the last that runs when the first is known to run."""
+    if not sizes:
+        return None
+    lo, hi = -1, len(sizes) - 1
+    if not last_runs:
+        lo, hi = 0, len(sizes)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if runs(sizes[mid]) == last_runs:
+            hi = mid
+        else:
+            lo = mid
+    return sizes[hi] if last_runs else sizes[lo]

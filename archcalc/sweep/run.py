@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archcalc.checks import check_convention, check_input_size, check_positive
+from archcalc.checks import check_convention, check_input_size, check_positive, is_test_model
 from archcalc.core.geometry import parse_resolution
 from archcalc.deprecation import warn_deprecated
 from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
@@ -162,14 +162,17 @@ def error_line(model: str, res: Pair, settings: SweepSettings, failure: Failure)
     ).to_dict()  # fmt: skip
 
 
-def expand_models(patterns: Iterable[str]) -> list[str]:
+def expand_models(patterns: Iterable[str], *, include_test: bool = False) -> list[str]:
     """timm names and wildcards (``resnet*``, ``'*'``) -> unique architecture names, in order.
 
     A plain name must be a timm model (``arch`` or ``arch.tag``); a pattern must match one.
+    Wildcards leave timm's ``test_*`` toy architectures out unless ``include_test``; a name
+    given in full is kept.
 
     Args:
         patterns: names and ``fnmatch`` patterns, one each (blank ones and ``# comments``,
             as in a models file, are left out).
+        include_test: keep the ``test_*`` architectures a wildcard matches.
 
     Returns:
         The names, each once, in the order given (a pattern's matches in timm's order).
@@ -192,8 +195,13 @@ def expand_models(patterns: Iterable[str]) -> list[str]:
             continue
         if any(c in pattern for c in _WILDCARDS):
             found = [n for n in timm.list_models() if fnmatch.fnmatchcase(n, pattern)]
-            if not found:
-                raise UnknownModelError(f"pattern {pattern!r} matches no timm architecture")
+            kept = [n for n in found if include_test or not is_test_model(n)]
+            if not kept:
+                what = "no timm model"
+                if found:
+                    what = "only timm's test_* models (add --include-test)"
+                raise UnknownModelError(f"pattern {pattern!r} matches {what}")
+            found = kept
             names.extend(found)
         else:
             names.append(resolve_name(pattern))
