@@ -17,6 +17,7 @@ install_module_aliases()  # old module paths (archcalc.timing.scale...) for one 
 
 __all__ = [
     "ArchcalcError",
+    "ArchitectureDefectError",
     "BenchReport",
     "DeviceUnavailableError",
     "GrowthLaw",
@@ -87,6 +88,7 @@ _LAZY = {
     "ReceptiveField": "archcalc.results",
     "Stage": "archcalc.results",
     "ArchcalcError": "archcalc.errors",
+    "ArchitectureDefectError": "archcalc.errors",
     "DeviceUnavailableError": "archcalc.errors",
     "InvalidArgumentError": "archcalc.errors",
     "InvalidResolutionError": "archcalc.errors",
@@ -110,6 +112,7 @@ if TYPE_CHECKING:
     from archcalc.core.formulas import register_formula, use_formulas
     from archcalc.errors import (
         ArchcalcError,
+        ArchitectureDefectError,
         DeviceUnavailableError,
         InsufficientMemoryError,
         InvalidArgumentError,

@@ -99,7 +99,14 @@ class TraceError(ArchcalcError):
 class ArchitectureDefectError(TraceError):
     """The model fails at the size asked for and at its own default size alike: a defect of
     the architecture (or of its trace), not of the size; the message says "fails at every
-    size tried"."""
+    size tried".
+
+    Example:
+        >>> try:
+        ...     archcalc.profile(broken_model_name, 224)  # doctest: +SKIP
+        ... except archcalc.ArchitectureDefectError as e:
+        ...     print(e)  # "<name> fails at every size tried (224x224): ..."
+    """
 
 
 class DeviceUnavailableError(ArchcalcError):

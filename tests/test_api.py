@@ -194,6 +194,10 @@ def test_scaling_prints_a_table() -> None:
     text = str(s)
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["res", "k", "x"]
-    # resnet18 (stride 32): 96 / 32 = 3 and 288 / 32 = 9
-    assert lines[2].split()[:2] == ["96x96", "3x3"] and lines[3].split()[:2] == ["288x288", "9x9"]
+    # resnet18 (stride 32): 96 / 32 = 3, the 224 anchor 224 / 32 = 7 and 288 / 32 = 9
+    assert [line.split()[:2] for line in lines[2:5]] == [
+        ["96x96", "3x3"],
+        ["224x224", "7x7"],
+        ["288x288", "9x9"],
+    ]
     assert "MACs ~" in text
