@@ -190,7 +190,7 @@ def test_old_module_paths_warn_and_reach_the_new_module(
 def test_scaling_prints_a_table() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
-        s = archcalc.scale("resnet18", 96, 288, steps=2)
+        s = archcalc.scale("resnet18", 96, 288, steps=3)
     text = str(s)
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["res", "k", "x"]
