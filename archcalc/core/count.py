@@ -43,6 +43,7 @@ from torch.utils.flop_counter import flop_registry
 
 from archcalc.checks import check_convention
 from archcalc.core.fields import FieldTracker
+from archcalc.core.ops import current_log
 from archcalc.core.replay import MetaReplay, empty
 
 __all__ = ["Counter", "Counts", "count_forward"]
@@ -130,6 +131,9 @@ class Counter(TorchDispatchMode):
         self._skip = skip_storages
         self._in_backward = False
         self._replay = MetaReplay() if replay else None
+        self.ops = current_log()  # per-op costs, inside archcalc.core.ops.recording() only
+        if self.ops is not None:
+            self.ops.start(skip_storages)
 
     def track(self, tensor: torch.Tensor) -> None:
         """Hold ``tensor`` (the model input) in the live set; it is not a forward output."""
@@ -141,6 +145,7 @@ class Counter(TorchDispatchMode):
         out = func(*args, **kwargs) if replay is None else replay.run(func, args, kwargs)
         packet = func._overloadpacket
         formula = _FORMULAS.get(packet)
+        macs = 0
         if formula is not None:
             macs = formula(*args, **kwargs, out_val=out) // 2
             if self._in_backward:
@@ -153,6 +158,8 @@ class Counter(TorchDispatchMode):
             self._allocate(out if isinstance(out, (tuple, list)) else [out])
         if self.fields is not None and not self._in_backward:
             self.fields.after(func, args, kwargs, out)
+        if self.ops is not None and not self._in_backward:
+            self.ops.add(func, args, kwargs, out, macs)
         return out
 
     def backward(self, outputs: Any, leaves: Sequence[torch.Tensor]) -> None:
