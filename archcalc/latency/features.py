@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from archcalc.cache import cache_dir, fingerprint
+from archcalc.cache import _version, cache_dir
 
 if TYPE_CHECKING:
     from torch import nn
@@ -91,9 +91,10 @@ def trace_features(
     return prof, list(log.ops)
 
 
+@functools.cache
 def _cache_folder() -> Path:
-    versions = fingerprint()
-    return cache_dir() / "op_features" / f"torch{versions['torch']}-timm{versions['timm']}"
+    """Features depend on the torch and timm versions (and ``FEATURE_VERSION``), nothing else."""
+    return cache_dir() / "op_features" / f"torch{_version('torch')}-timm{_version('timm')}"
 
 
 def _cache_path(key: str) -> Path:

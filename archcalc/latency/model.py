@@ -1,0 +1,187 @@
+"""The latency model: a device's constants turn a model's per-op features into time.
+
+For one forward of a batch of B images, each op of class c takes::
+
+    count x ( max(B x MACs / rate[c], (B x activation_bytes + weight_bytes) x s / bandwidth[c])
+              + overhead[c] )
+
+and the forward takes the sum plus one fixed per-call cost. ``s`` is the device's bytes per
+fp32 byte (0.5 under fp16/bf16 autocast). Only the four MAC classes (conv, depthwise conv,
+matmul, attention) have a compute rate; the other classes are bound by bytes alone. Work and
+activation bytes grow with the batch; weights, kernel overheads and the fixed cost do not, so
+they amortise. Throughput = B / time. Every number is a named constant of the device
+(MACs/s, bytes/s, seconds), so a prediction can say which ops bound it and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
+
+__all__ = ["DeviceProfile", "Prediction", "op_times", "predict"]
+
+N_CLASSES = len(OP_CLASSES)
+N_COMPUTE = len(COMPUTE_CLASSES)
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One device at one dtype: the constants of the latency model and where they came from.
+
+    ``rate``: MACs/s per compute class; ``bandwidth``: bytes/s per class; ``overhead``:
+    seconds per kernel per class; ``fixed``: seconds per forward call; ``bytes_scale``:
+    bytes per fp32 byte at this dtype; ``source``: the measurements it was fitted on;
+    ``error``: its measured prediction error (median/P90 %, Spearman, method).
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    bytes_scale: float
+    rate: dict[str, float]
+    bandwidth: dict[str, float]
+    overhead: dict[str, float]
+    fixed: float
+    description: str = ""
+    source: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] = field(default_factory=dict)
+
+    def vector(self) -> np.ndarray:
+        """The constants as one vector of natural logs (what a fit moves)."""
+        values = [self.rate[c] for c in COMPUTE_CLASSES]
+        values += [self.bandwidth[c] for c in OP_CLASSES]
+        values += [self.overhead[c] for c in OP_CLASSES] + [self.fixed]
+        return np.log(np.array(values, dtype=np.float64))
+
+    def with_vector(self, theta: np.ndarray, **changes: Any) -> DeviceProfile:
+        """A copy whose constants are ``exp(theta)`` (the layout of ``vector``)."""
+        v = np.exp(np.asarray(theta, dtype=np.float64))
+        rate = dict(zip(COMPUTE_CLASSES, map(float, v[:N_COMPUTE]), strict=True))
+        bw = dict(zip(OP_CLASSES, map(float, v[N_COMPUTE : N_COMPUTE + N_CLASSES]), strict=True))
+        start = N_COMPUTE + N_CLASSES
+        over = dict(zip(OP_CLASSES, map(float, v[start : start + N_CLASSES]), strict=True))
+        fields = {"rate": rate, "bandwidth": bw, "overhead": over, "fixed": float(v[-1])}
+        return DeviceProfile(**{**self.__dict__, **fields, **changes})
+
+    @property
+    def band(self) -> str:
+        """The error band to quote beside a prediction: ``±M % median, ±P % P90``."""
+        if not self.error:
+            return "error not measured"
+        return f"±{self.error['median_pct']:.0f} % median, ±{self.error['p90_pct']:.0f} % P90"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted figure, never a measurement: latency of one batch and throughput on
+    ``target`` at ``dtype`` and ``batch_size``, with the shares of time that are compute-bound,
+    memory-bound and per-kernel overhead, and the most expensive ops."""
+
+    target: str
+    dtype: str
+    batch_size: int
+    latency_ms: float
+    samples_per_sec: float
+    compute_share: float
+    memory_share: float
+    overhead_share: float
+    top_ops: tuple[dict[str, Any], ...]
+    error_band: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``prediction`` object."""
+        return {
+            "predicted": True,
+            "target": self.target,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "latency_ms": self.latency_ms,
+            "samples_per_sec": self.samples_per_sec,
+            "compute_bound_share": self.compute_share,
+            "memory_bound_share": self.memory_share,
+            "overhead_share": self.overhead_share,
+            "top_ops": list(self.top_ops),
+            "error_band": self.error_band,
+        }
+
+
+def _constants(device: DeviceProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rate = np.array([device.rate.get(c, np.inf) for c in OP_CLASSES])
+    rate[N_COMPUTE:] = np.inf
+    bandwidth = np.array([device.bandwidth[c] for c in OP_CLASSES])
+    overhead = np.array([device.overhead[c] for c in OP_CLASSES])
+    return rate, bandwidth, overhead
+
+
+def op_times(
+    device: DeviceProfile, features: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per feature row: (compute seconds, memory seconds, overhead seconds), counts included.
+
+    The row's time is ``max(compute, memory) + overhead``.
+    """
+    rate, bandwidth, overhead = _constants(device)
+    cls = features[:, 0].astype(int)
+    count = features[:, 4]
+    compute = count * batch_size * features[:, 1] / rate[cls]
+    moved = (batch_size * features[:, 2] + features[:, 3]) * device.bytes_scale
+    return compute, count * moved / bandwidth[cls], count * overhead[cls]
+
+
+def predict(
+    device: DeviceProfile,
+    features: np.ndarray,
+    batch_size: int,
+    *,
+    names: list[str] | None = None,
+    top: int = 5,
+) -> Prediction:
+    """Predict one forward of ``batch_size`` images on ``device``.
+
+    Args:
+        device: the target's constants.
+        features: the model's ``(n, 5)`` per-op features (``archcalc.latency.features``).
+        batch_size: images per forward (> 0).
+        names: a label per feature row for ``top_ops`` (default: the op class).
+        top: how many of the most expensive ops to list.
+
+    Returns:
+        A ``Prediction`` (latency of the batch in ms, samples/s, bound shares, top ops).
+
+    Example:
+        >>> predict(target, features_of("resnet50", 224), 64).samples_per_sec  # doctest: +SKIP
+    """
+    compute, memory, overhead = op_times(device, features, batch_size)
+    per_op = np.maximum(compute, memory) + overhead
+    total = float(per_op.sum()) + device.fixed
+    bound = np.maximum(compute, memory)
+    compute_share = float(bound[compute >= memory].sum()) / total
+    memory_share = float(bound[compute < memory].sum()) / total
+    labels = names or [OP_CLASSES[int(c)] for c in features[:, 0]]
+    order = np.argsort(-per_op)[:top]
+    top_ops = tuple(
+        {
+            "op": labels[i],
+            "class": OP_CLASSES[int(features[i, 0])],
+            "count": int(features[i, 4]),
+            "share": float(per_op[i]) / total,
+            "bound": "compute" if compute[i] >= memory[i] else "memory",
+        }
+        for i in order
+    )
+    return Prediction(
+        target=device.name,
+        dtype=device.dtype,
+        batch_size=batch_size,
+        latency_ms=total * 1e3,
+        samples_per_sec=batch_size / total,
+        compute_share=compute_share,
+        memory_share=memory_share,
+        overhead_share=1.0 - compute_share - memory_share,
+        top_ops=top_ops,
+        error_band=device.band,
+    )
