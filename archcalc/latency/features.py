@@ -74,6 +74,8 @@ def trace_features(
     resolution: int | str | tuple[int, int] = 224,
     *,
     batch_size: int = 1,
+    in_chans: int = 3,
+    output_stride: int | None = None,
     reparameterize: bool = False,
 ) -> tuple[Profile, list[OpCost]]:
     """``profile()`` of ``model`` with its per-op costs recorded on the same trace.
@@ -87,7 +89,14 @@ def trace_features(
     from archcalc.profiling.prepare import profile
 
     with recording() as log:
-        prof = profile(model, resolution, batch_size=batch_size, reparameterize=reparameterize)
+        prof = profile(
+            model,
+            resolution,
+            batch_size=batch_size,
+            in_chans=in_chans,
+            output_stride=output_stride,
+            reparameterize=reparameterize,
+        )
     return prof, list(log.ops)
 
 

@@ -4,8 +4,8 @@ The loss is the Huber loss (delta 0.1, about 10 %) of log(predicted / measured s
 over the measured rows, plus a weak pull of every constant towards a prior device (in log
 units) so that a few rows still give a sensible profile and constants the rows say nothing
 about (a class absent from the table) stay where the prior put them. The constants are
-optimised in log space with torch's Adam (torch is already a dependency; the max() in the
-model has a sub-gradient everywhere).
+optimised in log space with torch's L-BFGS (torch is already a dependency; the max() in
+the model has a sub-gradient everywhere, and 100 iterations converge on 1,600 rows).
 """
 
 from __future__ import annotations
@@ -83,17 +83,17 @@ def fit(
     *,
     mask: np.ndarray | None = None,
     start: np.ndarray | None = None,
-    steps: int = 600,
+    iterations: int = 100,
     prior_weight: float = PRIOR_WEIGHT,
 ) -> np.ndarray:
     """The constants (log layout) that best predict the rows of ``d`` selected by ``mask``.
 
     Args:
         d: the measured rows.
-        prior: the device the constants start from and are pulled towards.
+        prior: the device the constants are pulled towards (and start from by default).
         mask: the rows to fit (default all).
-        start: constants to start from (default the prior's; a warm start speeds folds).
-        steps: Adam steps (the learning rate decays from 0.1 to 0.002).
+        start: constants to start from (a warm start speeds cross-validation folds).
+        iterations: L-BFGS iterations (strong-Wolfe line search).
         prior_weight: strength of the pull towards the prior, per constant.
 
     Returns:
@@ -102,17 +102,17 @@ def fit(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small vectors: threads only add synchronisation (15x slower)
     try:
-        return _adam(d, prior, mask, start, steps, prior_weight)
+        return _lbfgs(d, prior, mask, start, iterations, prior_weight)
     finally:
         torch.set_num_threads(threads)
 
 
-def _adam(
+def _lbfgs(
     d: Design,
     prior: DeviceProfile,
     mask: np.ndarray | None,
     start: np.ndarray | None,
-    steps: int,
+    iterations: int,
     prior_weight: float,
 ) -> np.ndarray:
     anchor = torch.from_numpy(prior.vector())
@@ -121,16 +121,25 @@ def _adam(
     if mask is not None:
         weights = torch.from_numpy(np.asarray(mask, dtype=np.float64))
     weights = weights / weights.sum()
-    optimiser = torch.optim.Adam([theta], lr=0.1)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, eta_min=0.002)
-    for _ in range(steps):
+    optimiser = torch.optim.LBFGS(
+        [theta],
+        lr=1.0,
+        max_iter=iterations,
+        history_size=20,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
+
+    def loss() -> torch.Tensor:
         optimiser.zero_grad()
         residual = predicted_log_sps(d, theta, prior.bytes_scale) - d.log_sps
         huber = torch.nn.functional.huber_loss(
             residual, torch.zeros_like(residual), reduction="none", delta=HUBER_DELTA
         )
-        loss = (weights * huber).sum() + prior_weight * ((theta - anchor) ** 2).mean()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
+        value = (weights * huber).sum() + prior_weight * ((theta - anchor) ** 2).mean()
+        value.backward()
+        return value
+
+    optimiser.step(loss)
     return theta.detach().numpy().copy()

@@ -22,7 +22,7 @@ import numpy as np
 
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
 
-__all__ = ["DeviceProfile", "Prediction", "op_times", "predict"]
+__all__ = ["DeviceProfile", "Prediction", "op_times", "predict", "predict_model"]
 
 N_CLASSES = len(OP_CLASSES)
 N_COMPUTE = len(COMPUTE_CLASSES)
@@ -185,3 +185,53 @@ def predict(
         top_ops=top_ops,
         error_band=device.band,
     )
+
+
+def predict_model(
+    model: Any,
+    resolution: Any,
+    device: DeviceProfile,
+    *,
+    batch_size: int = 1,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+    reparameterize: bool = False,
+    top: int = 5,
+) -> tuple[Any, Prediction]:
+    """Profile ``model`` at ``resolution`` and predict it on ``device`` from the same trace.
+
+    Args:
+        model: a timm name or ``nn.Module``.
+        resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
+        device: the target (``archcalc.latency.targets.load_target``).
+        batch_size: images per forward the prediction is for (> 0); the trace runs at 1.
+        in_chans, output_stride, reparameterize: as for ``archcalc.profile``.
+        top: how many of the most expensive ops the prediction lists (every op: ``len``).
+
+    Returns:
+        ``(Profile at batch 1, Prediction)``.
+
+    Raises:
+        InvalidArgumentError: ``batch_size`` is not positive.
+
+    Example:
+        >>> _, p = predict_model("resnet50", 224, load_target("rtx4090"), batch_size=64)
+        >>> p.samples_per_sec > 0
+        True
+    """
+    from archcalc.checks import check_positive
+    from archcalc.latency.features import trace_features
+
+    check_positive("batch_size", batch_size)
+    profile, ops = trace_features(
+        model,
+        resolution,
+        in_chans=in_chans,
+        output_stride=output_stride,
+        reparameterize=reparameterize,
+    )
+    index = {c: i for i, c in enumerate(OP_CLASSES)}
+    rows = [(index[o.cls], o.macs, o.activation_bytes, o.weight_bytes, 1) for o in ops]
+    features = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    names = [f"#{i} {o.op}" for i, o in enumerate(ops)]
+    return profile, predict(device, features, batch_size, names=names, top=top)
