@@ -72,7 +72,9 @@ class DeviceProfile:
         """The error band to quote beside a prediction: ``±M % median, ±P % P90``."""
         if not self.error:
             return "error not measured"
-        return f"±{self.error['median_pct']:.0f} % median, ±{self.error['p90_pct']:.0f} % P90"
+        method = self.error.get("method", "unknown method")
+        median, p90 = self.error["median_pct"], self.error["p90_pct"]
+        return f"±{median:.0f} % median, ±{p90:.0f} % P90 ({method})"
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,11 @@ def predict(
             "op": labels[i],
             "class": OP_CLASSES[int(features[i, 0])],
             "count": int(features[i, 4]),
+            "macs": int(features[i, 1] * batch_size * features[i, 4]),
+            "bytes": int(
+                (features[i, 2] * batch_size + features[i, 3]) * device.bytes_scale * features[i, 4]
+            ),
+            "time_us": float(per_op[i]) * 1e6,
             "share": float(per_op[i]) / total,
             "bound": "compute" if compute[i] >= memory[i] else "memory",
         }
