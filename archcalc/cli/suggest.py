@@ -15,6 +15,7 @@ from archcalc.cli.options import (
     reparameterize_option,
 )
 from archcalc.cli.progress import ProgressBar
+from archcalc.cli.latency import target_option
 from archcalc.recommend.batch import PRECISIONS
 from archcalc.recommend.decide import CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
@@ -133,6 +134,14 @@ profiled.
     is_flag=True,
     help="Hide the training start (optimizer, train/eval modes, data volume).",
 )
+@target_option()
+@click.option(
+    "--batch-size",
+    type=int,
+    default=1,
+    show_default=True,
+    help="With --target: the batch the predicted latency (and --budget-ms) is for.",
+)
 @reparameterize_option()
 @no_cache_option()
 @format_option()
@@ -153,6 +162,8 @@ def suggest_command(
     precision: str,
     epoch_images: int | None,
     no_training: bool,
+    target: str | None,
+    batch_size: int,
     fmt: str,
 ) -> None:
     """Recommend the input resolution for a task's level of detail on concrete backbones.
@@ -167,6 +178,7 @@ def suggest_command(
     from archcalc.report.tables import render_json, suggest_report
 
     check_device_use(device, not no_latency)
+    timer, prediction = _predicted(target, batch_size, no_latency)
 
     def compute() -> dict[str, Any]:
         with ProgressBar("suggest") as bar:
@@ -190,15 +202,52 @@ def suggest_command(
                 gpu_memory=gpu_memory,
                 precision=precision,
                 epoch_images=epoch_images,
+                timer=timer,
             ).to_dict()
 
     arguments = {**cache_arguments(), "levels_sha256": _file_digest(levels_file)}
     enabled = no_latency and not no_cache  # measured latency is never cached
+    enabled = enabled and timer is None
     result = cached("suggest", arguments, compute, Suggestion.from_dict, enabled=enabled)
     if fmt == "json":
-        click.echo(render_json(result.to_dict()))
+        data = result.to_dict()
+        click.echo(render_json({**data, "prediction": prediction} if prediction else data))
         return
     click.echo(suggest_report(result, fmt))
+    if prediction:
+        click.echo(
+            f"\nLatency here is PREDICTED, not measured: {prediction['target']} "
+            f"({prediction['dtype']}), batch {prediction['batch_size']} (--budget-ms is per "
+            f"batch), error {prediction['error_band']}."
+        )
+
+
+def _predicted(
+    target: str | None, batch_size: int, no_latency: bool
+) -> tuple[Any, dict[str, Any] | None]:
+    """``--target``: the predicting timer and the JSON ``prediction`` label (None, None
+    without a target)."""
+    from archcalc.errors import InvalidArgumentError
+
+    if target is None:
+        if batch_size != 1:
+            raise InvalidArgumentError("--batch-size is the predicted batch: add --target")
+        return None, None
+    if no_latency:
+        raise InvalidArgumentError("--target predicts latency: drop --no-latency")
+    from archcalc.latency.model import predicted_timer
+    from archcalc.latency.targets import load_target
+
+    device = load_target(target)
+    label = {
+        "predicted": True,
+        "target": device.name,
+        "dtype": device.dtype,
+        "batch_size": batch_size,
+        "error_band": device.band,
+        "latency_fields": "every latency figure of this suggestion is predicted",
+    }
+    return predicted_timer(device, batch_size), label
 
 
 def _file_digest(path: str | None) -> str | None:

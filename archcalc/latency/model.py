@@ -22,7 +22,7 @@ import numpy as np
 
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
 
-__all__ = ["DeviceProfile", "Prediction", "op_times", "predict", "predict_model"]
+__all__ = ["DeviceProfile", "Prediction", "op_times", "predict", "predict_model", "predicted_timer"]
 
 N_CLASSES = len(OP_CLASSES)
 N_COMPUTE = len(COMPUTE_CLASSES)
@@ -242,3 +242,25 @@ def predict_model(
     features = np.array(rows, dtype=np.float64).reshape(-1, 5)
     names = [f"#{i} {o.op}" for i, o in enumerate(ops)]
     return profile, predict(device, features, batch_size, names=names, top=top)
+
+
+def predicted_timer(device: DeviceProfile, batch_size: int = 1) -> Any:
+    """A ``recommend.auto`` timer that predicts instead of measuring: an option's predicted
+    latency (seconds per batch of ``batch_size``) on ``device``, from its own meta trace."""
+    from archcalc.checks import check_positive
+
+    check_positive("batch_size", batch_size)
+
+    def timer(option: Any, _where: str, _budget_s: float | None = None) -> float:
+        p = option.profile
+        _, prediction = predict_model(
+            p.model,
+            p.resolution,
+            device,
+            batch_size=batch_size,
+            output_stride=p.output_stride,
+            reparameterize=p.reparameterized,
+        )
+        return prediction.latency_ms / 1e3
+
+    return timer

@@ -11,7 +11,7 @@ sizes for the largest training batch.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from archcalc.checks import check_limit, check_positive
@@ -64,6 +64,7 @@ def suggest(
     gpu_memory: float | Sequence[float] | None = None,
     precision: str = "fp32",
     epoch_images: int | None = None,
+    timer: Callable[..., float] | None = None,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task``, and with ``"auto"`` the backbone.
 
@@ -84,6 +85,8 @@ def suggest(
         precision: ``fp32`` or ``amp`` (saved activations in half precision).
         epoch_images: images per epoch for the epoch cost (default: the training start's
             ``data_images``, 3,000).
+        timer: ``auto`` only: what gives an option's latency in seconds instead of measuring
+            it (``archcalc.latency.model.predicted_timer``: predicted on a target).
         progress: called before each backbone is profiled and each row is timed
             (``archcalc.progress``).
         reparameterize: profile and time the fused deploy form of re-parameterizable
@@ -100,6 +103,8 @@ def suggest(
     precision = check_precision(precision)
     check_positive("epoch_images", epoch_images, optional=True)
     names, auto = _backbone_names(backbones)
+    if timer is not None and not auto:
+        raise InvalidArgumentError("a predicted-latency timer (--target) needs --backbone auto")
     limits = {
         "budget_ms": check_limit("budget_ms", budget_ms),
         "max_gmacs": check_limit("max_gmacs", max_gmacs),
@@ -125,6 +130,7 @@ def suggest(
             family=family,
             device=dev,
             measure_latency=measure_latency,
+            **({"timer": timer} if timer is not None else {}),
             **limits,
         )
         return recommend(
