@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from archcalc.cli.latency import target_option
 from archcalc.cli.options import (
     cache_arguments,
     check_device_use,
@@ -15,7 +16,6 @@ from archcalc.cli.options import (
     reparameterize_option,
 )
 from archcalc.cli.progress import ProgressBar
-from archcalc.cli.latency import target_option
 from archcalc.recommend.batch import PRECISIONS
 from archcalc.recommend.decide import CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
