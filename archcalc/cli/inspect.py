@@ -210,22 +210,9 @@ def _predictions(
     per-op costs; the cached profile holds none)."""
     if target is None:
         return []
-    from archcalc.latency.model import predict_model
-    from archcalc.latency.targets import load_target
+    from archcalc.latency.model import predict_sizes
 
-    device = load_target(target)
-    return [
-        predict_model(
-            model,
-            res,
-            device,
-            batch_size=batch_size,
-            reparameterize=reparameterize,
-            top=10,
-            **options,
-        )[1]
-        for res in sizes
-    ]
+    return predict_sizes(model, sizes, target, batch_size, reparameterize=reparameterize, **options)
 
 
 def _rebuild(value: dict[str, Any]) -> tuple[list[Profile], list[str]]:

@@ -22,7 +22,15 @@ import numpy as np
 
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
 
-__all__ = ["DeviceProfile", "Prediction", "op_times", "predict", "predict_model", "predicted_timer"]
+__all__ = [
+    "DeviceProfile",
+    "Prediction",
+    "op_times",
+    "predict",
+    "predict_model",
+    "predict_sizes",
+    "predicted_timer",
+]
 
 N_CLASSES = len(OP_CLASSES)
 N_COMPUTE = len(COMPUTE_CLASSES)
@@ -264,3 +272,16 @@ def predicted_timer(device: DeviceProfile, batch_size: int = 1) -> Any:
         return prediction.latency_ms / 1e3
 
     return timer
+
+
+def predict_sizes(
+    model: Any, sizes: Any, target: str, batch_size: int = 1, **options: Any
+) -> list[Prediction]:
+    """``predict_model`` at every size of ``sizes`` on the target named (or file) ``target``."""
+    from archcalc.latency.targets import load_target
+
+    device = load_target(target)
+    return [
+        predict_model(model, res, device, batch_size=batch_size, top=10, **options)[1]
+        for res in sizes
+    ]
