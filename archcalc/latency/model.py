@@ -285,3 +285,30 @@ def predict_sizes(
         predict_model(model, res, device, batch_size=batch_size, top=10, **options)[1]
         for res in sizes
     ]
+
+
+def annotate_rows(rows: list[dict[str, Any]], target: str, batch_size: int = 1) -> int:
+    """Add PREDICTED ``pred_ms`` (per batch), ``pred_img_s`` and ``pred_target`` to every ok
+    square row of a report (``archcalc.report.rows``) in place; how many could not be."""
+    from archcalc.checks import check_positive
+    from archcalc.errors import ArchcalcError
+    from archcalc.latency.features import features_of
+    from archcalc.latency.targets import load_target
+
+    check_positive("batch_size", batch_size)
+    device = load_target(target)
+    missed = 0
+    for row in rows:
+        row.update(pred_ms=None, pred_img_s=None, pred_target=device.name)
+        if row.get("status") != "ok" or row.get("height") != row.get("width"):
+            continue
+        try:
+            features = features_of(str(row["model"]), int(row["height"]))
+        except ArchcalcError:
+            features = None
+        if features is None or len(features) == 0:
+            missed += 1
+            continue
+        p = predict(device, features, batch_size)
+        row.update(pred_ms=p.latency_ms, pred_img_s=p.samples_per_sec)
+    return missed
