@@ -30,22 +30,35 @@ def wanted() -> list[tuple[str, int]]:
 
 
 def main() -> None:
+    import argparse
+
     import timm
     import torch
 
     from archcalc.errors import ArchcalcError
     from archcalc.latency.features import features_of, key_of, save_shipped
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pack-only", action="store_true", help="pack what is traced already, trace nothing"
+    )
+    args = parser.parse_args()
     pairs = wanted()
     found, failures = {}, []
     start = time.perf_counter()
     for i, (model, size) in enumerate(pairs):
         try:
-            found[key_of(model, size)] = features_of(model, size)
+            features = features_of(model, size, trace=not args.pack_only)
+            if features is None:
+                failures.append(f"{model}@{size}: not traced yet (--pack-only)")
+                continue
+            found[key_of(model, size)] = features
         except (ArchcalcError, Exception) as e:  # noqa: BLE001 - one bad arch must not stop the zoo
             failures.append(f"{model}@{size}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
         if i % 50 == 0:
-            print(f"{i}/{len(pairs)} {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
+            print(
+                f"{i}/{len(pairs)} {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True
+            )
     out = ROOT / "archcalc" / "data" / "op_features.npz"
     save_shipped(
         found,

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from archcalc.core.ops import OP_CLASSES
 from archcalc.latency.calibrate import CPU_MODELS, calibrate, calibrate_cpu, errors, usable
 from archcalc.latency.features import features_of, trace_features
 from archcalc.latency.fit import design, fit, predicted_log_sps
-from archcalc.latency.model import predict
+from archcalc.latency.model import op_times, predict
 from archcalc.latency.tables import read_table
 from archcalc.latency.targets import prior_for, save_target
 
@@ -178,7 +179,7 @@ def main() -> None:
         fam_err[name] = frame
     out(
         lines,
-        "skipped rows (model not traceable on this timm): "
+        "rows without features (not traced yet, or not buildable on this timm), skipped: "
         + ", ".join(f"{n}: {len(v[0]) - len(v[1].rows)}" for n, v in loaded.items()),
     )
 
@@ -228,18 +229,24 @@ def main() -> None:
     frame = fam_err["rtx4090"]
     worst = frame.groupby("family")["ratio"].median()
     worst = worst.iloc[np.argsort(-np.abs(np.log(worst.to_numpy())))][:10]
+    target = replace_target("rtx4090", full)
     for fam, ratio in worst.items():
-        model = frame[frame["family"] == fam]["model"].iloc[0]
-        size = int(frame[frame["family"] == fam]["infer_img_size"].iloc[0])
-        p = predict(replace_target("rtx4090", full), features_of(model, size), 256)
-        classes = {}
-        for op in p.top_ops:
-            classes[op["class"]] = classes.get(op["class"], 0) + op["share"]
-        top = ", ".join(f"{c} {v:.0%}" for c, v in sorted(classes.items(), key=lambda x: -x[1]))
+        row = frame[frame["family"] == fam].iloc[0]
+        model, size, batch = row["model"], int(row["infer_img_size"]), int(row["infer_batch_size"])
+        feats = features_of(model, size)
+        p = predict(target, feats, batch)
+        compute, memory, overhead = op_times(target, feats, batch)
+        per_op = np.maximum(compute, memory) + overhead
+        shares = {
+            c: per_op[feats[:, 0] == i].sum() / per_op.sum() for i, c in enumerate(OP_CLASSES)
+        }
+        top = ", ".join(f"{c} {v:.0%}" for c, v in sorted(shares.items(), key=lambda x: -x[1])[:4])
+        kernels = int(feats[:, 4].sum())
         out(
             lines,
-            f"{fam:<18} x{ratio:.2f}  e.g. {model}@{size}: compute {p.compute_share:.0%}"
-            f" memory {p.memory_share:.0%} overhead {p.overhead_share:.0%}; top-5 ops: {top}",
+            f"{fam:<18} x{ratio:.2f}  e.g. {model}@{size} b{batch}: {kernels} kernels; compute "
+            f"{p.compute_share:.0%} memory {p.memory_share:.0%} overhead {p.overhead_share:.0%};"
+            f" time by class: {top}",
         )
 
     out(lines, "\n## (f) speed")
@@ -263,7 +270,7 @@ def main() -> None:
         f"trace with per-op recording / plain profile() (CPU time, median of 3, 6 models): "
         f"median x{statistics.median(ratios):.3f}, max x{max(ratios):.3f} (goal <= x1.10)",
     )
-    for name, (rows, use, d, frame, seconds) in loaded.items():
+    for name, (_rows, _use, d, _frame, seconds) in loaded.items():
         out(lines, f"fit of {name} ({d.rows} rows, features shipped): {seconds:.1f} s")
     start = time.perf_counter()
     rows, _ = read_table(TABLES / DEVICES["rtx4090"][0], need_throughput=True)
@@ -274,7 +281,7 @@ def main() -> None:
         f"{time.perf_counter() - start:.1f} s (goal <= 300 s)",
     )
 
-    for name, (_rows, _use, d, frame, _) in loaded.items():
+    for name, (_rows, _use, d, _frame, _) in loaded.items():
         kind, dtype, label = DEVICES[name][1:]
         prior = prior_for(kind, dtype)
         file = DEVICES[name][0]
