@@ -37,6 +37,7 @@ from archcalc.latency.targets import prior_for, save_target
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT.parent / "shared" / "reference" / "timm_benchmarks"
 RESULTS = ROOT / "benchmarks" / "results" / "latency_prediction.txt"
+CPU_RESULTS = RESULTS.with_name("latency_prediction_cpu.txt")
 SHIPPED = ROOT / "archcalc" / "data" / "targets"
 #: target name -> (table file, kind, dtype, description)
 DEVICES = {
@@ -126,12 +127,20 @@ def out(lines: list[str], text: str = "") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-cpu", action="store_true", help="skip (d), this machine's CPU")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="only (d), this machine's CPU (results in latency_prediction_cpu.txt)",
+    )
     parser.add_argument("--tables", nargs="*", default=list(DEVICES), help="targets to check")
     args = parser.parse_args()
     lines: list[str] = []
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out(lines, f"# latency_prediction.py, {stamp}, torch {torch.__version__}")
+    if args.cpu:
+        cpu_check(lines)
+        CPU_RESULTS.write_text("\n".join(lines) + "\n")
+        return
     full: dict[str, np.ndarray] = {}
     loaded = {}
     for name in args.tables:
@@ -301,47 +310,50 @@ def main() -> None:
         )
         save_target(target, SHIPPED / f"{name}.json")
 
-    if not args.skip_cpu:
-        threads = torch.get_num_threads()
-        out(
-            lines,
-            f"\n## (d) this machine's CPU, {threads} threads, batch 1, 224, fp32 "
-            "(goal: median <= 20 %)",
-        )
-        t0 = time.perf_counter()
-        target, use = calibrate_cpu("this-cpu", seconds=60)
-        out(
-            lines,
-            f"calibrate --device cpu: {time.perf_counter() - t0:.0f} s, "
-            f"{len(use.rows)} models timed (goal <= 60 s)",
-        )
-        from archcalc.timing.bench import bench
-
-        pred, meas, names = [], [], []
-        for model in CPU_CHECK:
-            if model in CPU_MODELS:
-                continue
-            report = bench(model, [224], [1], min_run_time=0.5)
-            timing = report.rows[0].timing
-            if timing is None:
-                continue
-            p = predict(target, features_of(model, 224), 1)
-            pred.append(p.samples_per_sec)
-            meas.append(timing.images_per_s)
-            names.append(model)
-            out(
-                lines,
-                f"  {model:<32} measured {1e3 / timing.images_per_s:8.1f} ms  predicted "
-                f"{p.latency_ms:8.1f} ms",
-            )
-        s = summary(np.array(pred), np.array(meas))
-        out(
-            lines,
-            f"{len(names)} models: median {s['median_pct']:.1f} %  P90 {s['p90_pct']:.1f} %"
-            f"  Spearman {s['spearman']:.3f} (the machine is shared with other jobs: noisy)",
-        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
+
+
+def cpu_check(lines: list[str]) -> None:
+    """(d): calibrate on this CPU, then predict bench batch-1 latency of models it did not use."""
+    threads = torch.get_num_threads()
+    out(
+        lines,
+        f"\n## (d) this machine's CPU, {threads} threads, batch 1, 224, fp32 "
+        "(goal: median <= 20 %)",
+    )
+    t0 = time.perf_counter()
+    target, use = calibrate_cpu("this-cpu", seconds=60)
+    out(
+        lines,
+        f"calibrate --device cpu: {time.perf_counter() - t0:.0f} s, "
+        f"{len(use.rows)} models timed (goal <= 60 s)",
+    )
+    from archcalc.timing.bench import bench
+
+    pred, meas, names = [], [], []
+    for model in CPU_CHECK:
+        if model in CPU_MODELS:
+            continue
+        report = bench(model, [224], [1], min_run_time=0.5)
+        timing = report.rows[0].timing
+        if timing is None:
+            continue
+        p = predict(target, features_of(model, 224), 1)
+        pred.append(p.samples_per_sec)
+        meas.append(timing.images_per_s)
+        names.append(model)
+        out(
+            lines,
+            f"  {model:<32} measured {1e3 / timing.images_per_s:8.1f} ms  predicted "
+            f"{p.latency_ms:8.1f} ms",
+        )
+    s = summary(np.array(pred), np.array(meas))
+    out(
+        lines,
+        f"{len(names)} models: median {s['median_pct']:.1f} %  P90 {s['p90_pct']:.1f} %"
+        f"  Spearman {s['spearman']:.3f} (the machine is shared with other jobs: noisy)",
+    )
 
 
 def replace_target(name: str, full: dict[str, np.ndarray]):
