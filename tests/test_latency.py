@@ -24,7 +24,7 @@ from archcalc.latency.features import compact
 from archcalc.latency.fit import design, fit, predicted_log_sps
 from archcalc.latency.model import DeviceProfile, predict
 from archcalc.latency.tables import Measured, read_table
-from archcalc.latency.targets import load_target, prior_for, save_target, target_to_dict
+from archcalc.latency.targets import load_target, save_target, target_to_dict
 
 
 def ops_of(fn, module: nn.Module | None = None) -> list[OpCost]:
@@ -187,7 +187,7 @@ def test_target_round_trip_and_bad_files(tmp_path: Path) -> None:
 
 
 def test_unknown_target_lists_known_ones() -> None:
-    with pytest.raises(InvalidArgumentError, match="known targets: .*rtx4090"):
+    with pytest.raises(InvalidArgumentError, match=r"known targets: .*rtx4090"):
         load_target("h100")
 
 
@@ -243,3 +243,42 @@ def test_read_bench_json(tmp_path: Path) -> None:
     assert [(r.model, r.size, r.batch_size, r.samples_per_sec) for r in rows] == [
         ("resnet18", 96, 4, 50.0)
     ] * 2
+
+
+def test_option_misuse_is_one_line_exit_2() -> None:
+    cases = [
+        (["inspect", "resnet18", "--ops"], "add --target"),
+        (["suggest", "--task", "coarse", "--batch-size", "8", "--no-latency"], "add --target"),
+        (["suggest", "--task", "coarse", "--target", "rtx4090", "--no-latency"], "drop --no"),
+        (["inspect", "resnet18", "--target", "nope"], "known targets"),
+    ]
+    for args, message in cases:
+        code, text = cli(*args)
+        assert code == 2, (args, text)
+        assert message in text and len(text.strip().splitlines()) == 1, (args, text)
+
+
+def test_predict_cli_adds_two_columns(tmp_path: Path) -> None:
+    target = save_target(device(name="toy"), tmp_path / "toy.json")
+    table = tmp_path / "t.csv"
+    table.write_text("model,infer_img_size,infer_batch_size\nresnet18,64,4\nno_such_net,64,4\n")
+    code, text = cli("predict", "--target", str(target), "--from", str(table))
+    assert code == 0, text
+    lines = text.strip().splitlines()
+    assert lines[0] == "model,infer_img_size,infer_batch_size,pred_samples_per_sec,pred_latency_ms"
+    sps, ms = (float(v) for v in lines[1].split(",")[3:])
+    assert sps == pytest.approx(4 / (ms / 1e3), rel=1e-3)
+    assert lines[2] == "no_such_net,64,4,," and "1 row(s) not predicted" in lines[3]
+
+
+def test_batch_must_be_positive(tmp_path: Path) -> None:
+    from archcalc.latency.model import predicted_timer
+
+    target = str(save_target(device(), tmp_path / "toy.json"))
+    args = ["inspect", "resnet18", "--res", "64", "--target", target, "--batch-size", "0"]
+    code, text = cli(*args)
+    assert code == 2 and "batch" in text and len(text.strip().splitlines()) == 1, text
+    with pytest.raises(InvalidArgumentError):
+        predicted_timer(device(), 0)
+    features = np.array([[CONV, 1e9, 1e6, 1e6, 1]])
+    assert predict(device(), features, 1).to_dict()["predicted"] is True
