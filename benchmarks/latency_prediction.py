@@ -79,24 +79,29 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def summary(pred: np.ndarray, meas: np.ndarray) -> dict[str, float]:
-    """Median/P90 |error| % and Spearman of predicted vs measured throughput."""
-    return {**errors(pred, meas), "spearman": spearman(pred, meas)}
+    """Median/P90 |error| % and Spearman of predicted vs measured throughput (rows with a
+    prediction)."""
+    keep = np.isfinite(pred)
+    pred, meas = pred[keep], meas[keep]
+    return {**errors(pred, meas), "spearman": spearman(pred, meas), "rows": int(keep.sum())}
 
 
 def baselines(table: pd.DataFrame, folds: np.ndarray) -> dict[str, np.ndarray]:
-    """Leave-one-family-out predictions of log-linear fits on GMACs, activations, both."""
+    """Leave-one-family-out predictions of log-linear fits on GMACs, activations, both (NaN on
+    rows whose table has no GMACs/activations cell: left out of the baselines' figures)."""
     y = np.log(table["infer_samples_per_sec"].to_numpy())
     g = np.log(table["infer_gmacs"].clip(lower=1e-3).to_numpy())
     a = np.log(table["infer_macts"].clip(lower=1e-3).to_numpy())
+    valid = np.isfinite(g) & np.isfinite(a)
     one = np.ones_like(y)
     designs = {"GMACs": [one, g], "activations": [one, a], "GMACs+activations": [one, g, a]}
     out = {}
     for name, cols in designs.items():
         x = np.stack(cols, axis=1)
-        pred = np.empty_like(y)
+        pred = np.full_like(y, np.nan)
         for fam in np.unique(folds):
-            test = folds == fam
-            coef, *_ = np.linalg.lstsq(x[~test], y[~test], rcond=None)
+            test = (folds == fam) & valid
+            coef, *_ = np.linalg.lstsq(x[~test & valid], y[~test & valid], rcond=None)
             pred[test] = x[test] @ coef
         out[name] = np.exp(pred)
     return out
@@ -181,7 +186,7 @@ def main() -> None:
             s = summary(p, meas)
             out(
                 lines,
-                f"{name:<10} {label:<18.18} {d.rows:>5} {len(np.unique(folds)):>5} "
+                f"{name:<10} {label:<18.18} {s['rows']:>5} {len(np.unique(folds)):>5} "
                 f"{s['median_pct']:>9.1f} {s['p90_pct']:>7.1f} {s['spearman']:>9.3f}",
             )
         frame = frame.assign(ratio=pred / meas, family=folds)
