@@ -38,6 +38,9 @@ COMMANDS = {
     "suggest": ("archcalc.cli.suggest", "suggest_command"),
     "scale": ("archcalc.cli.scale", "scale_command"),
     "cache": ("archcalc.cli.cache", "cache_command"),
+    "targets": ("archcalc.cli.latency", "targets_command"),
+    "calibrate": ("archcalc.cli.latency", "calibrate_command"),
+    "predict": ("archcalc.cli.latency", "predict_command"),
 }
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from archcalc.cli.latency import target_option
 from archcalc.cli.options import (
     cache_arguments,
     check_device_use,
@@ -55,6 +56,8 @@ Examples:
 )
 @click.option("--latency", is_flag=True, help="Add the measured median latency (ms) per size.")
 @click.option("--device", default="cpu", show_default=True, help="Device for --latency: cpu, cuda.")
+@target_option()
+@click.option("--ops", is_flag=True, help="With --target: the top ops by predicted time.")
 @reparameterize_option()
 @no_cache_option()
 @format_option()
@@ -70,6 +73,8 @@ def inspect_command(
     depth: int,
     latency: bool,
     device: str,
+    target: str | None,
+    ops: bool,
     reparameterize: bool,
     no_cache: bool,
     fmt: str,
@@ -108,11 +113,18 @@ def inspect_command(
         _rebuild,
         enabled=not no_cache,
     )
+    if ops and target is None:
+        raise InvalidArgumentError("--ops lists ops by predicted time: add --target NAME|FILE")
     timings = _latencies(model, profiles, device, output_stride, reparameterize) if latency else []
+    predictions = _predictions(model, sizes, target, batch_size, options, reparameterize)
     if fmt == "json":
         dicts = [p.to_dict() for p in profiles]
         if timings:
             dicts = [{**d, "timing": t.to_dict()} for d, t in zip(dicts, timings, strict=True)]
+        if predictions:
+            dicts = [
+                {**d, "prediction": p.to_dict()} for d, p in zip(dicts, predictions, strict=True)
+            ]
         click.echo(render_json(dicts))
         return
     headers, rows = INSPECT_HEADERS, inspect_rows(profiles)
@@ -120,7 +132,16 @@ def inspect_command(
         from archcalc.report.tables import latency_columns
 
         headers, rows = latency_columns(headers, rows, timings)
+    if predictions:
+        from archcalc.latency.present import prediction_columns
+
+        headers, rows = prediction_columns(headers, rows, predictions)
     blocks = [render_table(headers, rows, fmt)]
+    for res, p in zip(sizes, predictions if ops else [], strict=False):
+        from archcalc.latency.present import OPS_HEADERS, ops_rows
+
+        blocks.append(f"Top ops of {model} at {size(res)}, PREDICTED on {p.target}:")
+        blocks.append(render_table(OPS_HEADERS, ops_rows(p), fmt))
     for p in profiles if stages else []:
         blocks.append(f"Stages of {p.model} at {size(p.resolution)}:")
         blocks.append(render_table(STAGE_HEADERS, stage_rows(p), fmt))
@@ -138,6 +159,10 @@ def inspect_command(
             from archcalc.timing.stats import timing_note
 
             notes.append(timing_note(timings[0].model, timings[0]))
+        if predictions:
+            from archcalc.latency.present import prediction_notes
+
+            notes += prediction_notes(predictions)
         text += "\n\n" + notes_text(notes + size_notes)
     click.echo(text)
 
@@ -171,6 +196,23 @@ def _static(
         fused = profile(model, sizes[0], convention=convention, reparameterize=True, **options)
         notes.append(fused_note(first, fused))
     return {"profiles": [p.to_dict() for p in profiles], "size_notes": notes}
+
+
+def _predictions(
+    model: str,
+    sizes: list[tuple[int, int]],
+    target: str | None,
+    batch_size: int,
+    options: dict[str, Any],
+    reparameterize: bool,
+) -> list[Any]:
+    """``--target``: one prediction per size at the profile's batch (its own meta trace with
+    per-op costs; the cached profile holds none)."""
+    if target is None:
+        return []
+    from archcalc.latency.model import predict_sizes
+
+    return predict_sizes(model, sizes, target, batch_size, reparameterize=reparameterize, **options)
 
 
 def _rebuild(value: dict[str, Any]) -> tuple[list[Profile], list[str]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from archcalc.cli.latency import target_option
 from archcalc.report.documents import REPORT_FORMATS
 from archcalc.report.rows import FIELDS
 
@@ -80,6 +81,8 @@ Examples:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the summary (counts, errors by reason) as JSON here.",
 )
+@target_option()
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Batch for --target.")
 def report_command(
     files: tuple[Path, ...],
     output: Path | None,
@@ -95,6 +98,8 @@ def report_command(
     pareto_res: int | None,
     include_test: bool,
     summary_json: Path | None,
+    target: str | None,
+    batch_size: int,
 ) -> None:
     """Summarise sweep FILES (JSONL, .jsonl.gz): models, resolutions, errors by reason, a
     sorted and filtered table, and plots (cost against resolution, k x k, Pareto front)."""
@@ -104,6 +109,12 @@ def report_command(
 
     _check_outputs(files, fmt, plots_dir, pareto_res, output=output, summary_json=summary_json)
     rows, skipped = _load(files, include_test)
+    if target is not None:
+        from archcalc.latency.model import annotate_rows
+
+        missed = annotate_rows(rows, target, batch_size)
+        if missed:
+            click.echo(f"archcalc: {missed} row(s) without a prediction on {target}", err=True)
     bounds = dict(max_gmacs=max_gmacs, max_params_m=max_params_m, max_latency_ms=max_latency_ms)
     picked = filter_rows(rows, where=where, k_range=k_range, **bounds)
     picked = sort_rows([r for r in picked if with_errors or r["status"] == "ok"], sort_keys)
@@ -115,6 +126,11 @@ def report_command(
         base = (output or Path("report")).resolve().parent
         chosen = {r["model"] for r in picked}  # plot every size of each model the filter kept
         drawn = draw_plots([r for r in rows if r["model"] in chosen], plots_dir, pareto_res)
+        if target is not None:
+            from archcalc.latency.plot import draw_accuracy_throughput
+
+            extra = draw_accuracy_throughput([r for r in rows if r["model"] in chosen], plots_dir)
+            drawn += [extra] if extra else []
         plots = [(c, Path(os.path.relpath(p.resolve(), base)).as_posix()) for c, p in drawn]
     filters = "; ".join(
         f"{name} {value}" for name, value in [("where", where), ("k in", k_range), *bounds.items()]

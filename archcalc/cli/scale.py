@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from archcalc.cli.latency import target_option
 from archcalc.cli.options import convention_option, format_option
 from archcalc.cli.progress import ProgressBar
 
@@ -28,6 +29,8 @@ Examples:
 @click.option("--in-chans", type=int, default=3, show_default=True, help="Input channels.")
 @click.option("--output-stride", type=int, default=None, help="Build with this global stride.")
 @convention_option()
+@target_option()
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Batch for --target.")
 @click.option("--plot", "plot_file", default=None, metavar="FILE.png", help="Draw the curves.")
 @format_option()
 def scale_command(
@@ -40,6 +43,8 @@ def scale_command(
     in_chans: int,
     output_stride: int | None,
     convention: str,
+    target: str | None,
+    batch_size: int,
     plot_file: str | None,
     fmt: str,
 ) -> None:
@@ -64,14 +69,34 @@ def scale_command(
             output_stride=output_stride,
             progress=bar.step,
         )
+    predictions = []
+    if target is not None:
+        from archcalc.latency.model import predict_sizes
+
+        sides = [p.side for p in result.points]
+        options = {"in_chans": in_chans, "output_stride": output_stride}
+        predictions = predict_sizes(model, sides, target, batch_size, **options)
     if plot_file is not None:
         from archcalc.report.plots import draw_scale_plot
 
         draw_scale_plot(result, plot_file)
     if fmt == "json":
-        click.echo(render_json(result.to_dict()))
+        data = result.to_dict()
+        for point, p in zip(data["points"], predictions, strict=False):
+            point["prediction"] = p.to_dict()
+        click.echo(render_json(data))
         return
-    text = render_table(*scale_table(result), fmt)
+    headers, rows = scale_table(result)
+    if predictions:
+        from archcalc.latency.present import prediction_columns
+
+        headers, rows = prediction_columns(headers, rows, predictions)
+    text = render_table(headers, rows, fmt)
     if fmt == "table":
-        text += "\n\n" + notes_text(scale_notes(result))
+        notes = scale_notes(result)
+        if predictions:
+            from archcalc.latency.present import prediction_notes
+
+            notes = [*notes, prediction_notes(predictions)[0]]
+        text += "\n\n" + notes_text(notes)
     click.echo(text)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from archcalc.cli.latency import target_option
 from archcalc.cli.options import (
     cache_arguments,
     check_device_use,
@@ -136,6 +137,14 @@ archcalc (the "Sizing rules" page of its docs).
     is_flag=True,
     help="Hide the training start (optimizer, train/eval modes, data volume).",
 )
+@target_option()
+@click.option(
+    "--batch-size",
+    type=int,
+    default=1,
+    show_default=True,
+    help="With --target: the batch the predicted latency (and --budget-ms) is for.",
+)
 @reparameterize_option()
 @no_cache_option()
 @format_option()
@@ -156,6 +165,8 @@ def suggest_command(
     precision: str,
     epoch_images: int | None,
     no_training: bool,
+    target: str | None,
+    batch_size: int,
     fmt: str,
 ) -> None:
     """Recommend the input resolution for a task's level of detail on concrete backbones.
@@ -174,6 +185,11 @@ def suggest_command(
     names, search = backbone_names(list(backbones) or None)
     if not search:
         check_search_only(top, family, None)  # before torch loads: one line, exit 2
+    timer, prediction = _predicted(target, batch_size, no_latency)
+    if timer is not None and not search:
+        from archcalc.errors import InvalidArgumentError
+
+        raise InvalidArgumentError("a predicted-latency timer (--target) needs --backbone auto")
     common = {
         "device": device,
         "budget_ms": budget_ms,
@@ -196,7 +212,7 @@ def suggest_command(
 
                 found = search_backbones(
                     task, top=5 if top is None else top, family=family, progress=bar.step,
-                    **common,
+                    timer=timer, **common,
                 )  # fmt: skip
             else:
                 from archcalc.recommend.named import suggest
@@ -206,11 +222,47 @@ def suggest_command(
 
     arguments = {**cache_arguments(), "levels_sha256": _file_digest(levels_file)}
     enabled = no_latency and not no_cache  # measured latency is never cached
+    enabled = enabled and timer is None
     result = cached("suggest", arguments, compute, Suggestion.from_dict, enabled=enabled)
     if fmt == "json":
-        click.echo(render_json(result.to_dict()))
+        data = result.to_dict()
+        click.echo(render_json({**data, "prediction": prediction} if prediction else data))
         return
     click.echo(suggest_report(result, fmt))
+    if prediction:
+        click.echo(
+            f"\nLatency here is PREDICTED, not measured: {prediction['target']} "
+            f"({prediction['dtype']}), batch {prediction['batch_size']} (--budget-ms is per "
+            f"batch), error {prediction['error_band']}."
+        )
+
+
+def _predicted(
+    target: str | None, batch_size: int, no_latency: bool
+) -> tuple[Any, dict[str, Any] | None]:
+    """``--target``: the predicting timer and the JSON ``prediction`` label (None, None
+    without a target)."""
+    from archcalc.errors import InvalidArgumentError
+
+    if target is None:
+        if batch_size != 1:
+            raise InvalidArgumentError("--batch-size is the predicted batch: add --target")
+        return None, None
+    if no_latency:
+        raise InvalidArgumentError("--target predicts latency: drop --no-latency")
+    from archcalc.latency.model import predicted_timer
+    from archcalc.latency.targets import load_target
+
+    device = load_target(target)
+    label = {
+        "predicted": True,
+        "target": device.name,
+        "dtype": device.dtype,
+        "batch_size": batch_size,
+        "error_band": device.band,
+        "latency_fields": "every latency figure of this suggestion is predicted",
+    }
+    return predicted_timer(device, batch_size), label
 
 
 def _file_digest(path: str | None) -> str | None:

@@ -44,6 +44,7 @@ from torch.utils.flop_counter import flop_registry
 
 from archcalc.checks import check_convention
 from archcalc.core.formulas import active_formulas
+from archcalc.core.ops import current_log
 from archcalc.core.receptive.tracker import FieldTracker
 from archcalc.core.replay import MetaReplay, empty
 
@@ -95,6 +96,9 @@ class Counter(TorchDispatchMode):
         self._in_backward = False
         self._replay = MetaReplay() if replay else None
         self._formulas = active_formulas()
+        self.ops = current_log()  # per-op costs, inside archcalc.core.ops.recording() only
+        if self.ops is not None:
+            self.ops.start(skip_storages)
 
     def track(self, tensor: torch.Tensor) -> None:
         """Hold ``tensor`` (the model input) in the live set; it is not a forward output."""
@@ -106,6 +110,7 @@ class Counter(TorchDispatchMode):
         out = func(*args, **kwargs) if replay is None else replay.run(func, args, kwargs)
         packet = func._overloadpacket
         formula = self._formulas.get(packet)
+        macs = 0
         if formula is not None:
             macs = formula(*args, **kwargs, out_val=out) // 2
             if self._in_backward:
@@ -118,6 +123,8 @@ class Counter(TorchDispatchMode):
             self._allocate(out if isinstance(out, (tuple, list)) else [out])
         if self.fields is not None and not self._in_backward:
             self.fields.after(func, args, kwargs, out)
+        if self.ops is not None and not self._in_backward:
+            self.ops.add(func, args, kwargs, out, macs)
         return out
 
     def backward(self, outputs: Any, leaves: Sequence[torch.Tensor]) -> None:

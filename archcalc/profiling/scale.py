@@ -4,8 +4,8 @@ Steps: pick ``steps`` sides spaced evenly on a log scale between ``min_resolutio
 ``max_resolution`` (224 and 448 always among them when in range), each snapped to the nearest
 size the model's size rules accept aligned (``size_range``), so every size profiled runs;
 profile each (one meta build reused where the architecture allows) with the training step's
-backward; optionally measure latency; fit MACs ~ a*r^2 + b*r^4 (``archcalc.growth``) and give the r^4
-(global-attention) share and the local exponents.
+backward; optionally measure latency; fit MACs ~ a*r^2 + b*r^4 (``archcalc.growth``) and give
+the r^4 (global-attention) share and the local exponents.
 
 A profiling sweep over sizes: everything runs on the meta device, but ``latency=True``
 measures each size with ``archcalc.measure`` (so this one module sits above the timing layer

@@ -92,6 +92,7 @@ def search_backbones(
     gpu_memory: float | Sequence[float] | None = None,
     precision: str = "fp32",
     epoch_images: int | None = None,
+    timer: Callable[..., float] | None = None,
 ) -> Suggestion:
     """The most accurate backbone of timm's accuracy table that fits, with its input size.
 
@@ -112,6 +113,8 @@ def search_backbones(
         reparameterize: profile and time the fused deploy form of re-parameterizable nets.
         training, gpu_memory, precision, epoch_images: as for ``suggest`` (GPU sizes also
             count each candidate's training-step MACs).
+        timer: what gives an option's latency in seconds instead of measuring it (for
+            example ``archcalc.latency.model.predicted_timer``: predicted on a target).
 
     Returns:
         A ``Suggestion`` whose ``search`` summary says how many candidates were pruned,
@@ -148,6 +151,7 @@ def search_backbones(
         latency=request.latency,
         build=request.build,
         progress=progress,
+        **({"timer": timer} if timer is not None else {}),
         **limits,
     )
     return recommend(

@@ -1,0 +1,146 @@
+"""``archcalc targets``, ``calibrate`` and ``predict``: predicted latency on other devices.
+
+Every figure these commands print is a prediction, labelled with its target, dtype, batch
+and the target's measured error band; measured latency stays with ``bench``/``--latency``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archcalc.errors import InvalidArgumentError
+
+__all__ = ["calibrate_command", "predict_command", "target_option", "targets_command"]
+
+
+def target_option() -> Any:
+    """``--target NAME|FILE``: predict latency on a device profile (see ``archcalc targets``)."""
+    return click.option(
+        "--target",
+        default=None,
+        metavar="NAME|FILE",
+        help="Add PREDICTED latency/throughput on this device profile (archcalc targets).",
+    )
+
+
+@click.command("targets")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def targets_command(fmt: str) -> None:
+    """List the device profiles --target accepts: shipped ones (calibrated on timm's published
+    benchmark tables) and those saved by 'archcalc calibrate', with provenance and measured
+    prediction error."""
+    import json
+
+    from tabulate import tabulate
+
+    from archcalc.latency.targets import known_targets, target_to_dict
+
+    known = known_targets()
+    if fmt == "json":
+        click.echo(
+            json.dumps({n: {"where": w, **target_to_dict(d)} for n, (w, d) in known.items()})
+        )
+        return
+    rows = []
+    for name, (where, d) in known.items():
+        src = d.source.get("file") or d.source.get("measured") or "-"
+        err = d.error
+        error = (
+            f"{err['median_pct']:.1f} % / {err['p90_pct']:.1f} % ({err.get('method', '?')})"
+            if err
+            else "not measured"
+        )
+        rows.append([name, d.kind, d.dtype, src, d.source.get("file_date", "-"), error, where])
+    headers = ["target", "kind", "dtype", "calibrated on", "date", "error median / P90", "where"]
+    click.echo(tabulate(rows, headers=headers))
+
+
+@click.command("calibrate")
+@click.argument("name", required=False)
+@click.option("--from", "source", type=click.Path(path_type=Path), help="Measured table (CSV).")
+@click.option("--device", type=click.Choice(["cpu"]), help="Measure this machine's CPU instead.")
+@click.option("--kind", type=click.Choice(["gpu", "cpu"]), default=None, help="[default: guess]")
+@click.option("--dtype", type=click.Choice(["amp", "fp32"]), default=None, help="[default: guess]")
+@click.option("--threads", type=int, default=None, help="CPU threads for --device cpu.")
+@click.option("--seconds", type=float, default=60.0, show_default=True, help="--device cpu budget.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write the profile here.")
+def calibrate_command(
+    name: str | None,
+    source: Path | None,
+    device: str | None,
+    kind: str | None,
+    dtype: str | None,
+    threads: int | None,
+    seconds: float,
+    out: Path | None,
+) -> None:
+    """Fit a device profile (NAME) from a measured table (--from FILE.csv: timm benchmark.py
+    CSV or archcalc bench --format json), or time this machine's CPU (--device cpu, about a
+    minute). Saved in the cache folder (or --out); use it with --target NAME."""
+    from archcalc.latency.calibrate import calibrate, calibrate_cpu, default_source
+    from archcalc.latency.tables import read_table
+    from archcalc.latency.targets import save_target
+
+    if source is not None and device is not None:
+        raise InvalidArgumentError("calibrate takes --from FILE.csv or --device cpu, not both")
+    if device == "cpu":
+        if threads is not None and threads <= 0:
+            raise InvalidArgumentError(f"--threads must be positive, not {threads}")
+        fitted, use = calibrate_cpu(name or "cpu", seconds=seconds, threads=threads)
+    elif source is not None:
+        if name is None:
+            raise InvalidArgumentError("calibrate --from needs a NAME for the new target")
+        rows, _ = read_table(source, need_throughput=True)
+        low = source.name.lower()
+        kind = kind or ("cpu" if "cpu" in low else "gpu")
+        dtype = dtype or ("fp32" if "fp32" in low or kind == "cpu" else "amp")
+        fitted, use = calibrate(name, rows, kind=kind, dtype=dtype, source=default_source(source))
+    else:
+        raise InvalidArgumentError("calibrate needs exactly one of --from FILE.csv or --device cpu")
+    path = save_target(fitted, out)
+    err = fitted.error
+    click.echo(
+        f"{fitted.name}: {len(use.rows)} rows used, {use.unknown} unknown-model and "
+        f"{use.no_throughput} no-throughput rows skipped; in-sample error "
+        f"{err['median_pct']:.1f} % median, {err['p90_pct']:.1f} % P90; saved {path}"
+    )
+
+
+@click.command("predict")
+@click.option("--target", required=True, metavar="NAME|FILE", help="Device profile.")
+@click.option("--from", "source", required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "table"]), default="csv")
+def predict_command(target: str, source: Path, fmt: str) -> None:
+    """Write the table FILE.csv (timm format: model, infer_img_size, infer_batch_size) back
+    with two PREDICTED columns for --target: pred_samples_per_sec and pred_latency_ms (ms per
+    batch). Rows whose model cannot be traced are left empty and counted on stderr."""
+    from archcalc.errors import ArchcalcError
+    from archcalc.latency.features import features_of
+    from archcalc.latency.model import predict
+    from archcalc.latency.tables import read_table, write_predicted
+    from archcalc.latency.targets import load_target
+
+    device = load_target(target)
+    rows, columns = read_table(source, need_throughput=False)
+    out: list[Any] = []
+    failed = 0
+    for row in rows:
+        try:
+            features = features_of(row.model, row.size)
+        except ArchcalcError:
+            features = None
+        if features is None or len(features) == 0:
+            failed += 1
+            out.append((row, None, None))
+            continue
+        p = predict(device, features, row.batch_size)
+        out.append((row, p.samples_per_sec, p.latency_ms))
+    click.echo(write_predicted(out, columns, fmt))
+    band = device.band
+    click.echo(
+        f"predicted on {device.name} ({device.dtype}), {band}; {failed} row(s) not predicted",
+        err=True,
+    )

@@ -1,0 +1,194 @@
+"""Calibrating a target: measured rows -> features -> fitted constants -> a DeviceProfile.
+
+``calibrate`` fits a table of measurements (rows of unknown models or without a usable
+throughput are skipped and counted; fewer than ``MIN_ROWS`` usable rows is refused).
+``calibrate_cpu`` times a fixed set of small timm models on this machine's CPU at batch 1
+(within a time budget) and calibrates on them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from archcalc.errors import ArchcalcError, InvalidArgumentError
+from archcalc.latency.features import features_of
+from archcalc.latency.fit import design, fit, predicted_log_sps
+from archcalc.latency.model import DeviceProfile
+from archcalc.latency.tables import Measured
+from archcalc.latency.targets import prior_for
+
+__all__ = ["CPU_MODELS", "MIN_ROWS", "Usable", "calibrate", "calibrate_cpu", "errors", "usable"]
+
+MIN_ROWS = 10
+#: What ``calibrate --device cpu`` times: small models covering every op class.
+CPU_MODELS = (
+    "resnet18",
+    "mobilenetv3_small_100",
+    "efficientnet_b0",
+    "convnext_atto",
+    "deit_tiny_patch16_224",
+    "regnetx_002",
+    "ghostnet_100",
+    "resnet10t",
+    "mobilevit_xxs",
+    "levit_128s",
+    "mixer_s32_224",
+    "densenet121",
+)
+
+
+@dataclass(frozen=True)
+class Usable:
+    """The rows a fit can use, with their features, and how many were skipped and why."""
+
+    rows: list[Measured]
+    features: list[np.ndarray]
+    unknown: int
+    no_throughput: int
+
+    def samples(self) -> list[tuple[np.ndarray, int, float]]:
+        """``(features, batch, samples/s)`` per usable row (what ``fit.design`` takes)."""
+        return [
+            (f, r.batch_size, float(r.samples_per_sec or 0))
+            for r, f in zip(self.rows, self.features, strict=True)
+        ]
+
+
+def usable(rows: Sequence[Measured], *, trace: bool = True) -> Usable:
+    """Keep the rows with a positive throughput and a model that traces (or is stored)."""
+    kept, feats, unknown, missing = [], [], 0, 0
+    for row in rows:
+        if row.samples_per_sec is None:
+            missing += 1
+            continue
+        try:
+            f = features_of(row.model, row.size, trace=trace)
+        except ArchcalcError:
+            f = None
+        if f is None or len(f) == 0:
+            unknown += 1
+            continue
+        kept.append(row)
+        feats.append(f)
+    return Usable(kept, feats, unknown, missing)
+
+
+def errors(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
+    """Median and P90 of |predicted / measured - 1| in %, over the rows."""
+    err = np.abs(np.asarray(predicted) / np.asarray(measured) - 1) * 100
+    return {"median_pct": float(np.median(err)), "p90_pct": float(np.percentile(err, 90))}
+
+
+def calibrate(
+    name: str,
+    rows: Sequence[Measured],
+    *,
+    kind: str,
+    dtype: str,
+    prior: DeviceProfile | None = None,
+    source: dict[str, object] | None = None,
+    trace: bool = True,
+) -> tuple[DeviceProfile, Usable]:
+    """Fit a target's constants to measured rows.
+
+    Args:
+        name: the target's name.
+        rows: measured rows (``tables.read_table``).
+        kind: ``gpu`` or ``cpu`` (picks the generic prior).
+        dtype: ``amp`` (fp16/bf16 autocast: half the bytes) or ``fp32``.
+        prior: the device the fit starts from and is pulled towards (default generic).
+        source: provenance stored in the profile (file, date...).
+        trace: trace models that are neither shipped nor cached (False: skip them).
+
+    Returns:
+        The profile (its ``error`` is the in-sample error, labelled so) and the usable rows.
+
+    Raises:
+        InvalidArgumentError: fewer than ``MIN_ROWS`` usable rows.
+    """
+    if kind not in ("gpu", "cpu"):
+        raise InvalidArgumentError(f"kind must be gpu or cpu, not {kind!r}")
+    if dtype not in ("amp", "fp32"):
+        raise InvalidArgumentError(f"dtype must be amp or fp32, not {dtype!r}")
+    use = usable(rows, trace=trace)
+    if len(use.rows) < MIN_ROWS:
+        raise InvalidArgumentError(
+            f"only {len(use.rows)} usable rows ({use.unknown} of unknown or untraceable models, "
+            f"{use.no_throughput} without a positive throughput skipped); calibration needs at "
+            f"least {MIN_ROWS}"
+        )
+    start = prior or prior_for(kind, dtype)
+    start = replace(start, bytes_scale=prior_for(kind, dtype).bytes_scale)
+    d = design(use.samples())
+    weight = 1e-3 if len(use.rows) >= 100 else 3e-2
+    theta = fit(d, start, prior_weight=weight)
+    with torch.no_grad():
+        predicted = predicted_log_sps(d, torch.from_numpy(theta), start.bytes_scale).exp()
+    measured = d.log_sps.exp()
+    error = {**errors(predicted.numpy(), measured.numpy()), "method": "in-sample", "rows": d.rows}
+    provenance = {
+        **(source or {}),
+        "rows_used": len(use.rows),
+        "rows_skipped_unknown_model": use.unknown,
+        "rows_skipped_no_throughput": use.no_throughput,
+        "calibrated": datetime.date.today().isoformat(),
+    }
+    fitted = start.with_vector(
+        theta,
+        name=name,
+        kind=kind,
+        dtype=dtype,
+        source=provenance,
+        error=error,
+        description=f"calibrated on {len(use.rows)} measured rows",
+    )
+    return fitted, use
+
+
+def calibrate_cpu(
+    name: str = "cpu",
+    *,
+    seconds: float = 60.0,
+    threads: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[DeviceProfile, Usable]:
+    """Time ``CPU_MODELS`` at batch 1 and 224 on this CPU (fp32), then calibrate on them.
+
+    The budget is split over the models (each gets at least its warm-up and 10 runs); models
+    are timed until the budget is spent, and at least ``MIN_ROWS`` must be timed.
+    """
+    from archcalc.timing.bench import bench
+
+    start = time.perf_counter()
+    rows: list[Measured] = []
+    per_model = max(0.2, seconds / len(CPU_MODELS) / 4)
+    for model in CPU_MODELS:
+        if time.perf_counter() - start > seconds * 0.85 and len(rows) >= MIN_ROWS:
+            break
+        if progress is not None:
+            progress(f"timing {model}")
+        report = bench(model, [224], [1], threads=threads, min_run_time=per_model)
+        timing = report.rows[0].timing
+        if timing is None:
+            continue
+        sps = timing.images_per_s
+        raw = {"model": model, "infer_img_size": "224", "infer_batch_size": "1"}
+        rows.append(Measured(model, 224, 1, sps, {**raw, "infer_samples_per_sec": str(sps)}))
+    from archcalc.latency.targets import known_targets
+
+    prior = known_targets().get("i7-12700h", (None, None))[1]
+    source = {"measured": "this machine's CPU, archcalc bench, batch 1, 224", "threads": threads}
+    return calibrate(name, rows, kind="cpu", dtype="fp32", prior=prior, source=source)
+
+
+def default_source(path: Path) -> dict[str, object]:
+    """Provenance of a calibration table: its file name and modification date."""
+    stamp = datetime.date.fromtimestamp(path.stat().st_mtime).isoformat()
+    return {"file": path.name, "file_date": stamp}

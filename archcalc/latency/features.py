@@ -1,0 +1,193 @@
+"""Compact per-op features of a model at one input size, and where they are kept.
+
+A model's features are an ``(n, 5)`` float array, one row per distinct op: class index (in
+``OP_CLASSES``), MACs, activation bytes and weight bytes of ONE image at fp32, and how many
+times that op runs (identical ops -- the 12 blocks of a ViT -- are merged). MACs and
+activation bytes scale with the batch; weight bytes and the op count do not.
+
+Lookup order for a timm name: the features shipped with archcalc for every model of the
+published benchmark tables (``archcalc/data/op_features.npz``), then the cache folder
+(``$XDG_CACHE_HOME/archcalc/op_features/<torch>-<timm>/``), then a meta trace (then cached).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from archcalc.cache import _version, cache_dir
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from archcalc.core.ops import OpCost
+    from archcalc.results import Profile
+
+__all__ = [
+    "FEATURE_VERSION",
+    "compact",
+    "features_of",
+    "key_of",
+    "load_shipped",
+    "save_shipped",
+    "trace_features",
+]
+
+#: Bumped whenever the op classes or byte rules change (old cached features are then ignored).
+FEATURE_VERSION = 1
+COLUMNS = ("class", "macs", "activation_bytes", "weight_bytes", "count")
+_SHIPPED = "op_features.npz"
+
+
+def key_of(model: str, size: int | tuple[int, int]) -> str:
+    """``model@HxW``: the name features are stored under."""
+    h, w = (size, size) if isinstance(size, int) else size
+    return f"{model}@{h}x{w}"
+
+
+def compact(ops: Iterable[OpCost], batch_size: int = 1) -> np.ndarray:
+    """The ``(n, 5)`` feature array of one trace's ops, per image (divided by ``batch_size``),
+    identical ops merged (their count summed), in first-seen order."""
+    from archcalc.core.ops import OP_CLASSES
+
+    index = {c: i for i, c in enumerate(OP_CLASSES)}
+    merged: dict[tuple[int, float, float, int], int] = {}
+    for op in ops:
+        row = (index[op.cls], op.macs / batch_size, op.activation_bytes / batch_size)
+        key = (*row, op.weight_bytes)
+        merged[key] = merged.get(key, 0) + 1
+    if not merged:
+        return np.zeros((0, 5))
+    return np.array([(*k, n) for k, n in merged.items()], dtype=np.float64)
+
+
+def trace_features(
+    model: str | nn.Module,
+    resolution: int | str | tuple[int, int] = 224,
+    *,
+    batch_size: int = 1,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+    reparameterize: bool = False,
+) -> tuple[Profile, list[OpCost]]:
+    """``profile()`` of ``model`` with its per-op costs recorded on the same trace.
+
+    Example:
+        >>> profile, ops = trace_features("resnet18", 224)
+        >>> ops[0].cls, ops[0].macs == 118013952
+        ('conv', True)
+    """
+    from archcalc.core.ops import recording
+    from archcalc.profiling.prepare import profile
+
+    with recording() as log:
+        prof = profile(
+            model,
+            resolution,
+            batch_size=batch_size,
+            in_chans=in_chans,
+            output_stride=output_stride,
+            reparameterize=reparameterize,
+        )
+    return prof, list(log.ops)
+
+
+@functools.cache
+def _cache_folder() -> Path:
+    """Features depend on the torch and timm versions (and ``FEATURE_VERSION``), nothing else."""
+    return cache_dir() / "op_features" / f"torch{_version('torch')}-timm{_version('timm')}"
+
+
+def _cache_path(key: str) -> Path:
+    return _cache_folder() / f"{key.replace('/', '_')}.v{FEATURE_VERSION}.npy"
+
+
+def cached_features(key: str) -> np.ndarray | None:
+    """Features traced earlier under this torch/timm (None if absent or unreadable)."""
+    try:
+        return np.load(_cache_path(key), allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+
+
+def store_features(key: str, features: np.ndarray) -> None:
+    """Keep traced features in the cache folder (atomic write; a read-only cache is skipped)."""
+    path = _cache_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, features, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+@functools.cache
+def load_shipped(path: str | None = None) -> dict[str, np.ndarray]:
+    """The features shipped with archcalc (or read from ``path``): ``key_of`` -> array."""
+    if path is None:
+        source = resources.files("archcalc") / "data" / _SHIPPED
+        if not source.is_file():
+            return {}
+        raw = source.read_bytes()
+    else:
+        raw = Path(path).read_bytes()
+    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+        meta = json.loads(bytes(data["meta"]).decode())
+        if meta.get("feature_version") != FEATURE_VERSION:
+            return {}
+        rows, offsets = data["rows"].astype(np.float64), data["offsets"]
+    keys = meta["keys"]
+    return {k: rows[offsets[i] : offsets[i + 1]] for i, k in enumerate(keys)}
+
+
+def save_shipped(features: Mapping[str, np.ndarray], path: Path, **provenance: Any) -> None:
+    """Write ``features`` as one compressed file (rows concatenated, float32)."""
+    keys = sorted(features)
+    offsets = np.cumsum([0] + [len(features[k]) for k in keys])
+    rows = np.concatenate([features[k] for k in keys]).astype(np.float32)
+    meta = {"feature_version": FEATURE_VERSION, "columns": COLUMNS, "keys": keys, **provenance}
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        rows=rows,
+        offsets=offsets,
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    )
+    path.write_bytes(buffer.getvalue())
+
+
+def features_of(
+    model: str, size: int | tuple[int, int], *, trace: bool = True
+) -> np.ndarray | None:
+    """The features of timm ``model`` at ``size``: shipped, cached, or traced now and cached.
+
+    Args:
+        model: a timm architecture name.
+        size: the square side or ``(h, w)``.
+        trace: False answers only from the shipped file and the cache (None if absent).
+
+    Returns:
+        The ``(n, 5)`` array, or None when not stored and ``trace`` is False.
+
+    Raises:
+        ArchcalcError: the model is unknown or does not run at ``size`` (when traced).
+    """
+    key = key_of(model, size)
+    found = load_shipped().get(key)
+    if found is None:
+        found = cached_features(key)
+    if found is None and trace:
+        _, ops = trace_features(model, size, reparameterize=True)
+        found = compact(ops)
+        store_features(key, found)
+    return found

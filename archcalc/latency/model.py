@@ -1,0 +1,314 @@
+"""The latency model: a device's constants turn a model's per-op features into time.
+
+For one forward of a batch of B images, each op of class c takes::
+
+    count x ( max(B x MACs / rate[c], (B x activation_bytes + weight_bytes) x s / bandwidth[c])
+              + overhead[c] )
+
+and the forward takes the sum plus one fixed per-call cost. ``s`` is the device's bytes per
+fp32 byte (0.5 under fp16/bf16 autocast). Only the four MAC classes (conv, depthwise conv,
+matmul, attention) have a compute rate; the other classes are bound by bytes alone. Work and
+activation bytes grow with the batch; weights, kernel overheads and the fixed cost do not, so
+they amortise. Throughput = B / time. Every number is a named constant of the device
+(MACs/s, bytes/s, seconds), so a prediction can say which ops bound it and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
+
+__all__ = [
+    "DeviceProfile",
+    "Prediction",
+    "op_times",
+    "predict",
+    "predict_model",
+    "predict_sizes",
+    "predicted_timer",
+]
+
+N_CLASSES = len(OP_CLASSES)
+N_COMPUTE = len(COMPUTE_CLASSES)
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One device at one dtype: the constants of the latency model and where they came from.
+
+    ``rate``: MACs/s per compute class; ``bandwidth``: bytes/s per class; ``overhead``:
+    seconds per kernel per class; ``fixed``: seconds per forward call; ``bytes_scale``:
+    bytes per fp32 byte at this dtype; ``source``: the measurements it was fitted on;
+    ``error``: its measured prediction error (median/P90 %, Spearman, method).
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    bytes_scale: float
+    rate: dict[str, float]
+    bandwidth: dict[str, float]
+    overhead: dict[str, float]
+    fixed: float
+    description: str = ""
+    source: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] = field(default_factory=dict)
+
+    def vector(self) -> np.ndarray:
+        """The constants as one vector of natural logs (what a fit moves)."""
+        values = [self.rate[c] for c in COMPUTE_CLASSES]
+        values += [self.bandwidth[c] for c in OP_CLASSES]
+        values += [self.overhead[c] for c in OP_CLASSES] + [self.fixed]
+        return np.log(np.array(values, dtype=np.float64))
+
+    def with_vector(self, theta: np.ndarray, **changes: Any) -> DeviceProfile:
+        """A copy whose constants are ``exp(theta)`` (the layout of ``vector``)."""
+        v = np.exp(np.asarray(theta, dtype=np.float64))
+        rate = dict(zip(COMPUTE_CLASSES, map(float, v[:N_COMPUTE]), strict=True))
+        bw = dict(zip(OP_CLASSES, map(float, v[N_COMPUTE : N_COMPUTE + N_CLASSES]), strict=True))
+        start = N_COMPUTE + N_CLASSES
+        over = dict(zip(OP_CLASSES, map(float, v[start : start + N_CLASSES]), strict=True))
+        fields = {"rate": rate, "bandwidth": bw, "overhead": over, "fixed": float(v[-1])}
+        return DeviceProfile(**{**self.__dict__, **fields, **changes})
+
+    @property
+    def band(self) -> str:
+        """The error band to quote beside a prediction: ``±M % median, ±P % P90``."""
+        if not self.error:
+            return "error not measured"
+        method = self.error.get("method", "unknown method")
+        median, p90 = self.error["median_pct"], self.error["p90_pct"]
+        return f"±{median:.0f} % median, ±{p90:.0f} % P90 ({method})"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted figure, never a measurement: latency of one batch and throughput on
+    ``target`` at ``dtype`` and ``batch_size``, with the shares of time that are compute-bound,
+    memory-bound and per-kernel overhead, and the most expensive ops."""
+
+    target: str
+    dtype: str
+    batch_size: int
+    latency_ms: float
+    samples_per_sec: float
+    compute_share: float
+    memory_share: float
+    overhead_share: float
+    top_ops: tuple[dict[str, Any], ...]
+    error_band: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``prediction`` object."""
+        return {
+            "predicted": True,
+            "target": self.target,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "latency_ms": self.latency_ms,
+            "samples_per_sec": self.samples_per_sec,
+            "compute_bound_share": self.compute_share,
+            "memory_bound_share": self.memory_share,
+            "overhead_share": self.overhead_share,
+            "top_ops": list(self.top_ops),
+            "error_band": self.error_band,
+        }
+
+
+def _constants(device: DeviceProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rate = np.array([device.rate.get(c, np.inf) for c in OP_CLASSES])
+    rate[N_COMPUTE:] = np.inf
+    bandwidth = np.array([device.bandwidth[c] for c in OP_CLASSES])
+    overhead = np.array([device.overhead[c] for c in OP_CLASSES])
+    return rate, bandwidth, overhead
+
+
+def op_times(
+    device: DeviceProfile, features: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per feature row: (compute seconds, memory seconds, overhead seconds), counts included.
+
+    The row's time is ``max(compute, memory) + overhead``.
+    """
+    rate, bandwidth, overhead = _constants(device)
+    cls = features[:, 0].astype(int)
+    count = features[:, 4]
+    compute = count * batch_size * features[:, 1] / rate[cls]
+    moved = (batch_size * features[:, 2] + features[:, 3]) * device.bytes_scale
+    return compute, count * moved / bandwidth[cls], count * overhead[cls]
+
+
+def predict(
+    device: DeviceProfile,
+    features: np.ndarray,
+    batch_size: int,
+    *,
+    names: list[str] | None = None,
+    top: int = 5,
+) -> Prediction:
+    """Predict one forward of ``batch_size`` images on ``device``.
+
+    Args:
+        device: the target's constants.
+        features: the model's ``(n, 5)`` per-op features (``archcalc.latency.features``).
+        batch_size: images per forward (> 0).
+        names: a label per feature row for ``top_ops`` (default: the op class).
+        top: how many of the most expensive ops to list.
+
+    Returns:
+        A ``Prediction`` (latency of the batch in ms, samples/s, bound shares, top ops).
+
+    Example:
+        >>> predict(target, features_of("resnet50", 224), 64).samples_per_sec  # doctest: +SKIP
+    """
+    compute, memory, overhead = op_times(device, features, batch_size)
+    per_op = np.maximum(compute, memory) + overhead
+    total = float(per_op.sum()) + device.fixed
+    bound = np.maximum(compute, memory)
+    compute_share = float(bound[compute >= memory].sum()) / total
+    memory_share = float(bound[compute < memory].sum()) / total
+    labels = names or [OP_CLASSES[int(c)] for c in features[:, 0]]
+    order = np.argsort(-per_op)[:top]
+    top_ops = tuple(
+        {
+            "op": labels[i],
+            "class": OP_CLASSES[int(features[i, 0])],
+            "count": int(features[i, 4]),
+            "macs": int(features[i, 1] * batch_size * features[i, 4]),
+            "bytes": int(
+                (features[i, 2] * batch_size + features[i, 3]) * device.bytes_scale * features[i, 4]
+            ),
+            "time_us": float(per_op[i]) * 1e6,
+            "share": float(per_op[i]) / total,
+            "bound": "compute" if compute[i] >= memory[i] else "memory",
+        }
+        for i in order
+    )
+    return Prediction(
+        target=device.name,
+        dtype=device.dtype,
+        batch_size=batch_size,
+        latency_ms=total * 1e3,
+        samples_per_sec=batch_size / total,
+        compute_share=compute_share,
+        memory_share=memory_share,
+        overhead_share=1.0 - compute_share - memory_share,
+        top_ops=top_ops,
+        error_band=device.band,
+    )
+
+
+def predict_model(
+    model: Any,
+    resolution: Any,
+    device: DeviceProfile,
+    *,
+    batch_size: int = 1,
+    in_chans: int = 3,
+    output_stride: int | None = None,
+    reparameterize: bool = False,
+    top: int = 5,
+) -> tuple[Any, Prediction]:
+    """Profile ``model`` at ``resolution`` and predict it on ``device`` from the same trace.
+
+    Args:
+        model: a timm name or ``nn.Module``.
+        resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
+        device: the target (``archcalc.latency.targets.load_target``).
+        batch_size: images per forward the prediction is for (> 0); the trace runs at 1.
+        in_chans, output_stride, reparameterize: as for ``archcalc.profile``.
+        top: how many of the most expensive ops the prediction lists (every op: ``len``).
+
+    Returns:
+        ``(Profile at batch 1, Prediction)``.
+
+    Raises:
+        InvalidArgumentError: ``batch_size`` is not positive.
+
+    Example:
+        >>> _, p = predict_model("resnet50", 224, load_target("rtx4090"), batch_size=64)
+        >>> p.samples_per_sec > 0
+        True
+    """
+    from archcalc.checks import check_positive
+    from archcalc.latency.features import trace_features
+
+    check_positive("batch_size", batch_size)
+    profile, ops = trace_features(
+        model,
+        resolution,
+        in_chans=in_chans,
+        output_stride=output_stride,
+        reparameterize=reparameterize,
+    )
+    index = {c: i for i, c in enumerate(OP_CLASSES)}
+    rows = [(index[o.cls], o.macs, o.activation_bytes, o.weight_bytes, 1) for o in ops]
+    features = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    names = [f"#{i} {o.op}" for i, o in enumerate(ops)]
+    return profile, predict(device, features, batch_size, names=names, top=top)
+
+
+def predicted_timer(device: DeviceProfile, batch_size: int = 1) -> Any:
+    """A ``recommend.auto`` timer that predicts instead of measuring: an option's predicted
+    latency (seconds per batch of ``batch_size``) on ``device``, from its own meta trace."""
+    from archcalc.checks import check_positive
+
+    check_positive("batch_size", batch_size)
+
+    def timer(option: Any, _where: str, _budget_s: float | None = None) -> float:
+        p = option.profile
+        _, prediction = predict_model(
+            p.model,
+            p.resolution,
+            device,
+            batch_size=batch_size,
+            output_stride=p.output_stride,
+            reparameterize=p.reparameterized,
+        )
+        return prediction.latency_ms / 1e3
+
+    return timer
+
+
+def predict_sizes(
+    model: Any, sizes: Any, target: str, batch_size: int = 1, **options: Any
+) -> list[Prediction]:
+    """``predict_model`` at every size of ``sizes`` on the target named (or file) ``target``."""
+    from archcalc.latency.targets import load_target
+
+    device = load_target(target)
+    return [
+        predict_model(model, res, device, batch_size=batch_size, top=10, **options)[1]
+        for res in sizes
+    ]
+
+
+def annotate_rows(rows: list[dict[str, Any]], target: str, batch_size: int = 1) -> int:
+    """Add PREDICTED ``pred_ms`` (per batch), ``pred_img_s`` and ``pred_target`` to every ok
+    square row of a report (``archcalc.report.rows``) in place; how many could not be."""
+    from archcalc.checks import check_positive
+    from archcalc.errors import ArchcalcError
+    from archcalc.latency.features import features_of
+    from archcalc.latency.targets import load_target
+
+    check_positive("batch_size", batch_size)
+    device = load_target(target)
+    missed = 0
+    for row in rows:
+        row.update(pred_ms=None, pred_img_s=None, pred_target=device.name)
+        if row.get("status") != "ok" or row.get("height") != row.get("width"):
+            continue
+        try:
+            features = features_of(str(row["model"]), int(row["height"]))
+        except ArchcalcError:
+            features = None
+        if features is None or len(features) == 0:
+            missed += 1
+            continue
+        p = predict(device, features, batch_size)
+        row.update(pred_ms=p.latency_ms, pred_img_s=p.samples_per_sec)
+    return missed

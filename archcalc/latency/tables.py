@@ -1,0 +1,134 @@
+"""Measured tables in and predicted tables out: timm ``benchmark.py`` CSVs and archcalc's own
+``bench --format json`` output, read into rows of (model, size, batch, samples/s).
+
+A CSV needs the columns ``model``, ``infer_img_size``, ``infer_batch_size`` (and, to
+calibrate, ``infer_samples_per_sec``); a missing one is a one-line error naming it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from archcalc.errors import InvalidArgumentError
+
+__all__ = ["Measured", "read_table", "write_predicted"]
+
+PREDICT_COLUMNS = ("model", "infer_img_size", "infer_batch_size")
+THROUGHPUT = "infer_samples_per_sec"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One row of a measured table; ``samples_per_sec`` None when the row has no usable one
+    (missing, zero, negative or not a number). ``raw`` is the row as read (written back)."""
+
+    model: str
+    size: int
+    batch_size: int
+    samples_per_sec: float | None
+    raw: dict[str, str]
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None
+
+
+def _bench_json(text: str, where: str) -> list[Measured]:
+    """Rows of one or more ``archcalc bench --format json`` documents (one per line or one)."""
+    rows: list[Measured] = []
+    decoder, i = json.JSONDecoder(), 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        try:
+            doc, i = decoder.raw_decode(text, i)
+        except ValueError as e:
+            raise InvalidArgumentError(f"{where}: not archcalc bench JSON ({e.msg})") from e
+        if not isinstance(doc, dict) or "rows" not in doc or "model" not in doc:
+            raise InvalidArgumentError(f"{where}: not archcalc bench JSON (no model/rows)")
+        for r in doc["rows"]:
+            inp, timing = r.get("input", {}), r.get("timing") or {}
+            h, w = inp.get("height"), inp.get("width")
+            if h != w:
+                continue  # the tables are square; a non-square row cannot be keyed
+            sps = _number(str(timing.get("images_per_s", "")))
+            raw = {"model": doc["model"], "infer_img_size": str(h)}
+            raw |= {"infer_batch_size": str(inp.get("batch_size")), THROUGHPUT: str(sps or "")}
+            rows.append(Measured(doc["model"], int(h), int(inp.get("batch_size", 1)), sps, raw))
+    return rows
+
+
+def read_table(path: Path, *, need_throughput: bool) -> tuple[list[Measured], list[str]]:
+    """The rows of a measured table and its column names.
+
+    Args:
+        path: a timm benchmark CSV, or archcalc bench JSON (``.json``/``.jsonl``).
+        need_throughput: require ``infer_samples_per_sec`` (calibration).
+
+    Raises:
+        InvalidArgumentError: unreadable file, missing columns, or a bad size/batch cell.
+    """
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidArgumentError(f"cannot read {path}: {e}") from e
+    if path.suffix in (".json", ".jsonl") or text.lstrip().startswith("{"):
+        rows = _bench_json(text, str(path))
+        return rows, [*PREDICT_COLUMNS, THROUGHPUT]
+    reader = csv.DictReader(io.StringIO(text))
+    columns = list(reader.fieldnames or [])
+    wanted = [*PREDICT_COLUMNS, *([THROUGHPUT] if need_throughput else [])]
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise InvalidArgumentError(
+            f"{path}: missing column(s) {', '.join(missing)} (timm benchmark.py CSV has "
+            f"{', '.join(wanted)})"
+        )
+    rows = []
+    for n, row in enumerate(reader, start=2):
+        try:
+            size, batch = int(row["infer_img_size"]), int(row["infer_batch_size"])
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"{path} line {n}: size and batch must be integers") from e
+        if size <= 0 or batch <= 0:
+            raise InvalidArgumentError(f"{path} line {n}: size and batch must be positive")
+        rows.append(Measured(row["model"], size, batch, _number(row.get(THROUGHPUT)), row))
+    return rows, columns
+
+
+def write_predicted(
+    rows: list[tuple[Measured, float | None, float | None]], columns: list[str], fmt: str
+) -> str:
+    """The table written back with ``pred_samples_per_sec`` and ``pred_latency_ms`` added
+    (empty where the model could not be predicted): csv, json or a plain table."""
+    added = ["pred_samples_per_sec", "pred_latency_ms"]
+    records = []
+    for measured, sps, ms in rows:
+        extra = ["" if sps is None else f"{sps:.2f}", "" if ms is None else f"{ms:.3f}"]
+        records.append(
+            {
+                **{c: measured.raw.get(c, "") for c in columns},
+                **dict(zip(added, extra, strict=True)),
+            }
+        )
+    if fmt == "json":
+        return json.dumps(records, indent=1)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, [*columns, *added], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        return out.getvalue().rstrip("\n")
+    from tabulate import tabulate
+
+    return tabulate([list(r.values()) for r in records], headers=[*columns, *added])

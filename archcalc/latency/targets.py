@@ -1,0 +1,169 @@
+"""Device profiles ("targets"): the ones shipped with archcalc, saved ones, and loading a file.
+
+Shipped targets live in ``archcalc/data/targets/NAME.json``; ``archcalc calibrate`` saves to
+``$XDG_CACHE_HOME/archcalc/targets/NAME.json`` (or ``--out``). A target file is JSON with
+``"format": "archcalc-target"`` and a ``version``; anything else is refused with one line.
+``--target`` takes a name (saved first, then shipped) or a path to a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from archcalc.cache import cache_dir
+from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
+from archcalc.errors import InvalidArgumentError
+from archcalc.latency.model import DeviceProfile
+
+__all__ = ["FORMAT", "known_targets", "load_target", "prior_for", "save_target", "target_to_dict"]
+
+FORMAT = "archcalc-target"
+VERSION = 1
+
+
+def prior_for(kind: str, dtype: str) -> DeviceProfile:
+    """A generic starting device for a fit (order-of-magnitude constants of a current GPU
+    under fp16 autocast or a laptop CPU at fp32); calibration moves every constant."""
+    gpu = kind == "gpu"
+    rate = dict.fromkeys(COMPUTE_CLASSES, 5e13 if gpu else 2e11)
+    rate["depthwise_conv"] = rate["conv"] / 20
+    return DeviceProfile(
+        name=f"generic-{kind}",
+        kind=kind,
+        dtype=dtype,
+        bytes_scale=0.5 if dtype in ("amp", "float16", "bfloat16") else 1.0,
+        rate=rate,
+        bandwidth=dict.fromkeys(OP_CLASSES, 6e11 if gpu else 2e10),
+        overhead=dict.fromkeys(OP_CLASSES, 3e-6 if gpu else 5e-6),
+        fixed=1e-4,
+        description="generic prior",
+    )
+
+
+def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
+    """The JSON object of a target file."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": device.name,
+        "description": device.description,
+        "kind": device.kind,
+        "dtype": device.dtype,
+        "bytes_scale": device.bytes_scale,
+        "constants": {
+            "rate_macs_per_s": device.rate,
+            "bandwidth_bytes_per_s": device.bandwidth,
+            "overhead_s_per_kernel": device.overhead,
+            "fixed_s_per_call": device.fixed,
+        },
+        "source": device.source,
+        "error": device.error,
+    }
+
+
+def _from_dict(data: Any, where: str) -> DeviceProfile:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidArgumentError(f"{where} is not an archcalc target file (no format {FORMAT})")
+    if data.get("version") != VERSION:
+        raise InvalidArgumentError(
+            f"{where}: target file version {data.get('version')!r}, this archcalc reads {VERSION}"
+        )
+    try:
+        c = data["constants"]
+        rate = {k: float(c["rate_macs_per_s"][k]) for k in COMPUTE_CLASSES}
+        bandwidth = {k: float(c["bandwidth_bytes_per_s"][k]) for k in OP_CLASSES}
+        overhead = {k: float(c["overhead_s_per_kernel"][k]) for k in OP_CLASSES}
+        device = DeviceProfile(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            dtype=str(data["dtype"]),
+            bytes_scale=float(data["bytes_scale"]),
+            rate=rate,
+            bandwidth=bandwidth,
+            overhead=overhead,
+            fixed=float(c["fixed_s_per_call"]),
+            description=str(data.get("description", "")),
+            source=dict(data.get("source") or {}),
+            error=dict(data.get("error") or {}),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"{where}: corrupted target file (missing or bad {e})") from e
+    values = [*rate.values(), *bandwidth.values(), *overhead.values(), device.fixed]
+    if not all(v > 0 and v != float("inf") for v in [*values, device.bytes_scale]):
+        raise InvalidArgumentError(f"{where}: corrupted target file (a constant is not positive)")
+    return device
+
+
+def read_target_file(path: Path) -> DeviceProfile:
+    """Load a target file; a missing, unreadable, corrupted or foreign file is one-line error."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise InvalidArgumentError(f"cannot read target file {path}: {e.strerror}") from e
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise InvalidArgumentError(f"{path} is not an archcalc target file (not JSON)") from e
+    return _from_dict(data, str(path))
+
+
+def saved_folder() -> Path:
+    """Where ``calibrate`` saves targets by default."""
+    return cache_dir() / "targets"
+
+
+def _shipped() -> dict[str, Any]:
+    folder = resources.files("archcalc") / "data" / "targets"
+    if not folder.is_dir():
+        return {}
+    return {p.name[:-5]: p for p in folder.iterdir() if p.name.endswith(".json")}
+
+
+def known_targets() -> dict[str, tuple[str, DeviceProfile]]:
+    """Every target by name: ``(where, profile)``, where is ``shipped`` or the saved path;
+    a saved target shadows a shipped one of the same name."""
+    found: dict[str, tuple[str, DeviceProfile]] = {}
+    for name, entry in sorted(_shipped().items()):
+        found[name] = ("shipped", _from_dict(json.loads(entry.read_text()), f"shipped {name}"))
+    folder = saved_folder()
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            try:
+                found[path.stem] = (str(path), read_target_file(path))
+            except InvalidArgumentError:
+                continue  # a broken saved file is reported when asked for by path
+    return found
+
+
+def load_target(spec: str) -> DeviceProfile:
+    """A target by name (saved, then shipped) or by path (``.json`` or any existing file).
+
+    Raises:
+        InvalidArgumentError: unknown name (the message lists the known ones), or a bad file.
+
+    Example:
+        >>> load_target("rtx4090").dtype
+        'amp'
+    """
+    path = Path(spec)
+    if spec.endswith(".json") or os.sep in spec or path.is_file():
+        return read_target_file(path)
+    known = known_targets()
+    if spec not in known:
+        names = ", ".join(known) or "none"
+        raise InvalidArgumentError(f"unknown target {spec!r}; known targets: {names}")
+    return known[spec][1]
+
+
+def save_target(device: DeviceProfile, out: Path | None = None) -> Path:
+    """Write ``device`` to ``out`` or to the saved-targets folder; the path written."""
+    path = out if out is not None else saved_folder() / f"{device.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(target_to_dict(device), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,284 @@
+"""Per-op costs, the latency model, the fit, targets and their bad input.
+
+Every byte and MAC count below is computed by hand from the module's shapes (fp32: 4 bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+from torch import nn
+
+from archcalc.cli import main
+from archcalc.core.count import count_forward
+from archcalc.core.ops import OP_CLASSES, OpCost, recording
+from archcalc.errors import InvalidArgumentError
+from archcalc.latency.calibrate import calibrate
+from archcalc.latency.features import compact
+from archcalc.latency.fit import design, fit, predicted_log_sps
+from archcalc.latency.model import DeviceProfile, predict
+from archcalc.latency.tables import Measured, read_table
+from archcalc.latency.targets import load_target, save_target, target_to_dict
+
+
+def ops_of(fn, module: nn.Module | None = None) -> list[OpCost]:
+    """The recorded ops of ``fn()`` counted as profile() counts (module tensors = weights)."""
+    tensors = [] if module is None else [*module.parameters(), *module.buffers()]
+    skip = {t.untyped_storage()._cdata for t in tensors}
+    with torch.no_grad(), recording() as log, count_forward("core", skip):
+        fn()
+    return log.ops
+
+
+def one(ops: list[OpCost]) -> OpCost:
+    assert len(ops) == 1, ops
+    return ops[0]
+
+
+def test_dense_conv_bytes_and_macs() -> None:
+    conv = nn.Conv2d(3, 8, 3, padding=1, bias=False).eval()
+    x = torch.randn(1, 3, 8, 8)
+    op = one(ops_of(lambda: conv(x), conv))
+    # 8x8 outputs x 8 channels x (3 x 3 x 3) MACs; input 192 + output 512 floats; 216 weights
+    assert (op.cls, op.macs) == ("conv", 8 * 8 * 8 * 27)
+    assert (op.activation_bytes, op.weight_bytes) == ((192 + 512) * 4, 216 * 4)
+
+
+def test_depthwise_conv_class() -> None:
+    conv = nn.Conv2d(4, 4, 3, padding=1, groups=4).eval()
+    x = torch.randn(1, 4, 8, 8)
+    op = one(ops_of(lambda: conv(x), conv))
+    # 256 outputs x 9 MACs; weights 36 + bias 4
+    assert (op.cls, op.macs, op.weight_bytes) == ("depthwise_conv", 256 * 9, 40 * 4)
+    assert op.activation_bytes == 2 * 256 * 4
+
+
+def test_linear_on_tokens_is_one_matmul() -> None:
+    linear = nn.Linear(3, 6).eval()
+    x = torch.randn(2, 5, 3)
+    op = one(ops_of(lambda: linear(x), linear))
+    # 10 tokens x 3 x 6 MACs; reads 30 floats, writes 60; weights 18 + bias 6
+    assert (op.cls, op.macs) == ("matmul", 180)
+    assert (op.activation_bytes, op.weight_bytes) == (90 * 4, 24 * 4)
+
+
+def test_norm_elementwise_reduction_movement() -> None:
+    bn = nn.BatchNorm2d(4).eval()
+    x = torch.randn(1, 4, 8, 8)
+    norm = one(ops_of(lambda: bn(x), bn))
+    # weight, bias, running mean and var: 16 floats; 256 in, 256 out
+    assert (norm.cls, norm.weight_bytes, norm.activation_bytes) == ("norm", 64, 2048)
+    relu = one(ops_of(lambda: F.relu(x)))
+    assert (relu.cls, relu.macs, relu.activation_bytes) == ("elementwise", 0, 2048)
+    pooled = one(ops_of(lambda: x.mean((2, 3))))
+    assert (pooled.cls, pooled.activation_bytes) == ("reduction", (256 + 4) * 4)
+    cat = one(ops_of(lambda: torch.cat([x, x], 1)))
+    assert (cat.cls, cat.activation_bytes) == ("movement", (256 + 512) * 4)  # one storage read
+
+
+def test_views_move_nothing_and_contiguous_copies() -> None:
+    x = torch.randn(1, 4, 8, 8)
+    assert ops_of(lambda: x.permute(0, 2, 3, 1).reshape(1, 64, 4)) == []
+    copy = one(ops_of(lambda: x.permute(0, 2, 3, 1).contiguous()))
+    assert (copy.cls, copy.activation_bytes) == ("movement", 2 * 256 * 4)
+
+
+def test_broadcast_input_counts_its_storage() -> None:
+    x, b = torch.randn(1, 4, 8, 8), torch.randn(4, 1, 1)
+    op = one(ops_of(lambda: x + b))
+    assert op.activation_bytes == (256 + 4 + 256) * 4
+
+
+def test_sdpa_is_one_fused_attention_op() -> None:
+    q, k, v = (torch.randn(1, 2, 16, 8) for _ in range(3))
+    op = one(ops_of(lambda: F.scaled_dot_product_attention(q, k, v)))
+    # QK^T and attn.V: 2 x (2 heads x 16 x 16 x 8) MACs; q, k, v, out: 4 x 256 floats
+    assert (op.cls, op.macs, op.activation_bytes) == ("attention", 2 * 2 * 16 * 16 * 8, 4096)
+
+
+def test_compact_merges_identical_ops_per_image() -> None:
+    a = OpCost("addmm", "matmul", 100, 40, 8)
+    rows = compact([a, a, OpCost("relu", "elementwise", 0, 16, 0)], batch_size=2)
+    matmul = OP_CLASSES.index("matmul")
+    assert rows.tolist() == [[matmul, 50, 20, 8, 2], [OP_CLASSES.index("elementwise"), 0, 8, 0, 1]]
+
+
+def device(**changes: float) -> DeviceProfile:
+    """Round constants: 1e12 MAC/s, 1e9 B/s, 10 us per kernel, 1 ms per call."""
+    base = DeviceProfile(
+        name="t",
+        kind="gpu",
+        dtype="fp32",
+        bytes_scale=1.0,
+        rate=dict.fromkeys(OP_CLASSES[:4], 1e12),
+        bandwidth=dict.fromkeys(OP_CLASSES, 1e9),
+        overhead=dict.fromkeys(OP_CLASSES, 1e-5),
+        fixed=1e-3,
+    )
+    return DeviceProfile(**{**base.__dict__, **changes})
+
+
+CONV = OP_CLASSES.index("conv")
+
+
+def test_predict_by_hand() -> None:
+    features = np.array([[CONV, 1e9, 1e6, 1e6, 1]])
+    p = predict(device(), features, 2)
+    # compute 2e9 / 1e12 = 2 ms; memory (2e6 + 1e6) / 1e9 = 3 ms; + 10 us + 1 ms fixed
+    assert p.latency_ms == pytest.approx(4.01)
+    assert p.samples_per_sec == pytest.approx(2 / 4.01e-3)
+    assert (p.compute_share, p.memory_share) == (0.0, pytest.approx(3 / 4.01))
+    assert p.top_ops[0]["bound"] == "memory"
+    # batch 8: compute 8 ms > memory 9 ms? no: memory (8e6 + 1e6) / 1e9 = 9 ms, still bound
+    assert predict(device(), features, 8).latency_ms == pytest.approx(10.01)
+    # at 1e11 MAC/s the op is compute bound: 20 ms at batch 2
+    slow = device(rate=dict.fromkeys(OP_CLASSES[:4], 1e11))
+    assert predict(slow, features, 2).compute_share == pytest.approx(20 / 21.01)
+
+
+def test_fit_recovers_a_device_from_its_own_predictions() -> None:
+    rng = np.random.default_rng(0)
+    truth = device()
+    samples = []
+    for _ in range(40):
+        n = rng.integers(2, 6)
+        feats = np.stack(
+            [
+                rng.integers(0, len(OP_CLASSES), n),
+                rng.uniform(1e6, 1e9, n),
+                rng.uniform(1e4, 1e7, n),
+                rng.uniform(0, 1e6, n),
+                rng.integers(1, 4, n),
+            ],
+            axis=1,
+        )
+        feats[feats[:, 0] >= 4, 1] = 0
+        batch = int(rng.choice([1, 8, 64]))
+        samples.append((feats, batch, predict(truth, feats, batch).samples_per_sec))
+    d = design(samples)
+    # start every constant 2x off the truth (alternately above and below)
+    off = truth.with_vector(truth.vector() + np.log(2) * (-1) ** np.arange(len(truth.vector())))
+    theta = fit(d, off, iterations=300, prior_weight=0.0)
+    with torch.no_grad():
+        err = (predicted_log_sps(d, torch.from_numpy(theta), 1.0) - d.log_sps).abs()
+    assert float(err.median()) < 0.01
+
+
+def test_target_round_trip_and_bad_files(tmp_path: Path) -> None:
+    path = save_target(device(), tmp_path / "t.json")
+    assert load_target(str(path)) == device()
+    broken = tmp_path / "broken.json"
+    broken.write_text(path.read_text()[:50])
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"hello": 1}))
+    negative = tmp_path / "negative.json"
+    data = target_to_dict(device())
+    data["constants"]["fixed_s_per_call"] = -1
+    negative.write_text(json.dumps(data))
+    for bad in (broken, foreign, negative, tmp_path / "missing.json"):
+        with pytest.raises(InvalidArgumentError):
+            load_target(str(bad))
+
+
+def test_unknown_target_lists_known_ones() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"known targets: .*rtx4090"):
+        load_target("h100")
+
+
+def test_calibrate_skips_and_refuses_under_ten_rows() -> None:
+    rows = [Measured("resnet18", 224, 1, 100.0, {}) for _ in range(3)]
+    rows += [Measured("no_such_model", 224, 1, 10.0, {}), Measured("resnet18", 224, 1, None, {})]
+    with pytest.raises(InvalidArgumentError, match=r"only 3 usable rows \(1 .*, 1 without"):
+        calibrate("x", rows, kind="cpu", dtype="fp32")
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout + result.stderr
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    missing.write_text("model,infer_img_size\nresnet18,224\n")
+    zero = tmp_path / "zero.csv"
+    header = "model,infer_img_size,infer_batch_size,infer_samples_per_sec\n"
+    zero.write_text(header + "resnet18,224,1,0\n" * 12)
+    batch = tmp_path / "batch.csv"
+    batch.write_text(header + "resnet18,224,0,10\n")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text("[1, 2]")
+    cases = [
+        (["predict", "--target", "nope", "--from", str(missing)], "known targets"),
+        (["predict", "--target", "rtx4090", "--from", str(missing)], "infer_batch_size"),
+        (["calibrate", "x", "--from", str(zero)], "12 without a positive throughput"),
+        (["predict", "--target", "rtx4090", "--from", str(batch)], "must be positive"),
+        (["predict", "--target", str(foreign), "--from", str(batch)], "not an archcalc target"),
+        (["calibrate", "x"], "exactly one of"),
+    ]
+    for args, message in cases:
+        code, text = cli(*args)
+        assert code == 2, (args, text)
+        assert message in text and len(text.strip().splitlines()) == 1, (args, text)
+
+
+def test_read_bench_json(tmp_path: Path) -> None:
+    doc = {
+        "model": "resnet18",
+        "rows": [
+            {
+                "input": {"batch_size": 4, "height": 96, "width": 96},
+                "timing": {"images_per_s": 50.0},
+            }
+        ],
+    }
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(doc) + "\n" + json.dumps(doc))
+    rows, _ = read_table(path, need_throughput=True)
+    assert [(r.model, r.size, r.batch_size, r.samples_per_sec) for r in rows] == [
+        ("resnet18", 96, 4, 50.0)
+    ] * 2
+
+
+def test_option_misuse_is_one_line_exit_2() -> None:
+    cases = [
+        (["inspect", "resnet18", "--ops"], "add --target"),
+        (["suggest", "--task", "coarse", "--batch-size", "8", "--no-latency"], "add --target"),
+        (["suggest", "--task", "coarse", "--target", "rtx4090", "--no-latency"], "drop --no"),
+        (["inspect", "resnet18", "--target", "nope"], "known targets"),
+    ]
+    for args, message in cases:
+        code, text = cli(*args)
+        assert code == 2, (args, text)
+        assert message in text and len(text.strip().splitlines()) == 1, (args, text)
+
+
+def test_predict_cli_adds_two_columns(tmp_path: Path) -> None:
+    target = save_target(device(name="toy"), tmp_path / "toy.json")
+    table = tmp_path / "t.csv"
+    table.write_text("model,infer_img_size,infer_batch_size\nresnet18,64,4\nno_such_net,64,4\n")
+    code, text = cli("predict", "--target", str(target), "--from", str(table))
+    assert code == 0, text
+    lines = text.strip().splitlines()
+    assert lines[0] == "model,infer_img_size,infer_batch_size,pred_samples_per_sec,pred_latency_ms"
+    sps, ms = (float(v) for v in lines[1].split(",")[3:])
+    assert sps == pytest.approx(4 / (ms / 1e3), rel=1e-3)
+    assert lines[2] == "no_such_net,64,4,," and "1 row(s) not predicted" in lines[3]
+
+
+def test_batch_must_be_positive(tmp_path: Path) -> None:
+    from archcalc.latency.model import predicted_timer
+
+    target = str(save_target(device(), tmp_path / "toy.json"))
+    args = ["inspect", "resnet18", "--res", "64", "--target", target, "--batch-size", "0"]
+    code, text = cli(*args)
+    assert code == 2 and "batch" in text and len(text.strip().splitlines()) == 1, text
+    with pytest.raises(InvalidArgumentError):
+        predicted_timer(device(), 0)
+    features = np.array([[CONV, 1e9, 1e6, 1e6, 1]])
+    assert predict(device(), features, 1).to_dict()["predicted"] is True
