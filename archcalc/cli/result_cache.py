@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from archcalc.system import cache_dir, installed_version
 
 __all__ = ["CacheInfo", "cache_dir", "cache_info", "cached", "clear_cache", "fingerprint"]
 
@@ -33,35 +33,6 @@ T = TypeVar("T")
 _SUFFIX = ".json"
 #: The packages whose versions enter every key (a new torch can count differently).
 _VERSIONED = ("torch", "timm")
-_VERSION_RE = re.compile(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
-
-
-def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/archcalc``, or ``~/.cache/archcalc`` when the variable is unset."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "archcalc"
-
-
-def _version(package: str) -> str | None:
-    """The installed version of ``package`` without importing it: the ``__version__`` line of
-    its ``version.py`` (torch and timm both write one; reading it costs a millisecond), else
-    ``importlib.metadata`` (whose own import costs about 0.1 s, a fifth of the cached path)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        return None
-    try:
-        text = (Path(spec.origin).parent / "version.py").read_text()
-    except OSError:
-        text = ""
-    found = _VERSION_RE.search(text)
-    if found:
-        return found.group(1)
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def fingerprint() -> dict[str, Any]:
@@ -71,7 +42,7 @@ def fingerprint() -> dict[str, Any]:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    versions = {name: _version(name) for name in _VERSIONED}
+    versions = {name: installed_version(name) for name in _VERSIONED}
     python = ".".join(map(str, sys.version_info[:3]))
     return {"archcalc_source": digest.hexdigest(), "python": python, **versions}
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from archcalc.cache import _version, cache_dir
+from archcalc.system import cache_dir, installed_version
 
 if TYPE_CHECKING:
     from torch import nn
@@ -103,7 +103,11 @@ def trace_features(
 @functools.cache
 def _cache_folder() -> Path:
     """Features depend on the torch and timm versions (and ``FEATURE_VERSION``), nothing else."""
-    return cache_dir() / "op_features" / f"torch{_version('torch')}-timm{_version('timm')}"
+    return (
+        cache_dir()
+        / "op_features"
+        / f"torch{installed_version('torch')}-timm{installed_version('timm')}"
+    )
 
 
 def _cache_path(key: str) -> Path:

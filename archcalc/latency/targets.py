@@ -14,10 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from archcalc.cache import cache_dir
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
 from archcalc.errors import InvalidArgumentError
 from archcalc.latency.model import DeviceProfile
+from archcalc.system import cache_dir
 
 __all__ = ["FORMAT", "known_targets", "load_target", "prior_for", "save_target", "target_to_dict"]
 
