@@ -36,7 +36,7 @@ def main() -> None:
     import torch
 
     from archcalc.errors import ArchcalcError
-    from archcalc.latency.features import features_of, key_of, save_shipped
+    from archcalc.timing.predict.features import features_of, key_of, save_shipped
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(

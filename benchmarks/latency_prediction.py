@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 
 from archcalc.core.ops import OP_CLASSES
-from archcalc.latency.calibrate import CPU_MODELS, calibrate, calibrate_cpu, errors, usable
-from archcalc.latency.features import features_of, trace_features
-from archcalc.latency.fit import design, fit, predicted_log_sps
-from archcalc.latency.model import op_times, predict
-from archcalc.latency.tables import read_table
-from archcalc.latency.targets import prior_for, save_target
+from archcalc.timing.predict.calibrate import CPU_MODELS, calibrate, calibrate_cpu, errors, usable
+from archcalc.timing.predict.features import features_of, trace_features
+from archcalc.timing.predict.fit import design, fit, predicted_log_sps
+from archcalc.timing.predict.model import op_times, predict
+from archcalc.timing.predict.tables import read_table
+from archcalc.timing.predict.targets import prior_for, save_target
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ROOT.parent / "shared" / "reference" / "timm_benchmarks"

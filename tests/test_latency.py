@@ -19,12 +19,12 @@ from archcalc.cli import main
 from archcalc.core.count import count_forward
 from archcalc.core.ops import OP_CLASSES, OpCost, recording
 from archcalc.errors import InvalidArgumentError
-from archcalc.latency.calibrate import calibrate
-from archcalc.latency.features import compact
-from archcalc.latency.fit import design, fit, predicted_log_sps
-from archcalc.latency.model import DeviceProfile, predict
-from archcalc.latency.tables import Measured, read_table
-from archcalc.latency.targets import load_target, save_target, target_to_dict
+from archcalc.timing.predict.calibrate import calibrate
+from archcalc.timing.predict.features import compact
+from archcalc.timing.predict.fit import design, fit, predicted_log_sps
+from archcalc.timing.predict.model import DeviceProfile, predict
+from archcalc.timing.predict.tables import Measured, read_table
+from archcalc.timing.predict.targets import load_target, save_target, target_to_dict
 
 
 def ops_of(fn, module: nn.Module | None = None) -> list[OpCost]:
@@ -272,7 +272,7 @@ def test_predict_cli_adds_two_columns(tmp_path: Path) -> None:
 
 
 def test_batch_must_be_positive(tmp_path: Path) -> None:
-    from archcalc.latency.model import predicted_timer
+    from archcalc.timing.predict.model import predicted_timer
 
     target = str(save_target(device(), tmp_path / "toy.json"))
     args = ["inspect", "resnet18", "--res", "64", "--target", target, "--batch-size", "0"]

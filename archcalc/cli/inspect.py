@@ -133,12 +133,12 @@ def inspect_command(
 
         headers, rows = latency_columns(headers, rows, timings)
     if predictions:
-        from archcalc.latency.present import prediction_columns
+        from archcalc.report.prediction import prediction_columns
 
         headers, rows = prediction_columns(headers, rows, predictions)
     blocks = [render_table(headers, rows, fmt)]
     for res, p in zip(sizes, predictions if ops else [], strict=False):
-        from archcalc.latency.present import OPS_HEADERS, ops_rows
+        from archcalc.report.prediction import OPS_HEADERS, ops_rows
 
         blocks.append(f"Top ops of {model} at {size(res)}, PREDICTED on {p.target}:")
         blocks.append(render_table(OPS_HEADERS, ops_rows(p), fmt))
@@ -160,7 +160,7 @@ def inspect_command(
 
             notes.append(timing_note(timings[0].model, timings[0]))
         if predictions:
-            from archcalc.latency.present import prediction_notes
+            from archcalc.report.prediction import prediction_notes
 
             notes += prediction_notes(predictions)
         text += "\n\n" + notes_text(notes + size_notes)
@@ -210,9 +210,11 @@ def _predictions(
     per-op costs; the cached profile holds none)."""
     if target is None:
         return []
-    from archcalc.latency.model import predict_sizes
+    from archcalc.timing.predict.model import predict_sizes
+    from archcalc.timing.predict.targets import load_target
 
-    return predict_sizes(model, sizes, target, batch_size, reparameterize=reparameterize, **options)
+    device = load_target(target)
+    return predict_sizes(model, sizes, device, batch_size, reparameterize=reparameterize, **options)
 
 
 def _rebuild(value: dict[str, Any]) -> tuple[list[Profile], list[str]]:

@@ -36,7 +36,7 @@ def targets_command(fmt: str) -> None:
 
     from tabulate import tabulate
 
-    from archcalc.latency.targets import known_targets, target_to_dict
+    from archcalc.timing.predict.targets import known_targets, target_to_dict
 
     known = known_targets()
     if fmt == "json":
@@ -80,9 +80,9 @@ def calibrate_command(
     """Fit a device profile (NAME) from a measured table (--from FILE.csv: timm benchmark.py
     CSV or archcalc bench --format json), or time this machine's CPU (--device cpu, about a
     minute). Saved in the cache folder (or --out); use it with --target NAME."""
-    from archcalc.latency.calibrate import calibrate, calibrate_cpu, default_source
-    from archcalc.latency.tables import read_table
-    from archcalc.latency.targets import save_target
+    from archcalc.timing.predict.calibrate import calibrate, calibrate_cpu, default_source
+    from archcalc.timing.predict.tables import read_table
+    from archcalc.timing.predict.targets import save_target
 
     if source is not None and device is not None:
         raise InvalidArgumentError("calibrate takes --from FILE.csv or --device cpu, not both")
@@ -118,10 +118,10 @@ def predict_command(target: str, source: Path, fmt: str) -> None:
     with two PREDICTED columns for --target: pred_samples_per_sec and pred_latency_ms (ms per
     batch). Rows whose model cannot be traced are left empty and counted on stderr."""
     from archcalc.errors import ArchcalcError
-    from archcalc.latency.features import features_of
-    from archcalc.latency.model import predict
-    from archcalc.latency.tables import read_table, write_predicted
-    from archcalc.latency.targets import load_target
+    from archcalc.timing.predict.features import features_of
+    from archcalc.timing.predict.model import predict
+    from archcalc.timing.predict.tables import read_table, write_predicted
+    from archcalc.timing.predict.targets import load_target
 
     device = load_target(target)
     rows, columns = read_table(source, need_throughput=False)

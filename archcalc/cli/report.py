@@ -110,9 +110,10 @@ def report_command(
     _check_outputs(files, fmt, plots_dir, pareto_res, output=output, summary_json=summary_json)
     rows, skipped = _load(files, include_test)
     if target is not None:
-        from archcalc.latency.model import annotate_rows
+        from archcalc.timing.predict.model import annotate_rows
+        from archcalc.timing.predict.targets import load_target
 
-        missed = annotate_rows(rows, target, batch_size)
+        missed = annotate_rows(rows, load_target(target), batch_size)
         if missed:
             click.echo(f"archcalc: {missed} row(s) without a prediction on {target}", err=True)
     bounds = dict(max_gmacs=max_gmacs, max_params_m=max_params_m, max_latency_ms=max_latency_ms)
@@ -127,7 +128,7 @@ def report_command(
         chosen = {r["model"] for r in picked}  # plot every size of each model the filter kept
         drawn = draw_plots([r for r in rows if r["model"] in chosen], plots_dir, pareto_res)
         if target is not None:
-            from archcalc.latency.plot import draw_accuracy_throughput
+            from archcalc.report.prediction_plot import draw_accuracy_throughput
 
             extra = draw_accuracy_throughput([r for r in rows if r["model"] in chosen], plots_dir)
             drawn += [extra] if extra else []

@@ -71,11 +71,13 @@ def scale_command(
         )
     predictions = []
     if target is not None:
-        from archcalc.latency.model import predict_sizes
+        from archcalc.timing.predict.model import predict_sizes
+        from archcalc.timing.predict.targets import load_target
 
         sides = [p.side for p in result.points]
         options = {"in_chans": in_chans, "output_stride": output_stride}
-        predictions = predict_sizes(model, sides, target, batch_size, **options)
+        device = load_target(target)
+        predictions = predict_sizes(model, sides, device, batch_size, **options)
     if plot_file is not None:
         from archcalc.report.plots import draw_scale_plot
 
@@ -88,14 +90,14 @@ def scale_command(
         return
     headers, rows = scale_table(result)
     if predictions:
-        from archcalc.latency.present import prediction_columns
+        from archcalc.report.prediction import prediction_columns
 
         headers, rows = prediction_columns(headers, rows, predictions)
     text = render_table(headers, rows, fmt)
     if fmt == "table":
         notes = scale_notes(result)
         if predictions:
-            from archcalc.latency.present import prediction_notes
+            from archcalc.report.prediction import prediction_notes
 
             notes = [*notes, prediction_notes(predictions)[0]]
         text += "\n\n" + notes_text(notes)

@@ -250,8 +250,8 @@ def _predicted(
         return None, None
     if no_latency:
         raise InvalidArgumentError("--target predicts latency: drop --no-latency")
-    from archcalc.latency.model import predicted_timer
-    from archcalc.latency.targets import load_target
+    from archcalc.timing.predict.model import predicted_timer
+    from archcalc.timing.predict.targets import load_target
 
     device = load_target(target)
     label = {

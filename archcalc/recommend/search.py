@@ -114,7 +114,7 @@ def search_backbones(
         training, gpu_memory, precision, epoch_images: as for ``suggest`` (GPU sizes also
             count each candidate's training-step MACs).
         timer: what gives an option's latency in seconds instead of measuring it (for
-            example ``archcalc.latency.model.predicted_timer``: predicted on a target).
+            example ``archcalc.timing.predict.model.predicted_timer``: predicted on a target).
 
     Returns:
         A ``Suggestion`` whose ``search`` summary says how many candidates were pruned,

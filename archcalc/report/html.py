@@ -277,7 +277,12 @@ def _plots(rows: Sequence[Row], pareto_res: int | None) -> dict[str, Any]:
 
 
 def _latency_label(source: LatencySource) -> str:
-    return "latency (ms), measured" if source.measured else "latency (ms), PREDICTED"
+    """The latency axis and column title: measured, or PREDICTED with its target and batch."""
+    if source.measured:
+        return "latency (ms), measured"
+    on = f" on {source.target}" if source.target else ""
+    batch = f", batch {source.batch_size}" if source.batch_size else ""
+    return f"latency (ms), PREDICTED{on}{batch}"
 
 
 def _group(g: RefusedGroup) -> dict[str, Any]:

@@ -90,18 +90,25 @@ def read_context(paths: Sequence[str | Path]) -> SweepContext:
 
 @dataclass(frozen=True)
 class LatencySource:
-    """The latency the page plots: a row field, and whether it was measured or predicted."""
+    """The latency the page plots: a row field, whether it was measured or predicted, and for a
+    prediction the target device and batch it is for."""
 
     field: str
     measured: bool
+    target: str | None = None
+    batch_size: int | None = None
 
 
 def latency_source(rows: Sequence[Row]) -> LatencySource | None:
-    """Measured latency (``latency_ms``) when any row has one, else the predicted column
-    (``pred_latency_ms``) when any row has one, else None."""
-    for field, measured in (("latency_ms", True), (PREDICTED_LATENCY, False)):
-        if any(r.get(field) is not None for r in rows):
-            return LatencySource(field, measured)
+    """The predicted column (``pred_latency_ms``, present only when a ``--target`` was asked
+    for) when any row has one, else measured latency (``latency_ms``), else None."""
+    predicted = [r for r in rows if r.get(PREDICTED_LATENCY) is not None]
+    if predicted:
+        first = predicted[0]
+        target, batch = first.get("pred_target"), first.get("pred_batch_size")
+        return LatencySource(PREDICTED_LATENCY, False, target, batch)
+    if any(r.get("latency_ms") is not None for r in rows):
+        return LatencySource("latency_ms", True)
     return None
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from archcalc.latency.model import N_CLASSES, N_COMPUTE, DeviceProfile
+from archcalc.timing.predict.model import N_CLASSES, N_COMPUTE, DeviceProfile
 
 __all__ = ["Design", "design", "fit", "predicted_log_sps"]
 

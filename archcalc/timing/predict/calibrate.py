@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from archcalc.errors import ArchcalcError, InvalidArgumentError
-from archcalc.latency.features import features_of
-from archcalc.latency.fit import design, fit, predicted_log_sps
-from archcalc.latency.model import DeviceProfile
-from archcalc.latency.tables import Measured
-from archcalc.latency.targets import prior_for
+from archcalc.timing.predict.features import features_of
+from archcalc.timing.predict.fit import design, fit, predicted_log_sps
+from archcalc.timing.predict.model import DeviceProfile
+from archcalc.timing.predict.tables import Measured
+from archcalc.timing.predict.targets import prior_for
 
 __all__ = ["CPU_MODELS", "MIN_ROWS", "Usable", "calibrate", "calibrate_cpu", "errors", "usable"]
 
@@ -181,7 +181,7 @@ def calibrate_cpu(
         sps = timing.images_per_s
         raw = {"model": model, "infer_img_size": "224", "infer_batch_size": "1"}
         rows.append(Measured(model, 224, 1, sps, {**raw, "infer_samples_per_sec": str(sps)}))
-    from archcalc.latency.targets import known_targets
+    from archcalc.timing.predict.targets import known_targets
 
     prior = known_targets().get("i7-12700h", (None, None))[1]
     source = {"measured": "this machine's CPU, archcalc bench, batch 1, 224", "threads": threads}

@@ -16,8 +16,8 @@ from typing import Any
 
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
 from archcalc.errors import InvalidArgumentError
-from archcalc.latency.model import DeviceProfile
 from archcalc.system import cache_dir
+from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = ["FORMAT", "known_targets", "load_target", "prior_for", "save_target", "target_to_dict"]
 

@@ -154,7 +154,7 @@ def predict(
 
     Args:
         device: the target's constants.
-        features: the model's ``(n, 5)`` per-op features (``archcalc.latency.features``).
+        features: the model's ``(n, 5)`` per-op features (``archcalc.timing.predict.features``).
         batch_size: images per forward (> 0).
         names: a label per feature row for ``top_ops`` (default: the op class).
         top: how many of the most expensive ops to list.
@@ -218,7 +218,7 @@ def predict_model(
     Args:
         model: a timm name or ``nn.Module``.
         resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
-        device: the target (``archcalc.latency.targets.load_target``).
+        device: the target (``archcalc.timing.predict.targets.load_target``).
         batch_size: images per forward the prediction is for (> 0); the trace runs at 1.
         in_chans, output_stride, reparameterize: as for ``archcalc.profile``.
         top: how many of the most expensive ops the prediction lists (every op: ``len``).
@@ -235,7 +235,7 @@ def predict_model(
         True
     """
     from archcalc.checks import check_positive
-    from archcalc.latency.features import trace_features
+    from archcalc.timing.predict.features import trace_features
 
     check_positive("batch_size", batch_size)
     profile, ops = trace_features(
@@ -275,31 +275,32 @@ def predicted_timer(device: DeviceProfile, batch_size: int = 1) -> Any:
 
 
 def predict_sizes(
-    model: Any, sizes: Any, target: str, batch_size: int = 1, **options: Any
+    model: Any, sizes: Any, device: DeviceProfile, batch_size: int = 1, **options: Any
 ) -> list[Prediction]:
-    """``predict_model`` at every size of ``sizes`` on the target named (or file) ``target``."""
-    from archcalc.latency.targets import load_target
-
-    device = load_target(target)
+    """``predict_model`` at every size of ``sizes`` on ``device``."""
     return [
         predict_model(model, res, device, batch_size=batch_size, top=10, **options)[1]
         for res in sizes
     ]
 
 
-def annotate_rows(rows: list[dict[str, Any]], target: str, batch_size: int = 1) -> int:
-    """Add PREDICTED ``pred_ms`` (per batch), ``pred_img_s`` and ``pred_target`` to every ok
-    square row of a report (``archcalc.report.rows``) in place; how many could not be."""
+def annotate_rows(rows: list[dict[str, Any]], device: DeviceProfile, batch_size: int = 1) -> int:
+    """Add PREDICTED ``pred_latency_ms`` (per batch), ``pred_samples_per_sec``, ``pred_target``
+    and ``pred_batch_size`` to every ok square row of a report (``archcalc.report.rows``) in
+    place; how many could not be."""
     from archcalc.checks import check_positive
     from archcalc.errors import ArchcalcError
-    from archcalc.latency.features import features_of
-    from archcalc.latency.targets import load_target
+    from archcalc.timing.predict.features import features_of
 
     check_positive("batch_size", batch_size)
-    device = load_target(target)
     missed = 0
     for row in rows:
-        row.update(pred_ms=None, pred_img_s=None, pred_target=device.name)
+        row.update(
+            pred_latency_ms=None,
+            pred_samples_per_sec=None,
+            pred_target=device.name,
+            pred_batch_size=batch_size,
+        )
         if row.get("status") != "ok" or row.get("height") != row.get("width"):
             continue
         try:
@@ -310,5 +311,5 @@ def annotate_rows(rows: list[dict[str, Any]], target: str, batch_size: int = 1) 
             missed += 1
             continue
         p = predict(device, features, batch_size)
-        row.update(pred_ms=p.latency_ms, pred_img_s=p.samples_per_sec)
+        row.update(pred_latency_ms=p.latency_ms, pred_samples_per_sec=p.samples_per_sec)
     return missed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from archcalc.latency.model import Prediction
+from archcalc.timing.predict.model import Prediction
 
 __all__ = ["OPS_HEADERS", "ops_rows", "prediction_columns", "prediction_notes"]
 

@@ -19,18 +19,22 @@ def draw_accuracy_throughput(rows: Sequence[dict[str, Any]], out: Path) -> tuple
 
     from archcalc.report.rows import pareto_front
 
-    pts = [r for r in rows if r.get("pred_img_s") and r.get("top1") is not None]
+    pts = [r for r in rows if r.get("pred_samples_per_sec") and r.get("top1") is not None]
     if not pts:
         return None
     target = pts[0]["pred_target"]
     figure = Figure(figsize=(8, 5), layout="constrained")
     ax = figure.add_subplot()
-    ax.scatter([r["pred_img_s"] for r in pts], [r["top1"] for r in pts], s=10, alpha=0.4)
-    front = [pts[i] for i in pareto_front([(-r["pred_img_s"], -r["top1"]) for r in pts])]
-    front.sort(key=lambda r: r["pred_img_s"])
-    ax.plot([r["pred_img_s"] for r in front], [r["top1"] for r in front], "r.-", label="front")
+    ax.scatter([r["pred_samples_per_sec"] for r in pts], [r["top1"] for r in pts], s=10, alpha=0.4)
+    front = [pts[i] for i in pareto_front([(-r["pred_samples_per_sec"], -r["top1"]) for r in pts])]
+    front.sort(key=lambda r: r["pred_samples_per_sec"])
+    ax.plot(
+        [r["pred_samples_per_sec"] for r in front], [r["top1"] for r in front], "r.-", label="front"
+    )
     for r in front:
-        ax.annotate(f"{r['model']}@{r['res']}", (r["pred_img_s"], r["top1"]), fontsize="x-small")
+        ax.annotate(
+            f"{r['model']}@{r['res']}", (r["pred_samples_per_sec"], r["top1"]), fontsize="x-small"
+        )
     ax.set(xscale="log", xlabel=f"PREDICTED images/s on {target}", ylabel="top-1 (%), published")
     ax.set(title=f"Published top-1 against predicted throughput on {target} (upper right wins)")
     ax.grid(True, which="both", alpha=0.3)
