@@ -335,12 +335,13 @@ def cpu_check(lines: list[str]) -> None:
         f"{len(use.rows)} models timed (goal <= 60 s)",
     )
     from archcalc.timing.bench import bench
+    from archcalc.timing.measure import TimingSettings
 
     pred, meas, names = [], [], []
     for model in CPU_CHECK:
         if model in CPU_MODELS:
             continue
-        report = bench(model, [224], [1], min_run_time=0.5)
+        report = bench(model, [224], [1], settings=TimingSettings(min_run_time_s=0.5))
         timing = report.rows[0].timing
         if timing is None:
             continue

@@ -145,7 +145,8 @@ class Timing(Summarised, Serialized):
     docs/schemas.md.
 
     Examples:
-        >>> t = archcalc.measure("resnet18", 224, min_run_time=0.5)
+        >>> settings = archcalc.TimingSettings(min_run_time_s=0.5)
+        >>> t = archcalc.measure("resnet18", 224, settings=settings)
         >>> t.runs >= 10, t.warnings  # () when the median can be trusted
         (True, ())
     """

@@ -165,16 +165,18 @@ def calibrate_cpu(
     are timed until the budget is spent, and at least ``MIN_ROWS`` must be timed.
     """
     from archcalc.timing.bench import bench
+    from archcalc.timing.measure import TimingSettings
 
     start = time.perf_counter()
     rows: list[Measured] = []
     per_model = max(0.2, seconds / len(CPU_MODELS) / 4)
+    settings = TimingSettings(threads=threads, min_run_time_s=per_model, warmup_max_s=per_model)
     for model in CPU_MODELS:
         if time.perf_counter() - start > seconds * 0.85 and len(rows) >= MIN_ROWS:
             break
         if progress is not None:
             progress(f"timing {model}")
-        report = bench(model, [224], [1], threads=threads, min_run_time=per_model)
+        report = bench(model, [224], [1], settings=settings)
         timing = report.rows[0].timing
         if timing is None:
             continue
