@@ -121,8 +121,8 @@ def search_backbones(
             profiled and measured.
 
     Raises:
-        InvalidArgumentError: a bad argument, or no backbone fits the budgets (one line, with
-            the counts).
+        InvalidArgumentError: a bad argument.
+        NothingFitsError: no backbone fits the budgets (one line, with the counts).
 
     Example:
         >>> archcalc.search_backbones("fine-grained", max_gmacs=5, latency=False).backbone
