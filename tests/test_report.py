@@ -284,3 +284,15 @@ def test_receptive_field_rows_from_schema_2_and_schema_1_lines() -> None:
     assert compile_where("rf > res and rf_context == 'gate'", FIELDS)(row)
     old = to_row(LINES[2])  # a schema-1 line: no receptive field
     assert (old["rf"], old["rf_w"], old["rf_context"]) == (None, None, None)
+
+
+def test_sort_ties_follow_model_and_size_not_file_order() -> None:
+    from archcalc.report.rows import sort_rows
+
+    def row(model: str, side: int, gmacs: float) -> dict[str, object]:
+        return {"model": model, "height": side, "width": side, "gmacs": gmacs}
+
+    # two workers may write b before a: equal GMACs must still list a first, then by size
+    lines = [row("b", 224, 1.0), row("a", 448, 1.0), row("a", 224, 1.0), row("c", 224, 0.5)]
+    order = [(r["model"], r["height"]) for r in sort_rows(lines, "gmacs")]
+    assert order == [("c", 224), ("a", 224), ("a", 448), ("b", 224)]

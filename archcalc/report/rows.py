@@ -165,8 +165,11 @@ def filter_rows(
 
 
 def sort_rows(rows: Sequence[dict[str, Any]], keys: str) -> list[dict[str, Any]]:
-    """Sort by comma-separated fields (``-gmacs`` for descending); missing values go last."""
-    ordered = list(rows)
+    """Sort by comma-separated fields (``-gmacs`` for descending); missing values go last.
+
+    Ties keep model name and input size order, so a report does not depend on the order in
+    which a sweep's workers happened to write their lines."""
+    ordered = sorted(rows, key=lambda r: (str(r["model"]), r["height"] or 0, r["width"] or 0))
     for key in reversed([k.strip() for k in keys.split(",") if k.strip()]):
         name = key.lstrip("-")
         if name not in FIELDS:
