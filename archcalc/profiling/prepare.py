@@ -92,7 +92,9 @@ def prepare(
         model: a timm name (``resnet50``, ``resnet50.a1_in1k``) or a user ``nn.Module``
             (used as it is: never moved, its mode restored by whoever runs it).
         resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
-        batch_size, in_chans, convention: what the meta trace (``estimate``) runs with.
+        batch_size: images in the meta trace's input (``estimate``).
+        in_chans: channels of each image.
+        convention: what the MACs count (``core`` or ``fvcore``).
         output_stride: build with this global stride (timm models that support it).
         device: ``meta`` (default), ``cpu``, ``cuda`` or ``cuda:N``; a real device is
             memory-checked against the meta estimate first.
@@ -311,7 +313,8 @@ def profile(
     Args:
         model: timm name or ``nn.Module``.
         resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
-        batch_size, in_chans: the input tensor is ``batch_size x in_chans x H x W``.
+        batch_size: images in the input tensor (``batch_size x in_chans x H x W``).
+        in_chans: channels of each image.
         output_stride: build with this global stride (timm models that support it).
         convention: ``core`` (conv/linear/matmul/attention) or ``fvcore`` (adds norm/pool).
         device: ``meta`` (static), or ``cpu``/``cuda`` to trace real tensors.
