@@ -264,3 +264,22 @@ def test_reasons_name_the_growth_law() -> None:
     growth = next(r for r in s.reasons if r.startswith("growth:"))
     assert "global attention (the r^4 part) is 44.5% of the cost at 448" in growth
     assert s.to_dict()["growth"]["quartic"] == pytest.approx(0.004)
+
+
+def test_a_predicted_latency_never_reads_as_a_measurement() -> None:
+    from dataclasses import replace
+
+    from archcalc.recommend.suggestion import suggest_headline
+    from archcalc.report.tables import suggest_report
+
+    timed = [replace(o, latency_s=0.002) for o in grid()]
+    basis = "PREDICTED latency per batch of 64 on rtx4090 (amp, error 9-34 %), not measured"
+    s = recommend(COARSE, timed, [Backbone("net")], latency_basis=basis)
+    text = suggest_report(s)
+    assert suggest_headline(s).endswith("2.00 ms PREDICTED.")
+    assert f"2.00 ms {basis}" in " ".join(s.reasons)
+    assert "median" not in text and f"latency: {basis}" in text
+    assert type(s).from_dict(s.to_dict()).latency_basis == basis
+    measured = recommend(COARSE, timed, [Backbone("net")])
+    assert measured.latency_basis is None
+    assert "2.00 ms median latency at batch 1 on cpu" in " ".join(measured.reasons)

@@ -212,7 +212,7 @@ def suggest_command(
 
                 found = search_backbones(
                     task, top=5 if top is None else top, family=family, progress=bar.step,
-                    timer=timer, **common,
+                    timer=timer, latency_basis=_basis(prediction), **common,
                 )  # fmt: skip
             else:
                 from archcalc.recommend.named import suggest
@@ -263,6 +263,16 @@ def _predicted(
         "latency_fields": "every latency figure of this suggestion is predicted",
     }
     return predicted_timer(device, batch_size), label
+
+
+def _basis(prediction: dict[str, Any] | None) -> str | None:
+    """How the reasons and the table name a predicted latency (None: it is measured)."""
+    if prediction is None:
+        return None
+    return (
+        f"PREDICTED latency per batch of {prediction['batch_size']} on {prediction['target']} "
+        f"({prediction['dtype']}, error {prediction['error_band']}), not measured"
+    )
 
 
 def _file_digest(path: str | None) -> str | None:

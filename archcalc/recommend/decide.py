@@ -269,7 +269,7 @@ def _backbone_reason(
 
 def _cost_reason(
     chosen: Option,
-    device: str,
+    basis: str,
     budget_ms: float | None,
     max_gmacs: float | None,
     max_params: float | None,
@@ -279,7 +279,7 @@ def _cost_reason(
     latency = (
         "latency not measured"
         if chosen.latency_s is None
-        else f"{milliseconds(chosen.latency_s)} ms median latency at batch 1 on {device}"
+        else f"{milliseconds(chosen.latency_s)} ms {basis}"
     )
     text = (
         f"cost: {billions(p.macs)} GMACs ({billions(p.flops)} GFLOPs) at batch 1, "
@@ -378,6 +378,7 @@ def recommend(
     gpu_memory: Sequence[float] = (),
     precision: str = "fp32",
     epoch_images: int | None = None,
+    latency_basis: str | None = None,
 ) -> Suggestion:
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
@@ -388,6 +389,8 @@ def recommend(
     ``training``: include the level's training start; ``gpu_memory`` (GiB), ``precision``
     and ``epoch_images`` (default: the training start's ``data_images``): the largest
     training batch of the chosen option per GPU size and the cost of one epoch.
+    ``latency_basis``: what the options' latencies are when they were not measured on
+    ``device`` (a prediction says so, with its target and batch).
     """
     if not options:
         why = f": {'; '.join(notes)}" if notes else ""
@@ -408,7 +411,13 @@ def recommend(
         *rf_reasons,
         *policy,
         _backbone_reason(chosen, preference, search),
-        _cost_reason(chosen, device, budget_ms, max_gmacs, max_params),
+        _cost_reason(
+            chosen,
+            latency_basis or f"median latency at batch 1 on {device}",
+            budget_ms,
+            max_gmacs,
+            max_params,
+        ),
         *([_growth_reason(chosen, law)] if law is not None else []),
         _pipeline_reason(pipe, info),
     ]
@@ -428,6 +437,7 @@ def recommend(
         pipeline=pipe,
         alternatives=_table(options, preference),
         device=device,
+        latency_basis=latency_basis,
         growth=law,
         search=search,
         training=level.training if training else None,

@@ -93,6 +93,7 @@ def search_backbones(
     precision: str = "fp32",
     epoch_images: int | None = None,
     timer: Callable[..., float] | None = None,
+    latency_basis: str | None = None,
 ) -> Suggestion:
     """The most accurate backbone of timm's accuracy table that fits, with its input size.
 
@@ -115,6 +116,8 @@ def search_backbones(
             count each candidate's training-step MACs).
         timer: what gives an option's latency in seconds instead of measuring it (for
             example ``archcalc.timing.predict.model.predicted_timer``: predicted on a target).
+        latency_basis: what ``timer``'s latencies are, as the reasons and the table say it
+            (for example ``PREDICTED latency per batch of 64 on rtx4090 (amp), not measured``).
 
     Returns:
         A ``Suggestion`` whose ``search`` summary says how many candidates were pruned,
@@ -162,6 +165,7 @@ def search_backbones(
         search=front.summary,
         notes=front.notes,
         growth=growth_laws(front.options),
+        latency_basis=latency_basis,
         **request.checklist,
         **limits,
     )

@@ -119,7 +119,9 @@ class Suggestion(Summarised, Serialized):
 
     ``training``: the training start (None when hidden); ``train_batches``: the largest
     training batch per GPU size asked; ``k_alternatives``: the options keeping k <= 9 where
-    the level's size gives a larger map. ``str()`` is the one-line recommendation, the chosen
+    the level's size gives a larger map. ``latency_basis``: what the latencies are when they
+    were not measured on ``device`` (None: measured; a prediction names its target and batch).
+    ``str()`` is the one-line recommendation, the chosen
     row and the warnings; Jupyter renders the whole alternatives table. In JSON the chosen
     option is the alternative marked ``chosen``, and its figures head the object.
 
@@ -141,6 +143,7 @@ class Suggestion(Summarised, Serialized):
     )
     level: Level
     device: str = "cpu"
+    latency_basis: str | None = None
     search: SearchSummary | None = None
     k_alternatives: tuple[KAlternative, ...] = ()
     training: Training | None = None
@@ -274,6 +277,8 @@ def suggest_headline(s: Suggestion) -> str:
     p = s.chosen.profile
     os = "" if p.output_stride is None else f" built with output_stride={p.output_stride}"
     latency = "" if s.chosen.latency_s is None else f", {milliseconds(s.chosen.latency_s)} ms"
+    if latency and s.latency_basis is not None:
+        latency += " PREDICTED"  # never read as a measurement
     return (
         f"Use {size(p.resolution)} input on {p.model}{os} for task level {s.task}: "
         f"{size(p.final_map)} final map (global stride {stride_text(p.global_stride)}), "

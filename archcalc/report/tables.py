@@ -97,7 +97,8 @@ def suggest_report(s: Suggestion, fmt: str = "table") -> str:
         return [f"{title}:", *items, ""] if lines else []
 
     measured = any(o.latency_s is not None for o in s.alternatives)
-    latency = f"median at batch 1 on {s.device}, - = not measured" if measured else "not measured"
+    basis = s.latency_basis or f"median at batch 1 on {s.device}"
+    latency = f"{basis}, - = not measured" if measured else "not measured"
     title = (
         "Accuracy-cost front at the level's size, most accurate first (top-1: ImageNet-1k, "
         f"{s.chosen.accuracy.source}"
