@@ -144,7 +144,8 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "alternatives",
         "level",
         "device",
-        "search",  # null outside --backbone auto (README JSON table)
+        "latency_basis",  # null unless the latencies were predicted (docs/schemas.md)
+        "search",  # null outside --backbone auto (docs/schemas.md)
         "k_alternatives",
         "training",
         "train_batches",
