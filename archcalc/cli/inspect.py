@@ -19,6 +19,7 @@ from archcalc.cli.options import (
 
 if TYPE_CHECKING:
     from archcalc.results import Profile
+    from archcalc.timing.predict.model import DeviceProfile
     from archcalc.timing.stats import Timing
 
 __all__ = ["inspect_command"]
@@ -73,7 +74,7 @@ def inspect_command(
     depth: int,
     latency: bool,
     device: str,
-    target: str | None,
+    target: DeviceProfile | None,
     ops: bool,
     reparameterize: bool,
     no_cache: bool,
@@ -201,7 +202,7 @@ def _static(
 def _predictions(
     model: str,
     sizes: list[tuple[int, int]],
-    target: str | None,
+    target: DeviceProfile | None,
     batch_size: int,
     options: dict[str, Any],
     reparameterize: bool,
@@ -211,10 +212,8 @@ def _predictions(
     if target is None:
         return []
     from archcalc.timing.predict.model import predict_sizes
-    from archcalc.timing.predict.targets import load_target
 
-    device = load_target(target)
-    return predict_sizes(model, sizes, device, batch_size, reparameterize=reparameterize, **options)
+    return predict_sizes(model, sizes, target, batch_size, reparameterize=reparameterize, **options)
 
 
 def _rebuild(value: dict[str, Any]) -> tuple[list[Profile], list[str]]:

@@ -17,13 +17,24 @@ __all__ = ["calibrate_command", "predict_command", "target_option", "targets_com
 
 
 def target_option() -> Any:
-    """``--target NAME|FILE``: predict latency on a device profile (see ``archcalc targets``)."""
+    """``--target NAME|FILE``: predict latency on a device profile (see ``archcalc targets``);
+    the command receives the loaded ``DeviceProfile`` (None without the option)."""
     return click.option(
         "--target",
         default=None,
         metavar="NAME|FILE",
+        callback=_load_target,
         help="Add PREDICTED latency/throughput on this device profile (archcalc targets).",
     )
+
+
+def _load_target(_ctx: click.Context, _param: click.Parameter, spec: str | None) -> Any:
+    """The ``DeviceProfile`` named by ``spec`` (torch loads only when a target is given)."""
+    if spec is None:
+        return None
+    from archcalc.timing.predict.targets import load_target
+
+    return load_target(spec)
 
 
 @click.command("targets")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from archcalc.cli.latency import target_option
 from archcalc.report.documents import REPORT_FORMATS
 from archcalc.report.rows import FIELDS
+
+if TYPE_CHECKING:
+    from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = ["report_command"]
 
@@ -98,7 +101,7 @@ def report_command(
     pareto_res: int | None,
     include_test: bool,
     summary_json: Path | None,
-    target: str | None,
+    target: DeviceProfile | None,
     batch_size: int,
 ) -> None:
     """Summarise sweep FILES (JSONL, .jsonl.gz): models, resolutions, errors by reason, a
@@ -111,11 +114,10 @@ def report_command(
     rows, skipped = _load(files, include_test)
     if target is not None:
         from archcalc.timing.predict.model import annotate_rows
-        from archcalc.timing.predict.targets import load_target
 
-        missed = annotate_rows(rows, load_target(target), batch_size)
+        missed = annotate_rows(rows, target, batch_size)
         if missed:
-            click.echo(f"archcalc: {missed} row(s) without a prediction on {target}", err=True)
+            click.echo(f"archcalc: {missed} row(s) without a prediction on {target.name}", err=True)
     bounds = dict(max_gmacs=max_gmacs, max_params_m=max_params_m, max_latency_ms=max_latency_ms)
     picked = filter_rows(rows, where=where, k_range=k_range, **bounds)
     picked = sort_rows([r for r in picked if with_errors or r["status"] == "ok"], sort_keys)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from archcalc.cli.latency import target_option
 from archcalc.cli.options import convention_option, format_option
 from archcalc.cli.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = ["scale_command"]
 
@@ -43,7 +48,7 @@ def scale_command(
     in_chans: int,
     output_stride: int | None,
     convention: str,
-    target: str | None,
+    target: DeviceProfile | None,
     batch_size: int,
     plot_file: str | None,
     fmt: str,
@@ -72,12 +77,10 @@ def scale_command(
     predictions = []
     if target is not None:
         from archcalc.timing.predict.model import predict_sizes
-        from archcalc.timing.predict.targets import load_target
 
         sides = [p.side for p in result.points]
         options = {"in_chans": in_chans, "output_stride": output_stride}
-        device = load_target(target)
-        predictions = predict_sizes(model, sides, device, batch_size, **options)
+        predictions = predict_sizes(model, sides, target, batch_size, **options)
     if plot_file is not None:
         from archcalc.report.plots import draw_scale_plot
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from archcalc.cli.progress import ProgressBar
 from archcalc.recommend.batch import PRECISIONS
 from archcalc.recommend.decide import CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
+
+if TYPE_CHECKING:
+    from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = ["suggest_command"]
 
@@ -165,7 +168,7 @@ def suggest_command(
     precision: str,
     epoch_images: int | None,
     no_training: bool,
-    target: str | None,
+    target: DeviceProfile | None,
     batch_size: int,
     fmt: str,
 ) -> None:
@@ -185,7 +188,7 @@ def suggest_command(
     names, search = backbone_names(list(backbones) or None)
     if not search:
         check_search_only(top, family, None)  # before torch loads: one line, exit 2
-    timer, prediction = _predicted(target, batch_size, no_latency)
+    timer, prediction, basis = _predicted(target, batch_size, no_latency)
     if timer is not None and not search:
         from archcalc.errors import InvalidArgumentError
 
@@ -212,7 +215,7 @@ def suggest_command(
 
                 found = search_backbones(
                     task, top=5 if top is None else top, family=family, progress=bar.step,
-                    timer=timer, latency_basis=_basis(prediction), **common,
+                    timer=timer, latency_basis=basis, **common,
                 )  # fmt: skip
             else:
                 from archcalc.recommend.named import suggest
@@ -229,50 +232,36 @@ def suggest_command(
         click.echo(render_json({**data, "prediction": prediction} if prediction else data))
         return
     click.echo(suggest_report(result, fmt))
-    if prediction:
-        click.echo(
-            f"\nLatency here is PREDICTED, not measured: {prediction['target']} "
-            f"({prediction['dtype']}), batch {prediction['batch_size']} (--budget-ms is per "
-            f"batch), error {prediction['error_band']}."
-        )
+    if basis is not None:
+        click.echo(f"\nLatency here is {basis} (--budget-ms is per batch).")
 
 
 def _predicted(
-    target: str | None, batch_size: int, no_latency: bool
-) -> tuple[Any, dict[str, Any] | None]:
-    """``--target``: the predicting timer and the JSON ``prediction`` label (None, None
-    without a target)."""
+    target: DeviceProfile | None, batch_size: int, no_latency: bool
+) -> tuple[Any, dict[str, Any] | None, str | None]:
+    """``--target``: the predicting timer, the JSON ``prediction`` label and the label the text
+    gives every predicted latency (None, None, None without a target)."""
     from archcalc.errors import InvalidArgumentError
 
     if target is None:
         if batch_size != 1:
             raise InvalidArgumentError("--batch-size is the predicted batch: add --target")
-        return None, None
+        return None, None, None
     if no_latency:
         raise InvalidArgumentError("--target predicts latency: drop --no-latency")
+    from archcalc.report.prediction import predicted_label
     from archcalc.timing.predict.model import predicted_timer
-    from archcalc.timing.predict.targets import load_target
 
-    device = load_target(target)
     label = {
         "predicted": True,
-        "target": device.name,
-        "dtype": device.dtype,
+        "target": target.name,
+        "dtype": target.dtype,
         "batch_size": batch_size,
-        "error_band": device.band,
+        "error_band": target.band,
         "latency_fields": "every latency figure of this suggestion is predicted",
     }
-    return predicted_timer(device, batch_size), label
-
-
-def _basis(prediction: dict[str, Any] | None) -> str | None:
-    """How the reasons and the table name a predicted latency (None: it is measured)."""
-    if prediction is None:
-        return None
-    return (
-        f"PREDICTED latency per batch of {prediction['batch_size']} on {prediction['target']} "
-        f"({prediction['dtype']}, error {prediction['error_band']}), not measured"
-    )
+    basis = predicted_label(target.name, target.dtype, batch_size, target.band)
+    return predicted_timer(target, batch_size), label, basis
 
 
 def _file_digest(path: str | None) -> str | None:

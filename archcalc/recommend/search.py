@@ -117,7 +117,7 @@ def search_backbones(
         timer: what gives an option's latency in seconds instead of measuring it (for
             example ``archcalc.timing.predict.model.predicted_timer``: predicted on a target).
         latency_basis: what ``timer``'s latencies are, as the reasons and the table say it
-            (for example ``PREDICTED latency per batch of 64 on rtx4090 (amp), not measured``).
+            (for example ``PREDICTED, not measured: rtx4090 (amp), batch 64, error ...``).
 
     Returns:
         A ``Suggestion`` whose ``search`` summary says how many candidates were pruned,

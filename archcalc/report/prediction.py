@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from archcalc.timing.predict.model import Prediction
 
-__all__ = ["OPS_HEADERS", "ops_rows", "prediction_columns", "prediction_notes"]
+__all__ = ["OPS_HEADERS", "ops_rows", "predicted_label", "prediction_columns", "prediction_notes"]
 
 OPS_HEADERS = ("#", "op", "class", "count", "GMACs", "MB moved", "pred us", "share", "bound")
 
@@ -25,6 +25,12 @@ def prediction_columns(
     return (*headers, *added), out
 
 
+def predicted_label(target: str, dtype: str, batch_size: int, error_band: str) -> str:
+    """How every predicted figure is named: never as a measurement, always with its target,
+    dtype, batch and the target's measured error band."""
+    return f"PREDICTED, not measured: {target} ({dtype}), batch {batch_size}, error {error_band}"
+
+
 def prediction_notes(predictions: Sequence[Prediction]) -> list[str]:
     """One note per prediction: what it is, its error band and where its time goes."""
     notes = []
@@ -32,9 +38,9 @@ def prediction_notes(predictions: Sequence[Prediction]) -> list[str]:
         top = p.top_ops[0] if p.top_ops else None
         worst = f"; most expensive op {top['op']} ({top['share']:.0%})" if top else ""
         notes.append(
-            f"PREDICTED, not measured: {p.target} ({p.dtype}), batch {p.batch_size}, error "
-            f"{p.error_band}; compute-bound {p.compute_share:.0%}, memory-bound "
-            f"{p.memory_share:.0%}, kernel overhead {p.overhead_share:.0%}{worst}"
+            f"{predicted_label(p.target, p.dtype, p.batch_size, p.error_band)}; compute-bound "
+            f"{p.compute_share:.0%}, memory-bound {p.memory_share:.0%}, kernel overhead "
+            f"{p.overhead_share:.0%}{worst}"
         )
     return notes
 
