@@ -102,6 +102,79 @@ def test_sdpa_is_one_fused_attention_op() -> None:
     assert (op.cls, op.macs, op.activation_bytes) == ("attention", 2 * 2 * 16 * 16 * 8, 4096)
 
 
+def test_ops_on_weights_alone_are_constant() -> None:
+    """Weight standardisation (StdConv) and a position-bias MLP on a table (Swin V2) run once
+    per forward whatever the batch: all their bytes are weight bytes, their MACs no batch work."""
+    conv = nn.Conv2d(3, 8, 3, padding=1, bias=False).eval()
+    x = torch.randn(1, 3, 8, 8)
+
+    def std_conv() -> torch.Tensor:
+        w = conv.weight
+        return F.conv2d(x, w - w.mean((1, 2, 3), keepdim=True), padding=1)
+
+    mean, centre, conv_op = ops_of(std_conv, conv)
+    # mean: reads 216 weights, writes 8; sub: reads 216 + 8, writes 216
+    assert (mean.constant, mean.activation_bytes, mean.weight_bytes) == (True, 0, 224 * 4)
+    assert (centre.constant, centre.weight_bytes) == (True, (216 + 8 + 216) * 4)
+    # the conv reads the centred weights (216) as weights, 192 in + 512 out as activations
+    assert (conv_op.constant, conv_op.weight_bytes) == (False, 216 * 4)
+    assert conv_op.activation_bytes == (192 + 512) * 4
+
+    mlp = nn.Linear(2, 4).eval()
+    table = torch.randn(5, 2)
+    mlp.register_buffer("table", table)
+    hidden = torch.randn(1, 4, 5)
+    matmul, add = ops_of(lambda: hidden + mlp(mlp.table).t(), mlp)
+    # 5 x 2 x 4 MACs; reads table 10 + weight 8 + bias 4, writes 20 floats
+    assert (matmul.constant, matmul.macs, matmul.weight_bytes) == (True, 40, 42 * 4)
+    # the add reads 20 activations and the 20 constant floats, writes 20
+    assert (add.constant, add.activation_bytes, add.weight_bytes) == (False, 40 * 4, 20 * 4)
+    rows = compact([matmul, add])
+    assert rows[0].tolist() == [OP_CLASSES.index("matmul"), 0, 0, 42 * 4, 1]
+
+
+def amp_ops_of(fn, module: nn.Module) -> list[tuple[str, str, int, int]]:
+    """``(op, class, activation bytes, weight bytes)`` of each kernel under simulated autocast."""
+    skip = {t.untyped_storage()._cdata for t in [*module.parameters(), *module.buffers()]}
+    with torch.no_grad(), recording() as log, count_forward("core", skip):
+        fn()
+    return [(o.op, o.cls, o.activation_bytes, o.weight_bytes) for o in log.amp_ops]
+
+
+def test_autocast_bytes_and_casts_by_hand() -> None:
+    """fp32 input and weights; linear runs in fp16 after casting (weights once per forward),
+    layer norm casts back up and writes fp32, an fp16 + fp32 add writes fp32."""
+    fc, norm = nn.Linear(4, 4).eval(), nn.LayerNorm(4).eval()
+    both = nn.ModuleList([fc, norm])
+    x = torch.randn(2, 4)
+
+    def forward() -> torch.Tensor:
+        z = norm(fc(x))
+        return fc(z) + z
+
+    cast = "_to_copy", "movement"
+    assert amp_ops_of(forward, both) == [
+        (*cast, 0, 4 * 6),  # bias 4 floats: read 4 B, write 2 B each
+        (*cast, 8 * 6, 0),  # x: 8 floats
+        (*cast, 0, 16 * 6),  # weight 16
+        ("addmm", "matmul", (8 + 8) * 2, (16 + 4) * 2),  # x in, y out; weight + bias, fp16
+        (*cast, 8 * 6, 0),  # y up to fp32 for the norm
+        ("native_layer_norm", "norm", (8 + 8 + 2 + 2) * 4, 8 * 4),  # y, out, mean, rstd
+        (*cast, 8 * 6, 0),  # z down; weight and bias are cast already this forward
+        ("addmm", "matmul", (8 + 8) * 2, (16 + 4) * 2),
+        ("add", "elementwise", 8 * 2 + 8 * 4 + 8 * 4, 0),  # fp16 u + fp32 z -> fp32
+    ]
+
+
+def test_autocast_batch_norm_keeps_fp16() -> None:
+    fc, bn = nn.Linear(4, 4).eval(), nn.BatchNorm1d(4).eval()
+    x = torch.randn(2, 4)
+    *_, norm, relu = amp_ops_of(lambda: F.relu(bn(fc(x))), nn.ModuleList([fc, bn]))
+    # fp16 in and out (8 elements each); weight, bias, running mean and var read at fp32
+    assert norm[1:] == ("norm", 2 * 8 * 2, 16 * 4)
+    assert relu == ("relu", "elementwise", 2 * 8 * 2, 0)
+
+
 def test_compact_merges_identical_ops_per_image() -> None:
     a = OpCost("addmm", "matmul", 100, 40, 8)
     rows = compact([a, a, OpCost("relu", "elementwise", 0, 16, 0)], batch_size=2)
@@ -130,16 +203,22 @@ CONV = OP_CLASSES.index("conv")
 def test_predict_by_hand() -> None:
     features = np.array([[CONV, 1e9, 1e6, 1e6, 1]])
     p = predict(device(), features, 2)
-    # compute 2e9 / 1e12 = 2 ms; memory (2e6 + 1e6) / 1e9 = 3 ms; + 10 us + 1 ms fixed
-    assert p.latency_ms == pytest.approx(4.01)
-    assert p.samples_per_sec == pytest.approx(2 / 4.01e-3)
-    assert (p.compute_share, p.memory_share) == (0.0, pytest.approx(3 / 4.01))
-    assert p.top_ops[0]["bound"] == "memory"
-    # batch 8: compute 8 ms > memory 9 ms? no: memory (8e6 + 1e6) / 1e9 = 9 ms, still bound
-    assert predict(device(), features, 8).latency_ms == pytest.approx(10.01)
-    # at 1e11 MAC/s the op is compute bound: 20 ms at batch 2
+    # compute 2e9 / 1e12 = 2 ms; memory (2e6 + 1e6) / 1e9 = 3 ms; hypot = sqrt(13) ms;
+    # + 10 us per kernel + 1 ms fixed
+    assert p.latency_ms == pytest.approx(13**0.5 + 1.01)
+    assert p.samples_per_sec == pytest.approx(2e3 / (13**0.5 + 1.01))
+    assert (p.compute_share, p.memory_share) == (0.0, pytest.approx(13**0.5 / (13**0.5 + 1.01)))
+    assert p.top_ops[0].bound == "memory"
+    # batch 8: compute 8 ms, memory (8e6 + 1e6) / 1e9 = 9 ms: sqrt(64 + 81) ms, memory-bound
+    assert predict(device(), features, 8).latency_ms == pytest.approx(145**0.5 + 1.01)
+    # at 1e11 MAC/s the op is compute-bound: 20 ms against 3 ms at batch 2
     slow = device(rate=dict.fromkeys(OP_CLASSES[:4], 1e11))
-    assert predict(slow, features, 2).compute_share == pytest.approx(20 / 21.01)
+    assert predict(slow, features, 2).compute_share == pytest.approx(409**0.5 / (409**0.5 + 1.01))
+    # far from the ridge the smooth roofline is the classic max(): 1e13 MAC/s, 1e12 MACs
+    far = np.array([[CONV, 1e12, 1e3, 0, 1]])
+    assert predict(
+        device(overhead=dict.fromkeys(OP_CLASSES, 0.0), fixed=0.0), far, 1
+    ).latency_ms == (pytest.approx(1000.0, rel=1e-6))
 
 
 def test_fit_recovers_a_device_from_its_own_predictions() -> None:
@@ -181,9 +260,21 @@ def test_target_round_trip_and_bad_files(tmp_path: Path) -> None:
     data = target_to_dict(device())
     data["constants"]["fixed_s_per_call"] = -1
     negative.write_text(json.dumps(data))
+    old = tmp_path / "old.json"  # version 1: amp bytes were fp32 bytes x 0.5
+    old.write_text(json.dumps({**target_to_dict(device()), "version": 1}))
     for bad in (broken, foreign, negative, tmp_path / "missing.json"):
         with pytest.raises(InvalidArgumentError):
             load_target(str(bad))
+    with pytest.raises(InvalidArgumentError, match=r"version 1.*calibrate it again"):
+        load_target(str(old))
+
+
+def test_calibration_starts_from_a_shipped_device_of_its_kind() -> None:
+    from archcalc.timing.predict.targets import calibration_prior
+
+    assert calibration_prior("gpu", "amp") == load_target("rtx4090")
+    assert calibration_prior("cpu", "fp32") == load_target("i7-12700h")
+    assert calibration_prior("gpu", "fp32").name == "generic-gpu"  # none shipped
 
 
 def test_unknown_target_lists_known_ones() -> None:

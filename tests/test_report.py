@@ -235,6 +235,27 @@ def test_csv_report(sweep_file: Path) -> None:
     assert sorted(x.split(",")[0] for x in lines[1:]) == ["swin_tiny", "vit_tiny_patch16_224"]
 
 
+def test_predicted_lines_get_a_predicted_column(tmp_path: Path) -> None:
+    """Lines of ``sweep --target`` carry a prediction: the report shows it, labelled."""
+    from archcalc.report.documents import render_report
+
+    prediction = {"predicted": True, "target": "t4", "batch_size": 8, "latency_ms": 2.5,
+                  "samples_per_sec": 3200.0}  # fmt: skip
+    lines = [{**_ok("resnet18", 224, 32, 1_820_000_000, 11_690_000), "prediction": prediction},
+             _ok("resnet18", 448, 32, 7_280_000_000, 11_690_000)]  # fmt: skip
+    rows = [to_row(line) for line in lines]
+    assert (rows[0]["pred_latency_ms"], rows[0]["pred_samples_per_sec"]) == (2.5, 3200.0)
+    assert rows[1].get("pred_latency_ms") is None
+    summary = summarise(rows)
+    text = render_report(summary, rows, [], fmt="markdown", title="t", filters="")
+    assert "PREDICTED latency (ms): not measured, predicted on t4 for a batch of 8" in text
+    table = [line for line in text.splitlines() if line.startswith("| resnet18")]
+    assert [cells.split("|")[8].strip() for cells in table] == ["2.50", "-"]  # 3 digits
+    csv = render_report(summary, rows, [], fmt="csv", title="t", filters="").splitlines()
+    assert csv[0].endswith(",pred_latency_ms,pred_samples_per_sec,pred_target,pred_batch_size")
+    assert csv[1].endswith(",2.5,3200.0,t4,8") and csv[2].endswith(",,,,")
+
+
 def test_test_models_left_out_unless_asked(sweep_file: Path, tmp_path: Path) -> None:
     toy = tmp_path / "toy.jsonl"
     toy.write_text(json.dumps(_ok("test_vit", 224, 16, 1_000_000, 10_000)) + "\n")

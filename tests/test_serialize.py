@@ -228,6 +228,55 @@ def test_real_profile_and_sweep_lines_validate(resnet18_64: Profile) -> None:
         _valid({**failed, "status": "ok"}, "sweep_line")
 
 
+def test_sweep_target_line_carries_the_prediction_of_its_own_trace(tmp_path: Path) -> None:
+    from archcalc.report.rows import to_row
+    from archcalc.sweep.run import ModelTask, SweepSettings, profile_task
+    from archcalc.timing.predict.features import compact, trace_features
+    from archcalc.timing.predict.model import predict
+    from archcalc.timing.predict.targets import load_target
+
+    target = load_target("rtx4090")
+    task = ModelTask("resnet18", ((64, 64),), SweepSettings(batch_size=4, target=target))
+    (line,) = profile_task(task)
+    _valid(json.loads(json.dumps(line)), "sweep_line")
+    # a trace of its own at the same batch, the target's (autocast) ops
+    _, ops = trace_features("resnet18", 64, batch_size=4, dtype=target.features_dtype)
+    alone = predict(target, compact(ops, 4), 4)
+    p = line["prediction"]
+    assert (p["predicted"], p["target"], p["batch_size"]) == (True, "rtx4090", 4)
+    assert p["latency_ms"] == alone.latency_ms
+    assert p["samples_per_sec"] == pytest.approx(4e3 / p["latency_ms"])
+    _valid(p, "prediction")
+    row = to_row(line)
+    assert (row["pred_latency_ms"], row["pred_target"]) == (p["latency_ms"], "rtx4090")
+    assert "prediction" not in next(
+        profile_task(ModelTask("resnet18", ((64, 64),), SweepSettings()))
+    )
+
+
+def test_inspect_and_scale_json_with_target_validate() -> None:
+    """``--target`` puts a ``prediction`` beside each profile and scale point: the shipped
+    schemas describe it (and ``inspect --latency``'s ``timing``)."""
+    from click.testing import CliRunner
+
+    from archcalc.cli import main
+
+    args = ["resnet18", "--res", "64", "--target", "rtx4090", "--format", "json", "--no-cache"]
+    inspected = CliRunner().invoke(main, ["inspect", *args])
+    assert inspected.exit_code == 0, inspected.output
+    (profile,) = json.loads(inspected.output)
+    assert profile["prediction"]["predicted"] is True
+    _valid(profile, "profile")
+    with pytest.raises(jsonschema.ValidationError):
+        _valid({**profile, "prediction": {"latency_ms": 1.0}}, "profile")
+    scale = ["scale", "resnet18", "--min", "64", "--max", "96", "--steps", "2", "--format", "json"]
+    scaled = CliRunner().invoke(main, [*scale, "--target", "rtx4090"])
+    assert scaled.exit_code == 0, scaled.output
+    data = json.loads(scaled.output)
+    assert [p["prediction"]["target"] for p in data["points"]] == ["rtx4090", "rtx4090"]
+    _valid(data, "scaling")
+
+
 def test_real_timing_validates() -> None:
     settings = archcalc.TimingSettings(min_run_time_s=0.01, warmup_max_s=0.01)
     t = archcalc.measure(nn.Sequential(nn.Conv2d(3, 4, 3)), 16, settings=settings)

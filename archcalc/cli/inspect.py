@@ -8,6 +8,7 @@ import click
 
 from archcalc.cli.latency import target_option
 from archcalc.cli.options import (
+    batch_size_option,
     cache_arguments,
     check_device_use,
     convention_option,
@@ -37,7 +38,7 @@ Examples:
 @click.command("inspect", epilog=EPILOG)
 @click.argument("model")
 @res_option()
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Images per batch.")
+@batch_size_option()
 @click.option("--in-chans", type=int, default=3, show_default=True, help="Input channels.")
 @click.option(
     "--output-stride",

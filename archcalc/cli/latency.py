@@ -140,7 +140,7 @@ def predict_command(target: str, source: Path, fmt: str) -> None:
     failed = 0
     for row in rows:
         try:
-            features = features_of(row.model, row.size)
+            features = features_of(row.model, row.size, dtype=device.features_dtype)
         except ArchcalcError:
             features = None
         if features is None or len(features) == 0:

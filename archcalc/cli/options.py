@@ -53,6 +53,11 @@ def res_option(default: tuple[str, ...] = ("224",)) -> Any:
     )
 
 
+def batch_size_option(help_text: str = "Images per batch.") -> Any:
+    """``--batch-size N`` (default 1); what the batch is for is the command's ``help_text``."""
+    return click.option("--batch-size", type=int, default=1, show_default=True, help=help_text)
+
+
 def format_option() -> Any:
     """``--format table|json|markdown|csv``."""
     return click.option(

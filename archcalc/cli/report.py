@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from archcalc.cli.latency import target_option
+from archcalc.cli.options import batch_size_option
 from archcalc.report.documents import REPORT_FORMATS
 from archcalc.report.rows import FIELDS
 
@@ -85,7 +86,7 @@ Examples:
     help="Also write the summary (counts, errors by reason) as JSON here.",
 )
 @target_option()
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Batch for --target.")
+@batch_size_option("Batch for --target.")
 def report_command(
     files: tuple[Path, ...],
     output: Path | None,
@@ -129,7 +130,7 @@ def report_command(
         base = (output or Path("report")).resolve().parent
         chosen = {r["model"] for r in picked}  # plot every size of each model the filter kept
         drawn = draw_plots([r for r in rows if r["model"] in chosen], plots_dir, pareto_res)
-        if target is not None:
+        if any(r.get("pred_samples_per_sec") for r in rows):  # --target, or sweep --target
             from archcalc.report.prediction_plot import draw_accuracy_throughput
 
             extra = draw_accuracy_throughput([r for r in rows if r["model"] in chosen], plots_dir)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from archcalc.cli.latency import target_option
-from archcalc.cli.options import convention_option, format_option
+from archcalc.cli.options import batch_size_option, convention_option, format_option
 from archcalc.cli.progress import ProgressBar
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ Examples:
 @click.option("--output-stride", type=int, default=None, help="Build with this global stride.")
 @convention_option()
 @target_option()
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Batch for --target.")
+@batch_size_option("Batch for --target.")
 @click.option("--plot", "plot_file", default=None, metavar="FILE.png", help="Draw the curves.")
 @format_option()
 def scale_command(

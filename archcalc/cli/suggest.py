@@ -9,6 +9,7 @@ import click
 
 from archcalc.cli.latency import target_option
 from archcalc.cli.options import (
+    batch_size_option,
     cache_arguments,
     check_device_use,
     format_option,
@@ -141,13 +142,7 @@ archcalc (the "Sizing rules" page of its docs).
     help="Hide the training start (optimizer, train/eval modes, data volume).",
 )
 @target_option()
-@click.option(
-    "--batch-size",
-    type=int,
-    default=1,
-    show_default=True,
-    help="With --target: the batch the predicted latency (and --budget-ms) is for.",
-)
+@batch_size_option("With --target: the batch the predicted latency (and --budget-ms) is for.")
 @reparameterize_option()
 @no_cache_option()
 @format_option()

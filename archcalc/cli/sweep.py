@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from archcalc.checks import CONVENTIONS
-from archcalc.cli.options import check_device_use, res_option
+from archcalc.cli.latency import target_option
+from archcalc.cli.options import batch_size_option, check_device_use, res_option
 from archcalc.cli.progress import ProgressBar
 from archcalc.formatting import MIB
 from archcalc.sweep.run import DEFAULT_PROFILER
+
+if TYPE_CHECKING:
+    from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = ["sweep_command"]
 
@@ -20,6 +25,7 @@ Examples:
   archcalc sweep --models 'resnet*' --res 48 --res 224 --res 448 --out resnets.jsonl
   archcalc sweep --models '*' --res 224 --jobs 2 --timeout 120 --out zoo.jsonl
   archcalc sweep --models-file backbones.txt --res 320 --latency --jobs 1 --out cpu.jsonl
+  archcalc sweep --models 'convnext*' --res 224 --target rtx4090 --batch-size 64 --out c.jsonl
   archcalc sweep --models '*' --res 224 --shard auto --out shard-$SLURM_ARRAY_TASK_ID.jsonl
 Rerun the same command after a crash or Ctrl-C: finished pairs are skipped.
 """
@@ -52,7 +58,8 @@ Rerun the same command after a crash or Ctrl-C: finished pairs are skipped.
 @click.option(
     "--device", default="cpu", show_default=True, help="Device for --latency: cpu or cuda."
 )
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Images per batch.")
+@target_option()
+@batch_size_option("Images per batch (traced, timed with --latency, predicted with --target).")
 @click.option("--jobs", type=int, default=2, show_default=True, help="Worker processes.")
 @click.option(
     "--timeout",
@@ -101,6 +108,7 @@ def sweep_command(
     convention: str,
     latency: bool,
     device: str,
+    target: DeviceProfile | None,
     batch_size: int,
     jobs: int,
     timeout_s: float,
@@ -115,7 +123,9 @@ def sweep_command(
 
     Each model runs in its own worker process: a crash, hang (--timeout) or memory blow-up
     (--max-rss-mb) is recorded as an error line for it and the sweep goes on. Lines are
-    flushed as they arrive; rerunning skips what is already in --out."""
+    flushed as they arrive; rerunning skips what is already in --out. With --target each ok
+    line also carries a PREDICTED "prediction" object for that device, from the same trace
+    ('archcalc report' then shows the predicted latency)."""
     from archcalc.errors import InvalidArgumentError
     from archcalc.report.documents import sweep_summary_text
     from archcalc.sweep.run import SweepSettings, expand_models, run_sweep
@@ -133,7 +143,7 @@ def sweep_command(
         models = expand_models(patterns, include_test=include_test)
     else:
         models = list(patterns)
-    settings = SweepSettings(convention, batch_size, 3, latency, device)
+    settings = SweepSettings(convention, batch_size, 3, latency, device, target)
     with ProgressBar("sweep") as bar:
         summary = run_sweep(
             models, resolutions, out=out, settings=settings, jobs=jobs,

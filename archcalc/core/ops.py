@@ -11,12 +11,20 @@ trace ``profile()`` runs, never from a second forward. Each op gets:
   outputs that scale with the batch) and weight bytes (parameters and buffers, which do not).
 
 Views (``view``, ``permute``, ``expand``...) move no data and are not ops here; a broadcast
-input counts the bytes of its storage, not of its expanded shape.
+input counts the bytes of its storage, not of its expanded shape. An op whose inputs are all
+weights (or computed from weights alone) is ``constant``: it runs once per forward, whatever
+the batch.
+
+The log keeps two lists: ``ops`` at the trace's dtype (fp32 on the meta device) and
+``amp_ops``, the same forward as CUDA fp16 autocast runs it (``_Autocast``): which tensors
+are fp16, and the cast kernels autocast inserts.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +32,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_leaves
+from torch.multiprocessing.reductions import StorageWeakRef
 
 __all__ = ["OP_CLASSES", "OpCost", "OpLog", "classify", "current_log", "recording"]
 
@@ -69,14 +76,23 @@ def classify(func: Any, args: tuple[Any, ...]) -> str | None:
         >>> classify(torch.ops.aten.mm.default, ())
         'matmul'
     """
+    cls = _by_name(func)
+    if cls == "conv":  # the one class that depends on the call: grouped or not
+        groups = args[8] if len(args) > 8 else 1
+        return "conv" if groups == 1 else "depthwise_conv"
+    return cls
+
+
+@functools.cache
+def _by_name(func: Any) -> str | None:
+    """The class an op's name (and view-ness) gives it, once per op (the trace's hot path)."""
     if func.is_view:
         return None
     name = func._overloadpacket.__name__
     if name in _SKIP:
         return None
     if name.startswith("convolution") or name.startswith("_convolution"):
-        groups = args[8] if len(args) > 8 else 1
-        return "conv" if groups == 1 else "depthwise_conv"
+        return "conv"
     if "scaled_dot_product" in name:
         return "attention"
     if name in _MATMUL or name == "einsum":
@@ -95,7 +111,10 @@ class OpCost:
     """One aten op of a traced forward: its class, MACs and bytes at the trace's dtype.
 
     ``activation_bytes`` (inputs read and outputs written that are not parameters/buffers)
-    scale with the batch; ``weight_bytes`` (parameters and buffers read) do not.
+    scale with the batch; ``weight_bytes`` (parameters and buffers read) do not. A
+    ``constant`` op reads only weights or tensors computed from weights alone (StdConv's
+    weight standardisation, Swin V2's position-bias MLP): it runs once per forward whatever
+    the batch, so all its bytes are weight bytes.
     """
 
     op: str
@@ -103,6 +122,7 @@ class OpCost:
     macs: int
     activation_bytes: int
     weight_bytes: int
+    constant: bool = False
 
     @property
     def bytes(self) -> int:
@@ -110,60 +130,102 @@ class OpCost:
         return self.activation_bytes + self.weight_bytes
 
 
-def _nbytes(t: torch.Tensor) -> int:
-    """The bytes a kernel touches for ``t``: its elements, or its storage if that is smaller
-    (a broadcast/expanded input is read once)."""
-    logical = t.numel() * t.element_size()
-    try:
-        return min(logical, t.untyped_storage().nbytes())
-    except (RuntimeError, NotImplementedError):  # tensor subclasses without a storage
-        return logical
+def _tensors(items: Any) -> Iterator[torch.Tensor]:
+    """The tensors among ``items`` and inside their lists, tuples and dicts (an op's
+    arguments nest one or two levels: ``cat``'s list, ``(args, kwargs)``)."""
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif isinstance(item, (list, tuple)):
+            yield from _tensors(item)
+        elif isinstance(item, dict):
+            yield from _tensors(item.values())
+
+
+#: One distinct storage an op reads: (storage, bytes at the trace's dtype, elements (bytes for
+#: a non-float tensor), is a weight, is floating point, is fp16 under autocast, dimensions).
+_Read = tuple[Any, int, int, bool, bool, bool, int]
 
 
 class OpLog:
-    """The ops one trace ran, in order (filled by ``Counter`` through ``add``)."""
+    """The ops one trace ran, in order (filled by ``Counter`` through ``add``): ``ops`` at the
+    trace's dtype, and ``amp_ops`` as CUDA fp16 autocast would run them (``_Autocast``)."""
 
     def __init__(self) -> None:
         self.ops: list[OpCost] = []
+        self.amp_ops: list[OpCost] = []
         self._weights: set[int] = set()
+        self._derived: dict[int, StorageWeakRef] = {}
+        self._amp = _Autocast(self)
         self._fused: list[OpCost] | None = None
 
     def start(self, weight_storages: set[int]) -> None:
         """A new trace begins (an earlier one inside the same ``recording`` is discarded):
         ``weight_storages`` are the parameter/buffer storages' ``_cdata``."""
-        self.ops = []
+        self.ops, self.amp_ops = [], []
         self._weights = weight_storages
+        self._derived = {}
+        self._amp = _Autocast(self)
         self._fused = None
+
+    def is_weight(self, storage: Any) -> bool:
+        """A parameter/buffer, or a tensor computed from them alone (still alive)."""
+        key = storage._cdata
+        if key in self._weights:
+            return True
+        ref = self._derived.get(key)
+        return ref is not None and not ref.expired()
 
     def add(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, macs: int):
         """Record one dispatched op with the MACs the Counter gave it."""
         cls = classify(func, args)
         if cls is None:
+            if not func.is_view:  # an allocation: a new fp32 tensor for autocast
+                self._amp.forget(out)
             return
-        op = OpCost(
-            func._overloadpacket.__name__, cls, int(macs), *self._bytes((args, kwargs), out)
-        )
-        (self.ops if self._fused is None else self._fused).append(op)
+        self._record(func._overloadpacket.__name__, cls, int(macs), (args, kwargs), out)
 
-    def _bytes(self, inputs: Any, out: Any) -> tuple[int, int]:
-        """(activation bytes, weight bytes) read from ``inputs`` and written to ``out``."""
-        act = weight = 0
+    def _record(self, name: str, cls: str, macs: int, inputs: Any, out: Any) -> None:
+        """One op at the trace's dtype and under autocast, from one walk of its tensors."""
+        reads = self._reads(inputs)
+        outputs = list(_tensors((out,)))
+        op = OpCost(name, cls, macs, *self._bytes(reads, outputs))
+        if self._fused is not None:
+            self._fused.append(op)
+            return
+        self.ops.append(op)
+        self.amp_ops += self._amp.run(op, reads, outputs)
+
+    def _reads(self, inputs: Any) -> list[_Read]:
+        """Each distinct storage an op reads, once (``_Read``)."""
+        reads: list[_Read] = []
         seen: set[int] = set()
-        for t in tree_leaves(inputs):
-            if not isinstance(t, torch.Tensor):
-                continue
-            key = t.untyped_storage()._cdata
+        for t in _tensors(inputs):
+            storage = t.untyped_storage()
+            key = storage._cdata
             if key in seen:
                 continue
             seen.add(key)
-            if key in self._weights:
-                weight += _nbytes(t)
-            else:
-                act += _nbytes(t)
-        for t in tree_leaves(out):
-            if isinstance(t, torch.Tensor):
-                act += t.numel() * t.element_size()
-        return act, weight
+            size = t.element_size()
+            nbytes = min(t.numel() * size, storage.nbytes())  # a broadcast input: read once
+            floating = t.is_floating_point()
+            units = nbytes // size if floating else nbytes
+            half = floating and self._amp.is_half(storage)
+            reads.append((storage, nbytes, units, self.is_weight(storage), floating, half, t.dim()))
+        return reads
+
+    def _bytes(self, reads: list[_Read], outputs: list[torch.Tensor]) -> tuple[int, int, bool]:
+        """(activation bytes, weight bytes, constant) read and written at the trace's dtype;
+        the outputs of a constant op (no activation input) count as weights from then on."""
+        act = sum(r[1] for r in reads if not r[3])
+        weight = sum(r[1] for r in reads if r[3])
+        written = sum(t.numel() * t.element_size() for t in outputs)
+        if act == 0 and weight > 0 and self._fused is None:
+            for t in outputs:
+                storage = t.untyped_storage()
+                self._derived[storage._cdata] = StorageWeakRef(storage)
+            return 0, weight + written, True
+        return act + written, weight, False
 
     def fused(self, inputs: Any, run: Any) -> Any:
         """Run ``run()`` (scaled-dot-product attention) as one fused kernel: whatever ops it
@@ -179,24 +241,97 @@ class OpLog:
             inner, self._fused = self._fused, None
         if inner:
             macs = sum(op.macs for op in inner)
-            self.ops.append(
-                OpCost("scaled_dot_product_attention", "attention", macs, *self._bytes(inputs, out))
-            )
+            self._record("scaled_dot_product_attention", "attention", macs, inputs, out)
         return out
 
 
-class _FusedAttention(TorchFunctionMode):
-    """Function mode sending ``F.scaled_dot_product_attention`` through ``OpLog.fused``."""
+#: Ops CUDA autocast runs in fp16 (its lower-precision list), by class and by aten name.
+_AMP_HALF_CLASSES = {"conv", "depthwise_conv", "matmul", "attention"}
+_AMP_HALF = {"prelu", "_prelu_kernel"}
+#: Ops autocast runs in fp32 whatever their input (its fp32 list), by aten name and name part.
+_AMP_FLOAT = {"exp", "pow", "sum", "prod", "cumsum", "cumprod", "linalg_vector_norm", "norm"}
+_AMP_FLOAT |= {"rsqrt", "reciprocal", "log", "log2", "log10", "log1p", "expm1", "erfinv"}
+_AMP_FLOAT |= {"acos", "asin", "cosh", "sinh", "tan", "softplus", "_cdist_forward", "dist"}
+_AMP_FLOAT |= {"renorm", "logsumexp", "mse_loss", "nll_loss", "binary_cross_entropy_with_logits"}
+_AMP_FLOAT_WORDS = ("layer_norm", "group_norm", "rms_norm", "softmax")
+
+
+class _Autocast:
+    """The same ops as CUDA fp16 autocast runs them (timm's ``benchmark.py --amp``): which
+    tensors are fp16, what each op reads and writes at those dtypes, and the casts autocast
+    inserts. Input, weights and buffers are fp32. fp16-list ops (conv, matmul, attention) read
+    fp16, casting any fp32 input first (a weight once per forward: autocast caches it); fp32-list
+    ops (layer/group norm, softmax, exp...) cast fp16 inputs up and write fp32; batch norm keeps
+    its input's dtype; every other op follows type promotion (an fp32 operand with a shape
+    makes the result fp32, a 0-d one does not)."""
 
     def __init__(self, log: OpLog) -> None:
-        super().__init__()
         self.log = log
+        self.half: dict[int, StorageWeakRef] = {}
+        self.cast_weights: set[int] = set()
 
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        if func is F.scaled_dot_product_attention:
-            return self.log.fused((args, kwargs), lambda: func(*args, **kwargs))
-        return func(*args, **kwargs)
+    def is_half(self, storage: Any) -> bool:
+        ref = self.half.get(storage._cdata)
+        return ref is not None and not ref.expired()
+
+    def forget(self, out: Any) -> None:
+        """``out`` is a fresh fp32 tensor (an allocation autocast does not see)."""
+        for t in _tensors((out,)):
+            self.half.pop(t.untyped_storage()._cdata, None)
+
+    def run(self, op: OpCost, reads: list[_Read], outputs: list[torch.Tensor]) -> list[OpCost]:
+        """The kernels ``op`` is under autocast: any casts, then the op at autocast dtypes."""
+        name, cls = op.op, op.cls
+        floats = [r for r in reads if r[4]]
+        first_half = floats[0][5] if floats else None
+        promote_float = any(not r[5] and r[6] > 0 for r in floats)
+        if cls in _AMP_HALF_CLASSES or name in _AMP_HALF:
+            want: bool | None = True
+        elif name in _AMP_FLOAT or any(w in name for w in _AMP_FLOAT_WORDS):
+            want = False
+        else:
+            want = None
+        kernels: list[OpCost] = []
+        act = weight = 0
+        for storage, _, units, is_weight, floating, half, _ in reads:
+            size = units * (2 if (half if want is None else want) else 4) if floating else units
+            if floating and want is not None and half != want:
+                kernels += self._cast(storage, units, is_weight)
+            if is_weight:
+                weight += size
+            else:
+                act += size
+        if want is not None:
+            out_half = want
+        elif "batch_norm" in name or name.endswith("_"):
+            out_half = bool(first_half)
+        else:
+            out_half = first_half is not None and not promote_float
+        for t in outputs:
+            storage = t.untyped_storage()
+            floating = t.is_floating_point()
+            n = t.numel() * ((2 if out_half else 4) if floating else t.element_size())
+            if op.constant:
+                weight += n
+            else:
+                act += n
+            if floating and out_half:
+                self.half[storage._cdata] = StorageWeakRef(storage)
+            else:
+                self.half.pop(storage._cdata, None)
+        return [*kernels, OpCost(name, cls, op.macs, act, weight, op.constant)]
+
+    def _cast(self, storage: Any, elements: int, is_weight: bool) -> list[OpCost]:
+        """The cast kernel autocast runs before an op: fp32 -> fp16 (or back), read + write; a
+        parameter's cast runs once per forward (autocast's cache), a derived weight's each time."""
+        moved = elements * 6  # 4 bytes one way, 2 the other
+        if not is_weight:
+            return [OpCost("_to_copy", "movement", 0, moved, 0, False)]
+        if storage._cdata in self.log._weights:
+            if storage._cdata in self.cast_weights:
+                return []
+            self.cast_weights.add(storage._cdata)
+        return [OpCost("_to_copy", "movement", 0, 0, moved, True)]
 
 
 _ACTIVE: contextvars.ContextVar[OpLog | None] = contextvars.ContextVar("op_log", default=None)
@@ -220,7 +355,40 @@ def recording() -> Iterator[OpLog]:
     log = OpLog()
     token = _ACTIVE.set(log)
     try:
-        with _FusedAttention(log):
+        with _SDPA:
             yield log
     finally:
         _ACTIVE.reset(token)
+
+
+class _FusedAttention:
+    """While any ``recording()`` is open, ``F.scaled_dot_product_attention`` is a wrapper that
+    sends calls made inside a recording through ``OpLog.fused`` (and others straight to
+    torch); the original is back once the last recording closes. A wrapper costs one check
+    per attention call, where a ``TorchFunctionMode`` cost every torch call (5 % of a trace)."""
+
+    def __init__(self) -> None:
+        self.original = F.scaled_dot_product_attention
+        self.open = 0
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.open += 1
+            F.scaled_dot_product_attention = self.call
+
+    def __exit__(self, *_: object) -> None:
+        with self.lock:
+            self.open -= 1
+            if self.open == 0:
+                F.scaled_dot_product_attention = self.original
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """``F.scaled_dot_product_attention``, recorded as one op inside a recording."""
+        log = _ACTIVE.get()
+        if log is None:
+            return self.original(*args, **kwargs)
+        return log.fused((args, kwargs), lambda: self.original(*args, **kwargs))
+
+
+_SDPA = _FusedAttention()

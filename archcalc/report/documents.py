@@ -64,16 +64,28 @@ def _rf(row: dict[str, Any]) -> str:
     return field_text(ReceptiveField(pair, None, row["rf_context"]))
 
 
+#: The PREDICTED columns rows carry after ``report --target`` or from ``sweep --target`` lines.
+PREDICTED_FIELDS = ("pred_latency_ms", "pred_samples_per_sec", "pred_target", "pred_batch_size")
+PREDICTED_HEADER = "PREDICTED latency (ms)"
+
+
 def result_table(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[list[str]]]:
     """Headers and rows of the results table; the latency column only when one was measured,
-    the top-1 column only when the accuracy table has one of the models."""
+    the top-1 column only when the accuracy table has one of the models, the PREDICTED
+    latency column only when a row has a prediction."""
     table = result_rows(rows)
+    headers = list(RESULT_HEADERS)
+    if any(r.get("pred_latency_ms") is not None for r in rows):
+        at = headers.index("latency (ms)") + 1
+        headers.insert(at, PREDICTED_HEADER)
+        for cells, r in zip(table, rows, strict=True):
+            cells.insert(at, _opt(r.get("pred_latency_ms"), lambda ms: milliseconds(ms / 1e3)))
     drop = {
         "latency (ms)": all(r["latency_s"] is None for r in rows),
         "top-1 (%)": all(r["top1"] is None for r in rows),
     }
-    keep = [i for i, h in enumerate(RESULT_HEADERS) if not drop.get(h)]
-    return tuple(RESULT_HEADERS[i] for i in keep), [[row[i] for i in keep] for row in table]
+    keep = [i for i, h in enumerate(headers) if not drop.get(h)]
+    return tuple(headers[i] for i in keep), [[row[i] for i in keep] for row in table]
 
 
 def result_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
@@ -127,8 +139,11 @@ def render_report(
     pages are ``archcalc.report.html.render_html_report``.)
     """
     if fmt == "csv":
-        rows_out = ([_csv(r[f]) for f in CSV_FIELDS] for r in rows)
-        return render_table(CSV_FIELDS, rows_out, "csv") + "\n"
+        fields = CSV_FIELDS
+        if any(r.get("pred_latency_ms") is not None for r in rows):
+            fields += PREDICTED_FIELDS
+        rows_out = ([_csv(r.get(f)) for f in fields] for r in rows)
+        return render_table(fields, rows_out, "csv") + "\n"
     sections = [
         ("Summary", render_table(("", "value"), summary_rows(summary), "markdown")),
         (
@@ -141,7 +156,7 @@ def render_report(
         ),
         (
             f"Results ({len(rows)} rows{'; ' + filters if filters else ''})",
-            _UNITS + "\n\n" + render_table(*result_table(rows), "markdown"),
+            _UNITS + _predicted_note(rows) + "\n\n" + render_table(*result_table(rows), "markdown"),
         ),
     ]
     if plots:
@@ -153,6 +168,17 @@ _UNITS = (
     "MACs in units of 1e9 (FLOPs = 2 x MACs); params in millions; peak activation memory in "
     "MiB (float32); latency: median over timed runs. k x k is the final feature map."
 )
+
+
+def _predicted_note(rows: Sequence[dict[str, Any]]) -> str:
+    """What the PREDICTED column is (never a measurement), when the table has one."""
+    first = next((r for r in rows if r.get("pred_latency_ms") is not None), None)
+    if first is None:
+        return ""
+    return (
+        f" {PREDICTED_HEADER}: not measured, predicted on {first['pred_target']} for a batch of "
+        f"{first['pred_batch_size']} (ms per batch; archcalc targets gives its error)."
+    )
 
 
 def _csv(value: Any) -> Any:

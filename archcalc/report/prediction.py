@@ -36,7 +36,7 @@ def prediction_notes(predictions: Sequence[Prediction]) -> list[str]:
     notes = []
     for p in predictions:
         top = p.top_ops[0] if p.top_ops else None
-        worst = f"; most expensive op {top['op']} ({top['share']:.0%})" if top else ""
+        worst = f"; most expensive op {top.op} ({top.share:.0%})" if top else ""
         notes.append(
             f"{predicted_label(p.target, p.dtype, p.batch_size, p.error_band)}; compute-bound "
             f"{p.compute_share:.0%}, memory-bound {p.memory_share:.0%}, kernel overhead "
@@ -50,14 +50,14 @@ def ops_rows(p: Prediction) -> list[list[str]]:
     return [
         [
             str(i + 1),
-            op["op"],
-            op["class"],
-            str(op["count"]),
-            f"{op['macs'] / 1e9:.3f}",
-            f"{op['bytes'] / 1e6:.2f}",
-            f"{op['time_us']:.1f}",
-            f"{op['share']:.1%}",
-            op["bound"],
+            op.op,
+            op.cls,
+            str(op.count),
+            f"{op.macs / 1e9:.3f}",
+            f"{op.bytes / 1e6:.2f}",
+            f"{op.time_us:.1f}",
+            f"{op.share:.1%}",
+            op.bound,
         ]
         for i, op in enumerate(p.top_ops)
     ]

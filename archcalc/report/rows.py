@@ -91,6 +91,7 @@ def to_row(line: dict[str, Any]) -> dict[str, Any]:
     rf, rf_w = _pair(field.get("size"))
     macs, params, latency_s = line.get("macs"), line.get("params"), line.get("latency_s")
     peak, train = memory.get("peak_activation_bytes"), memory.get("train_step_bytes")
+    predicted = _predicted(line.get("prediction"))
     return {
         "model": line.get("model"),
         "family": family(str(line.get("model", ""))),
@@ -118,6 +119,20 @@ def to_row(line: dict[str, Any]) -> dict[str, Any]:
         "error_type": error.get("type"),
         "reason": normalise_reason(line) if error else None,
         "top1": None,
+        **predicted,
+    }
+
+
+def _predicted(prediction: dict[str, Any] | None) -> dict[str, Any]:
+    """The PREDICTED columns of a line that ``sweep --target`` gave a ``prediction`` (the
+    same keys ``report --target`` adds); none for a line without one."""
+    if not prediction:
+        return {}
+    return {
+        "pred_latency_ms": prediction.get("latency_ms"),
+        "pred_samples_per_sec": prediction.get("samples_per_sec"),
+        "pred_target": prediction.get("target"),
+        "pred_batch_size": prediction.get("batch_size"),
     }
 
 

@@ -37,6 +37,7 @@ _RESULTS = {
     "sweep_summary": ("archcalc", "SweepSummary"),
     "merge_summary": ("archcalc.sweep.merge", "MergeSummary"),
     "report_summary": ("archcalc.report.rows", "Summary"),
+    "prediction": ("archcalc.timing.predict.model", "Prediction"),
 }
 #: Every schema shipped: the results above and ``sweep_line`` (one line of a sweep file).
 NAMES = (*_RESULTS, "sweep_line")
@@ -59,15 +60,36 @@ def generate() -> dict[str, dict[str, Any]]:
 
     schemas = {name: json_schema(_result(name)) for name in _RESULTS}
     schemas["sweep_line"] = _sweep_line()
+    _with_prediction(schemas)
     return schemas
 
 
+def _with_prediction(schemas: dict[str, dict[str, Any]]) -> None:
+    """The optional keys the CLI adds beside a result: ``inspect --latency`` a ``timing`` and
+    ``inspect --target`` a ``prediction`` on each profile, ``scale --target`` a ``prediction``
+    on each point (optional: a result printed without those options has neither)."""
+    timing, prediction = schemas["timing"], schemas["prediction"]
+    profile, scaling = schemas["profile"], schemas["scaling"]
+    for schema in (profile, scaling):
+        defs = schema.setdefault("$defs", {})
+        defs |= prediction.get("$defs", {}) | {"Prediction": _body(prediction)}
+        schema["$defs"] = dict(sorted(defs.items()))
+    profile["$defs"] = dict(sorted((profile["$defs"] | {"Timing": _body(timing)}).items()))
+    profile["properties"] |= {
+        "timing": {"$ref": "#/$defs/Timing"},
+        "prediction": {"$ref": "#/$defs/Prediction"},
+    }
+    scaling["$defs"]["ScalePoint"]["properties"]["prediction"] = {"$ref": "#/$defs/Prediction"}
+
+
 def _sweep_line() -> dict[str, Any]:
-    """A sweep line: a profile plus ``status: ok`` (and with ``--latency`` the median and the
-    timing without its samples), or an error line; either carries ``profile_s``."""
+    """A sweep line: a profile plus ``status: ok`` (with ``--latency`` the median and the
+    timing without its samples; with ``--target`` the PREDICTED ``prediction``), or an error
+    line; either carries ``profile_s``."""
     from archcalc.results import Profile
     from archcalc.serialize import DIALECT, json_schema
     from archcalc.sweep.run import ErrorLine
+    from archcalc.timing.predict.model import Prediction
     from archcalc.timing.stats import Timing
 
     seconds = {"type": "number"}
@@ -75,7 +97,12 @@ def _sweep_line() -> dict[str, Any]:
     latency = json_schema(Timing)
     del latency["properties"]["samples_s"]
     latency["required"].remove("samples_s")
-    ok["properties"] |= {"latency_s": seconds, "latency": _body(latency)}
+    prediction = json_schema(Prediction)
+    ok["properties"] |= {
+        "latency_s": seconds,
+        "latency": _body(latency),
+        "prediction": _body(prediction),
+    }
     failed = json_schema(ErrorLine)
     failed["properties"]["status"] = {"const": "error"}
     variants = []
@@ -84,6 +111,7 @@ def _sweep_line() -> dict[str, Any]:
         schema["required"].append("profile_s")
         variants.append(_body(schema))
     defs = ok.get("$defs", {}) | latency.get("$defs", {}) | failed.get("$defs", {})
+    defs |= prediction.get("$defs", {})
     return {
         "$schema": DIALECT,
         "title": "SweepLine",

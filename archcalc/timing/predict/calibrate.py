@@ -22,7 +22,7 @@ from archcalc.timing.predict.features import features_of
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
 from archcalc.timing.predict.model import DeviceProfile
 from archcalc.timing.predict.tables import Measured
-from archcalc.timing.predict.targets import prior_for
+from archcalc.timing.predict.targets import calibration_prior, prior_for
 
 __all__ = ["CPU_MODELS", "MIN_ROWS", "Usable", "calibrate", "calibrate_cpu", "errors", "usable"]
 
@@ -61,15 +61,16 @@ class Usable:
         ]
 
 
-def usable(rows: Sequence[Measured], *, trace: bool = True) -> Usable:
-    """Keep the rows with a positive throughput and a model that traces (or is stored)."""
+def usable(rows: Sequence[Measured], *, dtype: str = "fp32", trace: bool = True) -> Usable:
+    """Keep the rows with a positive throughput and a model that traces (or is stored); their
+    features of ``dtype`` (``fp32`` or ``amp``)."""
     kept, feats, unknown, missing = [], [], 0, 0
     for row in rows:
         if row.samples_per_sec is None:
             missing += 1
             continue
         try:
-            f = features_of(row.model, row.size, trace=trace)
+            f = features_of(row.model, row.size, dtype=dtype, trace=trace)
         except ArchcalcError:
             f = None
         if f is None or len(f) == 0:
@@ -102,8 +103,9 @@ def calibrate(
         name: the target's name.
         rows: measured rows (``tables.read_table``).
         kind: ``gpu`` or ``cpu`` (picks the generic prior).
-        dtype: ``amp`` (fp16/bf16 autocast: half the bytes) or ``fp32``.
-        prior: the device the fit starts from and is pulled towards (default generic).
+        dtype: ``amp`` (fp16 autocast: its simulated bytes and casts) or ``fp32``.
+        prior: the device the fit starts from and is pulled towards (default: the shipped
+            target of the same kind and dtype, ``targets.calibration_prior``).
         source: provenance stored in the profile (file, date...).
         trace: trace models that are neither shipped nor cached (False: skip them).
 
@@ -117,15 +119,15 @@ def calibrate(
         raise InvalidArgumentError(f"kind must be gpu or cpu, not {kind!r}")
     if dtype not in ("amp", "fp32"):
         raise InvalidArgumentError(f"dtype must be amp or fp32, not {dtype!r}")
-    use = usable(rows, trace=trace)
+    start = prior or calibration_prior(kind, dtype)
+    start = replace(start, kind=kind, dtype=dtype, bytes_scale=prior_for(kind, dtype).bytes_scale)
+    use = usable(rows, dtype=start.features_dtype, trace=trace)
     if len(use.rows) < MIN_ROWS:
         raise InvalidArgumentError(
             f"only {len(use.rows)} usable rows ({use.unknown} of unknown or untraceable models, "
             f"{use.no_throughput} without a positive throughput skipped); calibration needs at "
             f"least {MIN_ROWS}"
         )
-    start = prior or prior_for(kind, dtype)
-    start = replace(start, bytes_scale=prior_for(kind, dtype).bytes_scale)
     d = design(use.samples())
     weight = 1e-3 if len(use.rows) >= 100 else 3e-2
     theta = fit(d, start, prior_weight=weight)
@@ -183,11 +185,8 @@ def calibrate_cpu(
         sps = timing.images_per_s
         raw = {"model": model, "infer_img_size": "224", "infer_batch_size": "1"}
         rows.append(Measured(model, 224, 1, sps, {**raw, "infer_samples_per_sec": str(sps)}))
-    from archcalc.timing.predict.targets import known_targets
-
-    prior = known_targets().get("i7-12700h", (None, None))[1]
     source = {"measured": "this machine's CPU, archcalc bench, batch 1, 224", "threads": threads}
-    return calibrate(name, rows, kind="cpu", dtype="fp32", prior=prior, source=source)
+    return calibrate(name, rows, kind="cpu", dtype="fp32", source=source)
 
 
 def default_source(path: Path) -> dict[str, object]:

@@ -1,9 +1,13 @@
 """Compact per-op features of a model at one input size, and where they are kept.
 
 A model's features are an ``(n, 5)`` float array, one row per distinct op: class index (in
-``OP_CLASSES``), MACs, activation bytes and weight bytes of ONE image at fp32, and how many
+``OP_CLASSES``), MACs, activation bytes and weight bytes of ONE image, and how many
 times that op runs (identical ops -- the 12 blocks of a ViT -- are merged). MACs and
-activation bytes scale with the batch; weight bytes and the op count do not.
+activation bytes scale with the batch; weight bytes and the op count do not. A constant op
+(computed from weights alone, once per forward) has no batch work: its row has no MACs and
+only weight bytes. Each trace gives two sets: ``fp32`` (every tensor fp32, as a CPU runs
+it) and ``amp`` (as CUDA fp16 autocast runs it: fp16 and fp32 tensors, plus its casts; see
+``archcalc.core.ops``); a target uses the set of its dtype (``DeviceProfile.features_dtype``).
 
 Lookup order for a timm name: the features shipped with archcalc for every model of the
 published benchmark tables (``archcalc/data/op_features.npz``), then the cache folder
@@ -28,7 +32,7 @@ from archcalc.system import cache_dir, installed_version
 if TYPE_CHECKING:
     from torch import nn
 
-    from archcalc.core.ops import OpCost
+    from archcalc.core.ops import OpCost, OpLog
     from archcalc.results import Profile
 
 __all__ = [
@@ -42,15 +46,17 @@ __all__ = [
 ]
 
 #: Bumped whenever the op classes or byte rules change (old cached features are then ignored).
-FEATURE_VERSION = 1
+FEATURE_VERSION = 3
+#: The feature sets of one trace: ``OpLog.ops`` and ``OpLog.amp_ops``.
+DTYPES = ("fp32", "amp")
 COLUMNS = ("class", "macs", "activation_bytes", "weight_bytes", "count")
 _SHIPPED = "op_features.npz"
 
 
-def key_of(model: str, size: int | tuple[int, int]) -> str:
-    """``model@HxW``: the name features are stored under."""
+def key_of(model: str, size: int | tuple[int, int], dtype: str = "fp32") -> str:
+    """``model@HxW`` (fp32) or ``model@HxW@amp``: the name features are stored under."""
     h, w = (size, size) if isinstance(size, int) else size
-    return f"{model}@{h}x{w}"
+    return f"{model}@{h}x{w}" + ("" if dtype == "fp32" else f"@{dtype}")
 
 
 def compact(ops: Iterable[OpCost], batch_size: int = 1) -> np.ndarray:
@@ -61,7 +67,8 @@ def compact(ops: Iterable[OpCost], batch_size: int = 1) -> np.ndarray:
     index = {c: i for i, c in enumerate(OP_CLASSES)}
     merged: dict[tuple[int, float, float, int], int] = {}
     for op in ops:
-        row = (index[op.cls], op.macs / batch_size, op.activation_bytes / batch_size)
+        macs = 0 if op.constant else op.macs / batch_size
+        row = (index[op.cls], macs, op.activation_bytes / batch_size)
         key = (*row, op.weight_bytes)
         merged[key] = merged.get(key, 0) + 1
     if not merged:
@@ -77,14 +84,29 @@ def trace_features(
     in_chans: int = 3,
     output_stride: int | None = None,
     reparameterize: bool = False,
+    dtype: str = "fp32",
 ) -> tuple[Profile, list[OpCost]]:
-    """``profile()`` of ``model`` with its per-op costs recorded on the same trace.
+    """``profile()`` of ``model`` with its per-op costs recorded on the same trace, as the
+    ``dtype`` (``fp32`` or ``amp``, see ``DTYPES``) runs them.
 
     Example:
         >>> profile, ops = trace_features("resnet18", 224)
         >>> ops[0].cls, ops[0].macs == 118013952
         ('conv', True)
     """
+    profile, log = _traced(model, resolution, batch_size, in_chans, output_stride, reparameterize)
+    return profile, log.ops if dtype == "fp32" else log.amp_ops
+
+
+def _traced(
+    model: str | nn.Module,
+    resolution: int | str | tuple[int, int],
+    batch_size: int,
+    in_chans: int,
+    output_stride: int | None,
+    reparameterize: bool,
+) -> tuple[Profile, OpLog]:
+    """One recorded ``profile()`` trace: the profile and its ``OpLog`` (both feature sets)."""
     from archcalc.core.ops import recording
     from archcalc.profiling.prepare import profile
 
@@ -97,7 +119,7 @@ def trace_features(
             output_stride=output_stride,
             reparameterize=reparameterize,
         )
-    return prof, list(log.ops)
+    return prof, log
 
 
 @functools.cache
@@ -171,13 +193,14 @@ def save_shipped(features: Mapping[str, np.ndarray], path: Path, **provenance: A
 
 
 def features_of(
-    model: str, size: int | tuple[int, int], *, trace: bool = True
+    model: str, size: int | tuple[int, int], *, dtype: str = "fp32", trace: bool = True
 ) -> np.ndarray | None:
     """The features of timm ``model`` at ``size``: shipped, cached, or traced now and cached.
 
     Args:
         model: a timm architecture name.
         size: the square side or ``(h, w)``.
+        dtype: ``fp32`` or ``amp`` (the target's ``features_dtype``).
         trace: False answers only from the shipped file and the cache (None if absent).
 
     Returns:
@@ -186,12 +209,13 @@ def features_of(
     Raises:
         ArchcalcError: the model is unknown or does not run at ``size`` (when traced).
     """
-    key = key_of(model, size)
+    key = key_of(model, size, dtype)
     found = load_shipped().get(key)
     if found is None:
         found = cached_features(key)
     if found is None and trace:
-        _, ops = trace_features(model, size, reparameterize=True)
-        found = compact(ops)
-        store_features(key, found)
+        _, log = _traced(model, size, 1, 3, None, True)
+        for kind, ops in zip(DTYPES, (log.ops, log.amp_ops), strict=True):
+            store_features(key_of(model, size, kind), compact(ops))
+        found = compact(log.ops if dtype == "fp32" else log.amp_ops)
     return found

@@ -2,15 +2,20 @@
 
 For one forward of a batch of B images, each op of class c takes::
 
-    count x ( max(B x MACs / rate[c], (B x activation_bytes + weight_bytes) x s / bandwidth[c])
+    count x ( hypot(B x MACs / rate[c], (B x activation_bytes + weight_bytes) x s / bandwidth[c])
               + overhead[c] )
 
-and the forward takes the sum plus one fixed per-call cost. ``s`` is the device's bytes per
-fp32 byte (0.5 under fp16/bf16 autocast). Only the four MAC classes (conv, depthwise conv,
-matmul, attention) have a compute rate; the other classes are bound by bytes alone. Work and
-activation bytes grow with the batch; weights, kernel overheads and the fixed cost do not, so
-they amortise. Throughput = B / time. Every number is a named constant of the device
-(MACs/s, bytes/s, seconds), so a prediction can say which ops bound it and why.
+and the forward takes the sum plus one fixed per-call cost. ``hypot(a, b) = sqrt(a² + b²)``
+is a smooth roofline: far from the ridge it is the larger of compute and memory time (the
+classic ``max``), at the ridge √2 times it, as real kernels that neither saturate the ALUs
+nor the memory bus are. The bytes are those of the target's feature set (fp32, or simulated
+fp16 autocast for ``amp``); ``s`` scales them (1, or 0.5 for a pure fp16/bf16 target read
+from fp32 features). Only the four MAC
+classes (conv, depthwise conv, matmul, attention) have a compute rate; the other classes are
+bound by bytes alone. Work and activation bytes grow with the batch; weights, kernel overheads
+and the fixed cost do not, so they amortise. Throughput = B / time. Every number is a named
+constant of the device (MACs/s, bytes/s, seconds), so a prediction can say which ops bound it
+and why.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from typing import Any
 import numpy as np
 
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
+from archcalc.serialize import Serialized, json_field
 
 __all__ = [
     "DeviceProfile",
+    "PredictedOp",
     "Prediction",
     "op_times",
     "predict",
@@ -42,7 +49,8 @@ class DeviceProfile:
 
     ``rate``: MACs/s per compute class; ``bandwidth``: bytes/s per class; ``overhead``:
     seconds per kernel per class; ``fixed``: seconds per forward call; ``bytes_scale``:
-    bytes per fp32 byte at this dtype; ``source``: the measurements it was fitted on;
+    a factor on the feature bytes (1: the ``amp`` features already hold autocast's dtypes);
+    ``source``: the measurements it was fitted on;
     ``error``: its measured prediction error (median/P90 %, Spearman, method).
     """
 
@@ -57,6 +65,11 @@ class DeviceProfile:
     description: str = ""
     source: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def features_dtype(self) -> str:
+        """The feature set this target's dtype runs: ``amp`` (autocast) or ``fp32``."""
+        return "amp" if self.dtype == "amp" else "fp32"
 
     def vector(self) -> np.ndarray:
         """The constants as one vector of natural logs (what a fit moves)."""
@@ -86,37 +99,41 @@ class DeviceProfile:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class PredictedOp(Serialized):
+    """One of a prediction's most expensive ops: its label and class, how many times it runs,
+    its MACs and bytes for the whole batch, its predicted time, share and bound."""
+
+    op: str
+    cls: str = json_field(name="class")
+    count: int
+    macs: int
+    bytes: int
+    time_us: float
+    share: float
+    bound: str
+
+
+@dataclass(frozen=True)
+class Prediction(Serialized):
     """A predicted figure, never a measurement: latency of one batch and throughput on
     ``target`` at ``dtype`` and ``batch_size``, with the shares of time that are compute-bound,
     memory-bound and per-kernel overhead, and the most expensive ops."""
 
-    target: str
+    target: str = json_field(before=("predicted",))
     dtype: str
     batch_size: int
     latency_ms: float
     samples_per_sec: float
-    compute_share: float
-    memory_share: float
+    compute_share: float = json_field(name="compute_bound_share")
+    memory_share: float = json_field(name="memory_bound_share")
     overhead_share: float
-    top_ops: tuple[dict[str, Any], ...]
+    top_ops: tuple[PredictedOp, ...]
     error_band: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON ``prediction`` object."""
-        return {
-            "predicted": True,
-            "target": self.target,
-            "dtype": self.dtype,
-            "batch_size": self.batch_size,
-            "latency_ms": self.latency_ms,
-            "samples_per_sec": self.samples_per_sec,
-            "compute_bound_share": self.compute_share,
-            "memory_bound_share": self.memory_share,
-            "overhead_share": self.overhead_share,
-            "top_ops": list(self.top_ops),
-            "error_band": self.error_band,
-        }
+    @property
+    def predicted(self) -> bool:
+        """Always true: the JSON says outright that this object is a prediction."""
+        return True
 
 
 def _constants(device: DeviceProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,7 +149,8 @@ def op_times(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per feature row: (compute seconds, memory seconds, overhead seconds), counts included.
 
-    The row's time is ``max(compute, memory) + overhead``.
+    The row's time is ``hypot(compute, memory) + overhead``; it is compute-bound when
+    compute >= memory.
     """
     rate, bandwidth, overhead = _constants(device)
     cls = features[:, 0].astype(int)
@@ -166,26 +184,26 @@ def predict(
         >>> predict(target, features_of("resnet50", 224), 64).samples_per_sec  # doctest: +SKIP
     """
     compute, memory, overhead = op_times(device, features, batch_size)
-    per_op = np.maximum(compute, memory) + overhead
+    bound = np.hypot(compute, memory)
+    per_op = bound + overhead
     total = float(per_op.sum()) + device.fixed
-    bound = np.maximum(compute, memory)
     compute_share = float(bound[compute >= memory].sum()) / total
     memory_share = float(bound[compute < memory].sum()) / total
     labels = names or [OP_CLASSES[int(c)] for c in features[:, 0]]
     order = np.argsort(-per_op)[:top]
     top_ops = tuple(
-        {
-            "op": labels[i],
-            "class": OP_CLASSES[int(features[i, 0])],
-            "count": int(features[i, 4]),
-            "macs": int(features[i, 1] * batch_size * features[i, 4]),
-            "bytes": int(
+        PredictedOp(
+            op=labels[i],
+            cls=OP_CLASSES[int(features[i, 0])],
+            count=int(features[i, 4]),
+            macs=int(features[i, 1] * batch_size * features[i, 4]),
+            bytes=int(
                 (features[i, 2] * batch_size + features[i, 3]) * device.bytes_scale * features[i, 4]
             ),
-            "time_us": float(per_op[i]) * 1e6,
-            "share": float(per_op[i]) / total,
-            "bound": "compute" if compute[i] >= memory[i] else "memory",
-        }
+            time_us=float(per_op[i]) * 1e6,
+            share=float(per_op[i]) / total,
+            bound="compute" if compute[i] >= memory[i] else "memory",
+        )
         for i in order
     )
     return Prediction(
@@ -244,6 +262,7 @@ def predict_model(
         in_chans=in_chans,
         output_stride=output_stride,
         reparameterize=reparameterize,
+        dtype=device.features_dtype,
     )
     index = {c: i for i, c in enumerate(OP_CLASSES)}
     rows = [(index[o.cls], o.macs, o.activation_bytes, o.weight_bytes, 1) for o in ops]
@@ -286,7 +305,7 @@ def predict_sizes(
 
 def annotate_rows(rows: list[dict[str, Any]], device: DeviceProfile, batch_size: int = 1) -> int:
     """Add PREDICTED ``pred_latency_ms`` (per batch), ``pred_samples_per_sec``, ``pred_target``
-    and ``pred_batch_size`` to every ok square row of a report (``archcalc.report.rows``) in
+    and ``pred_batch_size`` to every ok row of a report (``archcalc.report.rows``) in
     place; how many could not be."""
     from archcalc.checks import check_positive
     from archcalc.errors import ArchcalcError
@@ -301,10 +320,11 @@ def annotate_rows(rows: list[dict[str, Any]], device: DeviceProfile, batch_size:
             pred_target=device.name,
             pred_batch_size=batch_size,
         )
-        if row.get("status") != "ok" or row.get("height") != row.get("width"):
+        if row.get("status") != "ok":
             continue
+        size = (int(row["height"]), int(row["width"]))
         try:
-            features = features_of(str(row["model"]), int(row["height"]))
+            features = features_of(str(row["model"]), size, dtype=device.features_dtype)
         except ArchcalcError:
             features = None
         if features is None or len(features) == 0:

@@ -19,10 +19,20 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.system import cache_dir
 from archcalc.timing.predict.model import DeviceProfile
 
-__all__ = ["FORMAT", "known_targets", "load_target", "prior_for", "save_target", "target_to_dict"]
+__all__ = [
+    "FORMAT",
+    "PRIOR_TARGETS",
+    "calibration_prior",
+    "known_targets",
+    "load_target",
+    "prior_for",
+    "save_target",
+    "target_to_dict",
+]
 
 FORMAT = "archcalc-target"
-VERSION = 1
+#: 2: ``amp`` targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
+VERSION = 2
 
 
 def prior_for(kind: str, dtype: str) -> DeviceProfile:
@@ -35,13 +45,28 @@ def prior_for(kind: str, dtype: str) -> DeviceProfile:
         name=f"generic-{kind}",
         kind=kind,
         dtype=dtype,
-        bytes_scale=0.5 if dtype in ("amp", "float16", "bfloat16") else 1.0,
+        bytes_scale=0.5 if dtype in ("float16", "bfloat16") else 1.0,  # amp: in the features
         rate=rate,
         bandwidth=dict.fromkeys(OP_CLASSES, 6e11 if gpu else 2e10),
         overhead=dict.fromkeys(OP_CLASSES, 3e-6 if gpu else 5e-6),
         fixed=1e-4,
         description="generic prior",
     )
+
+
+#: The shipped target a calibration of each (kind, dtype) starts from: a real device of the
+#: same kind is a far better prior than round numbers when only 20-30 rows are measured.
+PRIOR_TARGETS = {("gpu", "amp"): "rtx4090", ("cpu", "fp32"): "i7-12700h"}
+
+
+def calibration_prior(kind: str, dtype: str) -> DeviceProfile:
+    """What ``calibrate`` starts from and pulls towards: the shipped target of the same kind
+    and dtype (``PRIOR_TARGETS``), else the generic prior."""
+    name = PRIOR_TARGETS.get((kind, dtype))
+    entry = _shipped().get(name or "")
+    if entry is None:
+        return prior_for(kind, dtype)
+    return _from_dict(json.loads(entry.read_text()), f"shipped {name}")
 
 
 def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
@@ -70,7 +95,8 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
         raise InvalidArgumentError(f"{where} is not an archcalc target file (no format {FORMAT})")
     if data.get("version") != VERSION:
         raise InvalidArgumentError(
-            f"{where}: target file version {data.get('version')!r}, this archcalc reads {VERSION}"
+            f"{where}: target file version {data.get('version')!r}, this archcalc reads "
+            f"{VERSION}: calibrate it again (archcalc calibrate)"
         )
     try:
         c = data["constants"]
