@@ -27,13 +27,14 @@ from archcalc.timing.predict.tables import Measured, read_table
 from archcalc.timing.predict.targets import load_target, save_target, target_to_dict
 
 
-def ops_of(fn, module: nn.Module | None = None) -> list[OpCost]:
-    """The recorded ops of ``fn()`` counted as profile() counts (module tensors = weights)."""
+def ops_of(fn, module: nn.Module | None = None, dtype: str = "fp32") -> list[OpCost]:
+    """The recorded ops of ``fn()`` counted as profile() counts (module tensors = weights), as
+    ``dtype`` runs them (``amp``: simulated fp16 autocast)."""
     tensors = [] if module is None else [*module.parameters(), *module.buffers()]
     skip = {t.untyped_storage()._cdata for t in tensors}
     with torch.no_grad(), recording() as log, count_forward("core", skip):
         fn()
-    return log.ops
+    return log.kernels(dtype)
 
 
 def one(ops: list[OpCost]) -> OpCost:
@@ -135,10 +136,7 @@ def test_ops_on_weights_alone_are_constant() -> None:
 
 def amp_ops_of(fn, module: nn.Module) -> list[tuple[str, str, int, int]]:
     """``(op, class, activation bytes, weight bytes)`` of each kernel under simulated autocast."""
-    skip = {t.untyped_storage()._cdata for t in [*module.parameters(), *module.buffers()]}
-    with torch.no_grad(), recording() as log, count_forward("core", skip):
-        fn()
-    return [(o.op, o.cls, o.activation_bytes, o.weight_bytes) for o in log.amp_ops]
+    return [(o.op, o.cls, o.activation_bytes, o.weight_bytes) for o in ops_of(fn, module, "amp")]
 
 
 def test_autocast_bytes_and_casts_by_hand() -> None:

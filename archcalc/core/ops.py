@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -142,9 +142,35 @@ def _tensors(items: Any) -> Iterator[torch.Tensor]:
             yield from _tensors(item.values())
 
 
-#: One distinct storage an op reads: (storage, bytes at the trace's dtype, elements (bytes for
-#: a non-float tensor), is a weight, is floating point, is fp16 under autocast, dimensions).
-_Read = tuple[Any, int, int, bool, bool, bool, int]
+class _Read(NamedTuple):
+    """One distinct storage an op reads."""
+
+    storage: Any
+    nbytes: int  # at the trace's dtype (a broadcast input: its storage, read once)
+    units: int  # elements of a float tensor, bytes of any other (its size does not change)
+    weight: bool  # a parameter/buffer or computed from them alone
+    floating: bool
+    half: bool  # fp16 under autocast
+    shaped: bool  # not 0-d (a 0-d operand does not promote the result's dtype)
+
+
+class _Storages:
+    """Storages by ``_cdata`` through weak references: one that is freed (its address may be
+    reused by a new tensor) no longer counts, and none is kept alive (the trace's peak memory
+    follows real frees)."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, StorageWeakRef] = {}
+
+    def __contains__(self, storage: Any) -> bool:
+        ref = self._refs.get(storage._cdata)
+        return ref is not None and not ref.expired()
+
+    def add(self, storage: Any) -> None:
+        self._refs[storage._cdata] = StorageWeakRef(storage)
+
+    def discard(self, storage: Any) -> None:
+        self._refs.pop(storage._cdata, None)
 
 
 class OpLog:
@@ -155,7 +181,7 @@ class OpLog:
         self.ops: list[OpCost] = []
         self.amp_ops: list[OpCost] = []
         self._weights: set[int] = set()
-        self._derived: dict[int, StorageWeakRef] = {}
+        self._derived = _Storages()
         self._amp = _Autocast(self)
         self._fused: list[OpCost] | None = None
 
@@ -164,17 +190,17 @@ class OpLog:
         ``weight_storages`` are the parameter/buffer storages' ``_cdata``."""
         self.ops, self.amp_ops = [], []
         self._weights = weight_storages
-        self._derived = {}
+        self._derived = _Storages()
         self._amp = _Autocast(self)
         self._fused = None
 
     def is_weight(self, storage: Any) -> bool:
         """A parameter/buffer, or a tensor computed from them alone (still alive)."""
-        key = storage._cdata
-        if key in self._weights:
-            return True
-        ref = self._derived.get(key)
-        return ref is not None and not ref.expired()
+        return storage._cdata in self._weights or storage in self._derived
+
+    def kernels(self, dtype: str) -> list[OpCost]:
+        """The ops as ``dtype`` runs them: ``amp`` (CUDA fp16 autocast) or the trace's own."""
+        return self.amp_ops if dtype == "amp" else self.ops
 
     def add(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, macs: int):
         """Record one dispatched op with the MACs the Counter gave it."""
@@ -210,20 +236,20 @@ class OpLog:
             nbytes = min(t.numel() * size, storage.nbytes())  # a broadcast input: read once
             floating = t.is_floating_point()
             units = nbytes // size if floating else nbytes
-            half = floating and self._amp.is_half(storage)
-            reads.append((storage, nbytes, units, self.is_weight(storage), floating, half, t.dim()))
+            half = floating and storage in self._amp.half
+            weight = self.is_weight(storage)
+            reads.append(_Read(storage, nbytes, units, weight, floating, half, t.dim() > 0))
         return reads
 
     def _bytes(self, reads: list[_Read], outputs: list[torch.Tensor]) -> tuple[int, int, bool]:
         """(activation bytes, weight bytes, constant) read and written at the trace's dtype;
         the outputs of a constant op (no activation input) count as weights from then on."""
-        act = sum(r[1] for r in reads if not r[3])
-        weight = sum(r[1] for r in reads if r[3])
+        act = sum(r.nbytes for r in reads if not r.weight)
+        weight = sum(r.nbytes for r in reads if r.weight)
         written = sum(t.numel() * t.element_size() for t in outputs)
         if act == 0 and weight > 0 and self._fused is None:
             for t in outputs:
-                storage = t.untyped_storage()
-                self._derived[storage._cdata] = StorageWeakRef(storage)
+                self._derived.add(t.untyped_storage())
             return 0, weight + written, True
         return act + written, weight, False
 
@@ -267,24 +293,20 @@ class _Autocast:
 
     def __init__(self, log: OpLog) -> None:
         self.log = log
-        self.half: dict[int, StorageWeakRef] = {}
+        self.half = _Storages()
         self.cast_weights: set[int] = set()
-
-    def is_half(self, storage: Any) -> bool:
-        ref = self.half.get(storage._cdata)
-        return ref is not None and not ref.expired()
 
     def forget(self, out: Any) -> None:
         """``out`` is a fresh fp32 tensor (an allocation autocast does not see)."""
         for t in _tensors((out,)):
-            self.half.pop(t.untyped_storage()._cdata, None)
+            self.half.discard(t.untyped_storage())
 
     def run(self, op: OpCost, reads: list[_Read], outputs: list[torch.Tensor]) -> list[OpCost]:
         """The kernels ``op`` is under autocast: any casts, then the op at autocast dtypes."""
         name, cls = op.op, op.cls
-        floats = [r for r in reads if r[4]]
-        first_half = floats[0][5] if floats else None
-        promote_float = any(not r[5] and r[6] > 0 for r in floats)
+        floats = [r for r in reads if r.floating]
+        first_half = floats[0].half if floats else None
+        promote_float = any(not r.half and r.shaped for r in floats)
         if cls in _AMP_HALF_CLASSES or name in _AMP_HALF:
             want: bool | None = True
         elif name in _AMP_FLOAT or any(w in name for w in _AMP_FLOAT_WORDS):
@@ -293,11 +315,15 @@ class _Autocast:
             want = None
         kernels: list[OpCost] = []
         act = weight = 0
-        for storage, _, units, is_weight, floating, half, _ in reads:
-            size = units * (2 if (half if want is None else want) else 4) if floating else units
-            if floating and want is not None and half != want:
-                kernels += self._cast(storage, units, is_weight)
-            if is_weight:
+        for r in reads:
+            size = (
+                r.units * (2 if (r.half if want is None else want) else 4)
+                if r.floating
+                else r.units
+            )
+            if r.floating and want is not None and r.half != want:
+                kernels += self._cast(r.storage, r.units, r.weight)
+            if r.weight:
                 weight += size
             else:
                 act += size
@@ -316,9 +342,9 @@ class _Autocast:
             else:
                 act += n
             if floating and out_half:
-                self.half[storage._cdata] = StorageWeakRef(storage)
+                self.half.add(storage)
             else:
-                self.half.pop(storage._cdata, None)
+                self.half.discard(storage)
         return [*kernels, OpCost(name, cls, op.macs, act, weight, op.constant)]
 
     def _cast(self, storage: Any, elements: int, is_weight: bool) -> list[OpCost]:

@@ -261,12 +261,11 @@ def _recording(target: Any) -> AbstractContextManager[Any]:
 
 def _prediction(log: Any, settings: SweepSettings) -> dict[str, Any]:
     """The PREDICTED ``prediction`` object of one traced size on ``settings.target``, from the
-    recorded ops of the target's dtype (``OpLog.ops``: fp32, ``OpLog.amp_ops``: autocast)."""
+    recorded ops of the target's dtype (``OpLog.kernels``)."""
     from archcalc.timing.predict.features import compact
     from archcalc.timing.predict.model import predict
 
-    ops = log.amp_ops if settings.target.features_dtype == "amp" else log.ops
-    features = compact(ops, settings.batch_size)
+    features = compact(log.kernels(settings.target.features_dtype), settings.batch_size)
     return predict(settings.target, features, settings.batch_size).to_dict()
 
 

@@ -47,7 +47,7 @@ __all__ = [
 
 #: Bumped whenever the op classes or byte rules change (old cached features are then ignored).
 FEATURE_VERSION = 3
-#: The feature sets of one trace: ``OpLog.ops`` and ``OpLog.amp_ops``.
+#: The feature sets of one trace (``OpLog.kernels``).
 DTYPES = ("fp32", "amp")
 COLUMNS = ("class", "macs", "activation_bytes", "weight_bytes", "count")
 _SHIPPED = "op_features.npz"
@@ -95,7 +95,7 @@ def trace_features(
         ('conv', True)
     """
     profile, log = _traced(model, resolution, batch_size, in_chans, output_stride, reparameterize)
-    return profile, log.ops if dtype == "fp32" else log.amp_ops
+    return profile, log.kernels(dtype)
 
 
 def _traced(
@@ -215,7 +215,7 @@ def features_of(
         found = cached_features(key)
     if found is None and trace:
         _, log = _traced(model, size, 1, 3, None, True)
-        for kind, ops in zip(DTYPES, (log.ops, log.amp_ops), strict=True):
-            store_features(key_of(model, size, kind), compact(ops))
-        found = compact(log.ops if dtype == "fp32" else log.amp_ops)
+        for kind in DTYPES:
+            store_features(key_of(model, size, kind), compact(log.kernels(kind)))
+        found = compact(log.kernels(dtype))
     return found
