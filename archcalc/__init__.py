@@ -9,16 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from archcalc.deprecation import install_module_aliases
-
 __version__ = "0.1.0"
-
-install_module_aliases()  # old module paths (archcalc.timing.scale...) for one release
 
 __all__ = [
     "ArchcalcError",
     "ArchitectureDefectError",
     "BenchReport",
+    "Budgets",
     "DeviceUnavailableError",
     "GrowthLaw",
     "InsufficientMemoryError",
@@ -33,6 +30,7 @@ __all__ = [
     "ReceptiveField",
     "ScalePoint",
     "Scaling",
+    "SearchScope",
     "SearchSummary",
     "SizeRange",
     "Stage",
@@ -42,6 +40,7 @@ __all__ = [
     "Timing",
     "TimingSettings",
     "TraceError",
+    "TrainBatch",
     "UnknownModelError",
     "Validity",
     "WorkerCrashError",
@@ -75,7 +74,7 @@ _LAZY = {
     "bench": "archcalc.timing.bench",
     "BenchReport": "archcalc.timing.stats",
     "TimingSettings": "archcalc.timing.measure",
-    "ScalePoint": "archcalc.profiling.scale",
+    "ScalePoint": "archcalc.timing.scale",
     "MergeSummary": "archcalc.sweep.merge",
     "check_resolution": "archcalc.profiling.accepts",
     "size_range": "archcalc.profiling.accepts",
@@ -94,8 +93,8 @@ _LAZY = {
     "InvalidResolutionError": "archcalc.errors",
     "TraceError": "archcalc.errors",
     "UnknownModelError": "archcalc.errors",
-    "scale": "archcalc.profiling.scale",
-    "Scaling": "archcalc.profiling.scale",
+    "scale": "archcalc.timing.scale",
+    "Scaling": "archcalc.timing.scale",
     "NothingFitsError": "archcalc.errors",
     "WorkerCrashError": "archcalc.errors",
     "to_pandas": "archcalc.report.frames",
@@ -106,9 +105,12 @@ _LAZY = {
     "merge_results": "archcalc.sweep.merge",
     "SweepSettings": "archcalc.sweep.run",
     "SweepSummary": "archcalc.sweep.run",
+    "Budgets": "archcalc.recommend.request",
+    "SearchScope": "archcalc.recommend.request",
+    "TrainBatch": "archcalc.recommend.request",
 }
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what the lazy names are, for type checkers (tests/test_api.py)
     from archcalc.core.formulas import register_formula, use_formulas
     from archcalc.errors import (
         ArchcalcError,
@@ -122,18 +124,25 @@ if TYPE_CHECKING:
         UnknownModelError,
         WorkerCrashError,
     )
+    from archcalc.growth import GrowthLaw
     from archcalc.profiling.accepts import check_resolution, size_range
     from archcalc.profiling.prepare import profile
-    from archcalc.profiling.scale import Scaling, scale
+    from archcalc.progress import ProgressCallback
+    from archcalc.recommend.levels import Level
     from archcalc.recommend.named import suggest
-    from archcalc.recommend.suggestion import Suggestion
+    from archcalc.recommend.request import Budgets, SearchScope, TrainBatch
+    from archcalc.recommend.search import search_backbones
+    from archcalc.recommend.search_front import SearchSummary
+    from archcalc.recommend.suggestion import Option, Suggestion
     from archcalc.report.frames import to_pandas
     from archcalc.results import Profile, ReceptiveField, Stage
-    from archcalc.sizes.validity import Validity
-    from archcalc.sweep.merge import merge_results
+    from archcalc.sizes.validity import SizeRange, Validity
+    from archcalc.sweep.merge import MergeSummary, merge_results
     from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep
-    from archcalc.timing.measure import measure
-    from archcalc.timing.stats import Timing
+    from archcalc.timing.bench import bench
+    from archcalc.timing.measure import TimingSettings, measure
+    from archcalc.timing.scale import ScalePoint, Scaling, scale
+    from archcalc.timing.stats import BenchReport, Timing
 
 
 def __getattr__(name: str) -> Any:

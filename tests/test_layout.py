@@ -17,11 +17,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "archcalc"
 LAYERS = (
     ("archcalc", "archcalc.errors", "archcalc.results", "archcalc.formatting",
      "archcalc.checks", "archcalc.system", "archcalc.growth", "archcalc.display",
-     "archcalc.progress", "archcalc.deprecation", "archcalc.serialize"),
+     "archcalc.progress", "archcalc.serialize"),
     ("archcalc.core",),
     ("archcalc.sizes",),
     ("archcalc.profiling",),
-    ("archcalc.timing", "archcalc.profiling.scale"),  # a profiling sweep whose latency measures
+    ("archcalc.timing",),
     ("archcalc.recommend",),
     ("archcalc.sweep",),
     ("archcalc.report", "archcalc.schemas"),

@@ -15,7 +15,7 @@ import torch
 
 import archcalc
 from archcalc.growth import fit_growth, local_exponents
-from archcalc.profiling.scale import pick_sides
+from archcalc.timing.scale import pick_sides
 
 
 def test_fit_recovers_exact_coefficients() -> None:

@@ -286,7 +286,7 @@ def test_real_timing_validates() -> None:
 
 
 def test_real_suggestion_scaling_and_sizes_validate() -> None:
-    s = archcalc.suggest("coarse", ["resnet18"], latency=False, gpu_memory=8)
+    s = archcalc.suggest("coarse", ["resnet18"], latency=False, train_batch=archcalc.TrainBatch(8))
     data = json.loads(json.dumps(s.to_dict()))
     _valid(data, "suggestion")
     back = type(s).from_dict(data)  # build_kwargs and per-option train_macs are not JSON

@@ -17,6 +17,7 @@ import archcalc
 from archcalc.cli import main
 from archcalc.errors import InvalidArgumentError, UnknownModelError
 from archcalc.recommend.named import suggest
+from archcalc.recommend.request import Budgets, SearchScope
 from archcalc.recommend.search import search_backbones
 
 #: resnet18's layer4 MACs per output position: conv3x3 256->512 (1,179,648) + 1x1 downsample
@@ -86,7 +87,7 @@ def test_default_backbones_for_region_pick_the_one_that_reaches_k3() -> None:
 
 
 def test_max_gmacs_excluding_448_falls_back_to_320() -> None:
-    s = suggest("fine-grained", "resnet18", max_gmacs=5, latency=False)
+    s = suggest("fine-grained", "resnet18", budgets=Budgets(max_gmacs=5), latency=False)
     assert s.resolution == (320, 320)  # 3.70 GMACs; 448 costs 7.25
     assert any("max_gmacs=5 (7.255 GMACs) excludes resnet18 at 448x448" in w for w in s.warnings)
 
@@ -105,7 +106,8 @@ def fake_measure(calls: list[Any]) -> Any:
 def test_budget_ms_measures_few_rows_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
     monkeypatch.setattr("archcalc.recommend.evaluate.measure_profiled", fake_measure(calls))
-    s = suggest("fine-grained", "resnet18", budget_ms=50)  # 448: 72.5 ms, 320: 37.0 ms
+    # 448: 72.5 ms, 320: 37.0 ms
+    s = suggest("fine-grained", "resnet18", budgets=Budgets(budget_ms=50))
     assert s.resolution == (320, 320)
     # resnet18 at 320: conv maps are 10/7 of their side at 224 (160..10 vs 112..7), so the
     # conv MACs (1,814,073,344 - fc 512,000 at 224, torchvision's _ops) scale by 100/49:
@@ -144,7 +146,9 @@ resnet18,a1_in1k,73.164,91.054,288,1.000,224,11.69,3.01
 def test_auto_searches_a_table(tmp_path: Any) -> None:
     table = tmp_path / "top1.csv"
     table.write_text(FIXTURE_TABLE)
-    s = search_backbones("coarse", max_gmacs=1, latency=False, catalog=table)
+    s = search_backbones(
+        "coarse", budgets=Budgets(max_gmacs=1), latency=False, scope=SearchScope(catalog=table)
+    )
     # notanet_v9 is skipped (timm does not list it). Bounds at 224 from eval size 288:
     # area a = (224/288)^2 = 0.6049, a^2 = 0.3660 > 0.45 a, so MACs >= (G - 0.005) x 0.9 x 0.3660:
     # resnet50 (6.80 G) -> 2.24 G > 1: pruned unprofiled. efficientnet_b0 (core 0.386 G at
@@ -166,7 +170,7 @@ def test_auto_searches_a_table(tmp_path: Any) -> None:
 
 @pytest.mark.cuda
 def test_real_latency_on_cuda() -> None:
-    s = suggest("coarse", "resnet18", device="cuda", budget_ms=1000)
+    s = suggest("coarse", "resnet18", device="cuda", budgets=Budgets(budget_ms=1000))
     assert s.resolution == (224, 224)
     assert s.chosen.latency_s is not None and 0 < s.chosen.latency_s < 1
     assert "on cuda:0" in next(r for r in s.reasons if r.startswith("cost:"))
@@ -175,13 +179,13 @@ def test_real_latency_on_cuda() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"budget_ms": 10, "latency": False}, InvalidArgumentError),
-        ({"max_gmacs": -1}, InvalidArgumentError),
-        ({"budget_ms": float("inf")}, InvalidArgumentError),
+        ({"budgets": Budgets(budget_ms=10), "latency": False}, InvalidArgumentError),
+        ({"budgets": Budgets(max_gmacs=-1)}, InvalidArgumentError),
+        ({"budgets": Budgets(budget_ms=float("inf"))}, InvalidArgumentError),
         ({"backbones": ["resnet5O"]}, UnknownModelError),
         ({"device": "tpu"}, InvalidArgumentError),
         ({"backbones": ["auto", "resnet18"]}, InvalidArgumentError),
-        ({"max_params": 0}, InvalidArgumentError),
+        ({"budgets": Budgets(max_params=0)}, InvalidArgumentError),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
@@ -190,10 +194,10 @@ def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
         suggest("coarse", **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"top": 0}, {"family": " , "}])
-def test_bad_search_arguments(kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize("scope", [SearchScope(top=0), SearchScope(family=" , ")])
+def test_bad_search_arguments(scope: SearchScope) -> None:
     with pytest.raises(InvalidArgumentError):
-        search_backbones("coarse", latency=False, **kwargs)
+        search_backbones("coarse", latency=False, scope=scope)
 
 
 def test_public_api_exports_suggest() -> None:
@@ -298,7 +302,9 @@ def test_reparameterize_reaches_every_prepare_and_the_timing(
 def test_auto_front_table_and_nothing_fits(tmp_path: Any) -> None:
     table = tmp_path / "top1.csv"
     table.write_text(FIXTURE_TABLE)
-    s = search_backbones("coarse", max_gmacs=1, latency=False, catalog=table)
+    s = search_backbones(
+        "coarse", budgets=Budgets(max_gmacs=1), latency=False, scope=SearchScope(catalog=table)
+    )
     from archcalc.report.tables import suggest_report
 
     out = suggest_report(s)

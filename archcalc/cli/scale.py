@@ -58,8 +58,8 @@ def scale_command(
     memory; then fit MACs ~ a r^2 + b r^4 and give the r^4 (global-attention) share and the
     exponent between neighbouring sizes. Everything runs on the meta device but --latency."""
     from archcalc.display import notes_text
-    from archcalc.profiling.scale import scale, scale_notes, scale_table
     from archcalc.report.tables import render_json, render_table
+    from archcalc.timing.scale import scale, scale_notes, scale_table
 
     with ProgressBar("scale") as bar:
         result = scale(

@@ -175,7 +175,13 @@ def suggest_command(
     that keep k <= 9, the training start and, with --gpu-memory, the largest training batch.
     With --no-latency the answer is cached (see 'archcalc cache --help')."""
     from archcalc.cli.result_cache import cached
-    from archcalc.recommend.request import backbone_names, check_search_only
+    from archcalc.recommend.request import (
+        Budgets,
+        SearchScope,
+        TrainBatch,
+        backbone_names,
+        check_search_only,
+    )
     from archcalc.recommend.suggestion import Suggestion
     from archcalc.report.tables import render_json, suggest_report
 
@@ -188,18 +194,15 @@ def suggest_command(
         from archcalc.errors import InvalidArgumentError
 
         raise InvalidArgumentError("a predicted-latency timer (--target) needs --backbone auto")
+    batch_given = bool(gpu_memory) or precision != "fp32" or epoch_images is not None
     common = {
         "device": device,
-        "budget_ms": budget_ms,
-        "max_gmacs": max_gmacs,
-        "max_params": max_params,
+        "budgets": Budgets(budget_ms, max_gmacs, max_params),
         "latency": not no_latency,
         "levels": levels_file,
         "reparameterize": reparameterize,
         "training": not no_training,
-        "gpu_memory": gpu_memory,
-        "precision": precision,
-        "epoch_images": epoch_images,
+        "train_batch": TrainBatch(gpu_memory, precision, epoch_images) if batch_given else None,
     }
 
     def compute() -> dict[str, Any]:
@@ -208,9 +211,10 @@ def suggest_command(
             if search:
                 from archcalc.recommend.search import search_backbones
 
+                scope = SearchScope(family=family) if top is None else SearchScope(top, family)
                 found = search_backbones(
-                    task, top=5 if top is None else top, family=family, progress=bar.step,
-                    timer=timer, latency_basis=basis, **common,
+                    task, scope=scope, progress=bar.step, timer=timer, latency_basis=basis,
+                    **common,
                 )  # fmt: skip
             else:
                 from archcalc.recommend.named import suggest

@@ -9,7 +9,6 @@ from torch import nn
 
 from archcalc.checks import check_positive
 from archcalc.core.geometry import MAX_SIDE, parse_resolution
-from archcalc.deprecation import renamed_kwargs
 from archcalc.errors import InvalidArgumentError
 from archcalc.profiling.prepare import read_rules
 from archcalc.results import Pair
@@ -51,7 +50,6 @@ def check_resolution(
     return judge(rules, res)
 
 
-@renamed_kwargs(low="min_resolution", high="max_resolution")
 def size_range(
     model: str | nn.Module,
     min_resolution: int = 32,
@@ -66,8 +64,7 @@ def size_range(
 
     Args:
         model: timm name or ``nn.Module``.
-        min_resolution, max_resolution: the range of square sides (``low``/``high`` are their
-            deprecated names).
+        min_resolution, max_resolution: the range of square sides.
         aligned: only aligned sides (no pixel dropped, no padded window); False lists every
             side the model runs at.
         in_chans, output_stride: as the model would be built.

@@ -11,13 +11,11 @@ with the GPU sizes for the largest training batch. The zoo search is ``search_ba
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from archcalc.core.build import Built
-from archcalc.deprecation import renamed_kwargs, warn_deprecated
-from archcalc.errors import ArchcalcError
+from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import build_model
 from archcalc.progress import ProgressCallback, report_progress
@@ -26,14 +24,14 @@ from archcalc.recommend.evaluate import latency_s, profile_at, stride_remedies
 from archcalc.recommend.kmax import above_window, k_window_side
 from archcalc.recommend.levels import Level
 from archcalc.recommend.request import (
+    Budgets,
     Levels,
+    TrainBatch,
     backbone_names,
     check_request,
-    check_search_only,
     growth_laws,
 )
 from archcalc.recommend.rules import K_MIN, Backbone
-from archcalc.recommend.search import search_backbones
 from archcalc.recommend.suggestion import Option, Suggestion
 from archcalc.results import Pair
 
@@ -42,26 +40,18 @@ __all__ = ["suggest"]
 Key = tuple[str, Pair, int | None]
 
 
-@renamed_kwargs(measure_latency="latency")
 def suggest(
     task: str,
     backbones: str | Sequence[str] | None = None,
     *,
     device: str = "cpu",
-    budget_ms: float | None = None,
-    max_gmacs: float | None = None,
-    max_params: float | None = None,
+    budgets: Budgets | None = None,
     latency: bool = True,
     levels: Levels = None,
     progress: ProgressCallback | None = None,
     reparameterize: bool = False,
     training: bool = True,
-    gpu_memory: float | Sequence[float] | None = None,
-    precision: str = "fp32",
-    epoch_images: int | None = None,
-    top: int | None = None,
-    family: str | None = None,
-    catalog: str | os.PathLike[str] | None = None,
+    train_batch: TrainBatch | None = None,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task`` on the named ``backbones``.
 
@@ -72,33 +62,25 @@ def suggest(
     Args:
         task: a level name or alias (coarse, fine-grained, region, ...).
         backbones: timm names in order of preference (default resnet18 and
-            mobilenetv3_large_100, the proven baselines). ``"auto"`` is deprecated: it calls
-            ``search_backbones`` (with ``top``, ``family``, ``catalog``).
+            mobilenetv3_large_100, the proven baselines).
         device: where latency is measured.
-        budget_ms, max_gmacs, max_params: median latency at batch 1 (ms), MACs / 1e9,
-            parameters / 1e6.
-        latency: measure the latency of the rows that decide (False: static numbers only;
-            ``measure_latency=`` is its deprecated name).
+        budgets: what the choice may cost (``Budgets``: latency, MACs, parameters).
+        latency: measure the latency of the rows that decide (False: static numbers only).
         levels: a levels file or a table of ``Level`` (``recommend.levels``).
         progress: ``progress(done, total, what)`` before each backbone is profiled and each
             row is timed (``archcalc.progress``).
         reparameterize: profile and time the fused deploy form of re-parameterizable
             backbones (timm's ``reparameterize_model``; slower: built on the CPU).
         training: include the level's training start (rules §5).
-        gpu_memory: GPU size(s) in GiB: the largest training batch that fits each (the
-            profiles then also count one training step's MACs).
-        precision: ``fp32`` or ``amp`` (saved activations in half precision).
-        epoch_images: images per epoch for the epoch cost (default: the training start's
-            ``data_images``, 3,000).
-        top, family, catalog: the search's own arguments: given with named backbones they
-            raise (they would change nothing).
+        train_batch: the largest training batch per GPU size and the epoch cost
+            (``TrainBatch``; the profiles then also count one training step's MACs).
 
     Returns:
         A ``Suggestion`` (``to_dict()``: the JSON of docs/schemas.md).
 
     Raises:
-        InvalidArgumentError: a bad argument, or ``top``/``family``/``catalog`` with named
-            backbones.
+        InvalidArgumentError: a bad argument, or ``"auto"`` (the search is
+            ``search_backbones``).
         UnknownModelError: a name timm does not list.
 
     Example:
@@ -107,36 +89,17 @@ def suggest(
     """
     names, search = backbone_names(backbones)
     if search:
-        warn_deprecated('suggest(task, "auto")', "search_backbones(task)")
-        return search_backbones(
-            task,
-            device=device,
-            budget_ms=budget_ms,
-            max_gmacs=max_gmacs,
-            max_params=max_params,
-            latency=latency,
-            levels=levels,
-            top=5 if top is None else top,
-            family=family,
-            catalog=catalog,
-            progress=progress,
-            reparameterize=reparameterize,
-            training=training,
-            gpu_memory=gpu_memory,
-            precision=precision,
-            epoch_images=epoch_images,
+        raise InvalidArgumentError(
+            'backbone "auto" is the zoo search: call search_backbones(task), or name backbones'
         )
-    check_search_only(top, family, catalog)
     request = check_request(
         task,
         levels=levels,
         device=device,
         latency=latency,
-        budgets=(budget_ms, max_gmacs, max_params),
+        budgets=budgets,
         training=training,
-        gpu_memory=gpu_memory,
-        precision=precision,
-        epoch_images=epoch_images,
+        train_batch=train_batch,
         reparameterize=reparameterize,
     )
     level, limits = request.level, request.limits

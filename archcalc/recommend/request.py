@@ -1,17 +1,17 @@
 """A suggestion request checked once, for both entry points (no torch).
 
 ``suggest`` (named backbones) and ``search_backbones`` (the zoo search) take the same task,
-budgets, training and build arguments; ``check_request`` validates them before anything is
-built, so every argument either applies or raises at once. ``check_search_only`` refuses the
-search's own arguments (``top``, ``family``, ``catalog``) where no search runs; the CLI calls
-it before torch loads.
+``Budgets``, ``TrainBatch``, training and build arguments; ``check_request`` validates them
+before anything is built, so every argument either applies or raises at once. The search's
+own arguments are a ``SearchScope``; ``check_search_only`` refuses them where no search runs
+(the CLI's ``--top``/``--family`` with named backbones), before torch loads.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from archcalc.checks import check_limit, check_positive
@@ -24,8 +24,11 @@ from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
 from archcalc.recommend.suggestion import Option
 
 __all__ = [
+    "Budgets",
     "Levels",
     "Request",
+    "SearchScope",
+    "TrainBatch",
     "backbone_names",
     "check_request",
     "check_search_only",
@@ -35,6 +38,47 @@ __all__ = [
 
 #: What ``levels=`` takes: a levels file, or a table of ``Level``.
 Levels = str | os.PathLike[str] | Sequence[Level] | None
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """What the chosen option may cost (None: no limit), for ``suggest`` and
+    ``search_backbones`` alike: ``budget_ms`` the median latency at batch 1 (ms; it needs
+    latency measured), ``max_gmacs`` MACs / 1e9, ``max_params`` parameters / 1e6.
+
+    Example:
+        >>> archcalc.Budgets(budget_ms=20, max_gmacs=5)
+        Budgets(budget_ms=20, max_gmacs=5, max_params=None)
+    """
+
+    budget_ms: float | None = None
+    max_gmacs: float | None = None
+    max_params: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainBatch:
+    """The training batch to size: the largest that fits each GPU of ``gpu_memory`` (GiB, one
+    size or several; Adam, from the static estimate) at ``precision`` (``fp32``, or ``amp``:
+    activations saved in half precision), and the steps and MACs of an epoch of
+    ``epoch_images`` (default: the training start's ``data_images``, 3,000). The profiles
+    then also count one training step's MACs."""
+
+    gpu_memory: float | Sequence[float]
+    precision: str = "fp32"
+    epoch_images: int | None = None
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """Where ``search_backbones`` looks: the architectures of ``catalog`` (an accuracy table
+    with the packaged table's columns; default timm's) matching ``family`` (fnmatch patterns,
+    comma-separated: ``convnext*``); it stops after ``top`` options of the accuracy-cost front
+    (the first is the choice)."""
+
+    top: int = 5
+    family: str | None = None
+    catalog: str | os.PathLike[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,32 +102,29 @@ def check_request(
     levels: Levels,
     device: str,
     latency: bool,
-    budgets: tuple[float | None, float | None, float | None],
+    budgets: Budgets | None,
     training: bool,
-    gpu_memory: float | Sequence[float] | None,
-    precision: str,
-    epoch_images: int | None,
+    train_batch: TrainBatch | None,
     reparameterize: bool,
 ) -> Request:
-    """Validate a request (``budgets``: budget_ms, max_gmacs, max_params); raise on the first
-    bad argument with the fix.
+    """Validate a request; raise on the first bad argument with the fix.
 
     Raises:
         InvalidArgumentError: an unknown task, a bad budget, GPU size, precision or count, a
-        latency budget without latency measurement, or precision/epoch_images without a GPU
-        size (they would change nothing).
+        latency budget without latency measurement, or a training batch without a GPU size.
         DeviceUnavailableError: a device this machine does not have.
     """
     level = find_level(task, level_table(levels))
-    gpus = check_gpu_memory(gpu_memory)
-    check_positive("epoch_images", epoch_images, optional=True)
-    if not gpus and (epoch_images is not None or precision != "fp32"):
+    batch = train_batch or TrainBatch(())
+    gpus = check_gpu_memory(batch.gpu_memory)
+    check_positive("epoch_images", batch.epoch_images, optional=True)
+    if train_batch is not None and not gpus:
         raise InvalidArgumentError(
             "precision and epoch_images size the training batch of gpu_memory: add "
             "--gpu-memory GiB, or drop them"
         )
-    names = ("budget_ms", "max_gmacs", "max_params")
-    limits = {n: check_limit(n, v) for n, v in zip(names, budgets, strict=True)}
+    given = budgets or Budgets()
+    limits = {f.name: check_limit(f.name, getattr(given, f.name)) for f in fields(Budgets)}
     if limits["budget_ms"] is not None and not latency:
         raise InvalidArgumentError(
             "budget_ms needs latency measurement: drop --no-latency, or use --max-gmacs"
@@ -91,8 +132,8 @@ def check_request(
     checklist = {
         "training": training,
         "gpu_memory": gpus,
-        "precision": check_precision(precision),
-        "epoch_images": epoch_images,
+        "precision": check_precision(batch.precision),
+        "epoch_images": batch.epoch_images,
     }
     build = {"reparameterize": bool(reparameterize), "train": bool(gpus)}
     dev = check_device(device, allow_meta=False)
@@ -100,7 +141,8 @@ def check_request(
 
 
 def check_search_only(top: int | None, family: str | None, catalog: object | None) -> None:
-    """Refuse the search's own arguments where no search runs (named backbones).
+    """Refuse the search's own arguments (a ``SearchScope``'s) where no search runs: the CLI's
+    named backbones.
 
     Raises:
         InvalidArgumentError: one line naming the arguments given and the fix.

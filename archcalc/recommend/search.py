@@ -22,7 +22,6 @@ latency is always measured.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -36,7 +35,14 @@ from archcalc.recommend.catalog import Entry, best_per_arch, load_catalog
 from archcalc.recommend.decide import recommend, violations
 from archcalc.recommend.evaluate import latency_s, option_of, stride_remedies
 from archcalc.recommend.levels import Level
-from archcalc.recommend.request import Levels, check_request, growth_laws
+from archcalc.recommend.request import (
+    Budgets,
+    Levels,
+    SearchScope,
+    TrainBatch,
+    check_request,
+    growth_laws,
+)
 from archcalc.recommend.rules import K_MIN, Backbone
 from archcalc.recommend.search_front import Front, SearchSummary, mac_bound, param_bound
 from archcalc.recommend.suggestion import Option, Suggestion
@@ -78,20 +84,14 @@ def search_backbones(
     task: str,
     *,
     device: str = "cpu",
-    budget_ms: float | None = None,
-    max_gmacs: float | None = None,
-    max_params: float | None = None,
+    budgets: Budgets | None = None,
     latency: bool = True,
     levels: Levels = None,
-    top: int = 5,
-    family: str | None = None,
-    catalog: str | os.PathLike[str] | None = None,
+    scope: SearchScope | None = None,
     progress: ProgressCallback | None = None,
     reparameterize: bool = False,
     training: bool = True,
-    gpu_memory: float | Sequence[float] | None = None,
-    precision: str = "fp32",
-    epoch_images: int | None = None,
+    train_batch: TrainBatch | None = None,
     timer: Callable[..., float] | None = None,
     latency_basis: str | None = None,
 ) -> Suggestion:
@@ -104,16 +104,14 @@ def search_backbones(
     Args:
         task: a level name or alias (coarse, fine-grained, region, ...).
         device, latency: where and whether latency is measured (a ``budget_ms`` needs it).
-        budget_ms, max_gmacs, max_params: median latency at batch 1 (ms), MACs / 1e9,
-            parameters / 1e6.
+        budgets: what the choice may cost (``Budgets``: latency, MACs, parameters).
         levels: a levels file or a table of ``Level``.
-        top: how many options of the accuracy-cost front to find (the first is the choice).
-        family: fnmatch pattern(s) on the architecture, comma-separated (``convnext*``).
-        catalog: an accuracy table with the packaged table's columns (default: timm's).
+        scope: the candidates and how many front options to find (``SearchScope``: ``top``,
+            ``family``, ``catalog``; default the 5 most accurate options of timm's table).
         progress: ``progress(done, total, what)`` before each candidate is profiled.
         reparameterize: profile and time the fused deploy form of re-parameterizable nets.
-        training, gpu_memory, precision, epoch_images: as for ``suggest`` (GPU sizes also
-            count each candidate's training-step MACs).
+        training, train_batch: as for ``suggest`` (a ``TrainBatch`` also counts each
+            candidate's training-step MACs).
         timer: what gives an option's latency in seconds instead of measuring it (for
             example ``archcalc.timing.predict.model.predicted_timer``: predicted on a target).
         latency_basis: what ``timer``'s latencies are, as the reasons and the table say it
@@ -128,28 +126,27 @@ def search_backbones(
         NothingFitsError: no backbone fits the budgets (one line, with the counts).
 
     Example:
-        >>> archcalc.search_backbones("fine-grained", max_gmacs=5, latency=False).backbone
-        ... # doctest: +SKIP
+        >>> archcalc.search_backbones("fine-grained", budgets=Budgets(max_gmacs=5),
+        ...                           latency=False).backbone  # doctest: +SKIP
     """
     request = check_request(
         task,
         levels=levels,
         device=device,
         latency=latency,
-        budgets=(budget_ms, max_gmacs, max_params),
+        budgets=budgets,
         training=training,
-        gpu_memory=gpu_memory,
-        precision=precision,
-        epoch_images=epoch_images,
+        train_batch=train_batch,
         reparameterize=reparameterize,
     )
-    check_positive("top", top)
+    where = scope or SearchScope()
+    check_positive("top", where.top)
     level, limits = request.level, request.limits
     front = search(
         level,
-        load_catalog(catalog),
-        top=top,
-        family=family,
+        load_catalog(where.catalog),
+        top=where.top,
+        family=where.family,
         device=request.device,
         latency=request.latency,
         build=request.build,

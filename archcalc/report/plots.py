@@ -21,7 +21,7 @@ from archcalc.recommend.rules import K_MAX, K_MIN
 from archcalc.report.rows import pareto_front
 
 if TYPE_CHECKING:
-    from archcalc.profiling.scale import Scaling
+    from archcalc.timing.scale import Scaling
 
 __all__ = ["draw_plots", "draw_scale_plot", "front_labels"]
 

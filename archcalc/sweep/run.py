@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,6 @@ from typing import Any
 
 from archcalc.checks import check_convention, check_input_size, check_positive, is_test_model
 from archcalc.core.geometry import parse_resolution
-from archcalc.deprecation import warn_deprecated
 from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
 from archcalc.formatting import GIB, size
 from archcalc.progress import ProgressCallback, report_progress
@@ -40,7 +39,6 @@ __all__ = [
     "DEFAULT_PROFILER",
     "ErrorLine",
     "ModelTask",
-    "Progress",
     "SweepSettings",
     "SweepSummary",
     "error_line",
@@ -83,17 +81,6 @@ class ModelTask:
     model: str
     resolutions: tuple[Pair, ...]
     settings: SweepSettings
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What the deprecated ``progress_callback`` got after each line: pairs done so far (of
-    ``total``). ``progress(done, total, what)`` replaces it (``archcalc.progress``)."""
-
-    done: int
-    total: int
-    errors: int
-    line: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -318,7 +305,6 @@ def run_sweep(
     shard: Shard | None = None,
     profiler: str = DEFAULT_PROFILER,
     progress: ProgressCallback | None = None,
-    progress_callback: Callable[[Progress], None] | None = None,
 ) -> SweepSummary:
     """Profile every model (already expanded names) at every resolution into ``out`` (JSONL).
 
@@ -335,7 +321,6 @@ def run_sweep(
         shard: ``(i, n)`` keeps the i-th of n shards of the model list.
         profiler: the ``"module:function"`` each worker runs per model.
         progress: ``progress(done, total, what)`` after each line (``archcalc.progress``).
-        progress_callback: deprecated: ``callback(Progress)`` after each line.
 
     Returns:
         A ``SweepSummary``: pairs skipped, ok and in error (by kind), wall time, peak memory.
@@ -347,8 +332,6 @@ def run_sweep(
         >>> run_sweep(["resnet18"], [224, 448], out="zoo.jsonl").ok  # doctest: +SKIP
         2
     """
-    if progress_callback is not None:
-        warn_deprecated("run_sweep(progress_callback=)", "progress=(done, total, what)")
     settings = settings or SweepSettings()
     res = _check(resolutions, settings, jobs, timeout_s, max_rss_bytes)
     names = shard_models(models, shard)
@@ -369,8 +352,6 @@ def run_sweep(
             errors = sum(n for k, n in tally.items() if k != "ok")
             what = f"{line.get('model')} at {_size_of(line)}: {errors} errors"
             report_progress(progress, sum(tally.values()), todo, what)
-            if progress_callback is not None:
-                progress_callback(Progress(sum(tally.values()), todo, errors, line))
     return SweepSummary(
         out=str(out),
         models=len(names),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from torch import nn
 
@@ -31,7 +30,7 @@ from archcalc.formatting import size
 from archcalc.profiling.prepare import on_device, prepare
 from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Pair, Profile
-from archcalc.timing.measure import TimingSettings, measure_built, probe_batch, timing_settings
+from archcalc.timing.measure import TimingSettings, measure_built, probe_batch
 from archcalc.timing.stats import MAX_BATCH, BenchReport, BenchRow, MaxBatch, search_max_batch
 
 __all__ = ["bench"]
@@ -47,7 +46,6 @@ def bench(
     in_chans: int = 3,
     reparameterize: bool = False,
     progress: ProgressCallback | None = None,
-    **legacy: Any,
 ) -> BenchReport:
     """Measure ``model`` at every (resolution, batch size), as ``archcalc bench`` does.
 
@@ -60,7 +58,6 @@ def bench(
         in_chans: input channels.
         reparameterize: time the fused deploy form (timm's ``reparameterize_model``).
         progress: ``progress(done, total, what)`` before each row (``archcalc.progress``).
-        **legacy: the old keyword knobs (``device=``, ``min_run_time=``...), deprecated.
 
     Returns:
         A ``BenchReport``: one ``BenchRow`` per (size, batch), the largest batches found.
@@ -73,7 +70,7 @@ def bench(
         >>> bench("resnet18", [224], [1, 8], settings=TimingSettings(threads=1))
         ... # doctest: +SKIP
     """
-    spec = timing_settings(settings, legacy, "bench")
+    spec = (settings or TimingSettings()).checked()
     sizes = list(dict.fromkeys(parse_resolution(r) for r in resolutions))
     for batch in batch_sizes:
         check_positive("batch_size", batch)

@@ -31,7 +31,6 @@ from archcalc.core.build import Built
 from archcalc.core.devices import check_device, environment
 from archcalc.core.geometry import parse_resolution
 from archcalc.core.memory import out_of_memory_as_error
-from archcalc.deprecation import warn_deprecated
 from archcalc.errors import InsufficientMemoryError, InvalidArgumentError, TraceError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import build_model, build_on_device, prepare
@@ -47,7 +46,6 @@ from archcalc.timing.stats import (
 )
 
 __all__ = [
-    "LEGACY_KNOBS",
     "TimingSettings",
     "autocast_args",
     "default_threads",
@@ -55,7 +53,6 @@ __all__ = [
     "measure_built",
     "measure_profiled",
     "probe_batch",
-    "timing_settings",
 ]
 
 #: Warm-up gives up waiting for stable timings after max(this, min_run_time) seconds.
@@ -128,41 +125,11 @@ class TimingSettings:
         )
 
 
-#: The keyword knobs ``measure`` and ``bench`` took before ``TimingSettings`` (deprecated).
-LEGACY_KNOBS = {
-    "device": "device",
-    "dtype": "dtype",
-    "channels_last": "channels_last",
-    "compile": "compile",
-    "threads": "threads",
-    "min_run_time": "min_run_time_s",
-    "warmup_max": "warmup_max_s",
-    "stop_above": "stop_above_s",
-    "min_samples": "min_samples",
-}
-
-
 def default_threads() -> int:
     """Every core this process may run on (its CPU affinity), else ``os.cpu_count()``."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def timing_settings(
-    settings: TimingSettings | None, legacy: Mapping[str, Any], where: str
-) -> TimingSettings:
-    """``settings`` (default ``TimingSettings()``) with the old keyword knobs applied (each a
-    ``DeprecationWarning``), checked; an unknown keyword is a ``TypeError`` as Python's own."""
-    unknown = sorted(set(legacy) - set(LEGACY_KNOBS))
-    if unknown:
-        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r}")
-    base = settings or TimingSettings()
-    if legacy:
-        old = ", ".join(f"{k}=" for k in legacy)
-        warn_deprecated(f"{where}({old})", "settings=TimingSettings(...)", stacklevel=4)
-        base = replace(base, **{LEGACY_KNOBS[k]: v for k, v in legacy.items()})
-    return base.checked()
 
 
 def measure(
@@ -174,7 +141,6 @@ def measure(
     in_chans: int = 3,
     output_stride: int | None = None,
     reparameterize: bool = False,
-    **legacy: Any,
 ) -> Timing:
     """Measure the forward latency of ``model`` (timm name or module) at ``resolution``.
 
@@ -188,8 +154,6 @@ def measure(
         settings: how to time (``TimingSettings``: device, dtype, threads, run time...).
         batch_size, in_chans, output_stride: the input and the build.
         reparameterize: time the fused deploy form (timm's ``reparameterize_model``).
-        **legacy: the old keyword knobs (``device=``, ``threads=``, ``min_run_time=``...),
-            deprecated: they still work for one release, with a ``DeprecationWarning``.
 
     Returns:
         A ``Timing``: raw per-iteration samples and their median, p10/p90, IQR, mean (s).
@@ -205,7 +169,7 @@ def measure(
         ... # doctest: +SKIP
         0.0235
     """
-    spec = timing_settings(settings, legacy, "measure")
+    spec = (settings or TimingSettings()).checked()
     options = {"batch_size": batch_size, "in_chans": in_chans, "output_stride": output_stride}
     try:
         ready = prepare(

@@ -8,8 +8,8 @@ backward; optionally measure latency; fit MACs ~ a*r^2 + b*r^4 (``archcalc.growt
 the r^4 (global-attention) share and the local exponents.
 
 A profiling sweep over sizes: everything runs on the meta device, but ``latency=True``
-measures each size with ``archcalc.measure`` (so this one module sits above the timing layer
-in ``tests/test_layout.py``). ``str(scaling)`` prints the CLI's table.
+measures each size with ``archcalc.measure``, so it lives in the timing layer beside ``bench``
+(profiling below it, the timing it may run beside it). ``str(scaling)`` prints the CLI's table.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 from torch import nn
 
 from archcalc.checks import check_convention, check_positive
-from archcalc.deprecation import renamed_kwargs
 from archcalc.display import Summarised, Summary
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, field_text, mebibytes, milliseconds, size
@@ -139,7 +138,6 @@ def pick_sides(valid: Sequence[int], low: int, high: int, steps: int) -> list[in
     return sorted(set(nearest))
 
 
-@renamed_kwargs(low="min_resolution", high="max_resolution")
 def scale(
     model: str | nn.Module,
     min_resolution: int = 96,
@@ -158,9 +156,8 @@ def scale(
 
     Args:
         model: timm name or ``nn.Module`` (e.g. a ViT built with ``dynamic_img_size=True``).
-        min_resolution, max_resolution: the range of square sides (``low``/``high`` are their
-            deprecated names); each size is snapped to the nearest one the model accepts
-            aligned (no pixel dropped, no padded window).
+        min_resolution, max_resolution: the range of square sides; each size is snapped to
+            the nearest one the model accepts aligned (no pixel dropped, no padded window).
         steps: how many sizes (fewer when fewer valid sizes lie in the range).
         latency: also measure the median latency at batch 1 on ``device`` (slow).
         device: where latency is measured.
