@@ -76,12 +76,13 @@ class InvalidArgumentError(ArchcalcError, ValueError):
 
 
 class NothingFitsError(InvalidArgumentError):
-    """No candidate meets the budgets (``search_backbones`` with ``max_gmacs`` and the like);
+    """No candidate meets the budgets (``search_backbones`` with ``Budgets(max_gmacs=...)``);
     the message gives the counts of the search and the fix: relax a budget.
 
     Example:
         >>> try:
-        ...     archcalc.search_backbones("coarse", max_gmacs=1e-6, latency=False)
+        ...     tiny = archcalc.Budgets(max_gmacs=1e-6)
+        ...     archcalc.search_backbones("coarse", budgets=tiny, latency=False)
         ... except archcalc.NothingFitsError as e:  # also an InvalidArgumentError, a ValueError
         ...     print(e)  # doctest: +SKIP
     """

@@ -126,8 +126,9 @@ def search_backbones(
         NothingFitsError: no backbone fits the budgets (one line, with the counts).
 
     Example:
-        >>> archcalc.search_backbones("fine-grained", budgets=Budgets(max_gmacs=5),
-        ...                           latency=False).backbone  # doctest: +SKIP
+        >>> budgets = archcalc.Budgets(max_gmacs=5)
+        >>> archcalc.search_backbones("fine-grained", budgets=budgets, latency=False).backbone
+        ... # doctest: +SKIP
     """
     request = check_request(
         task,

@@ -97,7 +97,8 @@ class SearchSummary(Serialized):
     accurate than the last front option found (the walk stops after ``top`` of them).
 
     Example:
-        >>> s = archcalc.search_backbones("coarse", family="resnet18", latency=False)
+        >>> scope = archcalc.SearchScope(family="resnet18")
+        >>> s = archcalc.search_backbones("coarse", scope=scope, latency=False)
         >>> s.search.candidates, s.search.profiled
         (1, 1)
     """
