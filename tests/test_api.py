@@ -69,7 +69,7 @@ def type_checking_imports() -> dict[str, str]:
 def test_type_checkers_see_every_lazy_name() -> None:
     """Each lazily exported name is imported under TYPE_CHECKING from the module it is loaded
     from at run time, so a type checker sees the real object, not ``Any``."""
-    lazy = {name: module for name, module in vars(archcalc)["_LAZY"].items()}
+    lazy = archcalc._LAZY
     assert set(lazy) == set(archcalc.__all__) - {"__version__"}
     assert type_checking_imports() == lazy
 
@@ -112,10 +112,6 @@ def test_the_walk_finds_functions_methods_and_constructors() -> None:
 def test_no_public_callable_takes_more_than_12_parameters() -> None:
     counts = {name: len(parameters(func)) for name, func in public_callables()}
     assert {n: c for n, c in counts.items() if c > MAX_PARAMETERS} == {}
-    # search_backbones: task, device, budgets, latency, levels, scope, progress, reparameterize,
-    # training, train_batch, timer, latency_basis
-    assert counts["search_backbones"] == 12
-    assert counts["suggest"] <= 11  # room for one more
 
 
 def test_every_public_function_and_method_is_fully_typed() -> None:
