@@ -127,11 +127,13 @@ def sweep_command(
     line also carries a PREDICTED "prediction" object for that device, from the same trace
     ('archcalc report' then shows the predicted latency)."""
     from archcalc.errors import InvalidArgumentError
+    from archcalc.files import refuse_overwriting
     from archcalc.report.documents import sweep_summary_text
     from archcalc.sweep.run import SweepSettings, expand_models, run_sweep
     from archcalc.sweep.shards import parse_shard
 
     if models_file is not None:
+        refuse_overwriting({"--out": out}, [models_file], "the --models-file read")
         patterns += tuple(models_file.read_text().splitlines())
     if not patterns:
         raise InvalidArgumentError("give --models PATTERN (e.g. 'resnet*') or --models-file")
