@@ -337,5 +337,13 @@ def test_sweep_out_may_not_be_its_models_file(tmp_path: Path) -> None:
     assert snapshot(tmp_path) == {"models.txt": b"resnet18\n"}
 
 
+def test_sweep_models_file_must_be_text(tmp_path: Path) -> None:
+    models = tmp_path / "models.bin"
+    models.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    args = ["sweep", "--models-file", str(models), "--res", "64", "--out", str(tmp_path / "o")]
+    one_line_error(args, "is not UTF-8 text")
+    assert snapshot(tmp_path) == {"models.bin": b"\x89PNG\r\n\x1a\n\xff\xfe"}
+
+
 def test_calibrate_threads_is_a_click_range() -> None:
     one_line_error(["calibrate", "--device", "cpu", "--threads", "0"], "0 is not in the range x>=1")
