@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import stat
 from pathlib import Path
 
@@ -272,6 +273,7 @@ def test_bad_target_file_is_named_with_its_problem(
     with pytest.raises(BadFileError) as caught:
         load_target(str(path))
     assert caught.value.path == str(path) and problem in caught.value.problem
+    assert str(pickle.loads(pickle.dumps(caught.value))) == str(caught.value)  # sweep workers
     table_csv = table(tmp_path / "m.csv")
     commands = [
         ["inspect", "resnet18", "--res", "64", "--target", str(path)],
