@@ -3,7 +3,8 @@
 ``ArchcalcError``
     ``UnknownModelError``, ``InvalidResolutionError``, ``TraceError``,
     ``DeviceUnavailableError``, ``InsufficientMemoryError``, ``WorkerCrashError``;
-    ``InvalidArgumentError`` (also a ``ValueError``), and below it ``NothingFitsError``.
+    ``InvalidArgumentError`` (also a ``ValueError``), and below it ``NothingFitsError`` and
+    ``BadFileError``.
 
 The CLI prints any of them as one line and exits 2.
 """
@@ -15,6 +16,7 @@ import re
 __all__ = [
     "ArchcalcError",
     "ArchitectureDefectError",
+    "BadFileError",
     "DeviceUnavailableError",
     "InsufficientMemoryError",
     "InvalidArgumentError",
@@ -86,6 +88,30 @@ class NothingFitsError(InvalidArgumentError):
         ... except archcalc.NothingFitsError as e:  # also an InvalidArgumentError, a ValueError
         ...     print(e)  # doctest: +SKIP
     """
+
+
+class BadFileError(InvalidArgumentError):
+    """A file archcalc reads back (a saved target, a measured table) is not what it should
+    be: not UTF-8, not JSON, a field missing or of the wrong type, another version.
+
+    ``path`` names the file and ``problem`` says what is wrong with it, so that a listing
+    (``archcalc targets``) can show a broken file without parsing the message.
+
+    Example:
+        >>> try:
+        ...     load_target("broken.json")  # doctest: +SKIP
+        ... except archcalc.errors.BadFileError as e:
+        ...     print(e.problem)
+        corrupted target file (error.p90_pct is missing)
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.path, self.problem)  # pickles across sweep workers
 
 
 class TraceError(ArchcalcError):

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "archcalc"
 LAYERS = (
     ("archcalc", "archcalc.errors", "archcalc.results", "archcalc.formatting",
      "archcalc.checks", "archcalc.system", "archcalc.growth", "archcalc.display",
-     "archcalc.progress", "archcalc.serialize"),
+     "archcalc.progress", "archcalc.serialize", "archcalc.files"),
     ("archcalc.core",),
     ("archcalc.sizes",),
     ("archcalc.profiling",),

@@ -47,13 +47,13 @@ def targets_command(fmt: str) -> None:
 
     from tabulate import tabulate
 
-    from archcalc.timing.predict.targets import known_targets, target_to_dict
+    from archcalc.timing.predict.targets import broken_targets, known_targets, target_to_dict
 
-    known = known_targets()
+    known, broken = known_targets(), broken_targets()
     if fmt == "json":
-        click.echo(
-            json.dumps({n: {"where": w, **target_to_dict(d)} for n, (w, d) in known.items()})
-        )
+        listed = {n: {"where": w, **target_to_dict(d)} for n, (w, d) in known.items()}
+        listed |= {n: {"where": w, "broken": problem} for n, (w, problem) in broken.items()}
+        click.echo(json.dumps(listed))
         return
     rows = []
     for name, (where, d) in known.items():
@@ -65,6 +65,8 @@ def targets_command(fmt: str) -> None:
             else "not measured"
         )
         rows.append([name, d.kind, d.dtype, src, d.source.get("file_date", "-"), error, where])
+    for name, (where, why) in broken.items():
+        rows.append([name, "-", "-", "-", "-", f"BROKEN: {why}", where])
     headers = ["target", "kind", "dtype", "calibrated on", "date", "error median / P90", "where"]
     click.echo(tabulate(rows, headers=headers))
 
@@ -75,7 +77,9 @@ def targets_command(fmt: str) -> None:
 @click.option("--device", type=click.Choice(["cpu"]), help="Measure this machine's CPU instead.")
 @click.option("--kind", type=click.Choice(["gpu", "cpu"]), default=None, help="[default: guess]")
 @click.option("--dtype", type=click.Choice(["amp", "fp32"]), default=None, help="[default: guess]")
-@click.option("--threads", type=int, default=None, help="CPU threads for --device cpu.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="CPU threads for --device cpu."
+)
 @click.option("--seconds", type=float, default=60.0, show_default=True, help="--device cpu budget.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the profile here.")
 def calibrate_command(
@@ -91,15 +95,18 @@ def calibrate_command(
     """Fit a device profile (NAME) from a measured table (--from FILE.csv: timm benchmark.py
     CSV or archcalc bench --format json), or time this machine's CPU (--device cpu, about a
     minute). Saved in the cache folder (or --out); use it with --target NAME."""
+    from archcalc.files import refuse_overwriting
     from archcalc.timing.predict.calibrate import calibrate, calibrate_cpu, default_source
     from archcalc.timing.predict.tables import read_table
-    from archcalc.timing.predict.targets import save_target
+    from archcalc.timing.predict.targets import check_target_name, save_target
 
     if source is not None and device is not None:
         raise InvalidArgumentError("calibrate takes --from FILE.csv or --device cpu, not both")
+    if name is not None:
+        check_target_name(name)
+    if source is not None:
+        refuse_overwriting({"--out": out}, [source], "the measured table read (--from)")
     if device == "cpu":
-        if threads is not None and threads <= 0:
-            raise InvalidArgumentError(f"--threads must be positive, not {threads}")
         fitted, use = calibrate_cpu(name or "cpu", seconds=seconds, threads=threads)
     elif source is not None:
         if name is None:

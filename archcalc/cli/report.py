@@ -107,6 +107,7 @@ def report_command(
 ) -> None:
     """Summarise sweep FILES (JSONL, .jsonl.gz): models, resolutions, errors by reason, a
     sorted and filtered table, and plots (cost against resolution, k x k, Pareto front)."""
+    from archcalc.files import write_atomic
     from archcalc.report.documents import render_report
     from archcalc.report.rows import filter_rows, sort_rows, summarise
     from archcalc.report.tables import render_json
@@ -147,11 +148,11 @@ def report_command(
     else:
         text = render_report(summary, picked, plots, fmt=fmt, title=title, filters=filters)
     if summary_json is not None:
-        _write(summary_json, render_json(summary.to_dict()) + "\n")
+        write_atomic(summary_json, render_json(summary.to_dict()) + "\n")
     if output is None:
         click.echo(text, nl=False)
     else:
-        _write(output, text)
+        write_atomic(output, text)
     if skipped:
         click.echo(f"archcalc: skipped {skipped} (unreadable, or JSON of another kind)", err=True)
 
@@ -212,19 +213,7 @@ def _check_outputs(
         )
     if plots_dir is not None and fmt == "csv":
         raise InvalidArgumentError("a CSV holds the table only: drop --plots or use markdown/html")
-    inputs = {f.resolve() for f in files}
-    for option, path in outputs.items():
-        if path is not None and path.resolve() in inputs:
-            flag = "-o" if option == "output" else "--" + option.replace("_", "-")
-            raise InvalidArgumentError(
-                f"{flag} {path} is one of the sweep files read: writing it would lose the "
-                "sweep; choose another file"
-            )
+    from archcalc.files import refuse_overwriting
 
-
-def _write(path: Path, text: str) -> None:
-    from archcalc.checks import file_errors
-
-    with file_errors(path, "write"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    flags = {"-o" if k == "output" else "--" + k.replace("_", "-"): p for k, p in outputs.items()}
+    refuse_overwriting(flags, files, "one of the sweep files read")

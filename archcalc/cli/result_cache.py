@@ -6,8 +6,9 @@ argument, archcalc's own source (a hash of the package's ``.py`` files), and the
 timm versions (read from their installed files, so nothing heavy is imported). Entries live
 in ``$XDG_CACHE_HOME/archcalc`` (default ``~/.cache/archcalc``), one file per key.
 
-Safety: a write goes to a temporary file in the same directory and is moved into place with
-``os.replace`` (atomic), so two processes writing at once leave one complete entry; a read
+Safety: a write goes through ``archcalc.files.write_atomic`` (a temporary file in the same
+directory moved into place with ``os.replace``), so two processes writing at once leave one
+complete entry; a read
 checks the stored key and a checksum of the value, so a truncated, corrupt or foreign file is
 a miss (recomputed and rewritten), never an answer. A cache that cannot be written (read-only
 home) is skipped silently. Measured latency is never stored: callers cache static results only.
@@ -18,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from archcalc.errors import InvalidArgumentError
+from archcalc.files import write_atomic
 from archcalc.system import cache_dir, installed_version
 
 __all__ = ["CacheInfo", "cache_dir", "cache_info", "cached", "clear_cache", "fingerprint"]
@@ -72,22 +74,10 @@ def _load(path: Path, key: str) -> Any:
 
 
 def _store(path: Path, key: str, value: Any) -> None:
-    """Write atomically (temporary file, then ``os.replace``); give up quietly on OSError."""
+    """Write atomically (``write_atomic``); a cache that cannot be written is skipped."""
     entry = {"key": key, "checksum": _checksum(value), "value": value}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=_SUFFIX)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(entry))
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-    except OSError:
-        return
+    with contextlib.suppress(InvalidArgumentError):
+        write_atomic(path, json.dumps(entry))
 
 
 def cached(

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from archcalc.checks import CONVENTIONS
+from archcalc.checks import CONVENTIONS, file_errors
 from archcalc.cli.latency import target_option
 from archcalc.cli.options import batch_size_option, check_device_use, res_option
 from archcalc.cli.progress import ProgressBar
+from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import MIB
 from archcalc.sweep.run import DEFAULT_PROFILER
 
@@ -126,13 +127,14 @@ def sweep_command(
     flushed as they arrive; rerunning skips what is already in --out. With --target each ok
     line also carries a PREDICTED "prediction" object for that device, from the same trace
     ('archcalc report' then shows the predicted latency)."""
-    from archcalc.errors import InvalidArgumentError
+    from archcalc.files import refuse_overwriting
     from archcalc.report.documents import sweep_summary_text
     from archcalc.sweep.run import SweepSettings, expand_models, run_sweep
     from archcalc.sweep.shards import parse_shard
 
     if models_file is not None:
-        patterns += tuple(models_file.read_text().splitlines())
+        refuse_overwriting({"--out": out}, [models_file], "the --models-file read")
+        patterns += tuple(_models_file_lines(models_file))
     if not patterns:
         raise InvalidArgumentError("give --models PATTERN (e.g. 'resnet*') or --models-file")
     check_device_use(device, latency)
@@ -151,3 +153,15 @@ def sweep_command(
             shard=shard_spec, profiler=profiler, progress=bar.step,
         )  # fmt: skip
     click.echo(sweep_summary_text(summary), err=True)
+
+
+def _models_file_lines(path: Path) -> list[str]:
+    """The lines of ``--models-file``: UTF-8 text, else one line saying so."""
+    with file_errors(path, "read"):
+        raw = path.read_bytes()
+    try:
+        return raw.decode().splitlines()
+    except UnicodeDecodeError as e:
+        raise InvalidArgumentError(
+            f"--models-file {path} is not UTF-8 text: give one model name or pattern per line"
+        ) from e

@@ -8,6 +8,7 @@ canvas directly, so pyplot's global state and the user's backend are never touch
 
 from __future__ import annotations
 
+import io
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from archcalc.checks import file_errors
 from archcalc.errors import InvalidArgumentError
+from archcalc.files import write_atomic
 from archcalc.recommend.rules import K_MAX, K_MIN
 from archcalc.report.rows import pareto_front
 
@@ -45,6 +47,15 @@ def _figure(width: float = 8.0, height: float = 5.0) -> Any:
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def save_figure(figure: Any, path: Path) -> Path:
+    """Write ``figure`` to ``path`` (its format from the suffix, PNG without one) through
+    ``write_atomic``: a plot that fails half-way never leaves half a file."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lstrip(".").lower() or None)
+    write_atomic(path, buffer.getvalue())
+    return path
 
 
 def _plain_log_ticks(ax: Any, axes: str = "xy") -> None:
@@ -112,7 +123,7 @@ def _by_family(rows: Sequence[Row], field: str, out: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     _plain_log_ticks(ax, "y")
     path = out / f"{field}_vs_res.png"
-    figure.savefig(path)
+    save_figure(figure, path)
     return path
 
 
@@ -156,7 +167,7 @@ def _k_plot(rows: Sequence[Row], out: Path) -> Path:
         xlabel="input",
         title="Final k x k map" + (" (models per size)" if len(models) > MAX_GRID_MODELS else ""),
     )
-    figure.savefig(path)
+    save_figure(figure, path)
     return path
 
 
@@ -180,7 +191,7 @@ def _pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> tuple[str
     _plain_log_ticks(ax)
     ax.grid(True, which="both", alpha=0.3)
     path = out / "pareto.png"
-    figure.savefig(path)
+    save_figure(figure, path)
     return f"Pareto plot: {unit} against params at {res} px", path
 
 
@@ -251,12 +262,7 @@ def draw_scale_plot(s: Scaling, path: str | Path) -> Path:
         lat.set(xscale="log", yscale="log", xlabel="input side r (px)", ylabel="latency (ms)")
         lat.set(title="Latency at batch 1")
         _finish(lat, sides)
-    out = Path(path)
-    try:
-        figure.savefig(out)
-    except OSError as e:
-        raise InvalidArgumentError(f"cannot write the plot to {out}: {e.strerror or e}") from e
-    return out
+    return save_figure(figure, Path(path))
 
 
 def _finish(ax: Any, sides: Sequence[int]) -> None:
@@ -296,5 +302,5 @@ def _accuracy_pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> 
     _plain_log_ticks(ax, "x")
     ax.grid(True, which="both", alpha=0.3)
     path = out / "accuracy_pareto.png"
-    figure.savefig(path)
+    save_figure(figure, path)
     return f"Pareto plot: published ImageNet top-1 against GMACs at {res} px", path

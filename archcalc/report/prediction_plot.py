@@ -17,6 +17,7 @@ def draw_accuracy_throughput(rows: Sequence[dict[str, Any]], out: Path) -> tuple
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    from archcalc.report.plots import save_figure
     from archcalc.report.rows import pareto_front
 
     pts = [r for r in rows if r.get("pred_samples_per_sec") and r.get("top1") is not None]
@@ -40,5 +41,5 @@ def draw_accuracy_throughput(rows: Sequence[dict[str, Any]], out: Path) -> tuple
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     path = out / f"accuracy_predicted_{target}.png"
-    figure.savefig(path)
+    save_figure(figure, path)
     return f"Published top-1 against PREDICTED throughput on {target}", path

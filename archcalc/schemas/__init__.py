@@ -39,8 +39,9 @@ _RESULTS = {
     "report_summary": ("archcalc.report.rows", "Summary"),
     "prediction": ("archcalc.timing.predict.model", "Prediction"),
 }
-#: Every schema shipped: the results above and ``sweep_line`` (one line of a sweep file).
-NAMES = (*_RESULTS, "sweep_line")
+#: Every schema shipped: the results above, ``sweep_line`` (one line of a sweep file) and
+#: ``target`` (a device profile file, declared in ``archcalc.timing.predict.targets``).
+NAMES = (*_RESULTS, "sweep_line", "target")
 
 
 def _result(name: str) -> type:
@@ -57,10 +58,12 @@ def generate() -> dict[str, dict[str, Any]]:
     Example: ``generate()["timing"]["properties"]["median_s"]`` is ``{'type': 'number'}``.
     """
     from archcalc.serialize import json_schema
+    from archcalc.timing.predict.targets import target_schema
 
     schemas = {name: json_schema(_result(name)) for name in _RESULTS}
     schemas["sweep_line"] = _sweep_line()
     _with_prediction(schemas)
+    schemas["target"] = target_schema()
     return schemas
 
 
@@ -159,10 +162,12 @@ def write(folder: Path = FOLDER) -> list[Path]:
 
     Example: ``python -m archcalc.schemas`` runs ``write()``.
     """
+    from archcalc.files import write_atomic
+
     written = []
     for name, schema in generate().items():
         path = folder / f"{name}.json"
-        path.write_text(render(schema))
+        write_atomic(path, render(schema))
         written.append(path)
     return written
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from archcalc.checks import file_errors
 from archcalc.errors import InvalidArgumentError
+from archcalc.files import write_atomic
 
 __all__ = [
     "Contents",
@@ -175,20 +176,11 @@ def _encode(record: dict[str, Any]) -> bytes:
 
 
 def write_jsonl(path: str | Path, records: Any) -> None:
-    """Write ``records`` to ``path`` atomically (a temporary file renamed over it), gzip-
-    compressed when ``path`` ends in ``.gz``."""
+    """Write ``records`` to ``path`` atomically (``write_atomic``), gzip-compressed when
+    ``path`` ends in ``.gz``."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     data = b"".join(_encode(record) for record in records)
-    if path.suffix == ".gz":
-        data = gzip.compress(data)
-    with file_errors(path, "write"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+    write_atomic(path, gzip.compress(data) if path.suffix == ".gz" else data)
 
 
 @contextmanager

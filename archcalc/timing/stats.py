@@ -8,7 +8,6 @@ always available. Percentiles interpolate linearly between order statistics (num
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,14 +62,14 @@ MAX_BATCH = 65_536
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
-    """The ``q``-quantile (0..1) with linear interpolation between order statistics."""
+    """The ``q``-quantile (0..1, in whole percents) of ``statistics.quantiles(method=
+    "inclusive")``: linear between order statistics; one sample is every percentile."""
     if not samples:
         raise ValueError("percentile of no samples")
-    ordered = sorted(samples)
-    position = q * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    if len(samples) == 1:
+        return float(samples[0])
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return [min(samples), *cuts, max(samples)][round(q * 100)]
 
 
 def iqr(samples: Sequence[float]) -> float:

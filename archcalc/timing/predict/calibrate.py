@@ -22,7 +22,7 @@ from archcalc.timing.predict.features import features_of
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
 from archcalc.timing.predict.model import DeviceProfile
 from archcalc.timing.predict.tables import Measured
-from archcalc.timing.predict.targets import calibration_prior, prior_for
+from archcalc.timing.predict.targets import calibration_prior, check_target_name, prior_for
 
 __all__ = ["CPU_MODELS", "MIN_ROWS", "Usable", "calibrate", "calibrate_cpu", "errors", "usable"]
 
@@ -113,8 +113,10 @@ def calibrate(
         The profile (its ``error`` is the in-sample error, labelled so) and the usable rows.
 
     Raises:
-        InvalidArgumentError: fewer than ``MIN_ROWS`` usable rows.
+        InvalidArgumentError: a ``name`` that is not a name, fewer than ``MIN_ROWS`` usable
+            rows, or a fit whose constants or error are not finite numbers.
     """
+    check_target_name(name)
     if kind not in ("gpu", "cpu"):
         raise InvalidArgumentError(f"kind must be gpu or cpu, not {kind!r}")
     if dtype not in ("amp", "fp32"):
@@ -135,6 +137,7 @@ def calibrate(
         predicted = predicted_log_sps(d, torch.from_numpy(theta), start.bytes_scale).exp()
     measured = d.log_sps.exp()
     error = {**errors(predicted.numpy(), measured.numpy()), "method": "in-sample", "rows": d.rows}
+    _check_finite(name, theta, error)
     provenance = {
         **(source or {}),
         "rows_used": len(use.rows),
@@ -154,6 +157,17 @@ def calibrate(
     return fitted, use
 
 
+def _check_finite(name: str, theta: np.ndarray, error: dict[str, object]) -> None:
+    """Refuse a fit that diverged: a profile with NaN or infinite constants predicts nothing
+    (and must never replace a saved target)."""
+    bad = int(np.count_nonzero(~np.isfinite(theta)))
+    if bad or not all(np.isfinite([error["median_pct"], error["p90_pct"]])):
+        raise InvalidArgumentError(
+            f"the fit of {name!r} diverged ({bad} of {theta.size} constants and the in-sample "
+            "error must be finite numbers): check the table's sizes, batches and throughputs"
+        )
+
+
 def calibrate_cpu(
     name: str = "cpu",
     *,
@@ -169,6 +183,7 @@ def calibrate_cpu(
     from archcalc.timing.bench import bench
     from archcalc.timing.measure import TimingSettings
 
+    check_target_name(name)  # before a minute of timing
     start = time.perf_counter()
     rows: list[Measured] = []
     per_model = max(0.2, seconds / len(CPU_MODELS) / 4)

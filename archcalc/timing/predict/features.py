@@ -16,10 +16,10 @@ published benchmark tables (``archcalc/data/op_features.npz``), then the cache f
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
-import os
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from archcalc.errors import InvalidArgumentError
+from archcalc.files import write_atomic
 from archcalc.system import cache_dir, installed_version
 
 if TYPE_CHECKING:
@@ -146,15 +148,10 @@ def cached_features(key: str) -> np.ndarray | None:
 
 def store_features(key: str, features: np.ndarray) -> None:
     """Keep traced features in the cache folder (atomic write; a read-only cache is skipped)."""
-    path = _cache_path(key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, features, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    buffer = io.BytesIO()
+    np.save(buffer, features, allow_pickle=False)
+    with contextlib.suppress(InvalidArgumentError):
+        write_atomic(_cache_path(key), buffer.getvalue())
 
 
 @functools.cache
@@ -189,7 +186,7 @@ def save_shipped(features: Mapping[str, np.ndarray], path: Path, **provenance: A
         offsets=offsets,
         meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
     )
-    path.write_bytes(buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
 
 
 def features_of(

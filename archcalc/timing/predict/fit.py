@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from archcalc.timing.predict.model import N_CLASSES, N_COMPUTE, DeviceProfile
+from archcalc.timing.session import torch_threads
 
 __all__ = ["Design", "design", "fit", "predicted_log_sps"]
 
@@ -99,12 +100,8 @@ def fit(
     Returns:
         The fitted constants, ``DeviceProfile.vector`` layout.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small vectors: threads only add synchronisation (15x slower)
-    try:
+    with torch_threads(1):  # small vectors: threads only add synchronisation (15x slower)
         return _lbfgs(d, prior, mask, start, iterations, prior_weight)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _lbfgs(

@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from archcalc.errors import InvalidArgumentError
+from archcalc.errors import BadFileError, InvalidArgumentError
+from archcalc.files import check_json
 
 __all__ = ["Measured", "read_table", "write_predicted"]
 
@@ -42,10 +43,37 @@ def _number(text: str | None) -> float | None:
     return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
+_POSITIVE = {"type": "integer", "minimum": 1}
+#: The part of an ``archcalc bench --format json`` document a table reads (its ``timing``
+#: is null where a row failed).
+_BENCH = {
+    "type": "object",
+    "required": ["model", "rows"],
+    "properties": {
+        "model": {"type": "string"},
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["input"],
+                "properties": {
+                    "input": {
+                        "type": "object",
+                        "required": ["height", "width", "batch_size"],
+                        "properties": dict.fromkeys(("height", "width", "batch_size"), _POSITIVE),
+                    },
+                    "timing": {"type": ["object", "null"]},
+                },
+            },
+        },
+    },
+}
+
+
 def _bench_json(text: str, where: str) -> list[Measured]:
     """Rows of one or more ``archcalc bench --format json`` documents (one per line or one)."""
     rows: list[Measured] = []
-    decoder, i = json.JSONDecoder(), 0
+    decoder, i, n = json.JSONDecoder(), 0, 0
     while i < len(text):
         if text[i].isspace():
             i += 1
@@ -53,18 +81,21 @@ def _bench_json(text: str, where: str) -> list[Measured]:
         try:
             doc, i = decoder.raw_decode(text, i)
         except ValueError as e:
-            raise InvalidArgumentError(f"{where}: not archcalc bench JSON ({e.msg})") from e
-        if not isinstance(doc, dict) or "rows" not in doc or "model" not in doc:
-            raise InvalidArgumentError(f"{where}: not archcalc bench JSON (no model/rows)")
+            raise BadFileError(where, f"not archcalc bench JSON ({e.msg})") from e
+        n += 1
+        try:
+            check_json(doc, _BENCH)
+        except InvalidArgumentError as e:
+            raise BadFileError(where, f"not archcalc bench JSON (document {n}: {e})") from e
         for r in doc["rows"]:
-            inp, timing = r.get("input", {}), r.get("timing") or {}
-            h, w = inp.get("height"), inp.get("width")
+            inp, timing = r["input"], r.get("timing") or {}
+            h, w = inp["height"], inp["width"]
             if h != w:
                 continue  # the tables are square; a non-square row cannot be keyed
             sps = _number(str(timing.get("images_per_s", "")))
             raw = {"model": doc["model"], "infer_img_size": str(h)}
-            raw |= {"infer_batch_size": str(inp.get("batch_size")), THROUGHPUT: str(sps or "")}
-            rows.append(Measured(doc["model"], int(h), int(inp.get("batch_size", 1)), sps, raw))
+            raw |= {"infer_batch_size": str(inp["batch_size"]), THROUGHPUT: str(sps or "")}
+            rows.append(Measured(doc["model"], h, inp["batch_size"], sps, raw))
     return rows
 
 

@@ -1,38 +1,49 @@
 """Device profiles ("targets"): the ones shipped with archcalc, saved ones, and loading a file.
 
 Shipped targets live in ``archcalc/data/targets/NAME.json``; ``archcalc calibrate`` saves to
-``$XDG_CACHE_HOME/archcalc/targets/NAME.json`` (or ``--out``). A target file is JSON with
-``"format": "archcalc-target"`` and a ``version``; anything else is refused with one line.
-``--target`` takes a name (saved first, then shipped) or a path to a file.
+``$XDG_CACHE_HOME/archcalc/targets/NAME.json`` (or ``--out``; a NAME is never a path). A
+target file is JSON with ``"format": "archcalc-target"`` and a ``version``, checked against
+``target_schema`` (shipped as ``archcalc/schemas/target.json``) on every load; anything else
+is refused with one line saying what is wrong, and ``archcalc targets`` lists a saved file
+that does not load as broken. ``--target`` takes a name (saved first, then shipped) or a path
+to a file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
-from archcalc.errors import InvalidArgumentError
+from archcalc.errors import BadFileError, InvalidArgumentError
+from archcalc.files import check_json, parse_json, read_json, write_atomic
+from archcalc.serialize import DIALECT
 from archcalc.system import cache_dir
 from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = [
     "FORMAT",
     "PRIOR_TARGETS",
+    "broken_targets",
     "calibration_prior",
+    "check_target_name",
     "known_targets",
     "load_target",
     "prior_for",
     "save_target",
+    "target_schema",
     "target_to_dict",
 ]
 
 FORMAT = "archcalc-target"
 #: 2: ``amp`` targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
 VERSION = 2
+#: What a target NAME may be (it becomes a file name in the saved-targets folder).
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 def prior_for(kind: str, dtype: str) -> DeviceProfile:
@@ -62,11 +73,9 @@ PRIOR_TARGETS = {("gpu", "amp"): "rtx4090", ("cpu", "fp32"): "i7-12700h"}
 def calibration_prior(kind: str, dtype: str) -> DeviceProfile:
     """What ``calibrate`` starts from and pulls towards: the shipped target of the same kind
     and dtype (``PRIOR_TARGETS``), else the generic prior."""
-    name = PRIOR_TARGETS.get((kind, dtype))
-    entry = _shipped().get(name or "")
-    if entry is None:
-        return prior_for(kind, dtype)
-    return _from_dict(json.loads(entry.read_text()), f"shipped {name}")
+    name = PRIOR_TARGETS.get((kind, dtype), "")
+    entry = _shipped().get(name)
+    return prior_for(kind, dtype) if entry is None else _shipped_target(name, entry)
 
 
 def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
@@ -90,51 +99,85 @@ def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
     }
 
 
+def target_schema() -> dict[str, Any]:
+    """The JSON Schema of a target file: every file is checked against it when loaded (and
+    every profile before it is saved), and it ships as ``archcalc/schemas/target.json``.
+    Keys it does not name are allowed (ignored when read)."""
+    positive = {"type": "number", "exclusiveMinimum": 0}
+    percent = {"type": "number", "minimum": 0}
+
+    def per_class(classes: tuple[str, ...]) -> dict[str, Any]:
+        properties = dict.fromkeys(classes, positive)
+        return {"type": "object", "required": list(classes), "properties": properties}
+
+    constants = {
+        "rate_macs_per_s": per_class(COMPUTE_CLASSES),
+        "bandwidth_bytes_per_s": per_class(OP_CLASSES),
+        "overhead_s_per_kernel": per_class(OP_CLASSES),
+        "fixed_s_per_call": positive,
+    }
+    error = {
+        "type": "object",
+        "description": "The measured prediction error; empty when not measured.",
+        "properties": {"median_pct": percent, "p90_pct": percent, "method": {"type": "string"}},
+        "if": {"minProperties": 1},
+        "then": {"required": ["median_pct", "p90_pct"]},
+    }
+    return {
+        "$schema": DIALECT,
+        "title": "Target",
+        "description": "A device profile for --target (archcalc calibrate writes one).",
+        "type": "object",
+        "required": ["format", "version", "name", "kind", "dtype", "bytes_scale", "constants"],
+        "properties": {
+            "format": {"const": FORMAT},
+            "version": {"const": VERSION},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "kind": {"enum": ["gpu", "cpu"]},
+            "dtype": {"type": "string"},
+            "bytes_scale": positive,
+            "constants": {"type": "object", "required": list(constants), "properties": constants},
+            "source": {"type": "object"},
+            "error": error,
+        },
+    }
+
+
 def _from_dict(data: Any, where: str) -> DeviceProfile:
+    """The profile of a target file's JSON, checked against ``target_schema``."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InvalidArgumentError(f"{where} is not an archcalc target file (no format {FORMAT})")
+        raise BadFileError(where, f"not an archcalc target file (no format {FORMAT})")
     if data.get("version") != VERSION:
-        raise InvalidArgumentError(
-            f"{where}: target file version {data.get('version')!r}, this archcalc reads "
-            f"{VERSION}: calibrate it again (archcalc calibrate)"
+        raise BadFileError(
+            where,
+            f"target file version {data.get('version')!r}, this archcalc reads {VERSION}: "
+            "calibrate it again (archcalc calibrate)",
         )
     try:
-        c = data["constants"]
-        rate = {k: float(c["rate_macs_per_s"][k]) for k in COMPUTE_CLASSES}
-        bandwidth = {k: float(c["bandwidth_bytes_per_s"][k]) for k in OP_CLASSES}
-        overhead = {k: float(c["overhead_s_per_kernel"][k]) for k in OP_CLASSES}
-        device = DeviceProfile(
-            name=str(data["name"]),
-            kind=str(data["kind"]),
-            dtype=str(data["dtype"]),
-            bytes_scale=float(data["bytes_scale"]),
-            rate=rate,
-            bandwidth=bandwidth,
-            overhead=overhead,
-            fixed=float(c["fixed_s_per_call"]),
-            description=str(data.get("description", "")),
-            source=dict(data.get("source") or {}),
-            error=dict(data.get("error") or {}),
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise InvalidArgumentError(f"{where}: corrupted target file (missing or bad {e})") from e
-    values = [*rate.values(), *bandwidth.values(), *overhead.values(), device.fixed]
-    if not all(v > 0 and v != float("inf") for v in [*values, device.bytes_scale]):
-        raise InvalidArgumentError(f"{where}: corrupted target file (a constant is not positive)")
-    return device
+        check_json(data, target_schema())
+    except InvalidArgumentError as e:
+        raise BadFileError(where, f"corrupted target file ({e})") from e
+    c = data["constants"]
+    return DeviceProfile(
+        name=data["name"],
+        kind=data["kind"],
+        dtype=data["dtype"],
+        bytes_scale=float(data["bytes_scale"]),
+        rate={k: float(c["rate_macs_per_s"][k]) for k in COMPUTE_CLASSES},
+        bandwidth={k: float(c["bandwidth_bytes_per_s"][k]) for k in OP_CLASSES},
+        overhead={k: float(c["overhead_s_per_kernel"][k]) for k in OP_CLASSES},
+        fixed=float(c["fixed_s_per_call"]),
+        description=data.get("description", ""),
+        source=dict(data.get("source") or {}),
+        error=dict(data.get("error") or {}),
+    )
 
 
 def read_target_file(path: Path) -> DeviceProfile:
-    """Load a target file; a missing, unreadable, corrupted or foreign file is one-line error."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise InvalidArgumentError(f"cannot read target file {path}: {e.strerror}") from e
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise InvalidArgumentError(f"{path} is not an archcalc target file (not JSON)") from e
-    return _from_dict(data, str(path))
+    """Load a target file; a missing, unreadable, corrupted or foreign file is one-line error
+    (``BadFileError`` naming what is wrong, when the file could be read)."""
+    return _from_dict(read_json(path, "an archcalc target file"), str(path))
 
 
 def saved_folder() -> Path:
@@ -149,27 +192,59 @@ def _shipped() -> dict[str, Any]:
     return {p.name[:-5]: p for p in folder.iterdir() if p.name.endswith(".json")}
 
 
-def known_targets() -> dict[str, tuple[str, DeviceProfile]]:
-    """Every target by name: ``(where, profile)``, where is ``shipped`` or the saved path;
-    a saved target shadows a shipped one of the same name."""
-    found: dict[str, tuple[str, DeviceProfile]] = {}
-    for name, entry in sorted(_shipped().items()):
-        found[name] = ("shipped", _from_dict(json.loads(entry.read_text()), f"shipped {name}"))
+def _shipped_target(name: str, entry: Any) -> DeviceProfile:
+    where = f"shipped {name}"
+    return _from_dict(parse_json(entry.read_bytes(), where, "an archcalc target file"), where)
+
+
+def _saved() -> dict[str, tuple[str, DeviceProfile | InvalidArgumentError]]:
+    """Every saved target file: name -> (path, its profile, or why it cannot be loaded)."""
     folder = saved_folder()
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.json")):
-            try:
-                found[path.stem] = (str(path), read_target_file(path))
-            except InvalidArgumentError:
-                continue  # a broken saved file is reported when asked for by path
+    found: dict[str, tuple[str, DeviceProfile | InvalidArgumentError]] = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        try:
+            found[path.stem] = (str(path), read_target_file(path))
+        except InvalidArgumentError as e:
+            found[path.stem] = (str(path), e)
     return found
+
+
+def known_targets() -> dict[str, tuple[str, DeviceProfile]]:
+    """Every target that loads, by name: ``(where, profile)``, where is ``shipped`` or the
+    saved path; a saved target shadows a shipped one of the same name."""
+    found = {n: ("shipped", _shipped_target(n, e)) for n, e in sorted(_shipped().items())}
+    for name, (where, device) in _saved().items():
+        if isinstance(device, DeviceProfile):
+            found[name] = (where, device)
+    return found
+
+
+def broken_targets() -> dict[str, tuple[str, str]]:
+    """The saved target files that do not load: name -> (path, what is wrong with it)."""
+    return {
+        name: (where, error.problem if isinstance(error, BadFileError) else str(error))
+        for name, (where, error) in _saved().items()
+        if not isinstance(error, DeviceProfile)
+    }
+
+
+def check_target_name(name: str) -> str:
+    """``name`` if it can name a saved target (letters, digits, ``.``, ``_``, ``-``, not
+    starting with a dot): a name is never a path; paths go through ``--out``."""
+    if not _NAME.fullmatch(name):
+        raise InvalidArgumentError(
+            f"target name {name!r} is not a name (letters, digits, '.', '_', '-'; not starting "
+            "with '.'): to write a file elsewhere, give --out PATH"
+        )
+    return name
 
 
 def load_target(spec: str) -> DeviceProfile:
     """A target by name (saved, then shipped) or by path (``.json`` or any existing file).
 
     Raises:
-        InvalidArgumentError: unknown name (the message lists the known ones), or a bad file.
+        InvalidArgumentError: unknown name (the message lists the known ones), or a bad file
+            (``BadFileError``: a saved target of that name that does not load says why).
 
     Example:
         >>> load_target("rtx4090").dtype
@@ -178,18 +253,27 @@ def load_target(spec: str) -> DeviceProfile:
     path = Path(spec)
     if spec.endswith(".json") or os.sep in spec or path.is_file():
         return read_target_file(path)
-    known = known_targets()
-    if spec not in known:
-        names = ", ".join(known) or "none"
-        raise InvalidArgumentError(f"unknown target {spec!r}; known targets: {names}")
-    return known[spec][1]
+    saved = saved_folder() / f"{spec}.json"
+    if _NAME.fullmatch(spec) and saved.is_file():
+        return read_target_file(saved)
+    shipped = _shipped()
+    if spec in shipped:
+        return _shipped_target(spec, shipped[spec])
+    names = ", ".join(known_targets()) or "none"
+    raise InvalidArgumentError(f"unknown target {spec!r}; known targets: {names}")
 
 
 def save_target(device: DeviceProfile, out: Path | None = None) -> Path:
-    """Write ``device`` to ``out`` or to the saved-targets folder; the path written."""
-    path = out if out is not None else saved_folder() / f"{device.name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(target_to_dict(device), indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write ``device`` to ``out`` or to the saved-targets folder (atomically); the path
+    written. A profile that its own schema refuses (a constant not finite or not positive,
+    a name that is a path) is refused before anything is written, so a saved target is never
+    replaced by a broken one."""
+    if out is None:
+        out = saved_folder() / f"{check_target_name(device.name)}.json"
+    data = target_to_dict(device)
+    try:
+        check_json(data, target_schema())
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"not saving {device.name!r} to {out}: {e}") from e
+    write_atomic(out, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    return out
