@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["sweep_command"]
 
+_NUL = "\0"
+
 EPILOG = """\b
 Examples:
   archcalc sweep --models 'resnet*' --res 48 --res 224 --res 448 --out resnets.jsonl
@@ -132,7 +134,7 @@ def sweep_command(
     from archcalc.sweep.shards import parse_shard
 
     if models_file is not None:
-        patterns += tuple(models_file.read_text().splitlines())
+        patterns += _read_models_file(models_file)
     if not patterns:
         raise InvalidArgumentError("give --models PATTERN (e.g. 'resnet*') or --models-file")
     check_device_use(device, latency)
@@ -151,3 +153,26 @@ def sweep_command(
             shard=shard_spec, profiler=profiler, progress=bar.step,
         )  # fmt: skip
     click.echo(sweep_summary_text(summary), err=True)
+
+
+def _read_models_file(path: Path) -> tuple[str, ...]:
+    """The lines of a ``--models-file``; one that is not UTF-8 text (a binary, a gzip, a
+    UTF-16 file) is refused in one line rather than read as garbage names."""
+    from archcalc.checks import file_errors
+    from archcalc.errors import InvalidArgumentError
+
+    with file_errors(path, "read"):
+        data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidArgumentError(
+            f"--models-file {path} is not UTF-8 text (byte {data[e.start]:#04x} at offset "
+            f"{e.start}): give a text file with one model name or pattern per line"
+        ) from e
+    if _NUL in text:
+        raise InvalidArgumentError(
+            f"--models-file {path} is binary (a NUL byte at offset {text.index(_NUL)}): give a "
+            "text file with one model name or pattern per line"
+        )
+    return tuple(text.splitlines())
