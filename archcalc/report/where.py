@@ -7,15 +7,19 @@ tree is then walked by this module, so nothing the user types is ever executed. 
 with a missing value (e.g. ``latency_ms`` in a sweep without ``--latency``) is false; one of a
 text field with a number, or a number field with a text (``k > "5"``), is refused when the
 text fields are given, since it could only ever be false. An expression longer than
-``MAX_LENGTH`` characters or nested deeper than ``MAX_DEPTH`` (``not``, ``and``/``or`` and
-comparisons inside one another) is refused before it is walked, with the limit in the message.
+``MAX_LENGTH`` characters or nested deeper than ``MAX_DEPTH`` (parentheses, or ``not``,
+``and``/``or`` and comparisons inside one another) is refused before it is walked, with the
+limit in the message.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import itertools
 import operator
+import tokenize
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -71,18 +75,41 @@ def compile_where(
             f"--where is {len(text):,} characters long; the limit is {MAX_LENGTH:,}: "
             "shorten it (--k-range and --max-* bound single fields)"
         )
+    if _parentheses(text) > MAX_DEPTH:
+        raise _too_deep()
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:  # within MAX_LENGTH the parser's own limits are never reached
         raise InvalidArgumentError(f"--where {text!r} is not a valid expression: {e.msg}") from e
     if _depth(tree.body) > MAX_DEPTH:
-        raise InvalidArgumentError(
-            f"--where nests deeper than {MAX_DEPTH} levels (not, and/or, signs and comparisons "
-            "inside one another): write it flatter"
-        )
+        raise _too_deep()
     if text_fields is not None:
         _check_kinds(tree, text, fields, text_fields)
     return _node(tree.body, text, fields)
+
+
+def _too_deep() -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"--where nests deeper than {MAX_DEPTH} levels (parentheses, not, and/or, signs and "
+        "comparisons inside one another): write it flatter"
+    )
+
+
+def _parentheses(text: str) -> int:
+    """How deep the brackets nest (quoted strings skipped), up to one past ``MAX_DEPTH``; an
+    unbalanced text counts as far as it reads (the parser then names the syntax error)."""
+    depth = deepest = 0
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    with contextlib.suppress(tokenize.TokenError):
+        for token in tokens:
+            if token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+                deepest = max(deepest, depth)
+                if deepest > MAX_DEPTH:
+                    break
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth -= 1
+    return deepest
 
 
 def _depth(root: ast.AST) -> int:
