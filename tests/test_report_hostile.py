@@ -326,3 +326,24 @@ def test_a_models_file_that_is_not_text_is_one_line(
                 str(tmp_path / "s.jsonl"))  # fmt: skip
     _one_line_error(done, start.format(models))
     assert not (tmp_path / "s.jsonl").exists()
+
+
+# --- PNG plots ---------------------------------------------------------------------------------
+
+
+def test_plots_draw_names_as_written_never_as_mathtext(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from archcalc.report.plots import draw_plots
+    from archcalc.report.prediction_plot import draw_accuracy_throughput
+
+    names = ["$\\undefinedcmd{$", "$x^$", "a|b"]  # mathtext would fail on the first two
+    prediction = {"target": "t4", "batch_size": 1, "latency_ms": 1.0, "samples_per_sec": 1000.0}
+    lines = [{**_ok(n, 224, 32, 10**9 * (i + 1), 10**6), "prediction": prediction}
+             for i, n in enumerate(names)]  # fmt: skip
+    rows = [{**to_row(line), "top1": 70.0 + i} for i, line in enumerate(lines)]
+    drawn = draw_plots(rows, tmp_path)
+    assert [path.name for _, path in drawn] == [
+        "gmacs_vs_res.png", "k_by_res.png", "pareto.png", "accuracy_pareto.png",
+    ]  # fmt: skip
+    predicted = draw_accuracy_throughput(rows, tmp_path)
+    assert predicted is not None and predicted[1].read_bytes()[:4] == b"\x89PNG"
