@@ -41,8 +41,11 @@ Summary = tuple[Sequence[str], list[list[str]], list[str]]
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> str:
     """Rows as a text table (``table``), GitHub Markdown (``markdown``), ``csv`` or ``html``.
 
-    A CSV's text cells are ``csv_cell``'s: none runs as a formula in a spreadsheet."""
+    A CSV's text cells are ``csv_cell``'s: none runs as a formula in a spreadsheet; a Markdown
+    cell's ``|`` is escaped (``\\|``), so a name holding one cannot split its row."""
     rows = [list(r) for r in rows]
+    if fmt == "markdown":
+        rows = [[c.replace("|", "\\|") if isinstance(c, str) else c for c in r] for r in rows]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

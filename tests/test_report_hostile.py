@@ -347,3 +347,8 @@ def test_plots_draw_names_as_written_never_as_mathtext(tmp_path: Path) -> None:
     ]  # fmt: skip
     predicted = draw_accuracy_throughput(rows, tmp_path)
     assert predicted is not None and predicted[1].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_markdown_cell_cannot_split_its_row() -> None:
+    text = render_table(["model", "n"], [["a|b", 1]], "markdown")
+    assert text.splitlines()[2] == "| a\\|b    | 1   |"  # GitHub reads \| as a | in the cell
