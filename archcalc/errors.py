@@ -62,7 +62,7 @@ class InvalidResolutionError(ArchcalcError):
 
     Example:
         >>> try:
-        ...     archcalc.profile("resnet18", 8)
+        ...     archcalc.profile("convnext_atto", 24)  # 24 -> 6 -> 3 -> 1 -> 0 px
         ... except archcalc.InvalidResolutionError as e:
         ...     print(e.nearest)  # doctest: +SKIP
         ((32, 32),)

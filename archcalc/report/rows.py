@@ -3,9 +3,9 @@
 Pure Python (no torch, no plotting, no formatting): ``archcalc.report.documents`` writes the
 documents and ``archcalc.report.plots`` draws the figures from what this module returns. Row fields
 (what ``--where`` and ``--sort`` accept) are listed in ``FIELDS``; derived sizes are exact
-(``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``);
-A number that is not finite (NaN or Infinity in a line, or a derived size that overflows) is
-no value: None, shown as missing in every report format.
+(``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``). A
+number that is not finite (NaN or Infinity in a line, or a derived size that overflows) is no
+value: None, shown as missing in every report format.
 ``rf``/``rf_w`` are the final map's receptive field in pixels (None where it is global,
 unknown, or the line predates schema version 2) and ``rf_context`` says which.
 ``top1`` is timm's published ImageNet-1k top-1 (%) from the packaged accuracy table
