@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "WIDTH",
     "Summarised",
     "Summary",
+    "csv_cell",
     "notes_text",
     "render_json",
     "render_table",
@@ -37,18 +39,45 @@ Summary = tuple[Sequence[str], list[list[str]], list[str]]
 
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> str:
-    """Rows as a text table (``table``), GitHub Markdown (``markdown``), ``csv`` or ``html``."""
+    """Rows as a text table (``table``), GitHub Markdown (``markdown``), ``csv`` or ``html``.
+
+    A CSV's text cells are ``csv_cell``'s: none runs as a formula in a spreadsheet; a Markdown
+    cell's ``|`` is escaped (``\\|``), so a name holding one cannot split its row."""
     rows = [list(r) for r in rows]
+    if fmt == "markdown":
+        rows = [[c.replace("|", "\\|") if isinstance(c, str) else c for c in r] for r in rows]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
+        writer.writerow([csv_cell(h) for h in headers])
+        writer.writerows([csv_cell(c) for c in row] for row in rows)
         return buffer.getvalue().rstrip("\n")
     from tabulate import tabulate
 
     style = {"markdown": "github", "html": "html"}.get(fmt, "simple")
     return str(tabulate(rows, headers=list(headers), tablefmt=style, disable_numparse=True))
+
+
+#: A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows, never runs: a text starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return gets a leading ``'``. Numbers, texts that read as
+    a finite number (``-1.5``) and the ``-`` of a missing value are left as they are.
+
+    Examples:
+        >>> csv_cell("=SUM(A1:A9)"), csv_cell("-1.5"), csv_cell(-2)
+        ("'=SUM(A1:A9)", '-1.5', -2)
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START) or value == "-":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    return value if math.isfinite(number) else "'" + value
 
 
 def render_json(value: Any) -> str:

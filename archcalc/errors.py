@@ -6,18 +6,22 @@
     ``InvalidArgumentError`` (also a ``ValueError``), and below it ``NothingFitsError`` and
     ``BadFileError``.
 
-The CLI prints any of them as one line and exits 2.
+The CLI prints any of them as one line and exits 2. What a program may act on is a field,
+never a part of the message to parse: ``InvalidResolutionError.nearest`` (the nearest sizes that
+run), ``TraceError.cause`` (the failure without its "<model> fails at HxW: " lead) and
+``TraceError.diagnosis`` (the module that was running, a ``Diagnosis``).
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
 __all__ = [
     "ArchcalcError",
     "ArchitectureDefectError",
     "BadFileError",
     "DeviceUnavailableError",
+    "Diagnosis",
     "InsufficientMemoryError",
     "InvalidArgumentError",
     "InvalidResolutionError",
@@ -26,7 +30,6 @@ __all__ = [
     "UnknownModelError",
     "WorkerCrashError",
     "first_line",
-    "without_lead",
 ]
 
 
@@ -56,10 +59,20 @@ class UnknownModelError(ArchcalcError):
 class InvalidResolutionError(ArchcalcError):
     """The resolution is not a positive size the tool can trace (or is absurdly large).
 
+    ``nearest`` holds the nearest sizes that run, (height, width) pairs, smaller first (empty
+    when none was found or the size is malformed); the message names them too.
+
     Example:
-        >>> archcalc.profile("resnet18", 0)  # doctest: +SKIP
-        InvalidResolutionError: resolution sides must be positive, got 0x0
+        >>> try:
+        ...     archcalc.profile("convnext_atto", 24)  # 24 -> 6 -> 3 -> 1 -> 0 px
+        ... except archcalc.InvalidResolutionError as e:
+        ...     print(e.nearest)  # doctest: +SKIP
+        ((32, 32),)
     """
+
+    def __init__(self, message: str, *, nearest: tuple[tuple[int, int], ...] = ()) -> None:
+        super().__init__(message)
+        self.nearest = nearest
 
 
 class InvalidArgumentError(ArchcalcError, ValueError):
@@ -114,13 +127,51 @@ class BadFileError(InvalidArgumentError):
         return type(self), (self.path, self.problem)  # pickles across sweep workers
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a forward failed (``archcalc.core.diagnose``): the exception as ``Type: message``,
+    the innermost module still running (its name, class and input shape; None when the
+    failure is outside every module) and the likely fix ("" when none is known).
+
+    ``str()`` is the one line a ``TraceError`` quotes.
+    """
+
+    error: str
+    module: str | None = None
+    module_type: str | None = None
+    input_shape: tuple[int, ...] = ()
+    hint: str = ""
+
+    @property
+    def shape(self) -> str:
+        """The module's input shape as ``1x3x224x224`` (``?`` when unknown)."""
+        return "x".join(map(str, self.input_shape)) or "?"
+
+    def __str__(self) -> str:
+        if self.module is None:
+            return self.error
+        where = f"in {self.module} ({self.module_type}, input {self.shape})"
+        return f"{self.error} {where}{'; ' + self.hint if self.hint else ''}"
+
+
 class TraceError(ArchcalcError):
     """The model's own forward failed at this size; the message names model, size and cause.
+
+    ``cause`` is the failure without the message's "<model> fails at HxW: " lead (the whole
+    message where it has none), to quote after another lead; ``diagnosis`` says which module
+    was running when the tracer found one (None otherwise).
 
     Example:
         >>> archcalc.profile(torch.nn.Linear(3, 4), 16)  # doctest: +SKIP
         TraceError: Linear fails at 16x16: RuntimeError: a and b must have same reduction dim, ...
     """
+
+    def __init__(
+        self, message: str, *, cause: str | None = None, diagnosis: Diagnosis | None = None
+    ) -> None:
+        super().__init__(message)
+        self.cause = message if cause is None else cause
+        self.diagnosis = diagnosis
 
 
 class ArchitectureDefectError(TraceError):
@@ -189,10 +240,3 @@ def first_line(error: BaseException, *, whole: bool = False, with_type: bool = F
         return type(error).__name__
     line = text if whole else text.splitlines()[0].strip()
     return f"{type(error).__name__}: {line}" if with_type else line
-
-
-def without_lead(error: BaseException) -> str:
-    """A trace or build failure's message without its "<model> fails at HxW: " lead (what is
-    left is the cause, to quote after another lead)."""
-    lead = r"^.*?(?:fails at|cannot be built for|at) \d+x\d+:\s*"
-    return re.sub(lead, "", first_line(error), count=1)

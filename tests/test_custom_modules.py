@@ -93,8 +93,16 @@ def test_in_chans_other_than_three(in_chans: int) -> None:
 
 
 def test_channel_mismatch_says_which_layer_and_the_fix() -> None:
-    with pytest.raises(TraceError, match=r"in a\.0 \(Conv2d.*expects 3 input channels but gets 1"):
+    with pytest.raises(
+        TraceError, match=r"in a\.0 \(Conv2d.*expects 3 input channels but gets 1"
+    ) as e:
         archcalc.profile(Pyramid(3), 64, in_chans=1)
+    # the same as fields: the layer, its class, its input (batch 1, 1 channel, 64 x 64), the fix
+    found = e.value.diagnosis
+    assert found is not None and found.error.startswith("RuntimeError: ")
+    assert (found.module, found.module_type, found.input_shape) == ("a.0", "Conv2d", (1, 1, 64, 64))
+    assert found.hint.startswith("it expects 3 input channels but gets 1 (in_chans=1)")
+    assert e.value.cause == str(found) and str(e.value) == f"Pyramid fails at 64x64: {found}"
 
 
 def test_linear_sized_for_one_resolution_says_so() -> None:
@@ -105,8 +113,9 @@ def test_linear_sized_for_one_resolution_says_so() -> None:
 
 def test_output_without_a_map_says_why() -> None:
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
-    with pytest.raises(TraceError, match="reads as a feature map"):
+    with pytest.raises(TraceError, match="reads as a feature map") as e:
         archcalc.profile(model, 8)
+    assert e.value.cause.startswith("no output of ") and e.value.diagnosis is None
 
 
 def test_module_is_left_as_it_was() -> None:

@@ -92,12 +92,22 @@ def test_family_medians(rows: list[dict]) -> None:
     assert {second[0], third[0]} == {"mobilenetv3", "vit"}
 
 
+def _refused(model: str, res: int, reason: str, nearest: list | None) -> dict:
+    """An InvalidResolutionError line; ``nearest`` None: a line written before the field."""
+    line = _error(model, res, reason, kind_type="InvalidResolutionError")
+    if nearest is not None:
+        line["error"]["nearest"] = nearest
+    return line
+
+
 def test_refused_groups_name_nearest_sizes(tmp_path: Path) -> None:
     lines = [
         _ok("swin_t", 224, 32, 4_500_000_000, 28_000_000),
         _ok("swin_t", 448, 32, 18_000_000_000, 28_000_000),
-        _error("swin_t", 160, "swin_t cannot run at 160x160: x; nearest valid: 128x128, 192x192",
-               kind_type="InvalidResolutionError"),
+        # the sizes come from the error's field; the reason's text is never parsed (its
+        # "nearest valid: 64x64" says otherwise on purpose)
+        _refused("swin_t", 160, "swin_t cannot run at 160x160: x; nearest valid: 64x64",
+                 [[128, 128], [192, 192]]),
         _error("vit_x", 48, "vit_x fails at 48x48: AssertionError: x"),
     ]  # fmt: skip
     rows = [to_row(x) for x in lines]
@@ -108,12 +118,20 @@ def test_refused_groups_name_nearest_sizes(tmp_path: Path) -> None:
         ("TraceError", 1),
     ]
     swin = groups[0].members[0]
-    # the profiler's sizes from the reason; the sweep's, nearest on a log scale:
+    # the profiler's sizes; the sweep's, nearest on a log scale:
     # |ln(224/160)| = 0.34 < |ln(448/160)| = 1.03
     assert swin.nearest_valid == ((128, 128), (192, 192))
     assert swin.ran_at == ((224, 224), (448, 448))
     vit = groups[1].members[0]
     assert (vit.model, vit.nearest_valid, vit.ran_at) == ("vit_x", (), ())
+
+
+def test_lines_written_before_the_nearest_field_still_load(tmp_path: Path) -> None:
+    old = _refused("swin_t", 160, "swin_t cannot run at 160x160: x; nearest valid: 128x128", None)
+    context = _context([old], tmp_path)
+    assert context.nearest == {("swin_t", 160, 160): ()}
+    (group,) = refused_groups([to_row(old)], context)
+    assert group.members[0].nearest_valid == ()
 
 
 def _context(lines: list[dict], folder: Path) -> SweepContext:
@@ -127,4 +145,4 @@ def test_read_context_counts_environments_and_conventions(tmp_path: Path) -> Non
     context = _context(lines, tmp_path)
     assert context.environments == ((ENV, 2),)
     assert context.conventions == (("core", 3),)
-    assert context.reasons == {(VIT, 48, 48): LINES[7]["error"]["reason"]}
+    assert context.nearest == {(VIT, 48, 48): ()}  # a TraceError names no valid size

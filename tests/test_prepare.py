@@ -34,6 +34,7 @@ def test_an_invalid_size_is_refused_with_the_reason_and_chained_cause() -> None:
     with pytest.raises(InvalidResolutionError, match="cannot run at 24x24") as info:
         prepare("convnext_atto", 24)
     assert isinstance(info.value.__cause__, TraceError)
+    assert info.value.nearest == ((32, 32),)  # 32 -> 8 -> 4 -> 2 -> 1; none below 24 runs
 
 
 def test_raise_if_invalid_only_raises_for_invalid_sizes() -> None:
@@ -42,7 +43,7 @@ def test_raise_if_invalid_only_raises_for_invalid_sizes() -> None:
     cause = TraceError("forward failed")
     with pytest.raises(InvalidResolutionError, match="nearest valid: 32x32") as info:
         judge(rules, (24, 24)).raise_if_invalid(cause=cause)
-    assert info.value.__cause__ is cause
+    assert info.value.__cause__ is cause and info.value.nearest == ((32, 32),)
 
 
 def test_reuse_skips_the_build_and_the_module_is_in_eval_mode() -> None:

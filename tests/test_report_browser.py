@@ -190,3 +190,30 @@ def test_zoo_report_sorts_as_python_does(browser: Any, tmp_path: Path) -> None:
         assert page.locator("#error-groups details[open]").count() == 0  # folded by default
     finally:
         page.close()
+
+
+def test_hostile_names_and_nan_lines_leave_the_page_whole(browser: Any, tmp_path: Path) -> None:
+    """Names that end a script, are a template marker or a formula, and NaN / Infinity
+    numbers: every row is shown, no script of theirs runs, their CSV cells never run."""
+    from test_report_hostile import HOSTILE, NOT_FINITE, _ok
+
+    names = [*HOSTILE, '=HYPERLINK("http://x")']
+    lines = [_ok(n, 224, 32, 1_000_000_000 + i, 1_000_000) for i, n in enumerate(names)]
+    sweep = tmp_path / "hostile.jsonl"
+    sweep.write_text("".join(json.dumps(x) + "\n" for x in [*LINES, *lines, *NOT_FINITE]))
+    seen = _page(browser, sweep, tmp_path / "r.html")
+    page = seen.page
+    try:
+        assert seen.blocked == [] and seen.failed == [] and seen.errors == []
+        assert page.evaluate("window.pwned") is None  # the </script><script> name never ran
+        total = 7 + len(names) + len(NOT_FINITE)
+        assert page.inner_text("#count").startswith(f"{total} of {total} rows match")
+        assert set(names) <= set(_cells(page, 1))  # shown as text, as they were
+        assert page.locator(".plot .main-svg").count() >= 4  # plots drawn
+        with page.expect_download() as download:
+            page.click("#download-csv")
+        body = Path(download.value.path()).read_text()
+        assert '\n"\'=HYPERLINK(""http://x"")",' in body  # quoted, neutralised
+        assert "\nresnet34,resnet,224,32,7,21.8,3.67,," in body  # NaN latency: empty
+    finally:
+        page.close()

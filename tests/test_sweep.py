@@ -30,6 +30,7 @@ from archcalc.sweep.run import (
     run_sweep,
 )
 from archcalc.sweep.shards import parse_shard, shard_models
+from archcalc.sweep.workers import Failure
 
 TESTS = Path(__file__).resolve().parent
 FAKE = "sweep_fakes:fake_profiler"
@@ -243,6 +244,20 @@ def test_latency_lines_use_the_timing_api(monkeypatch: pytest.MonkeyPatch) -> No
     assert line["status"] == "ok" and line["latency_s"] == 0.0125
     assert line["latency"] == {"median_s": 0.0125} and line["input"]["batch_size"] == 2
     assert calls == [("resnet10t", (64, 64), "cpu", 2, 3)]
+
+
+def test_a_refused_size_carries_its_nearest_valid_sizes_as_a_field() -> None:
+    # convnext_atto: stem 4x4/4 then three 2x2/2 downsamples: 24 -> 6 -> 3 -> 1 -> 0; 32 runs
+    (line,) = profile_task(ModelTask("convnext_atto", ((24, 24),), SweepSettings()))
+    error = line["error"]
+    assert (line["status"], error["type"], error["nearest"]) == (
+        "error", "InvalidResolutionError", [[32, 32]],
+    )  # fmt: skip
+    assert error["reason"].endswith("nearest valid: 32x32")
+    # any other failure names none
+    assert Failure.of(RuntimeError("boom")).to_dict() == {
+        "kind": "exception", "type": "RuntimeError", "reason": "boom", "nearest": [],
+    }  # fmt: skip
 
 
 def test_expand_models() -> None:

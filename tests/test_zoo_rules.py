@@ -222,7 +222,11 @@ def test_sizes_tried_hand_made(
     refusal = tried_sizes(net, rules, (side, side), failure.value)
     assert isinstance(refusal, InvalidResolutionError) and refusal.__cause__ is failure.value
     map_side = side // 8
+    found = failure.value.diagnosis  # the tracer's, as fields: read, never parsed
+    assert found is not None and (found.module, found.module_type) == ("block", "Needs")
+    assert found.input_shape == (1, 8, map_side, map_side)
     assert f"block (Needs) fails on its 1x8x{map_side}x{map_side} input" in str(refusal)
+    assert refusal.nearest == tuple(p for p in (below, above) if p)
     hint = ", ".join(f"{p[0]}x{p[1]}" for p in (below, above) if p)
     assert str(refusal).endswith(f"nearest valid (tried): {hint}")
     assert runs(net, above[0]) and not runs(net, above[0] - 8)
@@ -243,7 +247,9 @@ def test_failing_at_the_default_size_too_is_a_defect(monkeypatch: pytest.MonkeyP
     from archcalc.profiling import prepare
 
     def broken(model: str, **_: object) -> None:
-        raise TraceError(f"{model} fails at 224x224: RuntimeError: boom")
+        raise TraceError(
+            f"{model} fails at 224x224: RuntimeError: boom", cause="RuntimeError: boom"
+        )
 
     monkeypatch.setattr(prepare, "read_rules", broken)
     first = TraceError("resnet18 fails at 48x48: RuntimeError: boom")
@@ -252,6 +258,7 @@ def test_failing_at_the_default_size_too_is_a_defect(monkeypatch: pytest.MonkeyP
     assert str(defect.value) == (
         "resnet18 fails at every size tried (48x48, 224x224): RuntimeError: boom"
     )
+    assert defect.value.cause == "RuntimeError: boom"  # the failure's field, not its text
 
 
 class OwnTensors(nn.Module):

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["sweep_command"]
 
+_NUL = "\0"
+
 EPILOG = """\b
 Examples:
   archcalc sweep --models 'resnet*' --res 48 --res 224 --res 448 --out resnets.jsonl
@@ -134,7 +136,7 @@ def sweep_command(
 
     if models_file is not None:
         refuse_overwriting({"--out": out}, [models_file], "the --models-file read")
-        patterns += tuple(_models_file_lines(models_file))
+        patterns += _read_models_file(models_file)
     if not patterns:
         raise InvalidArgumentError("give --models PATTERN (e.g. 'resnet*') or --models-file")
     check_device_use(device, latency)
@@ -155,13 +157,21 @@ def sweep_command(
     click.echo(sweep_summary_text(summary), err=True)
 
 
-def _models_file_lines(path: Path) -> list[str]:
-    """The lines of ``--models-file``: UTF-8 text, else one line saying so."""
+def _read_models_file(path: Path) -> tuple[str, ...]:
+    """The lines of a ``--models-file``; one that is not UTF-8 text (a binary, a gzip, a
+    UTF-16 file) is refused in one line rather than read as garbage names."""
     with file_errors(path, "read"):
-        raw = path.read_bytes()
+        data = path.read_bytes()
     try:
-        return raw.decode().splitlines()
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InvalidArgumentError(
-            f"--models-file {path} is not UTF-8 text: give one model name or pattern per line"
+            f"--models-file {path} is not UTF-8 text (byte {data[e.start]:#04x} at offset "
+            f"{e.start}): give a text file with one model name or pattern per line"
         ) from e
+    if _NUL in text:
+        raise InvalidArgumentError(
+            f"--models-file {path} is binary (a NUL byte at offset {text.index(_NUL)}): give a "
+            "text file with one model name or pattern per line"
+        )
+    return tuple(text.splitlines())

@@ -203,7 +203,9 @@ def _create(name: str, resolution: Pair, device: str, kwargs: dict[str, Any]) ->
                 f"{name} does not accept output_stride={kwargs['output_stride']}: "
                 "drop the option or pick a model that supports it (e.g. resnet50)"
             ) from e
-        raise TraceError(f"{name} cannot be built for {resolution[0]}x{resolution[1]}: {e}") from e
+        raise TraceError(
+            f"{name} cannot be built for {resolution[0]}x{resolution[1]}: {e}", cause=first_line(e)
+        ) from e
     except (AssertionError, ValueError, RuntimeError, NotImplementedError, IndexError) as e:
         cause = first_line(e)
         if kwargs.get("output_stride", 32) not in (8, 16, 32):  # timm asserts on other strides
@@ -212,5 +214,5 @@ def _create(name: str, resolution: Pair, device: str, kwargs: dict[str, Any]) ->
                 "timm models that take it accept 8, 16 or 32"
             ) from e
         raise TraceError(
-            f"{name} cannot be built for {resolution[0]}x{resolution[1]}: {cause}"
+            f"{name} cannot be built for {resolution[0]}x{resolution[1]}: {cause}", cause=cause
         ) from e

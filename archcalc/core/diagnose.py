@@ -1,9 +1,9 @@
 """Say precisely why a forward failed: which module was running, with what input, and the fix.
 
 ``running_module`` hooks every submodule for one forward and keeps the innermost one that
-started but did not finish; ``explain`` turns the error into one line naming it, and spells
-out the two common user-module mismatches (input channels, a Linear layer sized for one
-resolution).
+started but did not finish; ``explain`` turns the error into a ``Diagnosis`` naming it (its
+``str()`` is one line), and spells out the two common user-module mismatches (input channels, a
+Linear layer sized for one resolution). Callers read the diagnosis's fields, never its text.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archcalc.errors import first_line
+from archcalc.errors import Diagnosis, first_line
 
 __all__ = ["diagnose", "explain", "running_module"]
 
@@ -48,15 +48,14 @@ def running_module(model: nn.Module) -> Iterator[list[tuple[str, nn.Module, tupl
 
 def explain(
     error: BaseException, stack: list[tuple[str, nn.Module, tuple[int, ...]]], in_chans: int
-) -> str:
-    """One line: the error's first line, the module that raised it and the likely fix."""
+) -> Diagnosis:
+    """The error's first line, the module that raised it (innermost of ``stack``) and the
+    likely fix."""
     cause = first_line(error, with_type=True)
     if not stack:
-        return cause
+        return Diagnosis(cause)
     name, mod, shape = stack[-1]
-    where = f"in {name} ({type(mod).__name__}, input {'x'.join(map(str, shape)) or '?'})"
-    hint = _hint(mod, shape, in_chans)
-    return f"{cause} {where}{'; ' + hint if hint else ''}"
+    return Diagnosis(cause, name, type(mod).__name__, shape, _hint(mod, shape, in_chans))
 
 
 def _hint(mod: nn.Module, shape: tuple[int, ...], in_chans: int) -> str:
@@ -80,8 +79,8 @@ def diagnose(
     x: torch.Tensor,
     error: BaseException,
     in_chans: int,
-) -> str:
-    """Rerun a failed forward with every module hooked and explain ``error`` in one line."""
+) -> Diagnosis:
+    """Rerun a failed forward with every module hooked and explain ``error``."""
     if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
         return explain(error, [], in_chans)
     with running_module(module) as stack:

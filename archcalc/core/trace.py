@@ -65,11 +65,9 @@ def profile_built(
         records, resolution, counts.grids, counts.macs, built.reductions, built.prefer_nhwc
     )
     if traced.final.kind == "none":
-        raise TraceError(
-            f"{built.name} at {resolution[0]}x{resolution[1]}: no output of "
-            f"{', '.join(candidate_modules(module, built.feature_names)[:4]) or 'the model'} "
-            "reads as a feature map (NCHW, NHWC or tokens)"
-        )
+        names = ", ".join(candidate_modules(module, built.feature_names)[:4]) or "the model"
+        cause = f"no output of {names} reads as a feature map (NCHW, NHWC or tokens)"
+        raise TraceError(f"{built.name} at {resolution[0]}x{resolution[1]}: {cause}", cause=cause)
     stride = traced.global_stride
     pairs = zip(resolution, stride, strict=True)
     below, above = zip(*(aligned_neighbours(s, st) for s, st in pairs), strict=True)
@@ -136,9 +134,11 @@ def _traced_forward(
             except ArchcalcError:
                 raise
             except Exception as e:
+                found = diagnose(module, state, x, e, in_chans)
                 raise TraceError(
-                    f"{built.name} fails at {resolution[0]}x{resolution[1]}: "
-                    f"{diagnose(module, state, x, e, in_chans)}"
+                    f"{built.name} fails at {resolution[0]}x{resolution[1]}: {found}",
+                    cause=str(found),
+                    diagnosis=found,
                 ) from e
         if train:
             _backward(built, resolution, counter, out, (state or own).values())
@@ -156,9 +156,10 @@ def _backward(
     except ArchcalcError:
         raise
     except Exception as e:
+        cause = first_line(e, with_type=True)
         raise TraceError(
-            f"{built.name}: the backward pass fails at {resolution[0]}x{resolution[1]}: "
-            f"{first_line(e, with_type=True)}"
+            f"{built.name}: the backward pass fails at {resolution[0]}x{resolution[1]}: {cause}",
+            cause=cause,
         ) from e
 
 

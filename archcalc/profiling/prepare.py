@@ -23,7 +23,7 @@ from archcalc.core.devices import check_device
 from archcalc.core.geometry import parse_resolution
 from archcalc.core.memory import check_host_memory, out_of_memory_as_error, resident_bytes
 from archcalc.core.trace import profile_built
-from archcalc.errors import ArchitectureDefectError, TraceError, without_lead
+from archcalc.errors import ArchitectureDefectError, TraceError
 from archcalc.formatting import size
 from archcalc.results import Pair, Profile
 from archcalc.sizes.constraints import Rules
@@ -191,7 +191,9 @@ def rules_after(
         ref = default_input_size(model)
         tried = size(resolution) if resolution == ref else f"{size(resolution)}, {size(ref)}"
         raise ArchitectureDefectError(
-            f"{model} fails at every size tried ({tried}): {without_lead(at_default)}"
+            f"{model} fails at every size tried ({tried}): {at_default.cause}",
+            cause=at_default.cause,
+            diagnosis=at_default.diagnosis,
         ) from failure
 
 

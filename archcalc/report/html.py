@@ -3,7 +3,11 @@
 The page is a single file that works offline from disk: the template, its style and its
 script (``archcalc/report/assets/``) and plotly.js (shipped inside the ``plotly`` Python
 package, read with ``plotly.offline.get_plotlyjs``) are inlined, and the rows travel as one
-JSON block. Nothing is fetched: no CDN, no font, no image. plotly is an optional dependency
+JSON block (``<script type="application/json">``, every ``<`` written ``\\u003c`` so no data can
+end it, numbers that are not finite written null; the script reads it with ``JSON.parse``). The
+page is assembled in one pass over the template's markers: a marker's text inside the data (a
+model named ``/*ARCHCALC:SCRIPT*/``) is data, never replaced. Nothing is fetched: no CDN, no
+font, no image. plotly is an optional dependency
 (``pip install 'archcalc[report]'``), imported only when a page is written.
 
 The page holds every row (ok rows, and error rows with ``--errors``); the command's filters
@@ -38,7 +42,7 @@ from archcalc.report.page_data import (
     plot_resolution,
     refused_groups,
 )
-from archcalc.report.rows import Summary, filter_rows
+from archcalc.report.rows import Summary, filter_rows, finite
 
 __all__ = ["StartFilters", "render_html_report"]
 
@@ -62,6 +66,8 @@ _RANGES = (
 BUBBLE_NAMES = 6
 #: The cost plot draws the median line of this many of the largest families.
 MEDIAN_FAMILIES = 8
+#: Where the template takes each part: ``/*ARCHCALC:NAME*/``.
+_MARKER_RE = re.compile(r"/\*ARCHCALC:([A-Z]+)\*/")
 #: Costs the cost-against-size plot can show: row field and label (latency added when present).
 _COSTS = (("gmacs", "GMACs"), ("peak_act_mb", "peak activation (MiB)"))
 
@@ -135,16 +141,14 @@ def render_html_report(
         "units": _units(context, source),
         "pngs": [list(p) for p in plots],
     }
-    page = _asset("report.html")
-    for name, text in (
-        ("TITLE", escape(title)),
-        ("STYLE", _asset("report.css")),
-        ("PLOTLY", _script_safe(_plotly_js())),
-        ("DATA", _json_safe(payload)),
-        ("SCRIPT", _script_safe(_asset("report.js"))),
-    ):
-        page = page.replace(f"/*ARCHCALC:{name}*/", text)
-    return page
+    parts = {
+        "TITLE": escape(title),
+        "STYLE": _asset("report.css"),
+        "PLOTLY": _script_safe(_plotly_js()),
+        "DATA": _json_safe(payload),
+        "SCRIPT": _script_safe(_asset("report.js")),
+    }
+    return _MARKER_RE.sub(lambda m: parts[m.group(1)], _asset("report.html"))
 
 
 def _table(rows: Sequence[Row], start: StartFilters) -> dict[str, Any]:
@@ -198,8 +202,7 @@ def _predicted_text(row: Row, _cells: list[str]) -> str:
 
 def _raw(row: Row, key: str) -> Any:
     """A cell's sort and filter value: the row field (``res`` is the input height)."""
-    value = row.get(key)
-    return None if isinstance(value, float) and value != value else value  # NaN -> null
+    return row.get(key)
 
 
 def _summary(
@@ -345,8 +348,20 @@ def _asset(name: str) -> str:
 
 
 def _json_safe(data: Any) -> str:
-    """JSON for a ``<script type="application/json">``: no ``<`` at all (``\\u003c``)."""
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    """JSON for a ``<script type="application/json">``: no ``<`` at all (``\\u003c``), no
+    character outside ASCII (U+2028 and U+2029 included: ``\\u2028``), and null for a number
+    that is not finite (JSON has no NaN)."""
+    text = json.dumps(_finite(data), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.replace("<", "\\u003c")
+
+
+def _finite(data: Any) -> Any:
+    """``data`` with every float that is not finite replaced by None, at any depth."""
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return finite(data)
 
 
 def _script_safe(text: str) -> str:

@@ -3,13 +3,13 @@
 ``archcalc.report.html`` turns these into the page; this module decides the numbers: the
 sweep's environment and counting conventions, which latency the plots use (measured, else
 predicted), the accuracy-cost fronts, the k x k bubbles per input size and, for every refused
-pair, its nearest valid sizes. Pure Python over the rows of ``archcalc.report.rows``.
+pair, its nearest valid sizes (the error's ``nearest`` field: read, never parsed out of the
+reason). Pure Python over the rows of ``archcalc.report.rows``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,23 +39,22 @@ __all__ = [
 Row = dict[str, Any]
 #: The column a latency-prediction sweep adds (ms, for the ``--target`` it predicted for).
 PREDICTED_LATENCY = "pred_latency_ms"
-_NEAREST_RE = re.compile(r"nearest valid: (.+?)\s*$")
-_SIZE_RE = re.compile(r"\d+x\d+")
 
 
 @dataclass(frozen=True)
 class SweepContext:
     """What the sweep lines say beyond the rows: the environments they were profiled in and
-    the MAC-counting conventions (each with its number of lines), and the raw error reasons
-    keyed by ``(model, height, width)`` (the rows hold them normalised, numbers blanked)."""
+    the MAC-counting conventions (each with its number of lines), and the nearest valid sizes
+    of each refused pair keyed by ``(model, height, width)`` (the error's ``nearest``; none in
+    lines written before it existed)."""
 
     environments: tuple[tuple[dict[str, Any], int], ...]
     conventions: tuple[tuple[str, int], ...]
-    reasons: dict[tuple[str, int, int], str]
+    nearest: dict[tuple[str, int, int], tuple[tuple[int, int], ...]]
 
 
 def read_context(paths: Sequence[str | Path]) -> SweepContext:
-    """The environments, conventions and raw error reasons of sweep files.
+    """The environments, conventions and the refused pairs' nearest valid sizes of sweep files.
 
     Args:
         paths: the sweep files the report reads (``.jsonl`` or ``.jsonl.gz``).
@@ -74,17 +73,17 @@ def read_context(paths: Sequence[str | Path]) -> SweepContext:
         if isinstance(line.get("environment"), dict)
     )
     conventions = Counter(str(line.get("convention", "core")) for line in lines)
-    reasons = {
-        (line["model"], line["input"]["height"], line["input"]["width"]): str(
-            line["error"].get("reason", "")
+    nearest = {
+        (line["model"], line["input"]["height"], line["input"]["width"]): tuple(
+            (h, w) for h, w in line["error"].get("nearest", ())
         )
         for line in lines
-        if line.get("status") == "error" and isinstance(line.get("error"), dict)
+        if line.get("status") == "error" and line.get("error")
     }
     return SweepContext(
         environments=tuple((dict(env), n) for env, n in envs.most_common()),
         conventions=tuple(conventions.most_common()),
-        reasons=reasons,
+        nearest=nearest,
     )
 
 
@@ -183,9 +182,9 @@ def k_bubbles(rows: Sequence[Row]) -> list[KBubble]:
 
 @dataclass(frozen=True)
 class ErrorMember:
-    """One refused pair: the model, its input size, the nearest valid sizes the profiler named
-    in its reason (empty when it named none) and the sizes of this sweep the model ran at,
-    nearest first (on a log scale)."""
+    """One refused pair: the model, its input size, the nearest valid sizes the profiler found
+    (empty when it found none) and the sizes of this sweep the model ran at, nearest first (on
+    a log scale)."""
 
     model: str
     height: int
@@ -204,7 +203,7 @@ class RefusedGroup:
 
 def refused_groups(rows: Sequence[Row], context: SweepContext) -> list[RefusedGroup]:
     """The summary's error groups, largest first, each with all its pairs and their nearest
-    valid sizes (from the profiler's reason, and the sizes that ran in this sweep)."""
+    valid sizes (the profiler's, and the sizes that ran in this sweep)."""
     ran: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for r in rows:
         if r["status"] == "ok":
@@ -221,15 +220,7 @@ def refused_groups(rows: Sequence[Row], context: SweepContext) -> list[RefusedGr
 
 def _member(row: Row, context: SweepContext, ran: dict[str, list[tuple[int, int]]]) -> ErrorMember:
     model, height, width = str(row["model"]), row["height"], row["width"]
-    reason = context.reasons.get((model, height, width), "")
-    named = _NEAREST_RE.search(reason)
-    valid = [] if named is None else _SIZE_RE.findall(named.group(1))
     side = math.sqrt(height * width)
     near = sorted(ran[model], key=lambda s: (abs(math.log(math.sqrt(s[0] * s[1]) / side)), s))
-    return ErrorMember(
-        model,
-        height,
-        width,
-        tuple((int(h), int(w)) for h, w in (v.split("x") for v in valid)),
-        tuple(near),
-    )
+    valid = context.nearest.get((model, height, width), ())
+    return ErrorMember(model, height, width, valid, tuple(near))

@@ -36,14 +36,26 @@ MAX_LABELS = 10
 Row = dict[str, Any]
 
 
-def _figure(width: float = 8.0, height: float = 5.0) -> Any:
+#: Text drawn as written: a model named ``$x^$`` is a name, not mathtext (which fails on it).
+LITERAL_TEXT = {"text.parse_math": False}
+
+
+def _matplotlib() -> Any:
+    """The matplotlib module, or a one-line error saying how to install it."""
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        import matplotlib
     except ImportError as e:
         raise InvalidArgumentError(
             "plots need matplotlib: pip install 'archcalc[report]' (or drop --plot/--plots)"
         ) from e
+    return matplotlib
+
+
+def _figure(width: float = 8.0, height: float = 5.0) -> Any:
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -89,16 +101,17 @@ def draw_plots(
             f"pareto_res {pareto_res}: no ok result has that input height; "
             f"use one of {', '.join(map(str, heights))}"
         )
-    drawn = [
-        ("GMACs against resolution (median per family)", _by_family(ok, "gmacs", out)),
-        ("Final k x k map at each resolution", _k_plot(ok, out)),
-    ]
-    if any(r["latency_ms"] is not None for r in ok):
-        caption = "Latency against resolution (median per family)"
-        drawn.append((caption, _by_family(ok, "latency_ms", out)))
-    drawn.append(_pareto(ok, out, pareto_res))
-    if any(r["top1"] is not None for r in ok):
-        drawn.append(_accuracy_pareto(ok, out, pareto_res))
+    with _matplotlib().rc_context(LITERAL_TEXT):
+        drawn = [
+            ("GMACs against resolution (median per family)", _by_family(ok, "gmacs", out)),
+            ("Final k x k map at each resolution", _k_plot(ok, out)),
+        ]
+        if any(r["latency_ms"] is not None for r in ok):
+            caption = "Latency against resolution (median per family)"
+            drawn.append((caption, _by_family(ok, "latency_ms", out)))
+        drawn.append(_pareto(ok, out, pareto_res))
+        if any(r["top1"] is not None for r in ok):
+            drawn.append(_accuracy_pareto(ok, out, pareto_res))
     return drawn
 
 

@@ -14,6 +14,15 @@ def draw_accuracy_throughput(rows: Sequence[dict[str, Any]], out: Path) -> tuple
     accuracy-speed front marked; None when no row has both."""
     import matplotlib
 
+    from archcalc.report.plots import LITERAL_TEXT
+
+    with matplotlib.rc_context(LITERAL_TEXT):
+        return _draw(rows, out)
+
+
+def _draw(rows: Sequence[dict[str, Any]], out: Path) -> tuple[str, Path] | None:
+    import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 

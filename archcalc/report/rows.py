@@ -3,7 +3,9 @@
 Pure Python (no torch, no plotting, no formatting): ``archcalc.report.documents`` writes the
 documents and ``archcalc.report.plots`` draws the figures from what this module returns. Row fields
 (what ``--where`` and ``--sort`` accept) are listed in ``FIELDS``; derived sizes are exact
-(``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``);
+(``gmacs = macs / 1e9``, ``params_m = params / 1e6``, ``latency_ms = latency_s * 1000``). A
+number that is not finite (NaN or Infinity in a line, or a derived size that overflows) is no
+value: None, shown as missing in every report format.
 ``rf``/``rf_w`` are the final map's receptive field in pixels (None where it is global,
 unknown, or the line predates schema version 2) and ``rf_context`` says which.
 ``top1`` is timm's published ImageNet-1k top-1 (%) from the packaged accuracy table
@@ -13,6 +15,7 @@ weight for a bare architecture, None where the table lacks the model.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,6 +37,7 @@ __all__ = [
     "error_key",
     "family",
     "filter_rows",
+    "finite",
     "load_rows",
     "normalise_reason",
     "pareto_front",
@@ -82,7 +86,18 @@ def _pair(value: Any) -> tuple[Any, Any]:
 
 
 def to_row(line: dict[str, Any]) -> dict[str, Any]:
-    """One sweep line -> a flat row of ``FIELDS`` (None where the line has no such value)."""
+    """One sweep line (``archcalc.sweep.lines.is_result``) -> a flat row of ``FIELDS`` (None
+    where the line has no such value, or a number that is not finite)."""
+    row = _row(line)
+    return {k: finite(v) for k, v in row.items()}
+
+
+def finite(value: Any) -> Any:
+    """``value``, or None for a float that is NaN or infinite (JSON has no such number)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _row(line: dict[str, Any]) -> dict[str, Any]:
     inp = line.get("input") or {}
     memory = line.get("memory") or {}
     error = line.get("error") or {}
@@ -139,7 +154,7 @@ def _predicted(prediction: dict[str, Any] | None) -> dict[str, Any]:
 def load_rows(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], int]:
     """One row per result in ``paths`` (``.jsonl`` or ``.jsonl.gz``; duplicates across files
     resolved as ``archcalc merge`` does) and the number of lines skipped because they are not
-    results (unreadable, or JSON that is no sweep line: ``archcalc.sweep.merge.is_result``)."""
+    results (unreadable, or JSON that is no sweep line: ``archcalc.sweep.lines.is_result``)."""
     from archcalc.sweep.merge import read_results
 
     lines = read_results(paths)

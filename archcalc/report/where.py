@@ -6,20 +6,31 @@ The text is parsed with ``ast`` and only comparisons (``< <= > >= == !=``, chain
 tree is then walked by this module, so nothing the user types is ever executed. A comparison
 with a missing value (e.g. ``latency_ms`` in a sweep without ``--latency``) is false; one of a
 text field with a number, or a number field with a text (``k > "5"``), is refused when the
-text fields are given, since it could only ever be false.
+text fields are given, since it could only ever be false. An expression longer than
+``MAX_LENGTH`` characters or nested deeper than ``MAX_DEPTH`` (parentheses, or ``not``,
+``and``/``or`` and comparisons inside one another) is refused before it is walked, with the
+limit in the message.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import itertools
 import operator
+import tokenize
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from archcalc.errors import InvalidArgumentError
 
-__all__ = ["compile_where"]
+__all__ = ["MAX_DEPTH", "MAX_LENGTH", "compile_where"]
+
+#: The longest ``--where`` accepted, in characters (a real filter is well under 200).
+MAX_LENGTH = 1000
+#: The deepest nesting of ``not``, ``and``/``or`` and comparisons accepted.
+MAX_DEPTH = 32
 
 Row = Mapping[str, Any]
 Predicate = Callable[[Row], bool]
@@ -51,20 +62,65 @@ def compile_where(
         a missing value is False.
 
     Raises:
-        InvalidArgumentError: a syntax error, an unknown field, or anything but a comparison;
-            the one-line message names the problem and the known fields.
+        InvalidArgumentError: a syntax error, an unknown field, anything but a comparison, or
+            an expression longer than ``MAX_LENGTH`` or nested deeper than ``MAX_DEPTH``; the
+            one-line message names the problem and the known fields (or the limit).
 
     Examples:
         >>> compile_where("k >= 5 and gmacs < 2", ["k", "gmacs"])({"k": 7, "gmacs": 1.8})
         True
     """
+    if len(text) > MAX_LENGTH:
+        raise InvalidArgumentError(
+            f"--where is {len(text):,} characters long; the limit is {MAX_LENGTH:,}: "
+            "shorten it (--k-range and --max-* bound single fields)"
+        )
+    if _parentheses(text) > MAX_DEPTH:
+        raise _too_deep()
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as e:
+    except SyntaxError as e:  # within MAX_LENGTH the parser's own limits are never reached
         raise InvalidArgumentError(f"--where {text!r} is not a valid expression: {e.msg}") from e
+    if _depth(tree.body) > MAX_DEPTH:
+        raise _too_deep()
     if text_fields is not None:
         _check_kinds(tree, text, fields, text_fields)
     return _node(tree.body, text, fields)
+
+
+def _too_deep() -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"--where nests deeper than {MAX_DEPTH} levels (parentheses, not, and/or, signs and "
+        "comparisons inside one another): write it flatter"
+    )
+
+
+def _parentheses(text: str) -> int:
+    """How deep the brackets nest (quoted strings skipped), up to one past ``MAX_DEPTH``; an
+    unbalanced text counts as far as it reads (the parser then names the syntax error)."""
+    depth = deepest = 0
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    with contextlib.suppress(tokenize.TokenError):
+        for token in tokens:
+            if token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+                deepest = max(deepest, depth)
+                if deepest > MAX_DEPTH:
+                    break
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth -= 1
+    return deepest
+
+
+def _depth(root: ast.AST) -> int:
+    """How deep the tree nests, every node counted (``k > 1`` is 3: the comparison, the name,
+    its load context), walked without recursion so that no depth can exhaust the stack."""
+    deepest, todo = 0, [(root, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo += [(child, depth + 1) for child in ast.iter_child_nodes(node)]
+    return deepest
 
 
 def _check_kinds(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,7 +25,7 @@ from torch import nn
 
 from archcalc.core.build import Built, build, same_padding_types
 from archcalc.core.trace import profile_built
-from archcalc.errors import InvalidResolutionError, TraceError, without_lead
+from archcalc.errors import InvalidResolutionError, TraceError
 from archcalc.formatting import size
 from archcalc.results import Pair
 from archcalc.sizes.constraints import (
@@ -46,9 +45,6 @@ __all__ = ["derive_rules", "tried_sizes"]
 #: How many grid sizes ``tried_sizes`` walks away from the size asked for (each costs a build
 #: and a meta trace); when none runs, it bisects towards the default size, where the model runs.
 _WALK = 3
-
-#: The tracer's diagnosis of a failing module: "... in <layer> (<Class>, input <shape>)".
-_IN_LAYER = re.compile(r" in (?P<layer>[\w.]+) \((?P<cls>\w+), input (?P<shape>[^)]*)\)$")
 
 _WINDOW_ATTRS = ("window_size", "partition_size", "block_size")
 
@@ -359,17 +355,23 @@ def tried_sizes(
         above = _bisect(_between(res, ref, grid), runs, last_runs=True)
     if below is None and ref[0] < res[0]:  # it runs at ref: bisect for the largest that runs
         below = _bisect([ref, *_between(ref, res, grid)[:-1]], runs, last_runs=False)
-    cause = _IN_LAYER.search(str(failure))
-    what = (
-        f"{cause['layer']} ({cause['cls']}) fails on its {cause['shape']} input"
-        if cause
-        else without_lead(failure)
-    )
-    hint = ", ".join(size(p) for p in (below, above) if p) or "none found"
+    nearest = tuple(p for p in (below, above) if p)
+    hint = ", ".join(size(p) for p in nearest) or "none found"
+    what = _what_failed(failure)
     message = f"{rules.model} cannot run at {size(res)}: {what}; nearest valid (tried): {hint}"
-    error = InvalidResolutionError(message)
+    error = InvalidResolutionError(message, nearest=nearest)
     error.__cause__ = failure
     return error
+
+
+def _what_failed(failure: TraceError) -> str:
+    """The failing layer, its class and input (the tracer's ``Diagnosis``) and the likely fix;
+    the failure's cause when no layer was running."""
+    found = failure.diagnosis
+    if found is None or found.module is None:
+        return failure.cause
+    what = f"{found.module} ({found.module_type}) fails on its {found.shape} input"
+    return f"{what}; {found.hint}" if found.hint else what
 
 
 def _walk(res: Pair, grid: list[int], sign: int) -> list[Pair]:

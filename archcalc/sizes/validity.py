@@ -108,7 +108,10 @@ class Validity(Summarised, Serialized):
             InvalidResolutionError: the size is invalid; the message is the one-line reason.
         """
         if not self.valid:
-            raise InvalidResolutionError(self.reason or "invalid resolution") from cause
+            nearest = tuple(p for p in (self.nearest_below, self.nearest_above) if p)
+            raise InvalidResolutionError(
+                self.reason or "invalid resolution", nearest=nearest
+            ) from cause
 
 
 def judge(rules: Rules, res: Pair) -> Validity:

@@ -17,38 +17,10 @@ from typing import Any
 from archcalc.errors import InvalidArgumentError
 from archcalc.serialize import Serialized
 from archcalc.sweep.jsonl import keep_rejected, read_jsonl, write_jsonl
+from archcalc.sweep.lines import is_result
 from archcalc.sweep.run import line_key
 
-__all__ = ["MergeSummary", "SweepLines", "is_result", "merge_results", "read_results"]
-
-_SIZES = ("batch_size", "channels", "height", "width")
-_NUMBERS = ("params", "trainable_params", "macs", "flops", "final_channels", "latency_s")
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _number_or_none(value: Any) -> bool:
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
-
-
-def is_result(line: dict[str, Any]) -> bool:
-    """Whether a JSON object is a sweep line (``run_sweep``'s ok or error line, or a profile's
-    JSON): a model name, an input of whole positive sizes, status ok or error (ok when absent),
-    and numbers where the report reads numbers."""
-    inp = line.get("input")
-    if not isinstance(line.get("model"), str) or not isinstance(inp, dict):
-        return False
-    if line.get("status", "ok") not in ("ok", "error"):
-        return False
-    if not all(_whole(inp.get(k)) for k in _SIZES):
-        return False
-    memory = line.get("memory") or {}
-    if not isinstance(memory, dict) or not isinstance(line.get("error") or {}, dict):
-        return False
-    values = [line.get(k) for k in _NUMBERS] + list(memory.values())
-    return all(_number_or_none(v) for v in values)
+__all__ = ["MergeSummary", "SweepLines", "merge_results", "read_results"]
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,13 @@ from typing import Any
 
 from archcalc.checks import check_convention, check_input_size, check_positive, is_test_model
 from archcalc.core.geometry import parse_resolution
-from archcalc.errors import InvalidArgumentError, UnknownModelError, first_line
+from archcalc.errors import InvalidArgumentError, UnknownModelError
 from archcalc.formatting import GIB, size
 from archcalc.progress import ProgressCallback, report_progress
 from archcalc.results import Identity, Pair
 from archcalc.serialize import Serialized, json_field
 from archcalc.sweep.jsonl import append_lines, repair
+from archcalc.sweep.lines import is_result
 from archcalc.sweep.shards import Shard, shard_models
 from archcalc.sweep.workers import Done, Failure, Item, run_isolated
 
@@ -230,8 +231,7 @@ def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
             if settings.latency:
                 line |= _latency(task.model, res, settings)
         except Exception as e:  # noqa: BLE001 - any failure of one size is that size's result
-            failure = Failure("exception", type(e).__name__, first_line(e, whole=True))
-            line = error_line(task.model, res, settings, failure)
+            line = error_line(task.model, res, settings, Failure.of(e))
         line["model"] = task.model
         line["profile_s"] = time.perf_counter() - start
         yield line
@@ -371,11 +371,12 @@ def _plan(
     names: Sequence[str], res: tuple[Pair, ...], settings: SweepSettings, out: Path
 ) -> tuple[list[tuple[ModelTask, ModelTask]], int]:
     """Repair ``out`` (a torn last line; unreadable lines moved to ``<out>.rejected``) and list
-    the tasks for the pairs it does not hold; also return how many lines were moved."""
+    the tasks for the pairs it holds no result for (a JSON line that is no sweep line,
+    ``is_result``, does not count); also return how many lines were moved."""
     if out.suffix == ".gz":
         raise InvalidArgumentError(f"cannot append to a compressed file: {out}; use .jsonl")
     contents = repair(out)
-    done = {line_key(line) for line in contents.records}
+    done = {line_key(line) for line in contents.records if is_result(line)}
     tasks = []
     for model in names:
         missing = tuple(r for r in res if _task_key(model, r, settings) not in done)

@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from archcalc.errors import InvalidArgumentError, WorkerCrashError, first_line
+from archcalc.errors import (
+    InvalidArgumentError,
+    InvalidResolutionError,
+    WorkerCrashError,
+    first_line,
+)
 from archcalc.formatting import GIB, MIB
 from archcalc.serialize import Serialized, json_field
 from archcalc.system import peak_rss_bytes, rss_bytes
@@ -40,11 +45,20 @@ START_TIMEOUT_S = 300.0
 
 @dataclass(frozen=True)
 class Failure(Serialized):
-    """Why a task did not finish: ``kind`` is exception, timeout, crash or memory."""
+    """Why a task did not finish: ``kind`` is exception, timeout, crash or memory; for a size
+    refused as invalid, ``nearest`` holds the nearest sizes that run (``[height, width]``
+    pairs, smaller first; empty otherwise, and in lines written before it existed)."""
 
     kind: str
     error_type: str = json_field(name="type")
     reason: str
+    nearest: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def of(cls, error: Exception) -> Failure:
+        """The failure an exception is: its type, its whole message and its structured fields."""
+        nearest = error.nearest if isinstance(error, InvalidResolutionError) else ()
+        return cls("exception", type(error).__name__, first_line(error, whole=True), nearest)
 
 
 @dataclass(frozen=True)
@@ -119,7 +133,7 @@ def _serve(conn: Connection, target: Callable[[Any], Iterable[Any]]) -> None:
         except (EOFError, OSError):
             raise
         except Exception as e:  # noqa: BLE001 - isolation: a task's error is its result
-            failure = Failure("exception", type(e).__name__, first_line(e, whole=True))
+            failure = Failure.of(e)
         conn.send(("done", failure, peak_rss_bytes()))
 
 

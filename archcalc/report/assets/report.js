@@ -161,8 +161,13 @@
   }
 
   /* ---------- CSV ---------- */
+  /* A text a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+   * quote, as archcalc.display.csv_cell does; numbers, numeric texts and "-" stay as they are. */
+  const inert = (v) => typeof v !== "string" || v === "-" || !/^[=+\-@\t\r]/.test(v) ||
+    (v.trim() !== "" && Number.isFinite(Number(v))) ? v : `'${v}`;
   function csv() {
-    const cell = (v) => v === null ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
+    const quote = (s) => /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    const cell = (v) => v === null ? "" : quote(String(inert(v)));
     const lines = [cols.map((c) => c.key).join(",")];
     for (const i of state.shown) lines.push(rows[i].map(cell).join(","));
     return lines.join("\n") + "\n";

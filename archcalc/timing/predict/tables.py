@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from archcalc.display import render_table
 from archcalc.errors import BadFileError, InvalidArgumentError
 from archcalc.files import check_json
 
@@ -154,12 +155,8 @@ def write_predicted(
         )
     if fmt == "json":
         return json.dumps(records, indent=1)
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, [*columns, *added], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-        return out.getvalue().rstrip("\n")
+    if fmt == "csv":  # archcalc's one CSV writer: no cell runs as a formula in a spreadsheet
+        return render_table([*columns, *added], [list(r.values()) for r in records], "csv")
     from tabulate import tabulate
 
     return tabulate([list(r.values()) for r in records], headers=[*columns, *added])
