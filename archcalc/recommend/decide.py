@@ -19,7 +19,14 @@ from archcalc.growth import GrowthLaw
 from archcalc.recommend.batch import batch_fits
 from archcalc.recommend.kmax import KAlternative, above_window, k_alternatives, k_policy_reason
 from archcalc.recommend.levels import LEVELS, Level
-from archcalc.recommend.rules import K_MIN, Backbone, Pipeline, field_lines, pipeline_for
+from archcalc.recommend.rules import (
+    K_MIN,
+    Backbone,
+    Pipeline,
+    field_lines,
+    level_verdict,
+    pipeline_for,
+)
 from archcalc.recommend.search_front import SearchSummary, auto_reason, fixres_reason
 from archcalc.recommend.suggestion import Option, Suggestion, find_option
 from archcalc.results import Pair, Profile
@@ -58,7 +65,7 @@ def rank(options: Sequence[Option], level: Level, preference: Sequence[str]) -> 
         return (
             late,
             distance,
-            o.verdict(level).rank,
+            level_verdict(o.profile, level).rank,
             pref,
             o.profile.macs,
             o.profile.output_stride or 0,
@@ -185,7 +192,7 @@ def _k_lines(
     """Warnings and reasons from the k rule, with the remedies' numbers when k is too small."""
     p = chosen.profile
     where = f"{chosen.backbone} at {size(p.resolution)}"
-    verdict = chosen.verdict(level)
+    verdict = level_verdict(p, level)
     reason = (
         f"final map: {chosen.backbone}'s global stride is {stride_text(p.global_stride)}, so "
         f"{size(p.resolution)} ends at {size(p.final_map)}{_k_formula(p)}; {verdict.note}"
@@ -194,7 +201,11 @@ def _k_lines(
     bigger = _input_remedy(chosen, options)
     larger = f"a larger input: {_describe(bigger)}" if bigger else None
     base = find_option(options, chosen.backbone, p.resolution, None)
-    if p.output_stride is not None and base is not None and base.verdict(level).rank == 2:
+    if (
+        p.output_stride is not None
+        and base is not None
+        and level_verdict(base.profile, level).rank == 2
+    ):
         warnings.append(
             f"{where} ends at {size(base.profile.final_map)} with its default global stride "
             f"{stride_text(base.profile.global_stride)}: too small (k < {K_MIN}); adopted "

@@ -33,6 +33,7 @@ __all__ = [
     "Pipeline",
     "field_lines",
     "k_verdict",
+    "level_verdict",
     "pipeline_for",
 ]
 
@@ -114,6 +115,12 @@ def k_verdict(final_map: Pair, *, large_expected: bool = False, layout: str = "n
         f"{grid} is above {K_MAX}x{K_MAX}: the features are less abstract, accuracy tends to "
         f"drop and compute grows ({_RULES})",
     )
+
+
+def level_verdict(p: Profile, level: Level) -> KVerdict:
+    """Where a profiled option's final map falls in the k window at ``level`` (rules §3):
+    ``k_verdict`` with the level's ``large_k_expected`` and the profile's layout."""
+    return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
 
 
 @dataclass(frozen=True)

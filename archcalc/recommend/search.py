@@ -37,7 +37,7 @@ from archcalc.recommend.decide import recommend, violations
 from archcalc.recommend.evaluate import latency_s, option_of, stride_remedies
 from archcalc.recommend.levels import Level
 from archcalc.recommend.request import Levels, check_request, growth_laws
-from archcalc.recommend.rules import K_MIN, Backbone
+from archcalc.recommend.rules import K_MIN, Backbone, level_verdict
 from archcalc.recommend.search_front import Front, SearchSummary, mac_bound, param_bound
 from archcalc.recommend.suggestion import Option, Suggestion
 from archcalc.results import Pair
@@ -293,7 +293,7 @@ def _consider(walk: _Walk, entry: Entry, profiler: Profiler, timer: Timer, devic
     if resizes_input(options[0], walk.level.resolution):
         walk.count("resized")
         return
-    fit = next((o for o in options if o.verdict(walk.level).rank == 0), None)
+    fit = next((o for o in options if level_verdict(o.profile, walk.level).rank == 0), None)
     if fit is None:
         walk.count("rejected_k")
         return

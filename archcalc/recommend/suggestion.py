@@ -20,7 +20,7 @@ from archcalc.recommend.batch import BatchFit
 from archcalc.recommend.catalog import Accuracy
 from archcalc.recommend.kmax import KAlternative
 from archcalc.recommend.levels import Level
-from archcalc.recommend.rules import KVerdict, Pipeline, k_verdict
+from archcalc.recommend.rules import Pipeline, level_verdict
 from archcalc.recommend.search_front import SearchSummary
 from archcalc.recommend.training import Training
 from archcalc.results import Pair, Profile
@@ -74,11 +74,6 @@ class Option(Serialized):
     def key(self) -> tuple[str, Pair, int | None]:
         """(backbone, resolution, output_stride): what identifies a row."""
         return (self.profile.model, self.profile.resolution, self.profile.output_stride)
-
-    def verdict(self, level: Level) -> KVerdict:
-        """Where this option's final map falls in the k window at ``level``."""
-        p = self.profile
-        return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
 
 
 @dataclass(frozen=True)
@@ -262,7 +257,7 @@ def suggest_rows(s: Suggestion) -> list[list[str]]:
             "default" if o.profile.output_stride is None else str(o.profile.output_stride),
             stride_text(o.profile.global_stride),
             size(o.profile.final_map),
-            o.verdict(s.level).status,
+            level_verdict(o.profile, s.level).status,
             billions(o.profile.macs),
             relative(o),
             millions(o.profile.params),
