@@ -17,6 +17,7 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.growth import GrowthLaw
 from archcalc.recommend.batch import batch_fits
+from archcalc.recommend.data_size import DataSize, data_lines
 from archcalc.recommend.kmax import KAlternative, above_window, k_alternatives, k_policy_reason
 from archcalc.recommend.levels import LEVELS, Level
 from archcalc.recommend.rules import (
@@ -246,12 +247,15 @@ def _alignment(chosen: Option, options: Sequence[Option]) -> list[str]:
     ]
 
 
-def _level_reason(level: Level, chosen: Option) -> str:
-    """Why this input size: the level's rule, and the fallback when a budget moved it."""
+def _level_reason(level: Level, chosen: Option, data: DataSize | None = None) -> str:
+    """Why this input size: the level's rule (or the data set's, rules §6), and the fallback
+    when a budget moved it."""
     signal = f"the signal lives in {level.signal}, so " if level.signal else ""
     example = f" ({level.example})" if level.example else ""
     source = (
-        "rules §1: coarse 224, fine-grained 448, region 48"
+        f"measured from {data.path}, rules §6"
+        if data is not None
+        else "rules §1: coarse 224, fine-grained 448, region 48"
         if (level.name, level.resolution) in {(lv.name, lv.resolution) for lv in LEVELS}
         else "from your levels table"
     )
@@ -390,6 +394,7 @@ def recommend(
     precision: str = "fp32",
     epoch_images: int | None = None,
     latency_basis: str | None = None,
+    data: DataSize | None = None,
 ) -> Suggestion:
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
@@ -401,7 +406,8 @@ def recommend(
     and ``epoch_images`` (default: the training start's ``data_images``): the largest
     training batch of the chosen option per GPU size and the cost of one epoch.
     ``latency_basis``: what the options' latencies are when they were not measured on
-    ``device`` (a prediction says so, with its target and batch).
+    ``device`` (a prediction says so, with its target and batch). ``data``: how the data set
+    sized the level (rules §6; ``level`` is already at that size): its reasons and warnings.
     """
     if not options:
         why = f": {'; '.join(notes)}" if notes else ""
@@ -416,8 +422,14 @@ def recommend(
     k_options, policy = _k_window(level, chosen, options)
     pipe = pipeline_for(chosen.profile.resolution, info, level)
     law = (growth or {}).get(chosen.backbone)
+    data_warnings: list[str] = []
+    data_reasons: list[str] = []
+    if data is not None:
+        upsampled = find_option(options, chosen.backbone, data.wanted, None)
+        data_warnings, data_reasons = data_lines(data, chosen, upsampled, law)
     reasons = [
-        _level_reason(level, chosen),
+        _level_reason(level, chosen, data),
+        *data_reasons,
         *k_reasons,
         *rf_reasons,
         *policy,
@@ -442,7 +454,14 @@ def recommend(
         level=level,
         chosen=chosen,
         warnings=tuple(
-            [*warnings, *k_warnings, *rf_warnings, *_alignment(chosen, options), *notes]
+            [
+                *warnings,
+                *data_warnings,
+                *k_warnings,
+                *rf_warnings,
+                *_alignment(chosen, options),
+                *notes,
+            ]
         ),
         reasons=tuple(reasons),
         pipeline=pipe,
@@ -454,4 +473,5 @@ def recommend(
         training=level.training if training else None,
         train_batches=fits,
         k_alternatives=k_options,
+        data=data,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from archcalc.core.build import Built
 from archcalc.deprecation import renamed_kwargs, warn_deprecated
@@ -36,6 +37,9 @@ from archcalc.recommend.rules import K_MIN, Backbone
 from archcalc.recommend.search import search_backbones
 from archcalc.recommend.suggestion import Option, Suggestion
 from archcalc.results import Pair
+
+if TYPE_CHECKING:
+    from archcalc.datasets.stats import DatasetStats
 
 __all__ = ["suggest"]
 
@@ -62,6 +66,7 @@ def suggest(
     top: int | None = None,
     family: str | None = None,
     catalog: str | os.PathLike[str] | None = None,
+    data: str | os.PathLike[str] | DatasetStats | None = None,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task`` on the named ``backbones``.
 
@@ -92,6 +97,9 @@ def suggest(
             ``data_images``, 3,000).
         top, family, catalog: the search's own arguments: given with named backbones they
             raise (they would change nothing).
+        data: a data set (a path ``archcalc.describe_data`` reads, or its ``DatasetStats``):
+            the level's size is measured from the pixels its objects get (rules §6,
+            ``Suggestion.data``); without it the level's own size applies.
 
     Returns:
         A ``Suggestion`` (``to_dict()``: the JSON of docs/schemas.md).
@@ -125,6 +133,7 @@ def suggest(
             gpu_memory=gpu_memory,
             precision=precision,
             epoch_images=epoch_images,
+            data=data,
         )
     check_search_only(top, family, catalog)
     request = check_request(
@@ -138,6 +147,7 @@ def suggest(
         precision=precision,
         epoch_images=epoch_images,
         reparameterize=reparameterize,
+        data=data,
     )
     level, limits = request.level, request.limits
     options, infos, notes = _profile_named(names, level, progress, request.build)
@@ -152,6 +162,7 @@ def suggest(
         device=request.device,
         notes=notes,
         growth=growth_laws(options),
+        data=request.data,
         **request.checklist,
         **limits,
     )

@@ -12,16 +12,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archcalc.checks import check_limit, check_positive
 from archcalc.core.devices import check_device
 from archcalc.errors import InvalidArgumentError
 from archcalc.growth import GrowthLaw, fit_growth
 from archcalc.recommend.batch import check_gpu_memory, check_precision
+from archcalc.recommend.data_size import DataSize, size_from_data, sized_level
 from archcalc.recommend.decide import DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
 from archcalc.recommend.suggestion import Option
+
+if TYPE_CHECKING:
+    from archcalc.datasets.stats import DatasetStats
 
 __all__ = [
     "Levels",
@@ -42,7 +46,8 @@ class Request:
     """The checked arguments: the level, where latency is measured, the budgets (``limits``:
     budget_ms, max_gmacs, max_params), what the decision reports (``checklist``: training,
     gpu_memory, precision, epoch_images) and how each model is built (``build``:
-    reparameterize, and train when GPU sizes ask for training-step MACs)."""
+    reparameterize, and train when GPU sizes ask for training-step MACs). With a data set,
+    ``level`` is at the size rule §6 measured (``data``)."""
 
     level: Level
     device: str
@@ -50,6 +55,7 @@ class Request:
     limits: dict[str, float | None]
     checklist: dict[str, Any]
     build: dict[str, bool]
+    data: DataSize | None = None
 
 
 def check_request(
@@ -64,9 +70,11 @@ def check_request(
     precision: str,
     epoch_images: int | None,
     reparameterize: bool,
+    data: str | os.PathLike[str] | DatasetStats | None = None,
 ) -> Request:
     """Validate a request (``budgets``: budget_ms, max_gmacs, max_params); raise on the first
-    bad argument with the fix.
+    bad argument with the fix. ``data``: a data set (path or ``DatasetStats``) that sizes the
+    level (rules §6).
 
     Raises:
         InvalidArgumentError: an unknown task, a bad budget, GPU size, precision or count, a
@@ -96,7 +104,20 @@ def check_request(
     }
     build = {"reparameterize": bool(reparameterize), "train": bool(gpus)}
     dev = check_device(device, allow_meta=False)
-    return Request(level, dev, bool(latency), limits, checklist, build)
+    sized = None
+    if data is not None:
+        sized = size_from_data(level, _stats(data))
+        level = sized_level(level, sized)
+    return Request(level, dev, bool(latency), limits, checklist, build, sized)
+
+
+def _stats(data: str | os.PathLike[str] | DatasetStats) -> DatasetStats:
+    """The data set's statistics, read when given a path."""
+    if isinstance(data, str | os.PathLike):
+        from archcalc.datasets import describe_data
+
+        return describe_data(data)
+    return data
 
 
 def check_search_only(top: int | None, family: str | None, catalog: object | None) -> None:

@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from archcalc.checks import check_positive
 from archcalc.errors import ArchcalcError, NothingFitsError, UnknownModelError
@@ -41,6 +42,9 @@ from archcalc.recommend.rules import K_MIN, Backbone, level_verdict
 from archcalc.recommend.search_front import Front, SearchSummary, mac_bound, param_bound
 from archcalc.recommend.suggestion import Option, Suggestion
 from archcalc.results import Pair
+
+if TYPE_CHECKING:
+    from archcalc.datasets.stats import DatasetStats
 
 __all__ = [
     "CALIBRATION_MODEL",
@@ -94,6 +98,7 @@ def search_backbones(
     epoch_images: int | None = None,
     timer: Callable[..., float] | None = None,
     latency_basis: str | None = None,
+    data: str | os.PathLike[str] | DatasetStats | None = None,
 ) -> Suggestion:
     """The most accurate backbone of timm's accuracy table that fits, with its input size.
 
@@ -118,6 +123,8 @@ def search_backbones(
             example ``archcalc.timing.predict.model.predicted_timer``: predicted on a target).
         latency_basis: what ``timer``'s latencies are, as the reasons and the table say it
             (for example ``PREDICTED, not measured: rtx4090 (amp), batch 64, error ...``).
+        data: a data set (a path ``archcalc.describe_data`` reads, or its ``DatasetStats``):
+            the level's size is measured from the pixels its objects get (rules §6).
 
     Returns:
         A ``Suggestion`` whose ``search`` summary says how many candidates were pruned,
@@ -142,6 +149,7 @@ def search_backbones(
         precision=precision,
         epoch_images=epoch_images,
         reparameterize=reparameterize,
+        data=data,
     )
     check_positive("top", top)
     level, limits = request.level, request.limits
@@ -166,6 +174,7 @@ def search_backbones(
         notes=front.notes,
         growth=growth_laws(front.options),
         latency_basis=latency_basis,
+        data=request.data,
         **request.checklist,
         **limits,
     )

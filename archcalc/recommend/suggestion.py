@@ -18,6 +18,7 @@ from archcalc.formatting import billions, millions, milliseconds, size, stride_t
 from archcalc.growth import GrowthLaw
 from archcalc.recommend.batch import BatchFit
 from archcalc.recommend.catalog import Accuracy
+from archcalc.recommend.data_size import DataSize
 from archcalc.recommend.kmax import KAlternative
 from archcalc.recommend.levels import Level
 from archcalc.recommend.rules import Pipeline, level_verdict
@@ -116,7 +117,8 @@ class Suggestion(Summarised, Serialized):
     training batch per GPU size asked; ``k_alternatives``: the options keeping k <= 9 where
     the level's size gives a larger map. ``latency_basis``: what the latencies are when they
     were not measured on ``device`` (None: measured; a prediction names its target and batch).
-    ``str()`` is the one-line recommendation, the chosen
+    ``data``: how ``suggest --data`` sized the input from the data set (rules §6; None
+    without a data set). ``str()`` is the one-line recommendation, the chosen
     row and the warnings; Jupyter renders the whole alternatives table. In JSON the chosen
     option is the alternative marked ``chosen``, and its figures head the object.
 
@@ -143,6 +145,7 @@ class Suggestion(Summarised, Serialized):
     k_alternatives: tuple[KAlternative, ...] = ()
     training: Training | None = None
     train_batches: tuple[BatchFit, ...] = ()
+    data: DataSize | None = None
 
     @property
     def task(self) -> str:
