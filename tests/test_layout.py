@@ -22,6 +22,7 @@ LAYERS = (
     ("archcalc.sizes",),
     ("archcalc.profiling",),
     ("archcalc.timing", "archcalc.profiling.scale"),  # a profiling sweep whose latency measures
+    ("archcalc.datasets",),
     ("archcalc.recommend",),
     ("archcalc.sweep",),
     ("archcalc.report", "archcalc.schemas"),
