@@ -77,8 +77,10 @@ class DataSize(Serialized):
 
     ``rule``: ``decisive-object`` (classification levels) or ``small-objects`` (the objects
     level). ``measured``: the decisive object's relative side (``rel = sqrt(box area / image
-    area)``), or the ``percentile``-th percentile of (shorter box side / shorter image side).
-    ``target_px``: the level's pixel target for it. ``native``: the images' median (height,
+    area)``), or the ``percentile``-th percentile of (shorter box side / shorter image side);
+    ``assumed``: the set has no boxes, so ImageNet's decisive object (0.64) is assumed.
+    ``target_px``: the level's pixel target for it. ``level_resolution``: the level's own size
+    (what applies without data). ``native``: the images' median (height,
     width). ``wanted``: the size the target asks for, on the grid; ``resolution``: the size
     given to the level (``wanted`` capped by the native resolution, or a tile); ``scale``:
     ``resolution`` over the native size (above 1: upsampled). ``tiles``: the tiling advised
@@ -95,6 +97,7 @@ class DataSize(Serialized):
     assumed: bool = False
     percentile: float | None = None
     target_px: float
+    level_resolution: Pair
     native: Pair
     wanted: Pair
     resolution: Pair
@@ -123,6 +126,7 @@ def size_from_data(level: Level, stats: DatasetStats) -> DataSize:
         "images": stats.images,
         "boxes": stats.boxes,
         "small_share": stats.small_share,
+        "level_resolution": level.resolution,
         "native": (round(stats.image_height.median), round(stats.image_width.median)),
     }
     if px.min_object_px is not None:
@@ -182,7 +186,7 @@ def _objects(level: Level, stats: DatasetStats, common: Mapping[str, object]) ->
         wanted=wanted,
         resolution=resolution,
         scale=scale,
-        capped=px.min_object_px / frac > px.max_upsample * native,
+        capped=px.min_object_px / frac > px.max_upsample * native * (1 + 1e-9),
         tiles=tiles,
     )
 

@@ -250,16 +250,19 @@ def _alignment(chosen: Option, options: Sequence[Option]) -> list[str]:
 def _level_reason(level: Level, chosen: Option, data: DataSize | None = None) -> str:
     """Why this input size: the level's rule (or the data set's, rules §6), and the fallback
     when a budget moved it."""
-    signal = f"the signal lives in {level.signal}, so " if level.signal else ""
     example = f" ({level.example})" if level.example else ""
+    signal = f"the signal lives in {level.signal}, so " if level.signal else ""
     source = (
-        f"measured from {data.path}, rules §6"
-        if data is not None
-        else "rules §1: coarse 224, fine-grained 448, region 48"
+        "rules §1: coarse 224, fine-grained 448, region 48"
         if (level.name, level.resolution) in {(lv.name, lv.resolution) for lv in LEVELS}
         else "from your levels table"
     )
     text = f"task level {level.name}{example}: {signal}{size(level.resolution)} suits it ({source})"
+    if data is not None:
+        text = (
+            f"task level {level.name}{example}: {size(level.resolution)}, sized from your data "
+            f"set {data.path} (rules §6) instead of the level's fixed {size(data.level_resolution)}"
+        )
     if chosen.profile.resolution != level.resolution:
         text += f"; {size(chosen.profile.resolution)} is the closest size that fits the budget"
     return text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from archcalc.checks import check_limit, check_positive
@@ -35,6 +35,7 @@ __all__ = [
     "check_search_only",
     "growth_laws",
     "level_table",
+    "with_percentile",
 ]
 
 #: What ``levels=`` takes: a levels file, or a table of ``Level``.
@@ -145,6 +146,23 @@ def level_table(levels: Levels) -> tuple[Level, ...]:
     if all(isinstance(lv, Level) for lv in levels):
         return tuple(levels)
     raise InvalidArgumentError("levels must be a file path or a sequence of Level")
+
+
+def with_percentile(levels: Sequence[Level], task: str, percentile: float) -> tuple[Level, ...]:
+    """``levels`` with ``task``'s level sizing from the ``percentile``-th percentile of the boxes
+    (``suggest --objects-percentile``; rules §6).
+
+    Raises:
+        InvalidArgumentError: the level is not sized from small objects (no min_object_px).
+    """
+    level = find_level(task, levels)
+    if level.pixels.min_object_px is None:
+        raise InvalidArgumentError(
+            f"--objects-percentile applies to a level sized from its small objects (--task "
+            f"objects, or one with min_object_px), not {level.name!r}"
+        )
+    pixels = replace(level.pixels, object_percentile=float(percentile))
+    return tuple(replace(lv, pixels=pixels) if lv is level else lv for lv in levels)
 
 
 def backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], bool]:
