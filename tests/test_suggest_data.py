@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -265,3 +266,50 @@ def test_suggest_with_data_on_a_real_backbone() -> None:
     assert (s.resolution, s.output_stride, s.final_map) == ((64, 64), 16, (4, 4))
     s = archcalc.suggest("objects", ["resnet18"], latency=False, training=False, data=dataset(COCO))
     assert (s.resolution, s.final_map) == ((960, 1280), (30, 40))  # 960 / 32, 1280 / 32
+
+
+def test_budget_moves_the_measured_size_and_the_reason_says_so() -> None:
+    level = find_level("fine-grained")
+    data = size_from_data(level, dataset(CUB))
+    # MACs = side^2 x 1000: 448 -> 0.201 G, over 0.15; 320 -> 0.102 G is the closest that fits
+    s = recommend(sized_level(level, data), grid(), [Backbone("net")], max_gmacs=0.15, data=data)
+    assert s.resolution == (320, 320)
+    assert "320x320 is the closest size that fits the budget" in s.reasons[0]
+    assert any("budget binds: max_gmacs=0.15 (0.201 GMACs)" in w for w in s.warnings)
+    # 0.56 x 320 = 179.2 px = 5.6 cells of stride 32
+    assert "at 320x320 that is 179 px = 5.6 cells of the 10x10 final map" in s.reasons[1]
+
+
+def test_objects_level_keeps_a_large_map_on_purpose() -> None:
+    level = find_level("objects")
+    data = size_from_data(level, dataset(COCO))
+    s = recommend(
+        sized_level(level, data), grid(sides=((960, 1280),)), [Backbone("net")], data=data
+    )
+    # ceil(960 / 32) x ceil(1280 / 32) = 30x40: intended, no "above 9x9" warning
+    assert s.final_map == (30, 40)
+    assert not any("above 9x9" in w for w in s.warnings)
+    assert any(
+        "30x40 is above 9x9 on purpose: small objects keep their cells" in r for r in s.reasons
+    )
+
+
+AUTO_TABLE = """\
+arch,tag,top1,top5,eval_size,crop_pct,train_size,params_m,gmacs
+mobilenetv3_large_100,ra_in1k,75.784,92.528,224,0.875,224,5.48,0.23
+resnet18,a1_in1k,73.164,91.054,288,1.000,224,11.69,3.01
+"""
+
+
+def test_backbone_auto_sizes_from_the_data(tmp_path: Path) -> None:
+    table = tmp_path / "top1.csv"
+    table.write_text(AUTO_TABLE)
+    s = archcalc.search_backbones(
+        "coarse", latency=False, training=False, catalog=table, data=dataset(TINY)
+    )
+    # at 64 mobilenetv3 ends at 2x2 and takes no output_stride; resnet18 with
+    # output_stride 16 reaches ceil(64 / 16) = 4x4
+    assert (s.backbone, s.resolution, s.output_stride) == ("resnet18.a1_in1k", (64, 64), 16)
+    assert s.data is not None and s.data.capped
+    # no 224 row in the search: the upsampled cost is priced by area, (224 x 224) / (64 x 64)
+    assert any("about 12.2x the MACs of 64x64" in w for w in s.warnings)

@@ -270,13 +270,15 @@ def _upsample_cost(
 ) -> str:
     """What the upsampled size costs on the chosen backbone: its profiled row, else the growth
     law fitted to its rows."""
-    base = chosen.profile.macs
+    p = chosen.profile
+    base = p.macs
     if upsampled is not None:
         macs = upsampled.profile.macs
     elif law is not None:
         macs = round(law.macs(wanted[0]))
     else:
-        return "its cost was not profiled"
+        area = wanted[0] * wanted[1] / (p.height * p.width)
+        return f"about {area:.1f}x the MACs of {size(p.resolution)} (MACs grow with the pixels)"
     return (
         f"{billions(macs)} GMACs on {chosen.backbone}, {macs / base:.1f}x the "
         f"{billions(base)} GMACs chosen"

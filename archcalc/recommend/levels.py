@@ -125,6 +125,7 @@ LEVELS: tuple[Level, ...] = (
         example="many small objects: street scenes, drone footage (detection-style sets)",
         signal="every object, down to the small ones",
         aliases=("detection", "small-objects"),
+        large_k_expected=True,
         flip="safe for most scenes; not where left/right matters (text, traffic signs)",
         pixels=PixelTargets(min_object_px=16),
     ),
