@@ -48,6 +48,7 @@ __all__ = [
     "__version__",
     "bench",
     "check_resolution",
+    "describe_data",
     "expand_models",
     "measure",
     "merge_results",
@@ -106,10 +107,12 @@ _LAZY = {
     "merge_results": "archcalc.sweep.merge",
     "SweepSettings": "archcalc.sweep.run",
     "SweepSummary": "archcalc.sweep.run",
+    "describe_data": "archcalc.datasets.describe",
 }
 
 if TYPE_CHECKING:
     from archcalc.core.formulas import register_formula, use_formulas
+    from archcalc.datasets.describe import describe_data
     from archcalc.errors import (
         ArchcalcError,
         ArchitectureDefectError,

@@ -13,11 +13,12 @@ middle values.
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
 
 from archcalc.errors import InvalidArgumentError
 from archcalc.results import SCHEMA_VERSION
@@ -27,6 +28,7 @@ __all__ = [
     "BINS",
     "COMMON_SIZES",
     "SMALL_SIDE_PX",
+    "Boxes",
     "DatasetStats",
     "ImageSize",
     "Measurements",
@@ -126,26 +128,23 @@ class DatasetStats(Serialized):
 
 @dataclass
 class Measurements:
-    """The raw sizes a reader collects: one ``(width, height)`` per image, one box per object.
+    """What a reader collects: one ``(width, height)`` per image, one box and label per object.
 
-    ``add_box`` clips a box partly outside its image to it and leaves out a box of zero or
-    negative size or wholly outside, counting both, so that every box kept is a real region.
+    Boxes are ``(x, y, w, h)`` in pixels (top-left corner and size, as COCO writes them), as
+    read: :func:`summarise` clips and drops the bad ones, all at once.
     """
 
     path: str
     format: str
     sizes: list[tuple[int, int]]
     box_image: list[int]  # the index in ``sizes`` of each box's image
-    box_width: list[float]
-    box_height: list[float]
-    labels: set[str]
-    clipped: int = 0
-    dropped: int = 0
+    boxes: list[tuple[float, float, float, float]]
+    box_label: list[object]
 
     @classmethod
     def empty(cls, path: str, format: str) -> Measurements:
         """Nothing measured yet, for the reader of ``path`` (a ``format`` file or folder)."""
-        return cls(path, format, [], [], [], [], set())
+        return cls(path, format, [], [], [], [])
 
     def add_image(self, width: int, height: int, where: str) -> int:
         """Record one image's size; its index, for its boxes.
@@ -160,44 +159,38 @@ class Measurements:
         self.sizes.append((int(width), int(height)))
         return len(self.sizes) - 1
 
-    def add_box(self, image: int, x: float, y: float, w: float, h: float) -> None:
-        """Record a box ``(x, y, w, h)`` in pixels (top-left corner and size, as COCO's)."""
-        width, height = self.sizes[image]
-        left, top = max(x, 0.0), max(y, 0.0)
-        right, bottom = min(x + w, width), min(y + h, height)
-        if not (w > 0 and h > 0 and right > left and bottom > top):  # NaN fails too
-            self.dropped += 1
-            return
-        if right - left != w or bottom - top != h:
-            self.clipped += 1
+    def add_box(self, image: int, x: float, y: float, w: float, h: float, label: object) -> None:
+        """Record the box ``(x, y, w, h)`` of image ``image`` (an ``add_image`` index)."""
         self.box_image.append(image)
-        self.box_width.append(right - left)
-        self.box_height.append(bottom - top)
+        self.boxes.append((x, y, w, h))
+        self.box_label.append(label)
 
 
 def _positive_int(value: object) -> bool:
     return isinstance(value, int | float) and value > 0 and float(value).is_integer()
 
 
-def percentiles(values: Sequence[float]) -> tuple[float, ...]:
+def percentiles(values: np.ndarray) -> tuple[float, ...]:
     """The 101 percentiles P0..P100 of ``values`` (linear interpolation; at least one value)."""
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return (float(ordered[0]),) * 101
-    inner = statistics.quantiles(ordered, n=100, method="inclusive")
-    return (float(ordered[0]), *inner, float(ordered[-1]))
+    return tuple(float(v) for v in np.percentile(values, np.arange(101)))
 
 
 def _spread(table: Sequence[float]) -> Spread:
     return Spread(median=table[50], p10=table[10], p90=table[90])
 
 
-def summarise(raw: Measurements, *, classes: int | None) -> DatasetStats:
+def summarise(
+    raw: Measurements, *, classes: Literal["boxes"] | int | None = "boxes"
+) -> DatasetStats:
     """The statistics of a data set from what its reader measured.
 
+    Boxes partly outside their image are clipped to it; boxes of zero or negative size (or
+    NaN) or wholly outside are left out; both are counted.
+
     Args:
-        raw: the image sizes and the usable boxes.
-        classes: the number of classes (None when the format has no labels).
+        raw: the image sizes and the boxes as read.
+        classes: ``"boxes"`` to count the distinct labels of the usable boxes, a known count
+            (an ImageFolder's class folders), or None for a format without labels (the CSV).
 
     Returns:
         The :class:`DatasetStats`.
@@ -207,66 +200,84 @@ def summarise(raw: Measurements, *, classes: int | None) -> DatasetStats:
     """
     if not raw.sizes:
         raise InvalidArgumentError(f"{raw.path}: no images found")
-    if raw.dropped and not raw.box_width:
+    sizes = np.array(raw.sizes, dtype=np.float64)
+    boxes = Boxes.clip(raw, sizes)
+    if raw.boxes and not boxes.kept.any():
         raise InvalidArgumentError(
-            f"{raw.path}: none of its {raw.dropped} boxes is usable "
+            f"{raw.path}: none of its {len(raw.boxes)} boxes is usable "
             "(each has zero or negative size or lies outside its image)"
         )
-    widths = [w for w, _ in raw.sizes]
-    heights = [h for _, h in raw.sizes]
+    if classes == "boxes":
+        classes = len(
+            {label for label, keep in zip(raw.box_label, boxes.kept, strict=True) if keep}
+        )
+    widths, heights = sizes[:, 0], sizes[:, 1]
     common = Counter(raw.sizes).most_common(COMMON_SIZES)
+    count = int(boxes.kept.sum())
     return DatasetStats(
         path=raw.path,
         format=raw.format,
         images=len(raw.sizes),
-        boxes=len(raw.box_width),
+        boxes=count,
         classes=classes,
-        boxes_per_image=len(raw.box_width) / len(raw.sizes) if raw.box_width else None,
+        boxes_per_image=count / len(raw.sizes) if count else None,
         image_width=_spread(percentiles(widths)),
         image_height=_spread(percentiles(heights)),
-        image_short=_spread(percentiles([min(w, h) for w, h in raw.sizes])),
-        aspect=_spread(percentiles([w / h for w, h in raw.sizes])),
+        image_short=_spread(percentiles(np.minimum(widths, heights))),
+        aspect=_spread(percentiles(widths / heights)),
         common_sizes=tuple(ImageSize(w, h, n) for (w, h), n in common),
-        clipped_boxes=raw.clipped,
-        dropped_boxes=raw.dropped,
-        **_object_fields(raw),
+        clipped_boxes=boxes.clipped,
+        dropped_boxes=len(raw.boxes) - count,
+        **(boxes.object_fields(sizes) if count else dict.fromkeys(_OBJECT_FIELDS)),
     )
 
 
-def _object_fields(raw: Measurements) -> dict[str, object]:
-    """The object-size fields of :class:`DatasetStats` (all None without boxes)."""
-    names = ("object_rel", "decisive_rel", "object_short_px", "small_share", "rel_percentiles",
-             "short_frac_percentiles", "histogram")  # fmt: skip
-    if not raw.box_width:
-        return dict.fromkeys(names)
-    rel, short_px, short_frac = [], [], []
-    largest: dict[int, float] = {}
-    small = 0
-    for image, w, h in zip(raw.box_image, raw.box_width, raw.box_height, strict=True):
-        width, height = raw.sizes[image]
-        r = math.sqrt(w * h / (width * height))
-        rel.append(r)
-        short_px.append(min(w, h))
-        short_frac.append(min(w, h) / min(width, height))
-        small += w * h < SMALL_SIDE_PX * SMALL_SIDE_PX
-        if r > largest.get(image, 0.0):
-            largest[image] = r
-    counts = [0] * BINS
-    for r in rel:
-        counts[min(int(r * BINS), BINS - 1)] += 1
-    rel_table = percentiles(rel)
-    return dict(
-        zip(
-            names,
-            (
-                _spread(rel_table),
-                statistics.median(largest.values()),
-                _spread(percentiles(short_px)),
-                small / len(rel),
-                rel_table,
-                percentiles(short_frac),
-                tuple(counts),
-            ),
-            strict=True,
-        )
-    )
+_OBJECT_FIELDS = ("object_rel", "decisive_rel", "object_short_px", "small_share",
+                  "rel_percentiles", "short_frac_percentiles", "histogram")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Boxes:
+    """The usable boxes as arrays: their image, width and height after clipping."""
+
+    kept: np.ndarray  # bool per box read
+    image: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    clipped: int
+
+    @classmethod
+    def clip(cls, raw: Measurements, sizes: np.ndarray) -> Boxes:
+        """Clip every box to its image; keep those with a positive area left."""
+        image = np.array(raw.box_image, dtype=np.int64)
+        xywh = np.array(raw.boxes, dtype=np.float64).reshape(-1, 4)
+        x, y, w, h = xywh.T
+        limit_w, limit_h = sizes[image, 0], sizes[image, 1]
+        valid = (w > 0) & (h > 0)  # NaN is not
+        outside = (x < 0) | (y < 0) | (x + w > limit_w) | (y + h > limit_h)
+        left, top = np.maximum(x, 0), np.maximum(y, 0)
+        right, bottom = np.minimum(x + w, limit_w), np.minimum(y + h, limit_h)
+        cw = np.where(outside, right - left, w)
+        ch = np.where(outside, bottom - top, h)
+        kept = valid & (cw > 0) & (ch > 0)
+        clipped = int((kept & outside).sum())
+        return cls(kept, image[kept], cw[kept], ch[kept], clipped)
+
+    def object_fields(self, sizes: np.ndarray) -> dict[str, object]:
+        """The object-size fields of :class:`DatasetStats`."""
+        iw, ih = sizes[self.image, 0], sizes[self.image, 1]
+        rel = np.sqrt(self.width * self.height / (iw * ih))
+        short = np.minimum(self.width, self.height)
+        largest = np.zeros(len(sizes))
+        np.maximum.at(largest, self.image, rel)
+        rel_table = percentiles(rel)
+        bins = np.minimum((rel * BINS).astype(np.int64), BINS - 1)
+        return {
+            "object_rel": _spread(rel_table),
+            "decisive_rel": float(np.median(largest[np.unique(self.image)])),
+            "object_short_px": _spread(percentiles(short)),
+            "small_share": float((self.width * self.height < SMALL_SIDE_PX**2).mean()),
+            "rel_percentiles": rel_table,
+            "short_frac_percentiles": percentiles(short / np.minimum(iw, ih)),
+            "histogram": tuple(int(n) for n in np.bincount(bins, minlength=BINS)),
+        }
