@@ -9,15 +9,18 @@ comments; the statistics come from the reader's ``summarise`` (tested on its own
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
 import pytest
+from click.testing import CliRunner
 from helpers import grid, make
 
 import archcalc
+from archcalc.cli import main
 from archcalc.datasets.stats import DatasetStats, Measurements, summarise
 from archcalc.errors import InvalidArgumentError
 from archcalc.recommend.data_size import DataSize, size_from_data, sized_level
@@ -38,8 +41,8 @@ def dataset(images: Sequence[Image], path: str = "set.csv") -> DatasetStats:
     for width, height, boxes in images:
         index = raw.add_image(width, height, path)
         for w, h in boxes:
-            raw.add_box(index, 0, 0, w, h)
-    return summarise(raw, classes=None)
+            raw.add_box(index, 0, 0, w, h, "object")
+    return summarise(raw)
 
 
 def spread_over(width: int, height: int, sides: Sequence[int], images: int) -> list[Image]:
@@ -313,3 +316,47 @@ def test_backbone_auto_sizes_from_the_data(tmp_path: Path) -> None:
     assert s.data is not None and s.data.capped
     # no 224 row in the search: the upsampled cost is priced by area, (224 x 224) / (64 x 64)
     assert any("about 12.2x the MACs of 64x64" in w for w in s.warnings)
+
+
+def write_csv(path: Path, images: Sequence[Image]) -> Path:
+    """The set as the plain CSV ``archcalc data`` reads: one row per box, boxes at (0, 0)."""
+    rows = ["image,width,height,x,y,w,h"]
+    for i, (width, height, boxes) in enumerate(images):
+        rows += [f"img{i}.jpg,{width},{height},0,0,{w:g},{h:g}" for w, h in boxes]
+        rows += [] if boxes else [f"img{i}.jpg,{width},{height},,,,"]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_suggest_data_from_a_csv(tmp_path: Path) -> None:
+    birds = write_csv(tmp_path / "birds.csv", CUB)
+    base = ["suggest", "--backbone", "resnet18", "--no-latency", "--no-training"]
+    code, out, err = run(*base, "--task", "fine", "--data", str(birds), "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["resolution"] == [448, 448]  # 250 / 0.56 -> 448, as above
+    assert doc["data"]["measured"] == pytest.approx(0.56)
+    assert (doc["data"]["path"], doc["data"]["images"], doc["data"]["boxes"]) == (str(birds), 3, 3)
+    code, out, _ = run(*base, "--task", "fine", "--data", str(birds))
+    assert code == 0 and "(rules §6)" in out and "7.8 cells of the 14x14 final map" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task", "objects", "--objects-percentile", "5"], "add --data"),
+        (["--task", "coarse", "--data", "missing.csv"], "missing.csv"),
+        (["--task", "region", "--data", "{birds}"], "no pixel target"),
+        (["--task", "fine", "--data", "{birds}", "--objects-percentile", "5"], "applies to"),
+    ],
+)
+def test_cli_data_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    birds = write_csv(tmp_path / "birds.csv", CUB)
+    args = [a.format(birds=birds) for a in args]
+    code, _, err = run("suggest", "--backbone", "resnet18", "--no-latency", *args)
+    assert code == 2 and err.count("\n") == 1 and message in err

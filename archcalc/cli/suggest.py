@@ -304,7 +304,7 @@ def _data_levels(
 
             raise InvalidArgumentError("--objects-percentile sizes from a data set: add --data")
         return levels_file, None
-    from archcalc.datasets import describe_data
+    from archcalc.datasets.describe import describe_data
     from archcalc.recommend.request import level_table, with_percentile
 
     stats = describe_data(data_path)

@@ -122,7 +122,7 @@ LEVELS: tuple[Level, ...] = (
     Level(
         name="objects",
         resolution=(640, 640),
-        example="many small objects: street scenes, drone footage (detection-style sets)",
+        example="many small objects: street scenes, drone footage, detection-style sets",
         signal="every object, down to the small ones",
         aliases=("detection", "small-objects"),
         large_k_expected=True,

@@ -115,7 +115,7 @@ def check_request(
 def _stats(data: str | os.PathLike[str] | DatasetStats) -> DatasetStats:
     """The data set's statistics, read when given a path."""
     if isinstance(data, str | os.PathLike):
-        from archcalc.datasets import describe_data
+        from archcalc.datasets.describe import describe_data
 
         return describe_data(data)
     return data
