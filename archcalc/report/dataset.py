@@ -51,8 +51,8 @@ def data_notes(stats: DatasetStats) -> list[str]:
         )
     if stats.clipped_boxes or stats.dropped_boxes:
         notes.append(
-            f"{stats.clipped_boxes} boxes partly outside their image were clipped to it; "
-            f"{stats.dropped_boxes} of zero or negative size or wholly outside were left out"
+            f"boxes clipped to their image: {stats.clipped_boxes}; boxes left out (zero or "
+            f"negative size, or wholly outside their image): {stats.dropped_boxes}"
         )
     return notes
 
