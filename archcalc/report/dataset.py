@@ -17,7 +17,8 @@ def _cells(spread: Spread | None, digits: int) -> list[str]:
     if spread is None:
         return ["-", "-", "-"]
     values = (spread.median, spread.p10, spread.p90)
-    return [f"{v:.0f}" if digits == 0 and v.is_integer() else f"{v:.{digits or 1}f}" for v in values]
+    whole = digits == 0
+    return [f"{v:.0f}" if whole and v.is_integer() else f"{v:.{digits or 1}f}" for v in values]
 
 
 def data_rows(stats: DatasetStats) -> list[list[str]]:
