@@ -17,7 +17,8 @@ def _cells(spread: Spread | None, digits: int) -> list[str]:
     if spread is None:
         return ["-", "-", "-"]
     values = (spread.median, spread.p10, spread.p90)
-    return [f"{v:.0f}" if digits == 0 and v.is_integer() else f"{v:.{digits or 1}f}" for v in values]
+    whole = digits == 0
+    return [f"{v:.0f}" if whole and v.is_integer() else f"{v:.{digits or 1}f}" for v in values]
 
 
 def data_rows(stats: DatasetStats) -> list[list[str]]:
@@ -51,8 +52,8 @@ def data_notes(stats: DatasetStats) -> list[str]:
         )
     if stats.clipped_boxes or stats.dropped_boxes:
         notes.append(
-            f"{stats.clipped_boxes} boxes partly outside their image were clipped to it; "
-            f"{stats.dropped_boxes} of zero or negative size or wholly outside were left out"
+            f"boxes clipped to their image: {stats.clipped_boxes}; boxes left out (zero or "
+            f"negative size, or wholly outside their image): {stats.dropped_boxes}"
         )
     return notes
 

@@ -302,16 +302,20 @@ def _accuracy_pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> 
 
 
 def draw_data_plot(stats: DatasetStats, path: str | Path) -> Path:
-    """``archcalc data --plot``: the histogram of relative object sizes with the median and P10
-    marked (for a set without boxes, the counts of its most common image sizes)."""
+    """``archcalc data --plot``: the histogram of relative object sizes with P10, the median and
+    the decisive object marked (for a set without boxes, the counts of its most common image
+    sizes)."""
     figure = _figure(8.0, 4.5)
     ax = figure.add_subplot(1, 1, 1)
     if stats.histogram is not None and stats.object_rel is not None:
         edges = [i / len(stats.histogram) for i in range(len(stats.histogram))]
         ax.bar(edges, stats.histogram, width=1 / len(stats.histogram), align="edge")
-        for value, name in ((stats.object_rel.median, "median"), (stats.object_rel.p10, "P10")):
-            ax.axvline(value, color="k", linestyle="--" if name == "median" else ":",
-                       label=f"{name} {value:.3f}")  # fmt: skip
+        marks = [(stats.object_rel.p10, "P10", ":"), (stats.object_rel.median, "median", "--")]
+        if stats.decisive_rel is not None:
+            marks.append((stats.decisive_rel, "decisive (largest per image, median)", "-."))
+        for value, name, style in marks:
+            ax.axvline(value, color="k", linestyle=style, label=f"{name} {value:.3f}")
+        ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set(xlabel="object size rel = sqrt(box area / image area)", ylabel="boxes", xlim=(0, 1))
         ax.set(title=f"{stats.path}: {stats.boxes} boxes in {stats.images} images")
     else:
