@@ -191,7 +191,8 @@ def test_coco_reasons_count_cells_of_each_stage() -> None:
     )
     assert s.resolution == (960, 1280)
     text = "\n".join(s.reasons)
-    assert "0.0167 of its image's (8.0 px of a 480 px short side)" in text  # 8 / 480
+    # 8 / 480 = 0.0167
+    assert "P10 over the 21 boxes, a shorter side of 0.0167 of its image's (8.0 px of a 480" in text
     # 8 / 480 x 960 = 16 px: 16 / 8 = 2.0, 16 / 16 = 1.0, 16 / 32 = 0.5 cells
     assert "gets 16.0 px = 2.0 cells of the stride-8 map, 1.0 cells of the stride-16" in text
     assert "43% of the boxes are under 32x32 px" in text  # 9 / 21

@@ -294,7 +294,7 @@ def _objects_lines(data: DataSize, p: Profile) -> tuple[list[str], list[str]]:
     px = data.measured * short
     cells = ", ".join(f"{px / s:.1f} cells of the stride-{s} map" for s in FEATURE_STRIDES)
     reason = (
-        f"from your data ({_RULE}): the {pct} of the {data.boxes:,} boxes has a shorter side of "
+        f"from your data ({_RULE}): {pct} over the {data.boxes:,} boxes, a shorter side of "
         f"{data.measured:.4f} of its image's ({data.measured * native:.1f} px of a {native} px "
         f"short side); keeping it at least {data.target_px:g} px needs a short side of "
         f"{needed:.0f}"
@@ -305,9 +305,12 @@ def _objects_lines(data: DataSize, p: Profile) -> tuple[list[str], list[str]]:
             f"max_upsample), so {scale * native:.0f}"
         )
     reason += f": {scale:.2f}x the native size, {size(data.wanted)} on the stride-{GRID} grid"
-    where = "each tile" if data.tiles else size(p.resolution)
-    reasons = [reason, f"at a short side of {short} ({where}) the {pct} box gets {px:.1f} px = "
-               f"{cells}"]  # fmt: skip
+    where = (
+        f"in each {size(p.resolution)} tile of the image scaled {scale:.2f}x"
+        if data.tiles
+        else f"at {size(p.resolution)}"
+    )
+    reasons = [reason, f"{where} the {pct} box gets {px:.1f} px = {cells}"]
     if data.small_share is not None:
         reasons.append(
             f"{100 * data.small_share:.0f}% of the boxes are under 32x32 px natively (COCO's small)"

@@ -260,7 +260,8 @@ def _level_reason(level: Level, chosen: Option, data: DataSize | None = None) ->
     text = f"task level {level.name}{example}: {signal}{size(level.resolution)} suits it ({source})"
     if data is not None:
         text = (
-            f"task level {level.name}{example}: {size(level.resolution)}, sized from your data "
+            f"task level {level.name}{example}: {size(level.resolution)}"
+            f"{' tiles' if data.tiles else ''}, sized from your data "
             f"set {data.path} (rules §6) instead of the level's fixed {size(data.level_resolution)}"
         )
     if chosen.profile.resolution != level.resolution:
