@@ -361,3 +361,11 @@ def test_cli_data_errors_are_one_line(tmp_path: Path, args: list[str], message: 
     args = [a.format(birds=birds) for a in args]
     code, _, err = run("suggest", "--backbone", "resnet18", "--no-latency", *args)
     assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_portrait_images_keep_their_aspect() -> None:
+    # COCO-like boxes in 480x640 (portrait) frames: the shorter side is still 480, so the short
+    # input side is 960 (as for COCO), here the width; the height 960 x 640 / 480 = 1280
+    portrait = spread_over(480, 640, COCO_SIDES, 7)
+    data = size_from_data(find_level("objects"), dataset(portrait))
+    assert data.resolution == (1280, 960)
