@@ -289,5 +289,7 @@ def test_format_and_sizes_options_are_checked() -> None:
         archcalc.describe_data(FIXTURES / "coco.json", format="tfrecord")
     with pytest.raises(InvalidArgumentError, match="YOLO labels only"):
         archcalc.describe_data(FIXTURES / "voc", sizes=FIXTURES / "yolo_sizes" / "sizes.csv")
-    with pytest.raises(InvalidArgumentError, match="a file, not a folder"):
+    with pytest.raises(InvalidArgumentError, match="is a folder, but coco data is one file"):
         archcalc.describe_data(FIXTURES / "voc", format="coco")
+    with pytest.raises(InvalidArgumentError, match="is a file, but voc data is a folder"):
+        archcalc.describe_data(FIXTURES / "coco.json", format="voc")

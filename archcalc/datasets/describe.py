@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from archcalc.datasets import formats
+from archcalc.datasets.coco import read_coco
 from archcalc.datasets.headers import EXTENSIONS
 from archcalc.datasets.stats import DatasetStats, summarise
 from archcalc.errors import InvalidArgumentError
@@ -64,34 +66,28 @@ def describe_data(
 
 
 def _read(path: Path, format: str, sizes: Path | None) -> DatasetStats:
-    from archcalc.datasets import formats
-
-    if format == "imagefolder":
-        raw, classes = formats.read_imagefolder(_folder(path, format))
-        return summarise(raw, classes=classes)
+    """The statistics of ``path`` read as ``format``."""
     if format == "coco":
-        from archcalc.datasets.coco import read_coco
-
-        raw = read_coco(_file(path, format))
-    elif format == "csv":
-        raw = formats.read_csv(_file(path, format))
-        return summarise(raw, classes=None)
-    elif format == "voc":
-        raw = formats.read_voc(_folder(path, format))
-    else:
-        raw = formats.read_yolo(_folder(path, format), sizes)
-    return summarise(raw)
+        return summarise(read_coco(_file(path, format)))
+    if format == "csv":
+        return summarise(formats.read_csv(_file(path, format)), classes=None)
+    if format == "voc":
+        return summarise(formats.read_voc(_folder(path, format)))
+    if format == "yolo":
+        return summarise(formats.read_yolo(_folder(path, format), sizes))
+    raw, classes = formats.read_imagefolder(_folder(path, format))
+    return summarise(raw, classes=classes)
 
 
 def _file(path: Path, format: str) -> Path:
     if not path.is_file():
-        raise InvalidArgumentError(f"{path}: {format} data is a file, not a folder")
+        raise InvalidArgumentError(f"{path} is a folder, but {format} data is one file")
     return path
 
 
 def _folder(path: Path, format: str) -> Path:
     if not path.is_dir():
-        raise InvalidArgumentError(f"{path}: {format} data is a folder, not a file")
+        raise InvalidArgumentError(f"{path} is a file, but {format} data is a folder")
     return path
 
 
