@@ -369,3 +369,24 @@ def test_portrait_images_keep_their_aspect() -> None:
     portrait = spread_over(480, 640, COCO_SIDES, 7)
     data = size_from_data(find_level("objects"), dataset(portrait))
     assert data.resolution == (1280, 960)
+
+
+def test_backbone_auto_with_data_a_predicted_latency_and_a_budget(tmp_path: Path) -> None:
+    table = tmp_path / "top1.csv"
+    table.write_text(AUTO_TABLE)
+    basis = "PREDICTED, not measured: a fake target"
+
+    def timer(option: Option, device: str, budget_s: float | None) -> float:
+        return option.profile.macs / 1e12  # 1 TMAC/s: resnet18 at 64 with os 16 is 0.2 ms
+
+    s = archcalc.search_backbones(
+        "coarse",
+        training=False,
+        catalog=table,
+        data=dataset(TINY),
+        timer=timer,
+        latency_basis=basis,
+        budget_ms=5,
+    )
+    assert (s.resolution, s.output_stride, s.latency_basis) == ((64, 64), 16, basis)
+    assert s.data is not None and s.chosen.latency_s == s.macs / 1e12
