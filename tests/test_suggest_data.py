@@ -345,6 +345,8 @@ def test_cli_suggest_data_from_a_csv(tmp_path: Path) -> None:
     assert (doc["data"]["path"], doc["data"]["images"], doc["data"]["boxes"]) == (str(birds), 3, 3)
     code, out, _ = run(*base, "--task", "fine", "--data", str(birds))
     assert code == 0 and "(rules §6)" in out and "7.8 cells of the 14x14 final map" in out
+    s = archcalc.suggest("fine", ["resnet18"], latency=False, training=False, data=birds)
+    assert s.resolution == (448, 448) and s.data is not None and s.data.path == str(birds)
 
 
 @pytest.mark.parametrize(
