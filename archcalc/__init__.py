@@ -25,6 +25,7 @@ __all__ = [
     "MergeSummary",
     "NothingFitsError",
     "Option",
+    "PredictedLatency",
     "Profile",
     "ProgressCallback",
     "ReceptiveField",
@@ -47,6 +48,7 @@ __all__ = [
     "__version__",
     "bench",
     "check_resolution",
+    "describe_data",
     "expand_models",
     "measure",
     "merge_results",
@@ -107,11 +109,14 @@ _LAZY = {
     "SweepSummary": "archcalc.sweep.run",
     "Budgets": "archcalc.recommend.request",
     "SearchScope": "archcalc.recommend.request",
+    "PredictedLatency": "archcalc.recommend.request",
     "TrainBatch": "archcalc.recommend.request",
+    "describe_data": "archcalc.datasets.describe",
 }
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers (tests/test_api.py)
     from archcalc.core.formulas import register_formula, use_formulas
+    from archcalc.datasets.describe import describe_data
     from archcalc.errors import (
         ArchcalcError,
         ArchitectureDefectError,
@@ -130,7 +135,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (tests/test_api.
     from archcalc.progress import ProgressCallback
     from archcalc.recommend.levels import Level
     from archcalc.recommend.named import suggest
-    from archcalc.recommend.request import Budgets, SearchScope, TrainBatch
+    from archcalc.recommend.request import Budgets, PredictedLatency, SearchScope, TrainBatch
     from archcalc.recommend.search import search_backbones
     from archcalc.recommend.search_front import SearchSummary
     from archcalc.recommend.suggestion import Option, Suggestion

@@ -28,7 +28,7 @@ from archcalc.errors import ArchcalcError
 from archcalc.recommend.catalog import Entry, best_per_arch, load_catalog
 from archcalc.recommend.decide import violations
 from archcalc.recommend.levels import LEVELS, Level
-from archcalc.recommend.rules import Backbone
+from archcalc.recommend.rules import Backbone, level_verdict
 from archcalc.recommend.search import level_options, resizes_input, search
 from archcalc.recommend.search_front import mac_bound, param_bound
 from archcalc.recommend.suggestion import Option
@@ -159,7 +159,7 @@ def exhaustive(entries, done, level, max_gmacs, max_params) -> list[tuple[Entry,
         options = _options(row)
         if options and resizes_input(options[0], level.resolution):
             continue  # the network resizes its input itself: never an option (as in search)
-        fit = next((o for o in options if o.verdict(level).rank == 0), None)
+        fit = next((o for o in options if level_verdict(o.profile, level).rank == 0), None)
         if fit is not None and not violations(fit, None, max_gmacs, max_params):
             fits.append((e, fit))
     fits.sort(key=lambda t: (-t[0].accuracy.top1, t[1].profile.macs, t[0].arch))

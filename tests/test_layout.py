@@ -22,6 +22,7 @@ LAYERS = (
     ("archcalc.sizes",),
     ("archcalc.profiling",),
     ("archcalc.timing",),
+    ("archcalc.datasets",),
     ("archcalc.recommend",),
     ("archcalc.sweep",),
     ("archcalc.report", "archcalc.schemas"),

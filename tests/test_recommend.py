@@ -149,6 +149,7 @@ def test_to_dict_has_exactly_the_documented_keys() -> None:
         "k_alternatives",
         "training",
         "train_batches",
+        "data",  # null without --data (rules §6)
     ]
     assert data["search"] is None
     assert (data["k_alternatives"], data["train_batches"]) == ([], [])  # 7x7, no --gpu-memory
@@ -214,6 +215,7 @@ def test_levels_table_matches_the_sizing_rules() -> None:
         ("coarse", (224, 224)),
         ("fine-grained", (448, 448)),
         ("region", (48, 48)),
+        ("objects", (640, 640)),  # detection-style sets (rules §6), sized from --data
     ]
 
 

@@ -104,7 +104,7 @@ def test_levels_file_training_for_all_and_for_one(tmp_path: Path) -> None:
 
 def test_a_file_with_only_training_keeps_the_built_in_levels() -> None:
     levels = levels_from_data({"training": {"optimizer": "AdamW"}})
-    assert [lv.name for lv in levels] == ["coarse", "fine-grained", "region"]
+    assert [lv.name for lv in levels] == ["coarse", "fine-grained", "region", "objects"]
     assert all(lv.training.optimizer == "AdamW" for lv in levels)
 
 

@@ -41,6 +41,7 @@ COMMANDS = {
     "targets": ("archcalc.cli.latency", "targets_command"),
     "calibrate": ("archcalc.cli.latency", "calibrate_command"),
     "predict": ("archcalc.cli.latency", "predict_command"),
+    "data": ("archcalc.cli.data", "data_command"),
 }
 
 

@@ -52,6 +52,8 @@ Examples:
   archcalc suggest --task fine --backbone resnet18 --gpu-memory 24 --gpu-memory 80
   archcalc suggest --task coarse --gpu-memory 16 --precision amp --epoch-images 10000
   archcalc suggest --task coarse --no-training --no-latency
+  archcalc suggest --task fine-grained --data birds.csv --no-latency
+  archcalc suggest --task objects --data instances_train.json --objects-percentile 5
 
 \b
 Sizes profiled: {", ".join(map(str, CANDIDATE_SIDES))}, the level's own and the remedies
@@ -61,6 +63,13 @@ architecture with published ImageNet-1k accuracy (timm results-imagenet.csv, shi
 archcalc) and picks the most accurate one whose option at the level's size keeps k in the
 window and fits the budgets; cheap published bounds prune it, so only a few candidates are
 profiled.
+
+\b
+--data PATH (a COCO JSON, a VOC or YOLO folder, an ImageFolder tree or a CSV; see
+'archcalc data') sizes the level from the pixels its objects get (rules §6): the decisive
+object (the median largest box) gets the level's object_px (coarse 140, fine-grained 250),
+capped by the images' native size; --task objects keeps the P10 box at min_object_px (16)
+on its shorter side, keeps the images' aspect, and advises tiles beyond max_side.
 
 \b
 The reasons cite the sizing rules as "rules §N": section N of docs/rules.md, shipped with
@@ -113,6 +122,22 @@ archcalc (the "Sizing rules" page of its docs).
     "(see docs/input-size.md).",
 )
 @click.option(
+    "--data",
+    "data_path",
+    default=None,
+    metavar="PATH",
+    help="A data set (COCO JSON, VOC or YOLO folder, ImageFolder tree, CSV): size the input "
+    "from the pixels its objects get (rules §6) instead of the level's fixed size.",
+)
+@click.option(
+    "--objects-percentile",
+    type=click.FloatRange(0, 100, min_open=True),
+    default=None,
+    metavar="P",
+    help="With --data and --task objects: the percentile of all boxes that keeps "
+    "min_object_px on its shorter side [default: the level's object_percentile, 10].",
+)
+@click.option(
     "--gpu-memory",
     "gpu_memory",
     type=float,
@@ -157,6 +182,8 @@ def suggest_command(
     family: str | None,
     no_latency: bool,
     levels_file: str | None,
+    data_path: str | None,
+    objects_percentile: float | None,
     reparameterize: bool,
     no_cache: bool,
     gpu_memory: tuple[float, ...],
@@ -177,6 +204,7 @@ def suggest_command(
     from archcalc.cli.result_cache import cached
     from archcalc.recommend.request import (
         Budgets,
+        PredictedLatency,
         SearchScope,
         TrainBatch,
         backbone_names,
@@ -195,11 +223,13 @@ def suggest_command(
 
         raise InvalidArgumentError("a predicted-latency timer (--target) needs --backbone auto")
     batch_given = bool(gpu_memory) or precision != "fp32" or epoch_images is not None
+    levels, stats = _data_levels(task, levels_file, data_path, objects_percentile)
     common = {
         "device": device,
         "budgets": Budgets(budget_ms, max_gmacs, max_params),
         "latency": not no_latency,
-        "levels": levels_file,
+        "levels": levels,
+        "data": stats,
         "reparameterize": reparameterize,
         "training": not no_training,
         "train_batch": TrainBatch(gpu_memory, precision, epoch_images) if batch_given else None,
@@ -212,17 +242,21 @@ def suggest_command(
                 from archcalc.recommend.search import search_backbones
 
                 scope = SearchScope(family=family) if top is None else SearchScope(top, family)
+                predicted = None if timer is None else PredictedLatency(timer, basis)
                 found = search_backbones(
-                    task, scope=scope, progress=bar.step, timer=timer, latency_basis=basis,
-                    **common,
-                )  # fmt: skip
+                    task, scope=scope, progress=bar.step, predicted=predicted, **common
+                )
             else:
                 from archcalc.recommend.named import suggest
 
                 found = suggest(task, names, progress=bar.step, **common)
             return found.to_dict()
 
-    arguments = {**cache_arguments(), "levels_sha256": _file_digest(levels_file)}
+    arguments = {
+        **cache_arguments(),
+        "levels_sha256": _file_digest(levels_file),
+        "data_stats": None if stats is None else stats.to_dict(),  # an edited data set is new
+    }
     enabled = no_latency and not no_cache  # measured latency is never cached
     enabled = enabled and timer is None
     result = cached("suggest", arguments, compute, Suggestion.from_dict, enabled=enabled)
@@ -261,6 +295,27 @@ def _predicted(
     }
     basis = predicted_label(target.name, target.dtype, batch_size, target.band)
     return predicted_timer(target, batch_size), label, basis
+
+
+def _data_levels(
+    task: str, levels_file: str | None, data_path: str | None, percentile: float | None
+) -> tuple[Any, Any]:
+    """The levels (the file's, with ``--objects-percentile`` on the task's level) and the data
+    set's statistics (read here, without torch: a bad data set is one line before anything
+    loads)."""
+    if data_path is None:
+        if percentile is not None:
+            from archcalc.errors import InvalidArgumentError
+
+            raise InvalidArgumentError("--objects-percentile sizes from a data set: add --data")
+        return levels_file, None
+    from archcalc.datasets.describe import describe_data
+    from archcalc.recommend.request import level_table, with_percentile
+
+    stats = describe_data(data_path)
+    if percentile is None:
+        return levels_file, stats
+    return with_percentile(level_table(levels_file), task, percentile), stats
 
 
 def _file_digest(path: str | None) -> str | None:

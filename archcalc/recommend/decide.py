@@ -17,9 +17,17 @@ from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import billions, millions, milliseconds, size, stride_text
 from archcalc.growth import GrowthLaw
 from archcalc.recommend.batch import batch_fits
+from archcalc.recommend.data_size import DataSize, data_lines
 from archcalc.recommend.kmax import KAlternative, above_window, k_alternatives, k_policy_reason
 from archcalc.recommend.levels import LEVELS, Level
-from archcalc.recommend.rules import K_MIN, Backbone, Pipeline, field_lines, pipeline_for
+from archcalc.recommend.rules import (
+    K_MIN,
+    Backbone,
+    Pipeline,
+    field_lines,
+    level_verdict,
+    pipeline_for,
+)
 from archcalc.recommend.search_front import SearchSummary, auto_reason, fixres_reason
 from archcalc.recommend.suggestion import Option, Suggestion, find_option
 from archcalc.results import Pair, Profile
@@ -58,7 +66,7 @@ def rank(options: Sequence[Option], level: Level, preference: Sequence[str]) -> 
         return (
             late,
             distance,
-            o.verdict(level).rank,
+            level_verdict(o.profile, level).rank,
             pref,
             o.profile.macs,
             o.profile.output_stride or 0,
@@ -185,7 +193,7 @@ def _k_lines(
     """Warnings and reasons from the k rule, with the remedies' numbers when k is too small."""
     p = chosen.profile
     where = f"{chosen.backbone} at {size(p.resolution)}"
-    verdict = chosen.verdict(level)
+    verdict = level_verdict(p, level)
     reason = (
         f"final map: {chosen.backbone}'s global stride is {stride_text(p.global_stride)}, so "
         f"{size(p.resolution)} ends at {size(p.final_map)}{_k_formula(p)}; {verdict.note}"
@@ -194,7 +202,11 @@ def _k_lines(
     bigger = _input_remedy(chosen, options)
     larger = f"a larger input: {_describe(bigger)}" if bigger else None
     base = find_option(options, chosen.backbone, p.resolution, None)
-    if p.output_stride is not None and base is not None and base.verdict(level).rank == 2:
+    if (
+        p.output_stride is not None
+        and base is not None
+        and level_verdict(base.profile, level).rank == 2
+    ):
         warnings.append(
             f"{where} ends at {size(base.profile.final_map)} with its default global stride "
             f"{stride_text(base.profile.global_stride)}: too small (k < {K_MIN}); adopted "
@@ -235,16 +247,23 @@ def _alignment(chosen: Option, options: Sequence[Option]) -> list[str]:
     ]
 
 
-def _level_reason(level: Level, chosen: Option) -> str:
-    """Why this input size: the level's rule, and the fallback when a budget moved it."""
-    signal = f"the signal lives in {level.signal}, so " if level.signal else ""
+def _level_reason(level: Level, chosen: Option, data: DataSize | None = None) -> str:
+    """Why this input size: the level's rule (or the data set's, rules §6), and the fallback
+    when a budget moved it."""
     example = f" ({level.example})" if level.example else ""
+    signal = f"the signal lives in {level.signal}, so " if level.signal else ""
     source = (
         "rules §1: coarse 224, fine-grained 448, region 48"
         if (level.name, level.resolution) in {(lv.name, lv.resolution) for lv in LEVELS}
         else "from your levels table"
     )
     text = f"task level {level.name}{example}: {signal}{size(level.resolution)} suits it ({source})"
+    if data is not None:
+        text = (
+            f"task level {level.name}{example}: {size(level.resolution)}"
+            f"{' tiles' if data.tiles else ''}, sized from your data "
+            f"set {data.path} (rules §6) instead of the level's fixed {size(data.level_resolution)}"
+        )
     if chosen.profile.resolution != level.resolution:
         text += f"; {size(chosen.profile.resolution)} is the closest size that fits the budget"
     return text
@@ -379,6 +398,7 @@ def recommend(
     precision: str = "fp32",
     epoch_images: int | None = None,
     latency_basis: str | None = None,
+    data: DataSize | None = None,
 ) -> Suggestion:
     """Choose among ``options`` for ``level`` (backbones in order of preference) and explain.
 
@@ -390,7 +410,8 @@ def recommend(
     and ``epoch_images`` (default: the training start's ``data_images``): the largest
     training batch of the chosen option per GPU size and the cost of one epoch.
     ``latency_basis``: what the options' latencies are when they were not measured on
-    ``device`` (a prediction says so, with its target and batch).
+    ``device`` (a prediction says so, with its target and batch). ``data``: how the data set
+    sized the level (rules §6; ``level`` is already at that size): its reasons and warnings.
     """
     if not options:
         why = f": {'; '.join(notes)}" if notes else ""
@@ -405,8 +426,14 @@ def recommend(
     k_options, policy = _k_window(level, chosen, options)
     pipe = pipeline_for(chosen.profile.resolution, info, level)
     law = (growth or {}).get(chosen.backbone)
+    data_warnings: list[str] = []
+    data_reasons: list[str] = []
+    if data is not None:
+        upsampled = find_option(options, chosen.backbone, data.wanted, None)
+        data_warnings, data_reasons = data_lines(data, chosen, upsampled, law)
     reasons = [
-        _level_reason(level, chosen),
+        _level_reason(level, chosen, data),
+        *data_reasons,
         *k_reasons,
         *rf_reasons,
         *policy,
@@ -431,7 +458,14 @@ def recommend(
         level=level,
         chosen=chosen,
         warnings=tuple(
-            [*warnings, *k_warnings, *rf_warnings, *_alignment(chosen, options), *notes]
+            [
+                *warnings,
+                *data_warnings,
+                *k_warnings,
+                *rf_warnings,
+                *_alignment(chosen, options),
+                *notes,
+            ]
         ),
         reasons=tuple(reasons),
         pipeline=pipe,
@@ -443,4 +477,5 @@ def recommend(
         training=level.training if training else None,
         train_batches=fits,
         k_alternatives=k_options,
+        data=data,
     )

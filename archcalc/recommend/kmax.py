@@ -120,7 +120,9 @@ def k_policy_reason(
             f"k <= 9 was within reach, so {where} stays; the options that keep k <= 9: {listed}"
         )
     why = (
-        "fine-grained detail survives in the larger map"
+        "small objects keep their cells in the larger map"
+        if level.pixels.min_object_px is not None
+        else "fine-grained detail survives in the larger map"
         if level.large_k_expected
         else "it is the level's size"
     )

@@ -6,7 +6,9 @@ their own table as a TOML, JSON or (with PyYAML installed) YAML file; its entrie
 built-in levels of the same name and add new ones. The file's ``training`` table overrides the
 training start (``archcalc.recommend.training``) for every level, a level's own ``training``
 table for that level; ``k_max_policy`` says whether a map above 9 x 9 is kept or the largest
-input with k <= 9 is chosen.
+input with k <= 9 is chosen. ``PixelTargets`` are what ``suggest --data`` sizes from (rules §6):
+the pixels a level's decisive object should get, or, for the ``objects`` level, the pixels the
+small objects must keep, and how far the images may be upsampled.
 """
 
 from __future__ import annotations
@@ -23,11 +25,39 @@ from archcalc.errors import ArchcalcError, InvalidArgumentError, first_line
 from archcalc.recommend.training import TRAINING, Training, training_from_data
 from archcalc.results import Pair
 
-__all__ = ["K_MAX_POLICIES", "LEVELS", "Level", "find_level", "levels_from_data", "load_levels"]
+__all__ = [
+    "K_MAX_POLICIES",
+    "LEVELS",
+    "Level",
+    "PixelTargets",
+    "find_level",
+    "levels_from_data",
+    "load_levels",
+]
 
 #: ``keep-large``: keep the level's size even when its map is above 9 x 9 (and show the
 #: k <= 9 alternatives); ``prefer-k9``: choose the closest option whose map is at most 9 x 9.
 K_MAX_POLICIES = ("keep-large", "prefer-k9")
+
+
+@dataclass(frozen=True)
+class PixelTargets:
+    """What ``suggest --data`` sizes a level from (rules §6, docs/rules.md).
+
+    ``object_px``: the side, in pixels, the decisive object (the median largest box) should
+    span (coarse 140: ImageNet's 0.64 of a 224 crop; fine-grained 250: a bird at 448).
+    ``min_object_px``: set for detection-style levels instead: the shorter side, in pixels,
+    that the ``object_percentile``-th percentile of all boxes must keep. ``max_upsample``: the
+    largest scale over the images' native size (beyond it a classification level keeps the
+    native size, the objects level stops upsampling). ``max_side``: the longest input side
+    the objects level feeds whole; beyond it, tiles of the level's size.
+    """
+
+    object_px: float | None = None
+    min_object_px: float | None = None
+    object_percentile: float = 10.0
+    max_upsample: float = 2.0
+    max_side: int = 1344
 
 
 @dataclass(frozen=True)
@@ -37,7 +67,7 @@ class Level:
     ``large_k_expected``: a final map above 9 x 9 is intended at this level (fine-grained
     work at 448 ends at 14 x 14 on purpose). ``flip``: whether horizontal flips are safe.
     ``training``: the training start to print with it. ``k_max_policy``: one of
-    ``K_MAX_POLICIES``.
+    ``K_MAX_POLICIES``. ``pixels``: the targets ``suggest --data`` sizes from.
 
     Example:
         >>> # a level of your own, passed to suggest(levels=...)
@@ -55,6 +85,7 @@ class Level:
     flip: str = "safe for most tasks; not for left/right-sensitive ones (depends on the task)"
     training: Training = TRAINING
     k_max_policy: str = "keep-large"
+    pixels: PixelTargets = PixelTargets()
 
 
 LEVELS: tuple[Level, ...] = (
@@ -66,6 +97,7 @@ LEVELS: tuple[Level, ...] = (
         aliases=("generic", "object", "scene", "whole"),
         flip="safe for whole-object classes such as cats vs dogs; not for left/right-sensitive "
         "classes (text, arrows, handedness): it depends on the task",
+        pixels=PixelTargets(object_px=140),
     ),
     Level(
         name="fine-grained",
@@ -76,6 +108,7 @@ LEVELS: tuple[Level, ...] = (
         large_k_expected=True,
         flip="usually safe (species and car models look alike mirrored); not where left/right "
         "parts tell classes apart: it depends on the task",
+        pixels=PixelTargets(object_px=250),
     ),
     Level(
         name="region",
@@ -86,7 +119,20 @@ LEVELS: tuple[Level, ...] = (
         flip="depends on the task: safe for symmetric cues (a smile), not for left/right-"
         "sensitive labels (which eye is closed, a left vs right hand)",
     ),
+    Level(
+        name="objects",
+        resolution=(640, 640),
+        example="many small objects: street scenes, drone footage, detection-style sets",
+        signal="every object, down to the small ones",
+        aliases=("detection", "small-objects"),
+        large_k_expected=True,
+        flip="safe for most scenes; not where left/right matters (text, traffic signs)",
+        pixels=PixelTargets(min_object_px=16),
+    ),
 )
+
+#: The ``PixelTargets`` keys a levels file may set on a level (flat, next to ``resolution``).
+PIXEL_KEYS = ("object_px", "min_object_px", "object_percentile", "max_upsample", "max_side")
 
 _FIELDS = {
     "resolution",
@@ -97,6 +143,7 @@ _FIELDS = {
     "flip",
     "training",
     "k_max_policy",
+    *PIXEL_KEYS,
 }
 
 
@@ -183,6 +230,7 @@ def _level(name: str, entry: Any, old: Level | None, training: Training = TRAINI
     if "training" in entry:
         training = training_from_data(entry["training"], training, f"level {name!r} training")
     res = entry.get("resolution")
+    pixels = _pixels(name, entry, old.pixels if old else PixelTargets())
     return Level(
         name=name,
         resolution=old.resolution if res is None and old else parse_resolution(res),
@@ -193,7 +241,21 @@ def _level(name: str, entry: Any, old: Level | None, training: Training = TRAINI
         flip=str(entry.get("flip", old.flip if old else Level.flip)),
         training=training,
         k_max_policy=policy,
+        pixels=pixels,
     )
+
+
+def _pixels(name: str, entry: Mapping[str, Any], old: PixelTargets) -> PixelTargets:
+    """The level's pixel targets: the file's keys over ``old`` (each a positive number)."""
+    given = {key: entry[key] for key in PIXEL_KEYS if key in entry}
+    for key, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise InvalidArgumentError(f"level {name!r}: {key} must be a positive number")
+    if "object_percentile" in given and not given["object_percentile"] <= 100:
+        raise InvalidArgumentError(f"level {name!r}: object_percentile must be within 0..100")
+    if "max_side" in given:
+        given["max_side"] = int(given["max_side"])
+    return replace(old, **given)
 
 
 def load_levels(path: str | os.PathLike[str], base: Sequence[Level] = LEVELS) -> tuple[Level, ...]:

@@ -11,10 +11,12 @@ with the GPU sizes for the largest training batch. The zoo search is ``search_ba
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from archcalc.core.build import Built
+from archcalc.datasets.stats import DatasetStats
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import build_model
@@ -52,6 +54,7 @@ def suggest(
     reparameterize: bool = False,
     training: bool = True,
     train_batch: TrainBatch | None = None,
+    data: str | os.PathLike[str] | DatasetStats | None = None,
 ) -> Suggestion:
     """Recommend an input size (and output stride) for ``task`` on the named ``backbones``.
 
@@ -74,6 +77,9 @@ def suggest(
         training: include the level's training start (rules §5).
         train_batch: the largest training batch per GPU size and the epoch cost
             (``TrainBatch``; the profiles then also count one training step's MACs).
+        data: a data set (a path ``archcalc.describe_data`` reads, or its ``DatasetStats``):
+            the level's size is measured from the pixels its objects get (rules §6,
+            ``Suggestion.data``); without it the level's own size applies.
 
     Returns:
         A ``Suggestion`` (``to_dict()``: the JSON of docs/schemas.md).
@@ -101,6 +107,7 @@ def suggest(
         training=training,
         train_batch=train_batch,
         reparameterize=reparameterize,
+        data=data,
     )
     level, limits = request.level, request.limits
     options, infos, notes = _profile_named(names, level, progress, request.build)
@@ -115,6 +122,7 @@ def suggest(
         device=request.device,
         notes=notes,
         growth=growth_laws(options),
+        data=request.data,
         **request.checklist,
         **limits,
     )

@@ -10,22 +10,27 @@ own arguments are a ``SearchScope``; ``check_search_only`` refuses them where no
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
 
 from archcalc.checks import check_limit, check_positive
 from archcalc.core.devices import check_device
 from archcalc.errors import InvalidArgumentError
 from archcalc.growth import GrowthLaw, fit_growth
 from archcalc.recommend.batch import check_gpu_memory, check_precision
+from archcalc.recommend.data_size import DataSize, size_from_data, sized_level
 from archcalc.recommend.decide import DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
 from archcalc.recommend.suggestion import Option
 
+if TYPE_CHECKING:
+    from archcalc.datasets.stats import DatasetStats
+
 __all__ = [
     "Budgets",
     "Levels",
+    "PredictedLatency",
     "Request",
     "SearchScope",
     "TrainBatch",
@@ -34,6 +39,7 @@ __all__ = [
     "check_search_only",
     "growth_laws",
     "level_table",
+    "with_percentile",
 ]
 
 #: What ``levels=`` takes: a levels file, or a table of ``Level``.
@@ -82,11 +88,23 @@ class SearchScope:
 
 
 @dataclass(frozen=True)
+class PredictedLatency:
+    """Latencies ``search_backbones`` takes from ``timer(option, device, budget_s) -> seconds``
+    instead of measuring them (for example ``archcalc.timing.predict.model.predicted_timer``:
+    predicted on a target), and ``basis``, what they are as the reasons and the table say it
+    (for example ``PREDICTED, not measured: rtx4090 (amp), batch 64, error ...``)."""
+
+    timer: Callable[..., float]
+    basis: str
+
+
+@dataclass(frozen=True)
 class Request:
     """The checked arguments: the level, where latency is measured, the budgets (``limits``:
     budget_ms, max_gmacs, max_params), what the decision reports (``checklist``: training,
     gpu_memory, precision, epoch_images) and how each model is built (``build``:
-    reparameterize, and train when GPU sizes ask for training-step MACs)."""
+    reparameterize, and train when GPU sizes ask for training-step MACs). With a data set,
+    ``level`` is at the size rule §6 measured (``data``)."""
 
     level: Level
     device: str
@@ -94,6 +112,7 @@ class Request:
     limits: dict[str, float | None]
     checklist: dict[str, Any]
     build: dict[str, bool]
+    data: DataSize | None = None
 
 
 def check_request(
@@ -106,8 +125,10 @@ def check_request(
     training: bool,
     train_batch: TrainBatch | None,
     reparameterize: bool,
+    data: str | os.PathLike[str] | DatasetStats | None = None,
 ) -> Request:
-    """Validate a request; raise on the first bad argument with the fix.
+    """Validate a request; raise on the first bad argument with the fix. ``data``: a data set
+    (path or ``DatasetStats``) that sizes the level (rules §6).
 
     Raises:
         InvalidArgumentError: an unknown task, a bad budget, GPU size, precision or count, a
@@ -137,7 +158,20 @@ def check_request(
     }
     build = {"reparameterize": bool(reparameterize), "train": bool(gpus)}
     dev = check_device(device, allow_meta=False)
-    return Request(level, dev, bool(latency), limits, checklist, build)
+    sized = None
+    if data is not None:
+        sized = size_from_data(level, _stats(data))
+        level = sized_level(level, sized)
+    return Request(level, dev, bool(latency), limits, checklist, build, sized)
+
+
+def _stats(data: str | os.PathLike[str] | DatasetStats) -> DatasetStats:
+    """The data set's statistics, read when given a path."""
+    if isinstance(data, str | os.PathLike):
+        from archcalc.datasets.describe import describe_data
+
+        return describe_data(data)
+    return data
 
 
 def check_search_only(top: int | None, family: str | None, catalog: object | None) -> None:
@@ -166,6 +200,23 @@ def level_table(levels: Levels) -> tuple[Level, ...]:
     if all(isinstance(lv, Level) for lv in levels):
         return tuple(levels)
     raise InvalidArgumentError("levels must be a file path or a sequence of Level")
+
+
+def with_percentile(levels: Sequence[Level], task: str, percentile: float) -> tuple[Level, ...]:
+    """``levels`` with ``task``'s level sizing from the ``percentile``-th percentile of the boxes
+    (``suggest --objects-percentile``; rules §6).
+
+    Raises:
+        InvalidArgumentError: the level is not sized from small objects (no min_object_px).
+    """
+    level = find_level(task, levels)
+    if level.pixels.min_object_px is None:
+        raise InvalidArgumentError(
+            f"--objects-percentile applies to a level sized from its small objects (--task "
+            f"objects, or one with min_object_px), not {level.name!r}"
+        )
+    pixels = replace(level.pixels, object_percentile=float(percentile))
+    return tuple(replace(lv, pixels=pixels) if lv is level else lv for lv in levels)
 
 
 def backbone_names(backbones: str | Sequence[str] | None) -> tuple[list[str], bool]:

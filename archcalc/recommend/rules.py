@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from archcalc.formatting import size, stride_text
@@ -33,6 +33,7 @@ __all__ = [
     "Pipeline",
     "field_lines",
     "k_verdict",
+    "level_verdict",
     "pipeline_for",
 ]
 
@@ -114,6 +115,21 @@ def k_verdict(final_map: Pair, *, large_expected: bool = False, layout: str = "n
         f"{grid} is above {K_MAX}x{K_MAX}: the features are less abstract, accuracy tends to "
         f"drop and compute grows ({_RULES})",
     )
+
+
+def level_verdict(p: Profile, level: Level) -> KVerdict:
+    """Where a profiled option's final map falls in the k window at ``level`` (rules §3):
+    ``k_verdict`` with the level's ``large_k_expected`` and the profile's layout. A level sized
+    from its small objects (rules §6) keeps a large map for them, not for fine-grained parts."""
+    verdict = k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
+    if verdict.status == "expected-large" and level.pixels.min_object_px is not None:
+        note = (
+            f"{size(p.final_map)} is above {K_MAX}x{K_MAX} on purpose: small objects keep their "
+            "cells in a dense map, which a detection head reads whole instead of pooling it "
+            f"({_RULES}, §6)"
+        )
+        return replace(verdict, note=note)
+    return verdict
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,13 @@ latency is always measured.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
 from archcalc.checks import check_positive
+from archcalc.datasets.stats import DatasetStats
 from archcalc.errors import ArchcalcError, NothingFitsError, UnknownModelError
 from archcalc.formatting import size
 from archcalc.profiling.prepare import prepare
@@ -38,12 +40,13 @@ from archcalc.recommend.levels import Level
 from archcalc.recommend.request import (
     Budgets,
     Levels,
+    PredictedLatency,
     SearchScope,
     TrainBatch,
     check_request,
     growth_laws,
 )
-from archcalc.recommend.rules import K_MIN, Backbone
+from archcalc.recommend.rules import K_MIN, Backbone, level_verdict
 from archcalc.recommend.search_front import Front, SearchSummary, mac_bound, param_bound
 from archcalc.recommend.suggestion import Option, Suggestion
 from archcalc.results import Pair
@@ -92,8 +95,8 @@ def search_backbones(
     reparameterize: bool = False,
     training: bool = True,
     train_batch: TrainBatch | None = None,
-    timer: Callable[..., float] | None = None,
-    latency_basis: str | None = None,
+    predicted: PredictedLatency | None = None,
+    data: str | os.PathLike[str] | DatasetStats | None = None,
 ) -> Suggestion:
     """The most accurate backbone of timm's accuracy table that fits, with its input size.
 
@@ -112,10 +115,10 @@ def search_backbones(
         reparameterize: profile and time the fused deploy form of re-parameterizable nets.
         training, train_batch: as for ``suggest`` (a ``TrainBatch`` also counts each
             candidate's training-step MACs).
-        timer: what gives an option's latency in seconds instead of measuring it (for
-            example ``archcalc.timing.predict.model.predicted_timer``: predicted on a target).
-        latency_basis: what ``timer``'s latencies are, as the reasons and the table say it
-            (for example ``PREDICTED, not measured: rtx4090 (amp), batch 64, error ...``).
+        predicted: latencies given by a timer instead of measured, and what they are
+            (``PredictedLatency``; for example predicted on a ``--target``).
+        data: a data set (a path ``archcalc.describe_data`` reads, or its ``DatasetStats``):
+            the level's size is measured from the pixels its objects get (rules §6).
 
     Returns:
         A ``Suggestion`` whose ``search`` summary says how many candidates were pruned,
@@ -139,6 +142,7 @@ def search_backbones(
         training=training,
         train_batch=train_batch,
         reparameterize=reparameterize,
+        data=data,
     )
     where = scope or SearchScope()
     check_positive("top", where.top)
@@ -152,7 +156,7 @@ def search_backbones(
         latency=request.latency,
         build=request.build,
         progress=progress,
-        **({"timer": timer} if timer is not None else {}),
+        **({"timer": predicted.timer} if predicted is not None else {}),
         **limits,
     )
     return recommend(
@@ -163,7 +167,8 @@ def search_backbones(
         search=front.summary,
         notes=front.notes,
         growth=growth_laws(front.options),
-        latency_basis=latency_basis,
+        latency_basis=None if predicted is None else predicted.basis,
+        data=request.data,
         **request.checklist,
         **limits,
     )
@@ -291,7 +296,7 @@ def _consider(walk: _Walk, entry: Entry, profiler: Profiler, timer: Timer, devic
     if resizes_input(options[0], walk.level.resolution):
         walk.count("resized")
         return
-    fit = next((o for o in options if o.verdict(walk.level).rank == 0), None)
+    fit = next((o for o in options if level_verdict(o.profile, walk.level).rank == 0), None)
     if fit is None:
         walk.count("rejected_k")
         return

@@ -18,9 +18,10 @@ from archcalc.formatting import billions, millions, milliseconds, size, stride_t
 from archcalc.growth import GrowthLaw
 from archcalc.recommend.batch import BatchFit
 from archcalc.recommend.catalog import Accuracy
+from archcalc.recommend.data_size import DataSize
 from archcalc.recommend.kmax import KAlternative
 from archcalc.recommend.levels import Level
-from archcalc.recommend.rules import KVerdict, Pipeline, k_verdict
+from archcalc.recommend.rules import Pipeline, level_verdict
 from archcalc.recommend.search_front import SearchSummary
 from archcalc.recommend.training import Training
 from archcalc.results import Pair, Profile
@@ -75,11 +76,6 @@ class Option(Serialized):
         """(backbone, resolution, output_stride): what identifies a row."""
         return (self.profile.model, self.profile.resolution, self.profile.output_stride)
 
-    def verdict(self, level: Level) -> KVerdict:
-        """Where this option's final map falls in the k window at ``level``."""
-        p = self.profile
-        return k_verdict(p.final_map, large_expected=level.large_k_expected, layout=p.final_layout)
-
 
 @dataclass(frozen=True)
 class Alternative:
@@ -121,7 +117,8 @@ class Suggestion(Summarised, Serialized):
     training batch per GPU size asked; ``k_alternatives``: the options keeping k <= 9 where
     the level's size gives a larger map. ``latency_basis``: what the latencies are when they
     were not measured on ``device`` (None: measured; a prediction names its target and batch).
-    ``str()`` is the one-line recommendation, the chosen
+    ``data``: how ``suggest --data`` sized the input from the data set (rules §6; None
+    without a data set). ``str()`` is the one-line recommendation, the chosen
     row and the warnings; Jupyter renders the whole alternatives table. In JSON the chosen
     option is the alternative marked ``chosen``, and its figures head the object.
 
@@ -148,6 +145,7 @@ class Suggestion(Summarised, Serialized):
     k_alternatives: tuple[KAlternative, ...] = ()
     training: Training | None = None
     train_batches: tuple[BatchFit, ...] = ()
+    data: DataSize | None = None
 
     @property
     def task(self) -> str:
@@ -262,7 +260,7 @@ def suggest_rows(s: Suggestion) -> list[list[str]]:
             "default" if o.profile.output_stride is None else str(o.profile.output_stride),
             stride_text(o.profile.global_stride),
             size(o.profile.final_map),
-            o.verdict(s.level).status,
+            level_verdict(o.profile, s.level).status,
             billions(o.profile.macs),
             relative(o),
             millions(o.profile.params),

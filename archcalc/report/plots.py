@@ -23,9 +23,10 @@ from archcalc.recommend.rules import K_MAX, K_MIN
 from archcalc.report.rows import pareto_front
 
 if TYPE_CHECKING:
+    from archcalc.datasets.stats import DatasetStats
     from archcalc.timing.scale import Scaling
 
-__all__ = ["draw_plots", "draw_scale_plot", "front_labels"]
+__all__ = ["draw_data_plot", "draw_plots", "draw_scale_plot", "front_labels"]
 
 #: Families drawn in the cost-against-resolution plots (the largest ones; the rest are left out).
 MAX_FAMILIES = 12
@@ -317,3 +318,34 @@ def _accuracy_pareto(rows: Sequence[Row], out: Path, pareto_res: int | None) -> 
     path = out / "accuracy_pareto.png"
     save_figure(figure, path)
     return f"Pareto plot: published ImageNet top-1 against GMACs at {res} px", path
+
+
+def draw_data_plot(stats: DatasetStats, path: str | Path) -> Path:
+    """``archcalc data --plot``: the histogram of relative object sizes with P10, the median and
+    the decisive object marked (for a set without boxes, the counts of its most common image
+    sizes)."""
+    figure = _figure(8.0, 4.5)
+    ax = figure.add_subplot(1, 1, 1)
+    if stats.histogram is not None and stats.object_rel is not None:
+        edges = [i / len(stats.histogram) for i in range(len(stats.histogram))]
+        ax.bar(edges, stats.histogram, width=1 / len(stats.histogram), align="edge")
+        marks = [(stats.object_rel.p10, "P10", ":"), (stats.object_rel.median, "median", "--")]
+        if stats.decisive_rel is not None:
+            marks.append((stats.decisive_rel, "decisive (largest per image, median)", "-."))
+        for value, name, style in marks:
+            ax.axvline(value, color="k", linestyle=style, label=f"{name} {value:.3f}")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.set(xlabel="object size rel = sqrt(box area / image area)", ylabel="boxes", xlim=(0, 1))
+        ax.set(title=f"{stats.path}: {stats.boxes} boxes in {stats.images} images")
+    else:
+        labels = [f"{s.width}x{s.height}" for s in stats.common_sizes]
+        ax.bar(labels, [s.count for s in stats.common_sizes], label="images")
+        ax.set(xlabel="image size (px)", ylabel="images")
+        ax.set(title=f"{stats.path}: the most common of {stats.images} image sizes (no boxes)")
+    ax.legend()
+    out = Path(path)
+    try:
+        figure.savefig(out)
+    except OSError as e:
+        raise InvalidArgumentError(f"cannot write the plot to {out}: {e.strerror or e}") from e
+    return out

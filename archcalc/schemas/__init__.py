@@ -38,6 +38,7 @@ _RESULTS = {
     "merge_summary": ("archcalc.sweep.merge", "MergeSummary"),
     "report_summary": ("archcalc.report.rows", "Summary"),
     "prediction": ("archcalc.timing.predict.model", "Prediction"),
+    "dataset": ("archcalc.datasets.stats", "DatasetStats"),
 }
 #: Every schema shipped: the results above, ``sweep_line`` (one line of a sweep file) and
 #: ``target`` (a device profile file, declared in ``archcalc.timing.predict.targets``).
