@@ -177,6 +177,7 @@ def suggest_command(
     from archcalc.cli.result_cache import cached
     from archcalc.recommend.request import backbone_names, check_search_only
     from archcalc.recommend.suggestion import Suggestion
+    from archcalc.display import output_width
     from archcalc.report.tables import render_json, suggest_report
 
     check_device_use(device, not no_latency)
@@ -226,7 +227,7 @@ def suggest_command(
         data = result.to_dict()
         click.echo(render_json({**data, "prediction": prediction} if prediction else data))
         return
-    click.echo(suggest_report(result, fmt))
+    click.echo(suggest_report(result, fmt, output_width()))
     if basis is not None:
         click.echo(f"\nLatency here is {basis} (--budget-ms is per batch).")
 
