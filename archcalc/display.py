@@ -141,13 +141,13 @@ def _repeated(
     same, per_owner, shown = [], [], list(range(keys))
     for i in range(keys, len(headers)):
         values: dict[str, str] = {}
-        if not all(values.setdefault(o, row[i]) == row[i] for o, row in zip(owners, rows, strict=True)):
+        pairs = zip(owners, rows, strict=True)
+        if not all(values.setdefault(o, row[i]) == row[i] for o, row in pairs):
             shown.append(i)
         elif len(set(values.values())) == 1:
             same.append(f"{headers[i]} {rows[0][i]}")
         else:
-            pairs = ", ".join(f"{v} ({o})" for o, v in values.items())
-            per_owner.append(f"{headers[i]} {pairs}")
+            per_owner.append(f"{headers[i]} " + ", ".join(f"{v} ({o})" for o, v in values.items()))
     parts = [f"One value in every row: {', '.join(same)}"] if same else []
     if per_owner and group is not None:
         parts.append(f"one per {headers[group]}: {'; '.join(per_owner)}")
@@ -184,8 +184,8 @@ def _parts(headers: list[str], rows: list[list[str]], keys: int, width: int) -> 
             used += widths[i] + 2
         return parts
 
-    fewest = len(greedy(width + 2))
-    limit = width + 2
+    fewest = len(greedy(width))
+    limit = width
     while limit > key_width and len(greedy(limit - 1)) == fewest:
         limit -= 1
     return [[*range(keys), *part] for part in greedy(limit)]

@@ -175,9 +175,9 @@ def suggest_command(
     that keep k <= 9, the training start and, with --gpu-memory, the largest training batch.
     With --no-latency the answer is cached (see 'archcalc cache --help')."""
     from archcalc.cli.result_cache import cached
+    from archcalc.display import output_width
     from archcalc.recommend.request import backbone_names, check_search_only
     from archcalc.recommend.suggestion import Suggestion
-    from archcalc.display import output_width
     from archcalc.report.tables import render_json, suggest_report
 
     check_device_use(device, not no_latency)

@@ -158,8 +158,8 @@ def k_conv_notes(s: Suggestion) -> list[str]:
     """What a stride-2 3x3 conv in place of the added max pool would cost: a note under the k
     table rather than a cell, which kept the table over 100 columns wide."""
     return [
-        f"{_K_KINDS.get(a.kind, a.kind)} on {a.backbone} at {size(a.resolution)}: a stride-2 3x3 conv "
-        f"in its place adds {billions(a.strided_conv_macs)} GMACs."
+        f"{_K_KINDS.get(a.kind, a.kind)} on {a.backbone} at {size(a.resolution)}: a stride-2 "
+        f"3x3 conv in its place adds {billions(a.strided_conv_macs)} GMACs."
         for a in s.k_alternatives
         if a.strided_conv_macs is not None
     ]
