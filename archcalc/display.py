@@ -3,8 +3,9 @@
 A CLI table fits the terminal (``output_width``: the terminal's width when stdout is one,
 else 100 columns). A table wider than that is fitted in three steps, each taken only while it
 is still too wide: columns that repeat one value in every row (or in every row of one model)
-leave the table for a note under it; headers wrap at their spaces; the remaining columns are
-split into tables that each repeat the key columns. JSON, CSV and Markdown keep every column.
+leave the table for a note under it; headers wrap at their spaces (as few as make it fit); the
+remaining columns are split into as few tables as fit, each repeating the key columns (with
+wrapped headers when that makes fewer tables). JSON, CSV and Markdown keep every column.
 
 Result objects (Profile, Timing, Suggestion, Validity, Scaling, BenchReport) print as a short
 summary -- their rows of the CLI table and its notes -- in a script (``str``) and in Jupyter
@@ -117,12 +118,12 @@ def _fitted(
     if _widest(text) <= width:
         return text
     shown, note = _repeated(headers, rows, keys, group)
-    headers = [headers[i] for i in shown]
     rows = [[row[i] for i in shown] for row in rows]
-    wrapped = [_wrapped(h, [row[i] for row in rows]) for i, h in enumerate(headers)]
+    headers = _narrowed([headers[i] for i in shown], rows, width)
     parts = _parts(headers, rows, keys, width)
-    if len(parts) > 1 and len(wrapped_parts := _parts(wrapped, rows, keys, width)) < len(parts):
-        headers, parts = wrapped, wrapped_parts
+    wrapped = [_wrapped(h, [row[i] for row in rows]) for i, h in enumerate(headers)]
+    if len(parts) > 1 and len(fewer := _parts(wrapped, rows, keys, width)) < len(parts):
+        headers, parts = wrapped, fewer
     tables = [
         _tabulate([headers[i] for i in part], [[row[i] for i in part] for row in rows])
         for part in parts
@@ -134,24 +135,44 @@ def _repeated(
     headers: list[str], rows: list[list[str]], keys: int, group: int | None
 ) -> tuple[list[int], str]:
     """The columns to keep, and a note giving the others: those (past the keys) holding one
-    value in every row, or one per model (``group``), when there are fewer models than rows."""
-    owners = [row[group] if group is not None else "" for row in rows]
-    if len(set(owners)) == len(rows):
+    value in every row, or one per model (``group``) where a model has several rows."""
+    if len(rows) < 2:
         return list(range(len(headers))), ""
+    owners = [row[group] if group is not None else "" for row in rows]
+    grouped = len(set(owners)) < len(rows)
     same, per_owner, shown = [], [], list(range(keys))
     for i in range(keys, len(headers)):
         values: dict[str, str] = {}
         pairs = zip(owners, rows, strict=True)
-        if not all(values.setdefault(o, row[i]) == row[i] for o, row in pairs):
-            shown.append(i)
-        elif len(set(values.values())) == 1:
+        if len({row[i] for row in rows}) == 1:
             same.append(f"{headers[i]} {rows[0][i]}")
-        else:
+        elif grouped and all(values.setdefault(o, row[i]) == row[i] for o, row in pairs):
             per_owner.append(f"{headers[i]} " + ", ".join(f"{v} ({o})" for o, v in values.items()))
+        else:
+            shown.append(i)
     parts = [f"One value in every row: {', '.join(same)}"] if same else []
     if per_owner and group is not None:
         parts.append(f"one per {headers[group]}: {'; '.join(per_owner)}")
     return shown, ("; ".join(parts) + "." if parts else "")
+
+
+def _narrowed(headers: list[str], rows: list[list[str]], width: int) -> list[str]:
+    """The headers with as few of them wrapped as make the table fit ``width`` (those that
+    save the most columns first); unchanged when even all wrapped would not fit (the table
+    is split instead)."""
+    columns = [[row[i] for row in rows] for i in range(len(headers))]
+    wrapped = [_wrapped(h, c) for h, c in zip(headers, columns, strict=True)]
+    widths = [_column_width(h, c) for h, c in zip(headers, columns, strict=True)]
+    saving = [w - _column_width(h, c) for w, h, c in zip(widths, wrapped, columns, strict=True)]
+    total = sum(widths) + 2 * (len(headers) - 1)
+    if total - sum(saving) > width:
+        return headers
+    out = list(headers)
+    for i in sorted(range(len(headers)), key=lambda i: -saving[i]):
+        if total <= width:
+            break
+        out[i], total = wrapped[i], total - saving[i]
+    return out
 
 
 def _wrapped(header: str, cells: list[str]) -> str:

@@ -41,19 +41,33 @@ def test_repeated_columns_move_to_a_note() -> None:
     ]
 
 
+def test_constant_columns_move_even_when_every_row_is_its_own_model() -> None:
+    rows = [ROWS[1], ROWS[2]]
+    text = render_table(HEADERS, rows, "table", width=73, keys=3, group=1)
+    assert lines(text)[0].split() == ["backbone", "res", "params", "(M)", "GMACs"]
+    assert text.endswith("One value in every row: output stride default.")
+
+
 def test_without_a_group_only_constant_columns_move() -> None:
     text = render_table(HEADERS, ROWS, "table", width=73, keys=3)
     assert lines(text)[0].split() == ["backbone", "res", "params", "(M)", "GMACs"]
     assert text.endswith("One value in every row: output stride default.")
 
 
-def test_one_row_repeats_nothing_and_wraps_headers_to_fit() -> None:
+def test_one_row_repeats_nothing_and_wraps_as_few_headers_as_fit() -> None:
     # a column is its widest cell or its header + 2: 8 + 5 + 12 + 17, plus 3 gaps of 2 = 48;
-    # headers wrapped to their cells (at least 6 wide): 8 + 5 + 8 ("params") + 7 ("train") + 6 = 34
+    # wrapped (no narrower than 6), "train step (MB)" saves 17 - 7 = 10 and "params (M)" 4
     headers = ["model", "res", "params (M)", "train step (MB)"]
     row = ["resnet18", "7x7", "11.69", "199.6"]
     assert max(map(len, render_table(headers, [row], "table").splitlines())) == 48
-    assert lines(render_table(headers, [row], "table", width=40, keys=2)) == [
+    assert lines(render_table(headers, [row], "table", width=38, keys=2)) == [
+        "model     res    params (M)    train",
+        "                               step",
+        "                               (MB)",
+        "--------  -----  ------------  -------",
+        "resnet18  7x7    11.69         199.6",
+    ]
+    assert lines(render_table(headers, [row], "table", width=37, keys=2)) == [
         "model     res    params    train",
         "                 (M)       step",
         "                           (MB)",

@@ -90,7 +90,9 @@ def suggest_report(s: Suggestion, fmt: str = "table", width: int = WIDTH) -> str
     A ``table`` fits ``width`` columns: the headline and captions wrap, the tables drop or
     split columns (``archcalc.display.render_table``); ``markdown`` and ``csv`` keep every
     field on one line."""
-    table = render_table(*suggest_columns(s), fmt, width=width, keys=3, group=1)
+    headers, rows = suggest_columns(s)
+    # the marker, the backbone (each backbone's own values go to a note) and up to the size
+    table = render_table(headers, rows, fmt, width=width, keys=headers.index("res") + 1, group=1)
     if fmt == "csv":
         return table
     import textwrap
