@@ -28,12 +28,15 @@ def test_inspect_table_side_by_side() -> None:
     code, out, _ = run("inspect", "resnet18", "--res", "48", "--res", "224", "--res", "448")
     assert code == 0
     rows = [line.split() for line in out.splitlines() if line.startswith("resnet18  ")]
-    # model, res, stride, k x k: 48 -> 2x2, 224 -> 7x7, 448 -> 14x14 at stride 32
-    assert [r[:4] for r in rows] == [
-        ["resnet18", "48x48", "32", "2x2"],
-        ["resnet18", "224x224", "32", "7x7"],
-        ["resnet18", "448x448", "32", "14x14"],
+    # model, res, k x k: 48 -> 2x2, 224 -> 7x7, 448 -> 14x14 at stride 32, the same for every
+    # row, so in a note under the table (which fits 100 columns)
+    assert [r[:3] for r in rows] == [
+        ["resnet18", "48x48", "2x2"],
+        ["resnet18", "224x224", "7x7"],
+        ["resnet18", "448x448", "14x14"],
     ]
+    assert "One value in every row: stride 32, RF (px) 435, channels 512" in out
+    assert max(map(len, out.splitlines())) <= 100
     assert "nearest aligned sizes: 32x32 and 64x64" in out.replace("\n  ", " ")  # wrapped
     assert "train GMACs" in out
 
@@ -114,3 +117,16 @@ def test_debug_shows_the_traceback() -> None:
     plain = CliRunner().invoke(main, ["inspect", "resnet5O"])
     assert isinstance(plain.exception, SystemExit) and plain.exit_code == 2
     assert plain.stderr.startswith("archcalc: error: unknown model 'resnet5O'")
+
+
+def test_suggest_fits_100_columns_and_csv_keeps_every_column() -> None:
+    args = ["suggest", "--task", "fine-grained", "--backbone", "resnet18", "--no-latency"]
+    code, out, _ = run(*args, "--no-training")
+    assert code == 0
+    assert max(map(len, out.splitlines())) <= 100  # the headline and the table were 142 wide
+    # one backbone: output stride, stride (32) and params (11.69 M) are the same in every row
+    assert "One value in every row: output stride default, stride 32, params (M) 11.69" in out
+    code, out, _ = run(*args, "--format", "csv")
+    assert code == 0
+    header = out.splitlines()[0].split(",")
+    assert {"output stride", "stride", "params (M)", "latency (ms)"} <= set(header)

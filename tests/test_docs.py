@@ -78,3 +78,34 @@ def test_the_api_page_documents_every_public_name() -> None:
     page = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     listed = set(re.findall(r"^::: archcalc\.(\w+)$", page, flags=re.MULTILINE))
     assert sorted(set(archcalc.__all__) - {"__version__"} - listed) == []
+
+
+#: Console examples whose output may be wider than 100 columns, and why.
+WIDE_OUTPUT = {
+    "archcalc report": "a Markdown document (its tables are for a Markdown viewer), not a table",
+    "archcalc sweep": "the one-line summary on stderr, like an error line",
+    "archcalc targets": "the calibration file's path is one cell",
+}
+
+
+def test_every_documented_command_output_fits_100_columns() -> None:
+    """suggest, inspect, scale... fit a 100-column terminal by default (the docs are produced
+    with stdout not a terminal, so at 100); one-line errors and --format json/csv/markdown
+    output are exempt, and so are the commands in WIDE_OUTPUT."""
+    from docs_examples import blocks_of, doc_files, steps_of
+
+    too_wide = []
+    for path in doc_files():
+        for block in blocks_of(path):
+            if block.lang != "console":
+                continue
+            for step in steps_of(block.lines, "console"):
+                command = " ".join(step.source)
+                if command[2:].startswith(tuple(WIDE_OUTPUT)) or "--format" in command:
+                    continue
+                too_wide += [
+                    f"{block.name}: {command[:60]}: {len(line)} columns"
+                    for line in step.expected
+                    if len(line) > 100 and not line.startswith("archcalc: error:")
+                ]
+    assert too_wide == []

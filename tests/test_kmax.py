@@ -137,9 +137,11 @@ def test_cli_table_json_and_policy_from_a_levels_file(tmp_path: Path) -> None:
     base = ["suggest", "--task", "fine", "--backbone", "resnet18", "--no-latency", "--no-training"]
     result = CliRunner().invoke(main, base)
     assert result.exit_code == 0
-    table = result.stdout[result.stdout.index("Keeping k <= 9") :].splitlines()
-    assert table[4].split()[:8] == ["input", "9", "x", "stride", "resnet18", "288x288", "32", "9x9"]
-    assert "one more 2x2 max pool  resnet18    448x448  64        7x7      7.255" in table[5]
+    table = result.stdout[result.stdout.index("Keeping k <= 9") :].split("\n\n")[1].splitlines()
+    assert table[2].split()[:8] == ["input", "9", "x", "stride", "resnet18", "288x288", "32", "9x9"]
+    assert "one more 2x2 max pool  resnet18    448x448  64        7x7      7.255" in table[3]
+    # the stride-2 conv's extra MACs (9 x 512 x 512 x 7 x 7) are a note under the table
+    assert "a stride-2 3x3 conv in its place adds 0.116 GMACs." in result.stdout
     levels = tmp_path / "levels.json"
     levels.write_text(json.dumps({"levels": {"fine-grained": {"k_max_policy": "prefer-k9"}}}))
     result = CliRunner().invoke(main, [*base, "--levels", str(levels), "--format", "json"])

@@ -88,7 +88,7 @@ def inspect_command(
     The forward runs on the meta device: no weights are downloaded or allocated. The static
     numbers are cached (see 'archcalc cache --help'); latency is always measured afresh."""
     from archcalc.cli.result_cache import cached
-    from archcalc.display import notes_text, render_json, render_table
+    from archcalc.display import notes_text, output_width, render_json, render_table
     from archcalc.errors import InvalidArgumentError
     from archcalc.formatting import size
     from archcalc.results import (
@@ -138,22 +138,23 @@ def inspect_command(
         from archcalc.report.prediction import prediction_columns
 
         headers, rows = prediction_columns(headers, rows, predictions)
-    blocks = [render_table(headers, rows, fmt)]
+    width = output_width()
+    blocks = [render_table(headers, rows, fmt, width=width, keys=2, group=0)]
     for res, p in zip(sizes, predictions if ops else [], strict=False):
         from archcalc.report.prediction import OPS_HEADERS, ops_rows
 
         blocks.append(f"Top ops of {model} at {size(res)}, PREDICTED on {p.target}:")
-        blocks.append(render_table(OPS_HEADERS, ops_rows(p), fmt))
+        blocks.append(render_table(OPS_HEADERS, ops_rows(p), fmt, width=width))
     for p in profiles if stages else []:
         blocks.append(f"Stages of {p.model} at {size(p.resolution)}:")
-        blocks.append(render_table(STAGE_HEADERS, stage_rows(p), fmt))
+        blocks.append(render_table(STAGE_HEADERS, stage_rows(p), fmt, width=width))
     for res in sizes if layers else []:
         from archcalc.profiling.layers import layer_table
         from archcalc.report.tables import LAYER_HEADERS, layer_rows
 
         table = layer_table(model, res, depth=depth, **options)
         blocks.append(f"Layers of {model} at {size(res)}:")
-        blocks.append(render_table(LAYER_HEADERS, layer_rows(table), fmt))
+        blocks.append(render_table(LAYER_HEADERS, layer_rows(table), fmt, width=width))
     text = "\n\n".join(blocks)
     if fmt == "table":
         notes = inspect_notes(profiles)
@@ -165,7 +166,7 @@ def inspect_command(
             from archcalc.report.prediction import prediction_notes
 
             notes += prediction_notes(predictions)
-        text += "\n\n" + notes_text(notes + size_notes)
+        text += "\n\n" + notes_text(notes + size_notes, width=width)
     click.echo(text)
 
 

@@ -57,7 +57,7 @@ def scale_command(
     and print per size: final k x k, MACs, training-step MACs, activation and training-step
     memory; then fit MACs ~ a r^2 + b r^4 and give the r^4 (global-attention) share and the
     exponent between neighbouring sizes. Everything runs on the meta device but --latency."""
-    from archcalc.display import notes_text
+    from archcalc.display import notes_text, output_width
     from archcalc.report.tables import render_json, render_table
     from archcalc.timing.scale import scale, scale_notes, scale_table
 
@@ -96,12 +96,13 @@ def scale_command(
         from archcalc.report.prediction import prediction_columns
 
         headers, rows = prediction_columns(headers, rows, predictions)
-    text = render_table(headers, rows, fmt)
+    width = output_width()
+    text = render_table(headers, rows, fmt, width=width)
     if fmt == "table":
         notes = scale_notes(result)
         if predictions:
             from archcalc.report.prediction import prediction_notes
 
             notes = [*notes, prediction_notes(predictions)[0]]
-        text += "\n\n" + notes_text(notes)
+        text += "\n\n" + notes_text(notes, width=width)
     click.echo(text)

@@ -202,6 +202,7 @@ def suggest_command(
     that keep k <= 9, the training start and, with --gpu-memory, the largest training batch.
     With --no-latency the answer is cached (see 'archcalc cache --help')."""
     from archcalc.cli.result_cache import cached
+    from archcalc.display import output_width
     from archcalc.recommend.request import (
         Budgets,
         PredictedLatency,
@@ -264,7 +265,7 @@ def suggest_command(
         data = result.to_dict()
         click.echo(render_json({**data, "prediction": prediction} if prediction else data))
         return
-    click.echo(suggest_report(result, fmt))
+    click.echo(suggest_report(result, fmt, output_width()))
     if basis is not None:
         click.echo(f"\nLatency here is {basis} (--budget-ms is per batch).")
 

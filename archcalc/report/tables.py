@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from archcalc.display import FORMATS, render_json, render_table
+from archcalc.display import FORMATS, WIDTH, notes_text, render_json, render_table
 from archcalc.formatting import (
     billions,
     gibibytes,
@@ -83,18 +83,28 @@ def suggest_columns(s: Suggestion) -> tuple[tuple[str, ...], list[list[str]]]:
     return headers, rows
 
 
-def suggest_report(s: Suggestion, fmt: str = "table") -> str:
+def suggest_report(s: Suggestion, fmt: str = "table", width: int = WIDTH) -> str:
     """The human report: headline, reasons and warnings as bullets, the alternatives table,
-    the k <= 9 options, the training start and the largest training batch per GPU size."""
-    table = render_table(*suggest_columns(s), fmt)
+    the k <= 9 options, the training start and the largest training batch per GPU size.
+
+    A ``table`` fits ``width`` columns: the headline and captions wrap, the tables drop or
+    split columns (``archcalc.display.render_table``); ``markdown`` and ``csv`` keep every
+    field on one line."""
+    headers, rows = suggest_columns(s)
+    # the marker, the backbone (each backbone's own values go to a note) and up to the size
+    table = render_table(headers, rows, fmt, width=width, keys=headers.index("res") + 1, group=1)
     if fmt == "csv":
         return table
     import textwrap
 
+    wrap = width if fmt == "table" else 10_000
+
     def bullets(title: str, lines: Sequence[str]) -> list[str]:
-        wrap = 100 if fmt == "table" else 10_000
         items = [textwrap.fill(x, wrap, initial_indent="- ", subsequent_indent="  ") for x in lines]
         return [f"{title}:", *items, ""] if lines else []
+
+    def paragraph(text: str) -> str:
+        return textwrap.fill(text, wrap, break_long_words=False, break_on_hyphens=False)
 
     measured = any(o.latency_s is not None for o in s.alternatives)
     basis = s.latency_basis or f"median at batch 1 on {s.device}"
@@ -109,15 +119,19 @@ def suggest_report(s: Suggestion, fmt: str = "table") -> str:
         f"{title}; MACs at batch 1, convention {s.chosen.profile.convention!r}; latency: "
         f"{latency}; * = chosen):"
     ).replace("(; ", "(")
-    blocks = [suggest_headline(s), "", *bullets("Why", s.reasons)]
-    blocks += [*bullets("Warnings", s.warnings), caption, "", table]
+    blocks = [paragraph(suggest_headline(s)), "", *bullets("Why", s.reasons)]
+    blocks += [*bullets("Warnings", s.warnings), paragraph(caption), "", table]
     if s.k_alternatives:
-        blocks += ["", K_CAPTION, "", render_table(K_HEADERS, k_rows(s), fmt)]
+        k_table = render_table(K_HEADERS, k_rows(s), fmt, width=width)
+        blocks += ["", paragraph(K_CAPTION), "", k_table]
+        if conv := k_conv_notes(s):
+            blocks += ["", notes_text(conv, fmt, width=width)]
     if s.training is not None:
         blocks += ["", *bullets("Training start", training_lines(s.training))]
     if s.train_batches:
-        blocks += ["", batch_caption(s), ""] if s.training is None else [batch_caption(s), ""]
-        blocks += [render_table(batch_headers(s), batch_rows(s), fmt)]
+        caption = paragraph(batch_caption(s))
+        blocks += ["", caption, ""] if s.training is None else [caption, ""]
+        blocks += [render_table(batch_headers(s), batch_rows(s), fmt, width=width)]
     return "\n".join(blocks).rstrip("\n")
 
 
@@ -136,12 +150,21 @@ def k_rows(s: Suggestion) -> list[list[str]]:
     rows = []
     for a in s.k_alternatives:
         share = f"{100 * a.macs / a.reference_macs:.0f}%" if a.reference_macs else "-"
-        if a.strided_conv_macs is not None:
-            share += f" (+{billions(a.strided_conv_macs)} GMACs as a stride-2 3x3 conv)"
         kind = _K_KINDS.get(a.kind, a.kind)
         cells = [size(a.resolution), stride_text(a.global_stride), size(a.final_map)]
         rows.append([kind, a.backbone, *cells, billions(a.macs), share])
     return rows
+
+
+def k_conv_notes(s: Suggestion) -> list[str]:
+    """What a stride-2 3x3 conv in place of the added max pool would cost: a note under the k
+    table rather than a cell, which kept the table over 100 columns wide."""
+    return [
+        f"{_K_KINDS.get(a.kind, a.kind)} on {a.backbone} at {size(a.resolution)}: a stride-2 "
+        f"3x3 conv in its place adds {billions(a.strided_conv_macs)} GMACs."
+        for a in s.k_alternatives
+        if a.strided_conv_macs is not None
+    ]
 
 
 def training_lines(t: Training) -> list[str]:
