@@ -5,6 +5,9 @@ Import them as ``from helpers import make`` (pytest puts ``tests/`` on the path)
 
 from __future__ import annotations
 
+import json
+import re
+
 from archcalc.recommend.levels import find_level
 from archcalc.recommend.suggestion import Option
 from archcalc.results import Environment, Memory, Profile
@@ -66,3 +69,12 @@ def _multiples_around(side: int, stride: int) -> tuple[int | None, int]:
     8 x 32 = 256."""
     below = side - side % stride
     return (below if below > 0 else None), below + stride
+
+
+def page_data(html: str) -> dict:
+    """The JSON block the page's script reads."""
+    found = re.search(
+        r'<script id="report-data" type="application/json">(.*?)</script>', html, re.S
+    )
+    assert found is not None
+    return json.loads(found.group(1))

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import page_data
 from test_report import LINES, _error, _ok, _report
 
 from archcalc.display import csv_cell, render_table
@@ -41,14 +42,6 @@ def _write(path: Path, lines: list[dict], raw: str = "") -> Path:
     return path
 
 
-def _page_data(html: str) -> dict:
-    found = re.search(
-        r'<script id="report-data" type="application/json">(.*?)</script>', html, re.S
-    )
-    assert found is not None
-    return json.loads(found.group(1))
-
-
 def _one_line_error(done: object, start: str) -> str:
     """The stderr of a refused command: exit 2, one line, starting with ``start``."""
     assert done.returncode == 2, done.stderr  # type: ignore[attr-defined]
@@ -69,7 +62,7 @@ def hostile_page(tmp_path: Path) -> tuple[str, dict]:
     done = _report(str(sweep), "--format", "html", "-o", str(out), "--where", WHERE)
     assert done.returncode == 0, done.stderr
     html = out.read_text()
-    return html, _page_data(html)
+    return html, page_data(html)
 
 
 def test_hostile_model_names_are_data_in_the_page(hostile_page: tuple[str, dict]) -> None:
@@ -137,7 +130,7 @@ def test_a_report_of_nan_and_infinity_lines(tmp_path: Path, fmt: str) -> None:
     text = out.read_text()
     assert not re.search(r"\b(nan|inf|NaN|Infinity)\b", text.split('<script id="plotly-js"')[0])
     if fmt == "html":
-        data = _page_data(text)
+        data = page_data(text)
         keys = [c["key"] for c in data["columns"]]
         rows = {r[0]: dict(zip(keys, r, strict=True)) for r in data["rows"]}
         assert rows["resnet34"]["latency_ms"] is None and rows["resnet101"]["latency_ms"] is None

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import page_data
 from test_report import LINES, _report
 
 pytest.importorskip("plotly", reason="HTML reports need plotly: pip install 'archcalc[report]'")
@@ -24,15 +25,6 @@ def sweep(tmp_path: Path) -> Path:
     path = tmp_path / "sweep.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in LINES))
     return path
-
-
-def page_data(html: str) -> dict:
-    """The JSON block the page's script reads."""
-    found = re.search(
-        r'<script id="report-data" type="application/json">(.*?)</script>', html, re.S
-    )
-    assert found is not None
-    return json.loads(found.group(1))
 
 
 @pytest.fixture
