@@ -217,6 +217,8 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """Each bad case: (path, a phrase its one-line message holds)."""
     truncated = tmp_path / "truncated.json"
     truncated.write_text((FIXTURES / "coco.json").read_text()[:300])
+    empty_json = tmp_path / "empty.json"
+    empty_json.write_bytes(b"")
     not_coco = tmp_path / "other.json"
     not_coco.write_text('{"images": [{"id": 1}]}')
     garbage = tmp_path / "garbage" / "cat"
@@ -233,6 +235,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     unknown.write_text("hello")
     return {
         "truncated JSON": (truncated, "invalid or truncated JSON"),
+        "empty JSON file": (empty_json, "empty file"),
         "not a COCO file": (not_coco, "not a COCO instances file"),
         "box outside its image": (
             _coco(tmp_path, [{"image_id": 1, "bbox": [150, 0, 10, 10], "category_id": 1}]),
@@ -255,7 +258,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-CASES = ["truncated JSON", "not a COCO file", "box outside its image",
+CASES = ["truncated JSON", "empty JSON file", "not a COCO file", "box outside its image",
          "box of zero or negative size", "annotation of a missing image",
          "YOLO label without its image", "unreadable image", "unreadable CSV", "unknown format",
          "empty folder", "missing path"]  # fmt: skip
