@@ -229,6 +229,13 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     no_image = tmp_path / "yolo" / "labels"
     no_image.mkdir(parents=True)
     (no_image / "a.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    bad_xml = tmp_path / "voc"
+    bad_xml.mkdir()
+    (bad_xml / "a.xml").write_text("<annotation><size><width>10</width>")
+    bad_line = tmp_path / "yolo_sizes"
+    bad_line.mkdir()
+    (bad_line / "a.txt").write_text("0 0.5 0.5 wide 0.1\n")
+    (bad_line / "sizes.csv").write_text("image,width,height\na.jpg,10,10\n")
     empty = tmp_path / "empty"
     empty.mkdir()
     unknown = tmp_path / "data.txt"
@@ -252,6 +259,8 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "YOLO label without its image": (tmp_path / "yolo", "no image a.jpg/.png/..."),
         "unreadable image": (tmp_path / "garbage", "not a JPEG, PNG, GIF, BMP or WebP image"),
         "unreadable CSV": (unreadable_csv, "cannot read the CSV file"),
+        "unreadable XML": (bad_xml, "not a readable VOC XML file"),
+        "bad YOLO line": (bad_line, "a.txt:1: '0 0.5 0.5 wide 0.1' is not 'class x y w h' numbers"),
         "unknown format": (unknown, "unknown data format"),
         "empty folder": (empty, "no annotation files"),
         "missing path": (tmp_path / "nowhere", "no such file or folder"),
@@ -260,8 +269,8 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 CASES = ["truncated JSON", "empty JSON file", "not a COCO file", "box outside its image",
          "box of zero or negative size", "annotation of a missing image",
-         "YOLO label without its image", "unreadable image", "unreadable CSV", "unknown format",
-         "empty folder", "missing path"]  # fmt: skip
+         "YOLO label without its image", "unreadable image", "unreadable CSV", "unreadable XML",
+         "bad YOLO line", "unknown format", "empty folder", "missing path"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES)
