@@ -158,14 +158,28 @@ def test_image_size_agrees_with_pillow(tmp_path: Path, fmt: str) -> None:
     assert image_size(path) == (123, 45)
 
 
-def test_json_output_matches_the_schema_and_round_trips() -> None:
+@pytest.mark.parametrize("name", ["coco.json", "imagefolder", "boxes.csv"])
+def test_json_output_matches_the_schema_and_round_trips(name: str) -> None:
     import jsonschema
 
-    code, out, _ = run(str(FIXTURES / "coco.json"), "--format", "json")
+    code, out, _ = run(str(FIXTURES / name), "--format", "json")
     assert code == 0
     data = json.loads(out)
     jsonschema.validate(data, archcalc.schemas.load("dataset"))
-    assert DatasetStats.from_dict(data) == archcalc.describe_data(FIXTURES / "coco.json")
+    assert DatasetStats.from_dict(data) == archcalc.describe_data(FIXTURES / name)
+
+
+def test_csv_and_markdown_formats() -> None:
+    code, out, _ = run(str(FIXTURES / "voc"), "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[0] == "measure,median,P10,P90"
+    assert out.splitlines()[1] == "image width (px),400,320,480"  # widths 300 and 500
+    code, out, _ = run(str(FIXTURES / "voc"), "--format", "markdown")
+    assert code == 0
+    row = next(line for line in out.splitlines() if "image height" in line)
+    assert row.split("|")[2:5] == [" 337.5    ", " 307.5 ", " 367.5 "]  # heights 300 and 375
+    assert f"- {FIXTURES / 'voc'} (voc): 2 images, 3 boxes" in out  # notes as Markdown bullets
+    assert "object sizes (rel):" not in out  # the histogram is for the terminal only
 
 
 def test_table_notes_and_histogram() -> None:
