@@ -113,6 +113,15 @@ def test_yolo_from_images_or_a_sizes_file(folder: str) -> None:
     assert s.aspect == spread(1.5, 1.1, 1.9)  # 1.0, 2.0
 
 
+def test_yolo_segment_lines_give_their_bounding_box(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("2 0.1 0.1 0.3 0.1 0.3 0.5\n")  # x 0.1..0.3, y 0.1..0.5
+    (tmp_path / "sizes.csv").write_text("image,width,height\nimages/a.jpg,100,100\n")
+    s = archcalc.describe_data(tmp_path)
+    assert (s.images, s.boxes, s.clipped_boxes) == (1, 1, 0)
+    assert s.object_short_px == spread(20, 20, 20)  # 20 x 40 px
+    assert s.decisive_rel == pytest.approx(math.sqrt(800 / 10000))
+
+
 def test_imagefolder_reads_sizes_from_headers() -> None:
     s = archcalc.describe_data(FIXTURES / "imagefolder")
     # cat/a.jpg 40x30, cat/b.png 30x30, dog/c.jpg 80x60

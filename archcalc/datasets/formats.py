@@ -123,9 +123,9 @@ def _yolo_box(line: str, where: str) -> tuple[str, float, float, float, float]:
     if len(numbers) == 4:
         return klass, *numbers  # type: ignore[return-value]
     if len(numbers) >= 6 and len(numbers) % 2 == 0:  # a polygon: its bounding box
-        xs, ys = numbers[0::2], numbers[1::2]
-        return klass, (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2, max(xs) - min(xs), \
-            max(ys) - min(ys)  # fmt: skip
+        left, right = min(numbers[0::2]), max(numbers[0::2])
+        top, bottom = min(numbers[1::2]), max(numbers[1::2])
+        return klass, (left + right) / 2, (top + bottom) / 2, right - left, bottom - top
     raise InvalidArgumentError(f"{where}: {line!r} is not 'class x_center y_center width height'")
 
 

@@ -1,10 +1,11 @@
 """What a data set holds, as numbers: image sizes and object sizes (no torch, no file reading).
 
 ``summarise`` turns the raw measurements a reader collects (one ``(width, height)`` per image,
-one clipped box per object) into a :class:`DatasetStats`. An object's relative size is
-``rel = sqrt(box area / image area)``: 0.5 is a box with a quarter of the image's area, the side
-it would span in a square image. The decisive object of an image is its largest box (what a
-classification label names); ``decisive_rel`` is the median of it over the images with boxes.
+one box per object, as read) into a :class:`DatasetStats`, clipping or leaving out bad boxes.
+An object's relative size is ``rel = sqrt(box area / image area)``: 0.5 is a box with a quarter
+of the image's area, the side it would span in a square image. The decisive object of an image
+is its largest box (what a classification label names); ``decisive_rel`` is the median of it
+over the images with boxes.
 
 Percentiles interpolate linearly between order statistics (numpy's default "linear" method,
 ``statistics.quantiles(method="inclusive")``); a median of an even count is the mean of the two
