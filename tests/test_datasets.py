@@ -113,6 +113,15 @@ def test_yolo_from_images_or_a_sizes_file(folder: str) -> None:
     assert s.aspect == spread(1.5, 1.1, 1.9)  # 1.0, 2.0
 
 
+def test_yolo_segment_lines_give_their_bounding_box(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("2 0.1 0.1 0.3 0.1 0.3 0.5\n")  # x 0.1..0.3, y 0.1..0.5
+    (tmp_path / "sizes.csv").write_text("image,width,height\nimages/a.jpg,100,100\n")
+    s = archcalc.describe_data(tmp_path)
+    assert (s.images, s.boxes, s.clipped_boxes) == (1, 1, 0)
+    assert s.object_short_px == spread(20, 20, 20)  # 20 x 40 px
+    assert s.decisive_rel == pytest.approx(math.sqrt(800 / 10000))
+
+
 def test_imagefolder_reads_sizes_from_headers() -> None:
     s = archcalc.describe_data(FIXTURES / "imagefolder")
     # cat/a.jpg 40x30, cat/b.png 30x30, dog/c.jpg 80x60
@@ -158,14 +167,28 @@ def test_image_size_agrees_with_pillow(tmp_path: Path, fmt: str) -> None:
     assert image_size(path) == (123, 45)
 
 
-def test_json_output_matches_the_schema_and_round_trips() -> None:
+@pytest.mark.parametrize("name", ["coco.json", "imagefolder", "boxes.csv"])
+def test_json_output_matches_the_schema_and_round_trips(name: str) -> None:
     import jsonschema
 
-    code, out, _ = run(str(FIXTURES / "coco.json"), "--format", "json")
+    code, out, _ = run(str(FIXTURES / name), "--format", "json")
     assert code == 0
     data = json.loads(out)
     jsonschema.validate(data, archcalc.schemas.load("dataset"))
-    assert DatasetStats.from_dict(data) == archcalc.describe_data(FIXTURES / "coco.json")
+    assert DatasetStats.from_dict(data) == archcalc.describe_data(FIXTURES / name)
+
+
+def test_csv_and_markdown_formats() -> None:
+    code, out, _ = run(str(FIXTURES / "voc"), "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[0] == "measure,median,P10,P90"
+    assert out.splitlines()[1] == "image width (px),400,320,480"  # widths 300 and 500
+    code, out, _ = run(str(FIXTURES / "voc"), "--format", "markdown")
+    assert code == 0
+    row = next(line for line in out.splitlines() if "image height" in line)
+    assert row.split("|")[2:5] == [" 337.5    ", " 307.5 ", " 367.5 "]  # heights 300 and 375
+    assert f"- {FIXTURES / 'voc'} (voc): 2 images, 3 boxes" in out  # notes as Markdown bullets
+    assert "object sizes (rel):" not in out  # the histogram is for the terminal only
 
 
 def test_table_notes_and_histogram() -> None:
@@ -217,6 +240,8 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """Each bad case: (path, a phrase its one-line message holds)."""
     truncated = tmp_path / "truncated.json"
     truncated.write_text((FIXTURES / "coco.json").read_text()[:300])
+    empty_json = tmp_path / "empty.json"
+    empty_json.write_bytes(b"")
     not_coco = tmp_path / "other.json"
     not_coco.write_text('{"images": [{"id": 1}]}')
     garbage = tmp_path / "garbage" / "cat"
@@ -227,12 +252,20 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     no_image = tmp_path / "yolo" / "labels"
     no_image.mkdir(parents=True)
     (no_image / "a.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    bad_xml = tmp_path / "voc"
+    bad_xml.mkdir()
+    (bad_xml / "a.xml").write_text("<annotation><size><width>10</width>")
+    bad_line = tmp_path / "yolo_sizes"
+    bad_line.mkdir()
+    (bad_line / "a.txt").write_text("0 0.5 0.5 wide 0.1\n")
+    (bad_line / "sizes.csv").write_text("image,width,height\na.jpg,10,10\n")
     empty = tmp_path / "empty"
     empty.mkdir()
     unknown = tmp_path / "data.txt"
     unknown.write_text("hello")
     return {
         "truncated JSON": (truncated, "invalid or truncated JSON"),
+        "empty JSON file": (empty_json, "empty file"),
         "not a COCO file": (not_coco, "not a COCO instances file"),
         "box outside its image": (
             _coco(tmp_path, [{"image_id": 1, "bbox": [150, 0, 10, 10], "category_id": 1}]),
@@ -249,16 +282,18 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "YOLO label without its image": (tmp_path / "yolo", "no image a.jpg/.png/..."),
         "unreadable image": (tmp_path / "garbage", "not a JPEG, PNG, GIF, BMP or WebP image"),
         "unreadable CSV": (unreadable_csv, "cannot read the CSV file"),
+        "unreadable XML": (bad_xml, "not a readable VOC XML file"),
+        "bad YOLO line": (bad_line, "a.txt:1: '0 0.5 0.5 wide 0.1' is not 'class x y w h' numbers"),
         "unknown format": (unknown, "unknown data format"),
         "empty folder": (empty, "no annotation files"),
         "missing path": (tmp_path / "nowhere", "no such file or folder"),
     }
 
 
-CASES = ["truncated JSON", "not a COCO file", "box outside its image",
+CASES = ["truncated JSON", "empty JSON file", "not a COCO file", "box outside its image",
          "box of zero or negative size", "annotation of a missing image",
-         "YOLO label without its image", "unreadable image", "unreadable CSV", "unknown format",
-         "empty folder", "missing path"]  # fmt: skip
+         "YOLO label without its image", "unreadable image", "unreadable CSV", "unreadable XML",
+         "bad YOLO line", "unknown format", "empty folder", "missing path"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES)

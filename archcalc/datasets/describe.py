@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from archcalc.checks import file_errors
 from archcalc.datasets import formats
 from archcalc.datasets.coco import read_coco
 from archcalc.datasets.headers import EXTENSIONS
@@ -62,7 +63,8 @@ def describe_data(
         )
     if sizes is not None and format != "yolo":
         raise InvalidArgumentError(f"a sizes file is read for YOLO labels only, not for {format}")
-    return _read(where, format, Path(sizes) if sizes is not None else None)
+    with file_errors(where, "read"):  # a folder the walk cannot list, say
+        return _read(where, format, Path(sizes) if sizes is not None else None)
 
 
 def _read(path: Path, format: str, sizes: Path | None) -> DatasetStats:

@@ -10,8 +10,8 @@ Pillow's ``size`` does not).
 
 from __future__ import annotations
 
+import os
 import struct
-from pathlib import Path
 from typing import BinaryIO
 
 from archcalc.errors import InvalidArgumentError
@@ -27,17 +27,17 @@ _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})
 
 
-def image_size(path: Path) -> tuple[int, int]:
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """The ``(width, height)`` of the image file ``path``, read from its header.
 
     Raises:
         InvalidArgumentError: the file cannot be read, is truncated, or is not an image of a
             supported kind (the message names the file).
 
-    Example: ``image_size(Path("cat.jpg"))`` is ``(500, 375)`` for a 500 x 375 photo.
+    Example: ``image_size("cat.jpg")`` is ``(500, 375)`` for a 500 x 375 photo.
     """
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             head = f.read(32)
             size = _jpeg(f) if head[:2] == b"\xff\xd8" else _fixed(head)
     except OSError as e:

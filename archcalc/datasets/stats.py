@@ -1,10 +1,11 @@
 """What a data set holds, as numbers: image sizes and object sizes (no torch, no file reading).
 
 ``summarise`` turns the raw measurements a reader collects (one ``(width, height)`` per image,
-one clipped box per object) into a :class:`DatasetStats`. An object's relative size is
-``rel = sqrt(box area / image area)``: 0.5 is a box with a quarter of the image's area, the side
-it would span in a square image. The decisive object of an image is its largest box (what a
-classification label names); ``decisive_rel`` is the median of it over the images with boxes.
+one box per object, as read) into a :class:`DatasetStats`, clipping or leaving out bad boxes.
+An object's relative size is ``rel = sqrt(box area / image area)``: 0.5 is a box with a quarter
+of the image's area, the side it would span in a square image. The decisive object of an image
+is its largest box (what a classification label names); ``decisive_rel`` is the median of it
+over the images with boxes.
 
 Percentiles interpolate linearly between order statistics (numpy's default "linear" method,
 ``statistics.quantiles(method="inclusive")``); a median of an even count is the mean of the two
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -71,7 +72,10 @@ class DatasetStats(Serialized):
     fields are None when the set has no boxes (an ImageFolder tree, a CSV without boxes).
     ``boxes`` counts the usable boxes: those partly outside their image are clipped to it
     (``clipped_boxes``), those of zero or negative size or wholly outside are left out
-    (``dropped_boxes``).
+    (``dropped_boxes``). ``rel_percentiles`` and ``short_frac_percentiles`` hold the 101
+    percentiles P0..P100 of ``rel`` and of (shorter box side / shorter image side) over all
+    boxes, so any percentile can be interpolated (``short_frac_at``); they are left out of the
+    ``repr``. ``histogram`` counts ``rel`` in ``BINS`` bins of 0.05.
 
     Examples:
         >>> stats = archcalc.describe_data("tests/fixtures/datasets/coco.json")
@@ -97,8 +101,8 @@ class DatasetStats(Serialized):
     small_share: float | None
     clipped_boxes: int
     dropped_boxes: int
-    rel_percentiles: tuple[float, ...] | None
-    short_frac_percentiles: tuple[float, ...] | None
+    rel_percentiles: tuple[float, ...] | None = field(repr=False)  # 101 values: P0..P100
+    short_frac_percentiles: tuple[float, ...] | None = field(repr=False)
     histogram: tuple[int, ...] | None
 
     @property
