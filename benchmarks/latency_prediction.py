@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import re
 import statistics
 import sys
@@ -35,7 +36,10 @@ from archcalc.timing.predict.tables import read_table
 from archcalc.timing.predict.targets import prior_for, save_target
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = ROOT.parent / "shared" / "reference" / "timm_benchmarks"
+#: timm's published tables (``ARCHCALC_TIMM_TABLES`` overrides, e.g. from a git worktree).
+TABLES = Path(
+    os.environ.get("ARCHCALC_TIMM_TABLES", ROOT.parent / "shared" / "reference" / "timm_benchmarks")
+)
 RESULTS = ROOT / "benchmarks" / "results" / "latency_prediction.txt"
 CPU_RESULTS = RESULTS.with_name("latency_prediction_cpu.txt")
 SHIPPED = ROOT / "archcalc" / "data" / "targets"

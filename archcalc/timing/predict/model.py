@@ -21,26 +21,39 @@ and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
+from archcalc.core.ops import COMPUTE_CLASSES, FEATURE_CLASSES, OP_CLASSES, UNKNOWN
 from archcalc.serialize import Serialized, json_field
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from torch import nn
+
+    from archcalc.timing.predict.features import Features
+
 __all__ = [
+    "PRICED_AS",
     "DeviceProfile",
+    "OpSeconds",
     "PredictedOp",
     "Prediction",
-    "op_times",
+    "annotate_rows",
+    "op_seconds",
     "predict",
-    "predict_model",
+    "predict_features",
     "predict_sizes",
     "predicted_timer",
 ]
 
 N_CLASSES = len(OP_CLASSES)
 N_COMPUTE = len(COMPUTE_CLASSES)
+#: The constants each feature class is priced with (index into ``OP_CLASSES``): its own, and
+#: ``unknown`` (an op no class fits) those of ``elementwise``, counted apart on a prediction.
+PRICED_AS = (*range(N_CLASSES), OP_CLASSES.index("elementwise"))
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,7 @@ class DeviceProfile:
     a factor on the feature bytes (1: the ``amp`` features already hold autocast's dtypes);
     ``source``: the measurements it was fitted on;
     ``error``: its measured prediction error (median/P90 %, Spearman, method).
+    ``dtype`` is ``float32``, or ``float16``/``bfloat16`` under autocast (as ``bench`` runs).
     """
 
     name: str
@@ -68,15 +82,21 @@ class DeviceProfile:
 
     @property
     def features_dtype(self) -> str:
-        """The feature set this target's dtype runs: ``amp`` (autocast) or ``fp32``."""
-        return "amp" if self.dtype == "amp" else "fp32"
+        """The feature set this target's dtype runs: ``float16`` (autocast) or ``float32``."""
+        from archcalc.timing.predict.features import feature_dtype
 
-    def vector(self) -> np.ndarray:
-        """The constants as one vector of natural logs (what a fit moves)."""
+        return feature_dtype(self.dtype)
+
+    def constants(self) -> np.ndarray:
+        """The constants as one vector: compute rates, bandwidths, overheads, fixed cost."""
         values = [self.rate[c] for c in COMPUTE_CLASSES]
         values += [self.bandwidth[c] for c in OP_CLASSES]
         values += [self.overhead[c] for c in OP_CLASSES] + [self.fixed]
-        return np.log(np.array(values, dtype=np.float64))
+        return np.array(values, dtype=np.float64)
+
+    def vector(self) -> np.ndarray:
+        """The constants as one vector of natural logs (what a fit moves)."""
+        return np.log(self.constants())
 
     def with_vector(self, theta: np.ndarray, **changes: Any) -> DeviceProfile:
         """A copy whose constants are ``exp(theta)`` (the layout of ``vector``)."""
@@ -117,7 +137,8 @@ class PredictedOp(Serialized):
 class Prediction(Serialized):
     """A predicted figure, never a measurement: latency of one batch and throughput on
     ``target`` at ``dtype`` and ``batch_size``, with the shares of time that are compute-bound,
-    memory-bound and per-kernel overhead, and the most expensive ops."""
+    memory-bound and per-kernel overhead, and the most expensive ops. ``unknown_ops``: kernel
+    runs of no known class (priced as elementwise; ``archcalc.core.ops``)."""
 
     target: str = json_field(before=("predicted",))
     dtype: str
@@ -129,6 +150,7 @@ class Prediction(Serialized):
     overhead_share: float
     top_ops: tuple[PredictedOp, ...]
     error_band: str
+    unknown_ops: int = 0
 
     @property
     def predicted(self) -> bool:
@@ -136,79 +158,99 @@ class Prediction(Serialized):
         return True
 
 
-def _constants(device: DeviceProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rate = np.array([device.rate.get(c, np.inf) for c in OP_CLASSES])
-    rate[N_COMPUTE:] = np.inf
-    bandwidth = np.array([device.bandwidth[c] for c in OP_CLASSES])
-    overhead = np.array([device.overhead[c] for c in OP_CLASSES])
-    return rate, bandwidth, overhead
+class OpSeconds(NamedTuple):
+    """Per feature row, counts included: compute, memory and overhead seconds, and the row's
+    time ``hypot(compute, memory) + overhead``. numpy arrays or torch tensors alike."""
+
+    compute: Any
+    memory: Any
+    overhead: Any
+    total: Any
 
 
-def op_times(
-    device: DeviceProfile, features: np.ndarray, batch_size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per feature row: (compute seconds, memory seconds, overhead seconds), counts included.
-
-    The row's time is ``hypot(compute, memory) + overhead``; it is compute-bound when
-    compute >= memory.
-    """
-    rate, bandwidth, overhead = _constants(device)
-    cls = features[:, 0].astype(int)
-    count = features[:, 4]
-    compute = count * batch_size * features[:, 1] / rate[cls]
-    moved = (batch_size * features[:, 2] + features[:, 3]) * device.bytes_scale
-    return compute, count * moved / bandwidth[cls], count * overhead[cls]
-
-
-def predict(
-    device: DeviceProfile,
-    features: np.ndarray,
-    batch_size: int,
-    *,
-    names: list[str] | None = None,
-    top: int = 5,
-) -> Prediction:
-    """Predict one forward of ``batch_size`` images on ``device``.
+def op_seconds(
+    constants: Any,
+    cls: Any,
+    macs: Any,
+    activation: Any,
+    weight: Any,
+    count: Any,
+    batch: Any,
+    bytes_scale: float,
+    xp: Any = np,
+) -> OpSeconds:
+    """The latency model's one formula (module docstring), for prediction (numpy) and fitting
+    (torch, differentiable in ``constants``) alike.
 
     Args:
-        device: the target's constants.
-        features: the model's ``(n, 5)`` per-op features (``archcalc.timing.predict.features``).
+        constants: the device's constants, ``DeviceProfile.constants`` (a fit passes the
+            exponential of what it moves).
+        cls, macs, activation, weight, count: the feature columns (``features.COLUMNS``);
+            ``cls`` an integer array.
+        batch: images per forward, one number or one per row.
+        bytes_scale: ``DeviceProfile.bytes_scale``.
+        xp: the array module of the arguments, ``numpy`` or ``torch``.
+
+    Only compute classes carry MACs (``archcalc.core.ops.classify`` gives counted MACs a
+    compute class); the other classes get a rate of 1 MAC/s, so a stray MAC could never go
+    unpriced.
+    """
+    v = constants
+    ones = xp.ones(N_CLASSES - N_COMPUTE, dtype=v.dtype)
+    rate = xp.concatenate([v[:N_COMPUTE], ones])
+    priced = xp.asarray(PRICED_AS)[cls]
+    bandwidth = v[N_COMPUTE : N_COMPUTE + N_CLASSES][priced]
+    overhead = v[N_COMPUTE + N_CLASSES : N_COMPUTE + 2 * N_CLASSES][priced]
+    compute = count * batch * macs / rate[priced]
+    memory = count * (batch * activation + weight) * bytes_scale / bandwidth
+    kernels = count * overhead
+    return OpSeconds(compute, memory, kernels, xp.hypot(compute, memory) + kernels)
+
+
+def predict_features(
+    target: DeviceProfile,
+    features: Features,
+    batch_size: int,
+    *,
+    top: int = 5,
+) -> Prediction:
+    """Predict one forward of ``batch_size`` images on ``target`` from a model's features.
+
+    Args:
+        target: the device's constants.
+        features: the model's per-op features (``archcalc.timing.predict.features.op_features``).
         batch_size: images per forward (> 0).
-        names: a label per feature row for ``top_ops`` (default: the op class).
         top: how many of the most expensive ops to list.
 
     Returns:
         A ``Prediction`` (latency of the batch in ms, samples/s, bound shares, top ops).
-
-    Example:
-        >>> predict(target, features_of("resnet50", 224), 64).samples_per_sec  # doctest: +SKIP
     """
-    compute, memory, overhead = op_times(device, features, batch_size)
-    bound = np.hypot(compute, memory)
-    per_op = bound + overhead
-    total = float(per_op.sum()) + device.fixed
-    compute_share = float(bound[compute >= memory].sum()) / total
-    memory_share = float(bound[compute < memory].sum()) / total
-    labels = names or [OP_CLASSES[int(c)] for c in features[:, 0]]
-    order = np.argsort(-per_op)[:top]
+    rows = features.rows
+    cls = rows[:, 0].astype(int)
+    count = rows[:, 4]
+    columns = (cls, *rows[:, 1:4].T, count)
+    t = op_seconds(target.constants(), *columns, batch_size, target.bytes_scale)
+    bound = t.total - t.overhead
+    total = float(t.total.sum()) + target.fixed
+    compute_share = float(bound[t.compute >= t.memory].sum()) / total
+    memory_share = float(bound[t.compute < t.memory].sum()) / total
+    labels = features.labels or [FEATURE_CLASSES[c] for c in cls]
     top_ops = tuple(
         PredictedOp(
             op=labels[i],
-            cls=OP_CLASSES[int(features[i, 0])],
-            count=int(features[i, 4]),
-            macs=int(features[i, 1] * batch_size * features[i, 4]),
-            bytes=int(
-                (features[i, 2] * batch_size + features[i, 3]) * device.bytes_scale * features[i, 4]
-            ),
-            time_us=float(per_op[i]) * 1e6,
-            share=float(per_op[i]) / total,
-            bound="compute" if compute[i] >= memory[i] else "memory",
+            cls=FEATURE_CLASSES[cls[i]],
+            count=int(count[i]),
+            macs=int(rows[i, 1] * batch_size * count[i]),
+            bytes=int((rows[i, 2] * batch_size + rows[i, 3]) * target.bytes_scale * count[i]),
+            time_us=float(t.total[i]) * 1e6,
+            share=float(t.total[i]) / total,
+            bound="compute" if t.compute[i] >= t.memory[i] else "memory",
         )
-        for i in order
+        for i in np.argsort(-t.total, kind="stable")[:top]
     )
     return Prediction(
-        target=device.name,
-        dtype=device.dtype,
+        target=target.name,
+        dtype=target.dtype,
         batch_size=batch_size,
         latency_ms=total * 1e3,
         samples_per_sec=batch_size / total,
@@ -216,77 +258,84 @@ def predict(
         memory_share=memory_share,
         overhead_share=1.0 - compute_share - memory_share,
         top_ops=top_ops,
-        error_band=device.band,
+        error_band=target.band,
+        unknown_ops=int(count[cls == FEATURE_CLASSES.index(UNKNOWN)].sum()),
     )
 
 
-def predict_model(
-    model: Any,
-    resolution: Any,
-    device: DeviceProfile,
+def predict(
+    model: str | nn.Module,
+    resolution: int | str | tuple[int, int] = 224,
     *,
+    target: DeviceProfile | str | Path,
     batch_size: int = 1,
+    reparameterize: bool = False,
     in_chans: int = 3,
     output_stride: int | None = None,
-    reparameterize: bool = False,
     top: int = 5,
-) -> tuple[Any, Prediction]:
-    """Profile ``model`` at ``resolution`` and predict it on ``device`` from the same trace.
+) -> Prediction:
+    """Predict the latency and throughput of ``model`` at ``resolution`` on ``target``: what
+    every command's ``--target`` prints, and a prediction, never a measurement.
 
     Args:
-        model: a timm name or ``nn.Module``.
+        model: a timm name or an ``nn.Module``.
         resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
-        device: the target (``archcalc.timing.predict.targets.load_target``).
-        batch_size: images per forward the prediction is for (> 0); the trace runs at 1.
-        in_chans, output_stride, reparameterize: as for ``archcalc.profile``.
-        top: how many of the most expensive ops the prediction lists (every op: ``len``).
+        target: a ``DeviceProfile``, a target's name (``archcalc.targets()``) or a target file.
+        batch_size: images per forward the prediction is for (> 0).
+        reparameterize: predict the deploy form (timm's ``reparameterize_model``: RepVGG,
+            MobileOne, FastViT...; False: the model as built, as everywhere in archcalc).
+        in_chans, output_stride: as for ``archcalc.profile``.
+        top: how many of the most expensive ops ``top_ops`` lists.
 
     Returns:
-        ``(Profile at batch 1, Prediction)``.
+        A ``Prediction``: latency of one batch (ms), samples/s, bound shares, top ops and the
+        target's error band.
 
     Raises:
-        InvalidArgumentError: ``batch_size`` is not positive.
+        InvalidArgumentError: ``batch_size`` is not positive, or an unknown target.
+        ArchcalcError: the model is unknown or does not run at ``resolution``.
 
     Example:
-        >>> _, p = predict_model("resnet50", 224, load_target("rtx4090"), batch_size=64)
+        >>> p = archcalc.predict("resnet50", 224, target="rtx4090", batch_size=64)
         >>> p.samples_per_sec > 0
         True
     """
     from archcalc.checks import check_positive
-    from archcalc.timing.predict.features import trace_features
+    from archcalc.timing.predict.features import op_features
+    from archcalc.timing.predict.targets import load_target
 
     check_positive("batch_size", batch_size)
-    profile, ops = trace_features(
+    device = target if isinstance(target, DeviceProfile) else load_target(str(target))
+    features = op_features(
         model,
         resolution,
+        dtype=device.dtype,
+        reparameterize=reparameterize,
         in_chans=in_chans,
         output_stride=output_stride,
-        reparameterize=reparameterize,
-        dtype=device.features_dtype,
     )
-    index = {c: i for i, c in enumerate(OP_CLASSES)}
-    rows = [(index[o.cls], o.macs, o.activation_bytes, o.weight_bytes, 1) for o in ops]
-    features = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    names = [f"#{i} {o.op}" for i, o in enumerate(ops)]
-    return profile, predict(device, features, batch_size, names=names, top=top)
+    assert features is not None  # trace=True always gives features
+    return predict_features(device, features, batch_size, top=top)
 
 
-def predicted_timer(device: DeviceProfile, batch_size: int = 1) -> Any:
+def predicted_timer(target: DeviceProfile, batch_size: int = 1) -> Any:
     """A ``recommend.auto`` timer that predicts instead of measuring: an option's predicted
-    latency (seconds per batch of ``batch_size``) on ``device``, from its own meta trace."""
+    latency (seconds per batch of ``batch_size``) on ``target``, for the very form of the
+    model its profile describes (size, channels, output stride, reparameterized or not)."""
     from archcalc.checks import check_positive
 
     check_positive("batch_size", batch_size)
 
     def timer(option: Any, _where: str, _budget_s: float | None = None) -> float:
         p = option.profile
-        _, prediction = predict_model(
+        prediction = predict(
             p.model,
             p.resolution,
-            device,
+            target=target,
             batch_size=batch_size,
-            output_stride=p.output_stride,
             reparameterize=p.reparameterized,
+            in_chans=p.channels,
+            output_stride=p.output_stride,
         )
         return prediction.latency_ms / 1e3
 
@@ -294,22 +343,22 @@ def predicted_timer(device: DeviceProfile, batch_size: int = 1) -> Any:
 
 
 def predict_sizes(
-    model: Any, sizes: Any, device: DeviceProfile, batch_size: int = 1, **options: Any
+    model: Any, sizes: Any, target: DeviceProfile, batch_size: int = 1, **options: Any
 ) -> list[Prediction]:
-    """``predict_model`` at every size of ``sizes`` on ``device``."""
+    """``predict`` at every size of ``sizes`` on ``target`` (``options``: as ``predict``
+    takes them), listing the 10 most expensive ops."""
     return [
-        predict_model(model, res, device, batch_size=batch_size, top=10, **options)[1]
+        predict(model, res, target=target, batch_size=batch_size, top=10, **options)
         for res in sizes
     ]
 
 
-def annotate_rows(rows: list[dict[str, Any]], device: DeviceProfile, batch_size: int = 1) -> int:
+def annotate_rows(rows: list[dict[str, Any]], target: DeviceProfile, batch_size: int = 1) -> int:
     """Add PREDICTED ``pred_latency_ms`` (per batch), ``pred_samples_per_sec``, ``pred_target``
     and ``pred_batch_size`` to every ok row of a report (``archcalc.report.rows``) in
-    place; how many could not be."""
+    place (``predict``, the model as the row was profiled); how many could not be."""
     from archcalc.checks import check_positive
     from archcalc.errors import ArchcalcError
-    from archcalc.timing.predict.features import features_of
 
     check_positive("batch_size", batch_size)
     missed = 0
@@ -317,19 +366,22 @@ def annotate_rows(rows: list[dict[str, Any]], device: DeviceProfile, batch_size:
         row.update(
             pred_latency_ms=None,
             pred_samples_per_sec=None,
-            pred_target=device.name,
+            pred_target=target.name,
             pred_batch_size=batch_size,
         )
         if row.get("status") != "ok":
             continue
         size = (int(row["height"]), int(row["width"]))
         try:
-            features = features_of(str(row["model"]), size, dtype=device.features_dtype)
+            p = predict(
+                str(row["model"]),
+                size,
+                target=target,
+                batch_size=batch_size,
+                reparameterize=bool(row.get("reparameterized", False)),
+            )
         except ArchcalcError:
-            features = None
-        if features is None or len(features) == 0:
             missed += 1
             continue
-        p = predict(device, features, batch_size)
         row.update(pred_latency_ms=p.latency_ms, pred_samples_per_sec=p.samples_per_sec)
     return missed
