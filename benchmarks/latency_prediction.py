@@ -63,6 +63,8 @@ def reparameterized(file: str) -> bool:
     """timm's PyTorch 2.9.1 tables timed RepVGG, MobileOne, FastViT... in their deploy form
     (reparameterized), the 2.4.0 ones as built."""
     return "pt291" in file
+
+
 #: Where each table's cross-validation folds start: another device's full fit (never the
 #: table's own, which has seen the held-out family).
 WARM_FROM = {"rtx4090": "rtx5090", "rtx5090": "rtx4090", "rtx3090": "rtx4090"}
@@ -277,8 +279,7 @@ def main() -> None:
         columns = (feats[:, 0].astype(int), *feats[:, 1:5].T)
         per_op = op_seconds(target.constants(), *columns, batch, target.bytes_scale).total
         shares = {
-            c: per_op[feats[:, 0] == i].sum() / per_op.sum()
-            for i, c in enumerate(FEATURE_CLASSES)
+            c: per_op[feats[:, 0] == i].sum() / per_op.sum() for i, c in enumerate(FEATURE_CLASSES)
         }
         top = ", ".join(f"{c} {v:.0%}" for c, v in sorted(shares.items(), key=lambda x: -x[1])[:4])
         kernels = int(feats[:, 4].sum())

@@ -155,7 +155,7 @@ def predict_command(target: str, source: Path, fmt: str, reparameterize: bool) -
     from archcalc.timing.predict.tables import read_table, write_predicted
     from archcalc.timing.predict.targets import load_target
 
-    device = load_target(target)
+    profile = load_target(target)
     rows, columns = read_table(source, need_throughput=False)
     out: list[Any] = []
     failed = 0
@@ -164,7 +164,7 @@ def predict_command(target: str, source: Path, fmt: str, reparameterize: bool) -
             p = predict(
                 row.model,
                 row.size,
-                target=device,
+                target=profile,
                 batch_size=row.batch_size,
                 reparameterize=reparameterize,
             )
@@ -174,8 +174,8 @@ def predict_command(target: str, source: Path, fmt: str, reparameterize: bool) -
             continue
         out.append((row, p.samples_per_sec, p.latency_ms))
     click.echo(write_predicted(out, columns, fmt))
-    band = device.band
+    band = profile.band
     click.echo(
-        f"predicted on {device.name} ({device.dtype}), {band}; {failed} row(s) not predicted",
+        f"predicted on {profile.name} ({profile.dtype}), {band}; {failed} row(s) not predicted",
         err=True,
     )

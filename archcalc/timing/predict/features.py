@@ -73,7 +73,7 @@ COLUMNS = ("class", "macs", "activation_bytes", "weight_bytes", "count")
 _SHIPPED = "op_features.npz"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Features:
     """The features of one model at one size: ``rows`` (``(n, 5)``, ``COLUMNS``) and a label
     per row (``#i op``, the first of its runs in the trace)."""
@@ -215,7 +215,7 @@ def store_features(key: str, features: Features) -> None:
         pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Shipped:
     """The shipped features: by ``key_of``, the models that have a ``@fused`` form, and the
     file's provenance (feature version, torch, timm, date, source)."""

@@ -81,24 +81,24 @@ def calibration_prior(kind: str, dtype: str) -> DeviceProfile:
     return _from_dict(json.loads(entry.read_text()), f"shipped {name}")
 
 
-def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
+def target_to_dict(target: DeviceProfile) -> dict[str, Any]:
     """The JSON object of a target file."""
     return {
         "format": FORMAT,
         "version": VERSION,
-        "name": device.name,
-        "description": device.description,
-        "kind": device.kind,
-        "dtype": device.dtype,
-        "bytes_scale": device.bytes_scale,
+        "name": target.name,
+        "description": target.description,
+        "kind": target.kind,
+        "dtype": target.dtype,
+        "bytes_scale": target.bytes_scale,
         "constants": {
-            "rate_macs_per_s": device.rate,
-            "bandwidth_bytes_per_s": device.bandwidth,
-            "overhead_s_per_kernel": device.overhead,
-            "fixed_s_per_call": device.fixed,
+            "rate_macs_per_s": target.rate,
+            "bandwidth_bytes_per_s": target.bandwidth,
+            "overhead_s_per_kernel": target.overhead,
+            "fixed_s_per_call": target.fixed,
         },
-        "source": device.source,
-        "error": device.error,
+        "source": target.source,
+        "error": target.error,
     }
 
 
@@ -208,11 +208,11 @@ def load_target(spec: str) -> DeviceProfile:
     return target
 
 
-def save_target(device: DeviceProfile, out: Path | None = None) -> Path:
-    """Write ``device`` to ``out`` or to the saved-targets folder; the path written."""
-    path = out if out is not None else saved_folder() / f"{device.name}.json"
+def save_target(target: DeviceProfile, out: Path | None = None) -> Path:
+    """Write ``target`` to ``out`` or to the saved-targets folder; the path written."""
+    path = out if out is not None else saved_folder() / f"{target.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(target_to_dict(device), indent=2) + "\n")
+    tmp.write_text(json.dumps(target_to_dict(target), indent=2) + "\n")
     os.replace(tmp, path)
     return path
