@@ -113,7 +113,7 @@ _LAZY = {
     "merge_results": "archcalc.sweep.merge",
     "SweepSettings": "archcalc.sweep.run",
     "SweepSummary": "archcalc.sweep.run",
-    "predict": "archcalc.timing.predict.model",
+    "predict": "archcalc.timing.predict.api",
     "Prediction": "archcalc.timing.predict.model",
     "DeviceProfile": "archcalc.timing.predict.model",
     "targets": "archcalc.timing.predict.api",
@@ -148,8 +148,8 @@ if TYPE_CHECKING:
     from archcalc.sweep.merge import merge_results
     from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep
     from archcalc.timing.measure import measure
-    from archcalc.timing.predict.api import calibrate, targets
-    from archcalc.timing.predict.model import DeviceProfile, Prediction, predict
+    from archcalc.timing.predict.api import calibrate, predict, targets
+    from archcalc.timing.predict.model import DeviceProfile, Prediction
     from archcalc.timing.predict.targets import load_target
     from archcalc.timing.stats import Timing
 

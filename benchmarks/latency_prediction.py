@@ -28,10 +28,11 @@ import pandas as pd
 import torch
 
 from archcalc.core.ops import FEATURE_CLASSES
+from archcalc.timing.predict.api import predict
 from archcalc.timing.predict.calibrate import CPU_MODELS, calibrate, calibrate_cpu, errors, usable
 from archcalc.timing.predict.features import made_with, op_features, trace_features
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
-from archcalc.timing.predict.model import op_seconds, predict, predict_features
+from archcalc.timing.predict.model import op_seconds, predict_features
 from archcalc.timing.predict.tables import read_table
 from archcalc.timing.predict.targets import prior_for, save_target
 

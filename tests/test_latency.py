@@ -379,7 +379,7 @@ def test_predict_cli_adds_two_columns(tmp_path: Path) -> None:
 
 
 def test_batch_must_be_positive(tmp_path: Path) -> None:
-    from archcalc.timing.predict.model import predicted_timer
+    from archcalc.timing.predict.api import predicted_timer
 
     target = str(save_target(device(), tmp_path / "toy.json"))
     args = ["inspect", "resnet18", "--res", "64", "--target", target, "--batch-size", "0"]

@@ -22,8 +22,8 @@ from click.testing import CliRunner
 
 import archcalc
 from archcalc.cli import main
+from archcalc.timing.predict.api import predicted_timer
 from archcalc.timing.predict.fit import design, predicted_log_sps
-from archcalc.timing.predict.model import predicted_timer
 from archcalc.timing.predict.targets import load_target
 
 BATCH = 64
@@ -156,9 +156,9 @@ def test_the_default_form_is_the_same_everywhere() -> None:
     """``reparameterize`` defaults to False (the model as built) at every entry point."""
     import inspect as python_inspect
 
-    from archcalc.timing.predict import api, calibrate, features, model
+    from archcalc.timing.predict import api, calibrate, features
 
-    functions = [model.predict, features.op_features, calibrate.calibrate, calibrate.usable]
+    functions = [api.predict, features.op_features, calibrate.calibrate, calibrate.usable]
     functions += [api.calibrate, archcalc.profile]
     for fn in functions:
         assert python_inspect.signature(fn).parameters["reparameterize"].default is False, fn

@@ -231,7 +231,7 @@ def test_real_profile_and_sweep_lines_validate(resnet18_64: Profile) -> None:
 def test_sweep_target_line_carries_the_prediction(tmp_path: Path) -> None:
     from archcalc.report.rows import to_row
     from archcalc.sweep.run import ModelTask, SweepSettings, profile_task
-    from archcalc.timing.predict.model import predict
+    from archcalc.timing.predict.api import predict
     from archcalc.timing.predict.targets import load_target
 
     target = load_target("rtx4090")

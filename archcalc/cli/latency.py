@@ -151,7 +151,7 @@ def predict_command(target: str, source: Path, fmt: str, reparameterize: bool) -
     with two PREDICTED columns for --target: pred_samples_per_sec and pred_latency_ms (ms per
     batch). Rows whose model cannot be traced are left empty and counted on stderr."""
     from archcalc.errors import ArchcalcError
-    from archcalc.timing.predict.model import predict
+    from archcalc.timing.predict.api import predict
     from archcalc.timing.predict.tables import read_table, write_predicted
     from archcalc.timing.predict.targets import load_target
 

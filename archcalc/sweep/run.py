@@ -252,7 +252,7 @@ def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
 def _prediction(model: str, res: Pair, settings: SweepSettings) -> dict[str, Any]:
     """The PREDICTED ``prediction`` object of one size on ``settings.target``
     (``archcalc.predict``: the same answer as every other command gives)."""
-    from archcalc.timing.predict.model import predict
+    from archcalc.timing.predict.api import predict
 
     target, batch, chans = settings.target, settings.batch_size, settings.in_chans
     return predict(model, res, target=target, batch_size=batch, in_chans=chans).to_dict()

@@ -8,14 +8,19 @@ For one forward of a batch of B images, each op of class c takes::
 and the forward takes the sum plus one fixed per-call cost. ``hypot(a, b) = sqrt(a² + b²)``
 is a smooth roofline: far from the ridge it is the larger of compute and memory time (the
 classic ``max``), at the ridge √2 times it, as real kernels that neither saturate the ALUs
-nor the memory bus are. The bytes are those of the target's feature set (fp32, or simulated
-fp16 autocast for ``amp``); ``s`` scales them (1, or 0.5 for a pure fp16/bf16 target read
-from fp32 features). Only the four MAC
-classes (conv, depthwise conv, matmul, attention) have a compute rate; the other classes are
-bound by bytes alone. Work and activation bytes grow with the batch; weights, kernel overheads
+nor the memory bus are. The bytes are those of the target's feature set (float32, or
+simulated float16 autocast); ``s`` (``bytes_scale``, 1 for every target archcalc fits) scales
+them. Only the four MAC classes (conv, depthwise conv, matmul, attention) have a compute rate;
+the other classes are bound by bytes alone, and an ``unknown`` op (no class fits it) is priced
+as ``elementwise``. Work and activation bytes grow with the batch; weights, kernel overheads
 and the fixed cost do not, so they amortise. Throughput = B / time. Every number is a named
 constant of the device (MACs/s, bytes/s, seconds), so a prediction can say which ops bound it
 and why.
+
+``op_seconds`` is the formula, written once: prediction calls it on numpy arrays, the fit
+(``fit.predicted_log_sps``, and so every error band and the benchmark) on torch tensors.
+``api.predict`` is the one entry point from a model: every command's ``--target`` goes
+through it.
 """
 
 from __future__ import annotations
@@ -29,10 +34,6 @@ from archcalc.core.ops import COMPUTE_CLASSES, FEATURE_CLASSES, OP_CLASSES, UNKN
 from archcalc.serialize import Serialized, json_field
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from torch import nn
-
     from archcalc.timing.predict.features import Features
 
 __all__ = [
@@ -41,12 +42,8 @@ __all__ = [
     "OpSeconds",
     "PredictedOp",
     "Prediction",
-    "annotate_rows",
     "op_seconds",
-    "predict",
     "predict_features",
-    "predict_sizes",
-    "predicted_timer",
 ]
 
 N_CLASSES = len(OP_CLASSES)
@@ -195,12 +192,11 @@ def op_seconds(
     compute class); the other classes get a rate of 1 MAC/s, so a stray MAC could never go
     unpriced.
     """
-    v = constants
-    ones = xp.ones(N_CLASSES - N_COMPUTE, dtype=v.dtype)
-    rate = xp.concatenate([v[:N_COMPUTE], ones])
+    ones = xp.ones(N_CLASSES - N_COMPUTE, dtype=constants.dtype)
+    rate = xp.concatenate([constants[:N_COMPUTE], ones])
     priced = xp.asarray(PRICED_AS)[cls]
-    bandwidth = v[N_COMPUTE : N_COMPUTE + N_CLASSES][priced]
-    overhead = v[N_COMPUTE + N_CLASSES : N_COMPUTE + 2 * N_CLASSES][priced]
+    bandwidth = constants[N_COMPUTE : N_COMPUTE + N_CLASSES][priced]
+    overhead = constants[N_COMPUTE + N_CLASSES : N_COMPUTE + 2 * N_CLASSES][priced]
     compute = count * batch * macs / rate[priced]
     memory = count * (batch * activation + weight) * bytes_scale / bandwidth
     kernels = count * overhead
@@ -261,127 +257,3 @@ def predict_features(
         error_band=target.band,
         unknown_ops=int(count[cls == FEATURE_CLASSES.index(UNKNOWN)].sum()),
     )
-
-
-def predict(
-    model: str | nn.Module,
-    resolution: int | str | tuple[int, int] = 224,
-    *,
-    target: DeviceProfile | str | Path,
-    batch_size: int = 1,
-    reparameterize: bool = False,
-    in_chans: int = 3,
-    output_stride: int | None = None,
-    top: int = 5,
-) -> Prediction:
-    """Predict the latency and throughput of ``model`` at ``resolution`` on ``target``: what
-    every command's ``--target`` prints, and a prediction, never a measurement.
-
-    Args:
-        model: a timm name or an ``nn.Module``.
-        resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
-        target: a ``DeviceProfile``, a target's name (``archcalc.targets()``) or a target file.
-        batch_size: images per forward the prediction is for (> 0).
-        reparameterize: predict the deploy form (timm's ``reparameterize_model``: RepVGG,
-            MobileOne, FastViT...; False: the model as built, as everywhere in archcalc).
-        in_chans, output_stride: as for ``archcalc.profile``.
-        top: how many of the most expensive ops ``top_ops`` lists.
-
-    Returns:
-        A ``Prediction``: latency of one batch (ms), samples/s, bound shares, top ops and the
-        target's error band.
-
-    Raises:
-        InvalidArgumentError: ``batch_size`` is not positive, or an unknown target.
-        ArchcalcError: the model is unknown or does not run at ``resolution``.
-
-    Example:
-        >>> p = archcalc.predict("resnet50", 224, target="rtx4090", batch_size=64)
-        >>> p.samples_per_sec > 0
-        True
-    """
-    from archcalc.checks import check_positive
-    from archcalc.timing.predict.features import op_features
-    from archcalc.timing.predict.targets import load_target
-
-    check_positive("batch_size", batch_size)
-    device = target if isinstance(target, DeviceProfile) else load_target(str(target))
-    features = op_features(
-        model,
-        resolution,
-        dtype=device.dtype,
-        reparameterize=reparameterize,
-        in_chans=in_chans,
-        output_stride=output_stride,
-    )
-    assert features is not None  # trace=True always gives features
-    return predict_features(device, features, batch_size, top=top)
-
-
-def predicted_timer(target: DeviceProfile, batch_size: int = 1) -> Any:
-    """A ``recommend.auto`` timer that predicts instead of measuring: an option's predicted
-    latency (seconds per batch of ``batch_size``) on ``target``, for the very form of the
-    model its profile describes (size, channels, output stride, reparameterized or not)."""
-    from archcalc.checks import check_positive
-
-    check_positive("batch_size", batch_size)
-
-    def timer(option: Any, _where: str, _budget_s: float | None = None) -> float:
-        p = option.profile
-        prediction = predict(
-            p.model,
-            p.resolution,
-            target=target,
-            batch_size=batch_size,
-            reparameterize=p.reparameterized,
-            in_chans=p.channels,
-            output_stride=p.output_stride,
-        )
-        return prediction.latency_ms / 1e3
-
-    return timer
-
-
-def predict_sizes(
-    model: Any, sizes: Any, target: DeviceProfile, batch_size: int = 1, **options: Any
-) -> list[Prediction]:
-    """``predict`` at every size of ``sizes`` on ``target`` (``options``: as ``predict``
-    takes them), listing the 10 most expensive ops."""
-    return [
-        predict(model, res, target=target, batch_size=batch_size, top=10, **options)
-        for res in sizes
-    ]
-
-
-def annotate_rows(rows: list[dict[str, Any]], target: DeviceProfile, batch_size: int = 1) -> int:
-    """Add PREDICTED ``pred_latency_ms`` (per batch), ``pred_samples_per_sec``, ``pred_target``
-    and ``pred_batch_size`` to every ok row of a report (``archcalc.report.rows``) in
-    place (``predict``, the model as the row was profiled); how many could not be."""
-    from archcalc.checks import check_positive
-    from archcalc.errors import ArchcalcError
-
-    check_positive("batch_size", batch_size)
-    missed = 0
-    for row in rows:
-        row.update(
-            pred_latency_ms=None,
-            pred_samples_per_sec=None,
-            pred_target=target.name,
-            pred_batch_size=batch_size,
-        )
-        if row.get("status") != "ok":
-            continue
-        size = (int(row["height"]), int(row["width"]))
-        try:
-            p = predict(
-                str(row["model"]),
-                size,
-                target=target,
-                batch_size=batch_size,
-                reparameterize=bool(row.get("reparameterized", False)),
-            )
-        except ArchcalcError:
-            missed += 1
-            continue
-        row.update(pred_latency_ms=p.latency_ms, pred_samples_per_sec=p.samples_per_sec)
-    return missed
