@@ -16,6 +16,8 @@ __all__ = [
     "ArchitectureDefectError",
     "BenchReport",
     "Budgets",
+    "DataVersionWarning",
+    "DeviceProfile",
     "DeviceUnavailableError",
     "GrowthLaw",
     "InsufficientMemoryError",
@@ -26,6 +28,7 @@ __all__ = [
     "NothingFitsError",
     "Option",
     "PredictedLatency",
+    "Prediction",
     "Profile",
     "ProgressCallback",
     "ReceptiveField",
@@ -47,11 +50,14 @@ __all__ = [
     "WorkerCrashError",
     "__version__",
     "bench",
+    "calibrate",
     "check_resolution",
     "describe_data",
     "expand_models",
+    "load_target",
     "measure",
     "merge_results",
+    "predict",
     "profile",
     "register_formula",
     "run_sweep",
@@ -59,6 +65,7 @@ __all__ = [
     "search_backbones",
     "size_range",
     "suggest",
+    "targets",
     "to_pandas",
     "use_formulas",
 ]
@@ -112,6 +119,13 @@ _LAZY = {
     "PredictedLatency": "archcalc.recommend.request",
     "TrainBatch": "archcalc.recommend.request",
     "describe_data": "archcalc.datasets.describe",
+    "predict": "archcalc.timing.predict.api",
+    "Prediction": "archcalc.timing.predict.model",
+    "DeviceProfile": "archcalc.timing.predict.model",
+    "targets": "archcalc.timing.predict.api",
+    "calibrate": "archcalc.timing.predict.api",
+    "load_target": "archcalc.timing.predict.targets",
+    "DataVersionWarning": "archcalc.errors",
 }
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers (tests/test_api.py)
@@ -120,6 +134,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (tests/test_api.
     from archcalc.errors import (
         ArchcalcError,
         ArchitectureDefectError,
+        DataVersionWarning,
         DeviceUnavailableError,
         InsufficientMemoryError,
         InvalidArgumentError,
@@ -146,6 +161,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (tests/test_api.
     from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep
     from archcalc.timing.bench import bench
     from archcalc.timing.measure import TimingSettings, measure
+    from archcalc.timing.predict.api import calibrate, predict, targets
+    from archcalc.timing.predict.model import DeviceProfile, Prediction
+    from archcalc.timing.predict.targets import load_target
     from archcalc.timing.scale import ScalePoint, Scaling, scale
     from archcalc.timing.stats import BenchReport, Timing
 

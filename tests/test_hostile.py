@@ -67,7 +67,7 @@ def device(name: str = "toy", **changes: object) -> DeviceProfile:
     classes = ("conv", "depthwise_conv", "matmul", "attention")
     others = (*classes, "norm", "elementwise", "reduction", "movement")
     base = DeviceProfile(
-        name=name, kind="gpu", dtype="fp32", bytes_scale=1.0,
+        name=name, kind="gpu", dtype="float32", bytes_scale=1.0,
         rate=dict.fromkeys(classes, 1e12), bandwidth=dict.fromkeys(others, 1e9),
         overhead=dict.fromkeys(others, 1e-5), fixed=1e-3,
         error={"median_pct": 5.0, "p90_pct": 9.0, "method": "in-sample"},
@@ -170,7 +170,7 @@ def test_a_diverged_fit_never_replaces_a_saved_target(private_cache: Path) -> No
     # batch 0 (what bench JSON rows once passed through): log(0) -> NaN constants and error
     rows = [Measured(m, 224, 0, 50.0, {}) for m in MODELS]
     with pytest.raises(InvalidArgumentError, match=r"diverged \(\d+ of 21 constants"):
-        calibrate("mine", rows, kind="cpu", dtype="fp32")
+        calibrate("mine", rows, kind="cpu", dtype="float32")
     nan = device("mine", fixed=float("nan"))
     with pytest.raises(InvalidArgumentError, match="fixed_s_per_call is not a finite number"):
         save_target(nan)

@@ -57,7 +57,9 @@ def targets_command(fmt: str) -> None:
         return
     rows = []
     for name, (where, d) in known.items():
+        repository = d.source.get("repository")
         src = d.source.get("file") or d.source.get("measured") or "-"
+        src = f"{src} ({repository})" if repository else src
         err = d.error
         error = (
             f"{err['median_pct']:.1f} % / {err['p90_pct']:.1f} % ({err.get('method', '?')})"
@@ -76,7 +78,17 @@ def targets_command(fmt: str) -> None:
 @click.option("--from", "source", type=click.Path(path_type=Path), help="Measured table (CSV).")
 @click.option("--device", type=click.Choice(["cpu"]), help="Measure this machine's CPU instead.")
 @click.option("--kind", type=click.Choice(["gpu", "cpu"]), default=None, help="[default: guess]")
-@click.option("--dtype", type=click.Choice(["amp", "fp32"]), default=None, help="[default: guess]")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16"]),
+    default=None,
+    help="Half precisions ran under autocast (timm's amp: float16). [default: guess]",
+)
+@click.option(
+    "--reparameterize",
+    is_flag=True,
+    help="The table was measured on deploy forms (timm's reparameterize_model).",
+)
 @click.option(
     "--threads", type=click.IntRange(min=1), default=None, help="CPU threads for --device cpu."
 )
@@ -88,6 +100,7 @@ def calibrate_command(
     device: str | None,
     kind: str | None,
     dtype: str | None,
+    reparameterize: bool,
     threads: int | None,
     seconds: float,
     out: Path | None,
@@ -96,7 +109,12 @@ def calibrate_command(
     CSV or archcalc bench --format json), or time this machine's CPU (--device cpu, about a
     minute). Saved in the cache folder (or --out); use it with --target NAME."""
     from archcalc.files import refuse_overwriting
-    from archcalc.timing.predict.calibrate import calibrate, calibrate_cpu, default_source
+    from archcalc.timing.predict.calibrate import (
+        calibrate,
+        calibrate_cpu,
+        default_source,
+        guess_settings,
+    )
     from archcalc.timing.predict.tables import read_table
     from archcalc.timing.predict.targets import check_target_name, save_target
 
@@ -112,10 +130,9 @@ def calibrate_command(
         if name is None:
             raise InvalidArgumentError("calibrate --from needs a NAME for the new target")
         rows, _ = read_table(source, need_throughput=True)
-        low = source.name.lower()
-        kind = kind or ("cpu" if "cpu" in low else "gpu")
-        dtype = dtype or ("fp32" if "fp32" in low or kind == "cpu" else "amp")
-        fitted, use = calibrate(name, rows, kind=kind, dtype=dtype, source=default_source(source))
+        kind, dtype = guess_settings(source, kind, dtype)
+        options = {"reparameterize": reparameterize, "source": default_source(source)}
+        fitted, use = calibrate(name, rows, kind=kind, dtype=dtype, **options)
     else:
         raise InvalidArgumentError("calibrate needs exactly one of --from FILE.csv or --device cpu")
     path = save_target(fitted, out)
@@ -131,34 +148,41 @@ def calibrate_command(
 @click.option("--target", required=True, metavar="NAME|FILE", help="Device profile.")
 @click.option("--from", "source", required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "table"]), default="csv")
-def predict_command(target: str, source: Path, fmt: str) -> None:
+@click.option(
+    "--reparameterize",
+    is_flag=True,
+    help="Predict deploy forms (timm's reparameterize_model: RepVGG, MobileOne, FastViT...).",
+)
+def predict_command(target: str, source: Path, fmt: str, reparameterize: bool) -> None:
     """Write the table FILE.csv (timm format: model, infer_img_size, infer_batch_size) back
     with two PREDICTED columns for --target: pred_samples_per_sec and pred_latency_ms (ms per
     batch). Rows whose model cannot be traced are left empty and counted on stderr."""
     from archcalc.errors import ArchcalcError
-    from archcalc.timing.predict.features import features_of
-    from archcalc.timing.predict.model import predict
+    from archcalc.timing.predict.api import predict
     from archcalc.timing.predict.tables import read_table, write_predicted
     from archcalc.timing.predict.targets import load_target
 
-    device = load_target(target)
+    profile = load_target(target)
     rows, columns = read_table(source, need_throughput=False)
     out: list[Any] = []
     failed = 0
     for row in rows:
         try:
-            features = features_of(row.model, row.size, dtype=device.features_dtype)
+            p = predict(
+                row.model,
+                row.size,
+                target=profile,
+                batch_size=row.batch_size,
+                reparameterize=reparameterize,
+            )
         except ArchcalcError:
-            features = None
-        if features is None or len(features) == 0:
             failed += 1
             out.append((row, None, None))
             continue
-        p = predict(device, features, row.batch_size)
         out.append((row, p.samples_per_sec, p.latency_ms))
     click.echo(write_predicted(out, columns, fmt))
-    band = device.band
+    band = profile.band
     click.echo(
-        f"predicted on {device.name} ({device.dtype}), {band}; {failed} row(s) not predicted",
+        f"predicted on {profile.name} ({profile.dtype}), {band}; {failed} row(s) not predicted",
         err=True,
     )

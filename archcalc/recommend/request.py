@@ -90,7 +90,7 @@ class SearchScope:
 @dataclass(frozen=True)
 class PredictedLatency:
     """Latencies ``search_backbones`` takes from ``timer(option, device, budget_s) -> seconds``
-    instead of measuring them (for example ``archcalc.timing.predict.model.predicted_timer``:
+    instead of measuring them (for example ``archcalc.timing.predict.api.predicted_timer``:
     predicted on a target), and ``basis``, what they are as the reasons and the table say it
     (for example ``PREDICTED, not measured: rtx4090 (amp), batch 64, error ...``)."""
 

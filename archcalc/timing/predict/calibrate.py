@@ -18,13 +18,28 @@ import numpy as np
 import torch
 
 from archcalc.errors import ArchcalcError, InvalidArgumentError
-from archcalc.timing.predict.features import features_of
+from archcalc.timing.predict.features import feature_dtype, made_with, op_features
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
 from archcalc.timing.predict.model import DeviceProfile
 from archcalc.timing.predict.tables import Measured
-from archcalc.timing.predict.targets import calibration_prior, check_target_name, prior_for
+from archcalc.timing.predict.targets import (
+    DTYPE_NAMES,
+    calibration_prior,
+    check_target_name,
+    prior_for,
+)
 
-__all__ = ["CPU_MODELS", "MIN_ROWS", "Usable", "calibrate", "calibrate_cpu", "errors", "usable"]
+__all__ = [
+    "CPU_MODELS",
+    "MIN_ROWS",
+    "Usable",
+    "calibrate",
+    "calibrate_cpu",
+    "default_source",
+    "errors",
+    "guess_settings",
+    "usable",
+]
 
 MIN_ROWS = 10
 #: What ``calibrate --device cpu`` times: small models covering every op class.
@@ -61,23 +76,32 @@ class Usable:
         ]
 
 
-def usable(rows: Sequence[Measured], *, dtype: str = "fp32", trace: bool = True) -> Usable:
+def usable(
+    rows: Sequence[Measured],
+    *,
+    dtype: str = "float32",
+    reparameterize: bool = False,
+    trace: bool = True,
+) -> Usable:
     """Keep the rows with a positive throughput and a model that traces (or is stored); their
-    features of ``dtype`` (``fp32`` or ``amp``)."""
+    feature rows of ``dtype`` (``op_features``), reparameterized or not as the rows were
+    measured."""
     kept, feats, unknown, missing = [], [], 0, 0
     for row in rows:
         if row.samples_per_sec is None:
             missing += 1
             continue
         try:
-            f = features_of(row.model, row.size, dtype=dtype, trace=trace)
+            f = op_features(
+                row.model, row.size, dtype=dtype, reparameterize=reparameterize, trace=trace
+            )
         except ArchcalcError:
             f = None
         if f is None or len(f) == 0:
             unknown += 1
             continue
         kept.append(row)
-        feats.append(f)
+        feats.append(f.rows)
     return Usable(kept, feats, unknown, missing)
 
 
@@ -93,6 +117,7 @@ def calibrate(
     *,
     kind: str,
     dtype: str,
+    reparameterize: bool = False,
     prior: DeviceProfile | None = None,
     source: dict[str, object] | None = None,
     trace: bool = True,
@@ -103,10 +128,14 @@ def calibrate(
         name: the target's name.
         rows: measured rows (``tables.read_table``).
         kind: ``gpu`` or ``cpu`` (picks the generic prior).
-        dtype: ``amp`` (fp16 autocast: its simulated bytes and casts) or ``fp32``.
+        dtype: ``float32``, or ``float16``/``bfloat16`` (autocast: its simulated bytes and
+            casts).
+        reparameterize: the rows were measured on deploy forms (timm's
+            ``reparameterize_model``; timm's PyTorch 2.9.1 tables were).
         prior: the device the fit starts from and is pulled towards (default: the shipped
             target of the same kind and dtype, ``targets.calibration_prior``).
-        source: provenance stored in the profile (file, date...).
+        source: provenance stored in the profile (file, date...); the feature version, torch
+            and timm of the features are added (``source.features``).
         trace: trace models that are neither shipped nor cached (False: skip them).
 
     Returns:
@@ -119,11 +148,10 @@ def calibrate(
     check_target_name(name)
     if kind not in ("gpu", "cpu"):
         raise InvalidArgumentError(f"kind must be gpu or cpu, not {kind!r}")
-    if dtype not in ("amp", "fp32"):
-        raise InvalidArgumentError(f"dtype must be amp or fp32, not {dtype!r}")
+    feature_dtype(dtype)  # a known dtype, or one line naming them
     start = prior or calibration_prior(kind, dtype)
     start = replace(start, kind=kind, dtype=dtype, bytes_scale=prior_for(kind, dtype).bytes_scale)
-    use = usable(rows, dtype=start.features_dtype, trace=trace)
+    use = usable(rows, dtype=dtype, reparameterize=reparameterize, trace=trace)
     if len(use.rows) < MIN_ROWS:
         raise InvalidArgumentError(
             f"only {len(use.rows)} usable rows ({use.unknown} of unknown or untraceable models, "
@@ -140,6 +168,8 @@ def calibrate(
     _check_finite(name, theta, error)
     provenance = {
         **(source or {}),
+        "reparameterized": reparameterize,
+        "features": made_with(),
         "rows_used": len(use.rows),
         "rows_skipped_unknown_model": use.unknown,
         "rows_skipped_no_throughput": use.no_throughput,
@@ -201,7 +231,16 @@ def calibrate_cpu(
         raw = {"model": model, "infer_img_size": "224", "infer_batch_size": "1"}
         rows.append(Measured(model, 224, 1, sps, {**raw, "infer_samples_per_sec": str(sps)}))
     source = {"measured": "this machine's CPU, archcalc bench, batch 1, 224", "threads": threads}
-    return calibrate(name, rows, kind="cpu", dtype="fp32", source=source)
+    return calibrate(name, rows, kind="cpu", dtype="float32", source=source)
+
+
+def guess_settings(path: Path, kind: str | None, dtype: str | None) -> tuple[str, str]:
+    """``(kind, dtype)`` of a table: as given, else from timm's file name (``cpu``; ``amp``
+    is float16 autocast, ``fp32`` float32; a CPU table is float32)."""
+    low = path.name.lower()
+    kind = kind or ("cpu" if "cpu" in low else "gpu")
+    named = next((DTYPE_NAMES[w] for w in DTYPE_NAMES if w in low), None)
+    return kind, dtype or named or ("float32" if kind == "cpu" else "float16")
 
 
 def default_source(path: Path) -> dict[str, object]:

@@ -6,7 +6,10 @@ target file is JSON with ``"format": "archcalc-target"`` and a ``version``, chec
 ``target_schema`` (shipped as ``archcalc/schemas/target.json``) on every load; anything else
 is refused with one line saying what is wrong, and ``archcalc targets`` lists a saved file
 that does not load as broken. ``--target`` takes a name (saved first, then shipped) or a path
-to a file.
+to a file. A target's dtype is ``float32``, ``float16`` or ``bfloat16`` (half precisions under
+autocast, as ``bench`` runs them); a file's ``amp``/``fp32`` (version 2, timm's table names)
+read as float16/float32. Its ``source.features`` records the feature version, torch and timm
+its fit used; a target used with other ones warns once (``DataVersionWarning``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from archcalc.errors import BadFileError, InvalidArgumentError
 from archcalc.files import check_json, parse_json, read_json, write_atomic
 from archcalc.serialize import DIALECT
 from archcalc.system import cache_dir
+from archcalc.timing.predict.features import version_mismatch, warn_once
 from archcalc.timing.predict.model import DeviceProfile
+from archcalc.timing.stats import DTYPES
 
 __all__ = [
     "FORMAT",
@@ -45,10 +50,13 @@ VERSION = 2
 #: What a target NAME may be (it becomes a file name in the saved-targets folder).
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
+#: The dtype names of timm's tables (and of version-2 files), read as torch's.
+DTYPE_NAMES = {"amp": "float16", "fp32": "float32"}
+
 
 def prior_for(kind: str, dtype: str) -> DeviceProfile:
     """A generic starting device for a fit (order-of-magnitude constants of a current GPU
-    under fp16 autocast or a laptop CPU at fp32); calibration moves every constant."""
+    under float16 autocast or a laptop CPU at float32); calibration moves every constant."""
     gpu = kind == "gpu"
     rate = dict.fromkeys(COMPUTE_CLASSES, 5e13 if gpu else 2e11)
     rate["depthwise_conv"] = rate["conv"] / 20
@@ -56,7 +64,7 @@ def prior_for(kind: str, dtype: str) -> DeviceProfile:
         name=f"generic-{kind}",
         kind=kind,
         dtype=dtype,
-        bytes_scale=0.5 if dtype in ("float16", "bfloat16") else 1.0,  # amp: in the features
+        bytes_scale=1.0,  # the features hold each dtype's own bytes
         rate=rate,
         bandwidth=dict.fromkeys(OP_CLASSES, 6e11 if gpu else 2e10),
         overhead=dict.fromkeys(OP_CLASSES, 3e-6 if gpu else 5e-6),
@@ -67,7 +75,11 @@ def prior_for(kind: str, dtype: str) -> DeviceProfile:
 
 #: The shipped target a calibration of each (kind, dtype) starts from: a real device of the
 #: same kind is a far better prior than round numbers when only 20-30 rows are measured.
-PRIOR_TARGETS = {("gpu", "amp"): "rtx4090", ("cpu", "fp32"): "i7-12700h"}
+PRIOR_TARGETS = {
+    ("gpu", "float16"): "rtx4090",
+    ("gpu", "bfloat16"): "rtx4090",
+    ("cpu", "float32"): "i7-12700h",
+}
 
 
 def calibration_prior(kind: str, dtype: str) -> DeviceProfile:
@@ -78,24 +90,24 @@ def calibration_prior(kind: str, dtype: str) -> DeviceProfile:
     return prior_for(kind, dtype) if entry is None else _shipped_target(name, entry)
 
 
-def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
+def target_to_dict(target: DeviceProfile) -> dict[str, Any]:
     """The JSON object of a target file."""
     return {
         "format": FORMAT,
         "version": VERSION,
-        "name": device.name,
-        "description": device.description,
-        "kind": device.kind,
-        "dtype": device.dtype,
-        "bytes_scale": device.bytes_scale,
+        "name": target.name,
+        "description": target.description,
+        "kind": target.kind,
+        "dtype": target.dtype,
+        "bytes_scale": target.bytes_scale,
         "constants": {
-            "rate_macs_per_s": device.rate,
-            "bandwidth_bytes_per_s": device.bandwidth,
-            "overhead_s_per_kernel": device.overhead,
-            "fixed_s_per_call": device.fixed,
+            "rate_macs_per_s": target.rate,
+            "bandwidth_bytes_per_s": target.bandwidth,
+            "overhead_s_per_kernel": target.overhead,
+            "fixed_s_per_call": target.fixed,
         },
-        "source": device.source,
-        "error": device.error,
+        "source": target.source,
+        "error": target.error,
     }
 
 
@@ -158,11 +170,16 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
         check_json(data, target_schema())
     except InvalidArgumentError as e:
         raise BadFileError(where, f"corrupted target file ({e})") from e
+    dtype = DTYPE_NAMES.get(data["dtype"], data["dtype"])
+    if dtype not in DTYPES:
+        raise BadFileError(
+            where, f"corrupted target file (dtype {dtype!r} is none of {', '.join(DTYPES)})"
+        )
     c = data["constants"]
     return DeviceProfile(
         name=data["name"],
         kind=data["kind"],
-        dtype=data["dtype"],
+        dtype=dtype,
         bytes_scale=float(data["bytes_scale"]),
         rate={k: float(c["rate_macs_per_s"][k]) for k in COMPUTE_CLASSES},
         bandwidth={k: float(c["bandwidth_bytes_per_s"][k]) for k in OP_CLASSES},
@@ -242,38 +259,47 @@ def check_target_name(name: str) -> str:
 def load_target(spec: str) -> DeviceProfile:
     """A target by name (saved, then shipped) or by path (``.json`` or any existing file).
 
+    A target fitted on features of another feature version, torch or timm warns once
+    (``DataVersionWarning``): its error band was measured with those.
+
     Raises:
         InvalidArgumentError: unknown name (the message lists the known ones), or a bad file
             (``BadFileError``: a saved target of that name that does not load says why).
 
     Example:
         >>> load_target("rtx4090").dtype
-        'amp'
+        'float16'
     """
     path = Path(spec)
     if spec.endswith(".json") or os.sep in spec or path.is_file():
-        return read_target_file(path)
-    saved = saved_folder() / f"{spec}.json"
-    if _NAME.fullmatch(spec) and saved.is_file():
-        return read_target_file(saved)
-    shipped = _shipped()
-    if spec in shipped:
-        return _shipped_target(spec, shipped[spec])
-    names = ", ".join(known_targets()) or "none"
-    raise InvalidArgumentError(f"unknown target {spec!r}; known targets: {names}")
+        target = read_target_file(path)
+    else:
+        saved = saved_folder() / f"{spec}.json"
+        shipped = _shipped()
+        if _NAME.fullmatch(spec) and saved.is_file():
+            target = read_target_file(saved)
+        elif spec in shipped:
+            target = _shipped_target(spec, shipped[spec])
+        else:
+            names = ", ".join(known_targets()) or "none"
+            raise InvalidArgumentError(f"unknown target {spec!r}; known targets: {names}")
+    mismatch = version_mismatch(target.source.get("features") or {}, f"target {target.name}")
+    if mismatch:
+        warn_once(f"{mismatch}: its error band may not hold")
+    return target
 
 
-def save_target(device: DeviceProfile, out: Path | None = None) -> Path:
-    """Write ``device`` to ``out`` or to the saved-targets folder (atomically); the path
+def save_target(target: DeviceProfile, out: Path | None = None) -> Path:
+    """Write ``target`` to ``out`` or to the saved-targets folder (atomically); the path
     written. A profile that its own schema refuses (a constant not finite or not positive,
     a name that is a path) is refused before anything is written, so a saved target is never
     replaced by a broken one."""
     if out is None:
-        out = saved_folder() / f"{check_target_name(device.name)}.json"
-    data = target_to_dict(device)
+        out = saved_folder() / f"{check_target_name(target.name)}.json"
+    data = target_to_dict(target)
     try:
         check_json(data, target_schema())
     except InvalidArgumentError as e:
-        raise InvalidArgumentError(f"not saving {device.name!r} to {out}: {e}") from e
+        raise InvalidArgumentError(f"not saving {target.name!r} to {out}: {e}") from e
     write_atomic(out, json.dumps(data, indent=2, allow_nan=False) + "\n")
     return out
