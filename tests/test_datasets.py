@@ -328,3 +328,17 @@ def test_format_and_sizes_options_are_checked() -> None:
         archcalc.describe_data(FIXTURES / "voc", format="coco")
     with pytest.raises(InvalidArgumentError, match="is a file, but voc data is a folder"):
         archcalc.describe_data(FIXTURES / "coco.json", format="voc")
+
+
+@pytest.mark.parametrize("target", ["boxes.csv", "imagefolder/cat/a.jpg"])
+def test_a_plot_never_overwrites_what_data_reads(tmp_path: Path, target: str) -> None:
+    import shutil
+
+    shutil.copytree(FIXTURES, tmp_path / "sets")
+    source = tmp_path / "sets" / ("boxes.csv" if target == "boxes.csv" else "imagefolder")
+    plot = tmp_path / "sets" / target
+    before = plot.read_bytes()
+    code, _, err = run(str(source), "--plot", str(plot))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "--plot" in err and "read by data" in err
+    assert plot.read_bytes() == before

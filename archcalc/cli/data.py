@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from archcalc.cli.options import format_option
@@ -58,6 +60,8 @@ def data_command(
     from archcalc.display import notes_text, render_json, render_table
     from archcalc.report.dataset import DATA_HEADERS, data_notes, data_rows, histogram_text
 
+    if plot_file is not None:
+        _check_plot(Path(plot_file), Path(path), sizes)
     stats = describe_data(path, format=data_format, sizes=sizes)
     if plot_file is not None:
         from archcalc.report.plots import draw_data_plot
@@ -73,3 +77,13 @@ def data_command(
     if fmt == "table" and histogram:
         text += "\n\n" + histogram
     click.echo(text)
+
+
+def _check_plot(plot: Path, path: Path, sizes: str | None) -> None:
+    """Refuse a --plot that would overwrite what is read: the annotation or sizes file, or a
+    file inside the data set's folder (an image of an ImageFolder)."""
+    from archcalc.files import refuse_overwriting
+
+    read = [path, *([Path(sizes)] if sizes else [])]
+    inside = path.is_dir() and plot.exists() and plot.resolve().is_relative_to(path.resolve())
+    refuse_overwriting({"--plot": plot}, [*read, *([plot] if inside else [])], "read by data")
