@@ -27,17 +27,34 @@ import pandas as pd
 import torch
 
 from archcalc.core.ops import OP_CLASSES
-from archcalc.timing.predict.calibrate import CPU_MODELS, calibrate, calibrate_cpu, errors, usable
+from archcalc.timing.predict.calibrate import (
+    CPU_MODELS,
+    calibrate,
+    calibrate_cpu,
+    errors,
+    measured_range,
+    usable,
+)
 from archcalc.timing.predict.features import features_of, trace_features
-from archcalc.timing.predict.fit import design, fit, predicted_log_sps
+from archcalc.timing.predict.fit import Design, design, fit, predicted_log_sps
 from archcalc.timing.predict.model import op_times, predict
-from archcalc.timing.predict.tables import read_table
+from archcalc.timing.predict.tables import deployment_of, read_table
 from archcalc.timing.predict.targets import prior_for, save_target
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = ROOT.parent / "shared" / "reference" / "timm_benchmarks"
+#: timm's tables: ``../shared`` beside the repository, else the absolute shared path (a worktree).
+TABLES = next(
+    (
+        p / "reference" / "timm_benchmarks"
+        for p in (ROOT.parent / "shared", Path("/work/shared"))
+        if (p / "reference" / "timm_benchmarks").is_dir()
+    ),
+    ROOT.parent / "shared" / "reference" / "timm_benchmarks",
+)
 RESULTS = ROOT / "benchmarks" / "results" / "latency_prediction.txt"
 CPU_RESULTS = RESULTS.with_name("latency_prediction_cpu.txt")
+#: This machine's CPU at batch 1, 8 and 32 (written by cpu_batch_check.py), for (g).
+CPU_TABLE = RESULTS.with_name("cpu_batch_check.csv")
 SHIPPED = ROOT / "archcalc" / "data" / "targets"
 #: target name -> (table file, kind, dtype, description)
 DEVICES = {
@@ -50,10 +67,28 @@ DEVICES = {
         "fp32",
         "Core i7-12700H",
     ),
+    "rtx5090-compiled": (
+        "benchmark-infer-amp-nchw-pt291-cu130-5090-dynamo.csv",
+        "gpu",
+        "amp",
+        "RTX 5090, torch.compile",
+    ),
+    "rtx3090-nhwc": (
+        "benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv",
+        "gpu",
+        "amp",
+        "RTX 3090, channels-last",
+    ),
 }
 #: Where each table's cross-validation folds start: another device's full fit (never the
 #: table's own, which has seen the held-out family).
-WARM_FROM = {"rtx4090": "rtx5090", "rtx5090": "rtx4090", "rtx3090": "rtx4090"}
+WARM_FROM = {
+    "rtx4090": "rtx5090",
+    "rtx5090": "rtx4090",
+    "rtx3090": "rtx4090",
+    "rtx5090-compiled": "rtx4090",
+    "rtx3090-nhwc": "rtx4090",
+}
 #: (d): models timed on this CPU that calibration did not use: conv, depthwise, ViT, Swin,
 #: ConvNeXt and more.
 CPU_CHECK = (
@@ -246,6 +281,9 @@ def main() -> None:
             f"{s['median_pct']:.1f} %  P90 {s['p90_pct']:.1f} %",
         )
 
+    if "i7-12700h" in loaded and CPU_TABLE.is_file():
+        cpu_transfer(lines, loaded["i7-12700h"][2], full["i7-12700h"])
+
     out(
         lines,
         "\n## (e) families that miss most (leave-one-family-out, rtx4090; ratio = "
@@ -273,6 +311,8 @@ def main() -> None:
             f"{p.compute_share:.0%} memory {p.memory_share:.0%} overhead {p.overhead_share:.0%};"
             f" time by class: {top}",
         )
+
+    family_evidence(lines, fam_err, list(worst.index))
 
     out(lines, "\n## (f) speed")
     ratios = []
@@ -314,10 +354,11 @@ def main() -> None:
 def save_shipped_targets(loaded: dict, full: dict, lofo: dict) -> None:
     """Write archcalc/data/targets/*.json: each table's full fit, with its leave-one-family-out
     error (before anything below calibrates: ``calibrate`` starts from a shipped target)."""
-    for name, (_rows, _use, d, _frame, _) in loaded.items():
+    for name, (_rows, use, d, _frame, _) in loaded.items():
         kind, dtype, label = DEVICES[name][1:]
         prior = prior_for(kind, dtype)
         file = DEVICES[name][0]
+        deployment = deployment_of(file)
         source = {
             "file": f"shared/reference/timm_benchmarks/{file}",
             "file_date": "2026-01-06" if "pt291" in file else "timm snapshot aa4b5850c154",
@@ -327,10 +368,14 @@ def save_shipped_targets(loaded: dict, full: dict, lofo: dict) -> None:
         err = {
             **lofo[name],
             "method": "leave-one-family-out",
+            **measured_range(use.rows),
         }  # unrounded: prints as the results do
         target = prior.with_vector(
             full[name],
             name=name,
+            compiled=bool(deployment.compiled),
+            layout=deployment.layout or "nchw",
+            torch_version=deployment.torch_version or "",
             source=source,
             error=err,
             description=f"{label}, {dtype}, timm benchmark.py table",
@@ -379,6 +424,85 @@ def cpu_check(lines: list[str]) -> None:
         f"{len(names)} models: median {s['median_pct']:.1f} %  P90 {s['p90_pct']:.1f} %"
         f"  Spearman {s['spearman']:.3f} (the machine is shared with other jobs: noisy)",
     )
+
+
+def family_evidence(
+    lines: list[str], fam_err: dict[str, pd.DataFrame], families: list[str]
+) -> None:
+    """(e) continued: the worst families' leave-one-family-out ratio on every table, and two
+    measured ratios relative to the median model's (no prediction involved): RTX 4090 under
+    torch 2.9.1 over RTX 3090 under 2.4 (torch-version and GPU-generation sensitivity), and
+    torch.compile over eager on the RTX 5090 (how much fusing elementwise work gains)."""
+    names = [n for n in fam_err if n != "i7-12700h"]
+    out(
+        lines,
+        "\nsame families, ratio on every GPU table; measured 4090(pt291)/3090(pt240) and "
+        "5090 compiled/eager throughput, each relative to the median model's",
+    )
+    out(lines, f"{'family':<18} " + " ".join(f"{n:>16}" for n in names) + "  4090/3090  compiled")
+    speed = {}
+    for name in ("rtx4090", "rtx3090", "rtx5090", "rtx5090-compiled"):
+        raw = pd.read_csv(TABLES / DEVICES[name][0])
+        speed[name] = raw.set_index(["model", "infer_img_size"])["infer_samples_per_sec"]
+
+    def relative(a: str, b: str) -> pd.Series:
+        ratio = (speed[a] / speed[b]).dropna()
+        ratio = ratio / ratio.median()
+        fams = [family(m) for m in ratio.index.get_level_values(0)]
+        return ratio.groupby(fams).median()
+
+    torch_gen, compiled = relative("rtx4090", "rtx3090"), relative("rtx5090-compiled", "rtx5090")
+    for fam in families:
+        ratios = []
+        for n in names:
+            f = fam_err[n]
+            r = f.loc[f["family"] == fam, "ratio"]
+            ratios.append(f"x{r.median():.2f}" if len(r) else "-")
+        out(
+            lines,
+            f"{fam:<18} "
+            + " ".join(f"{r:>16}" for r in ratios)
+            + f"  {torch_gen.get(fam, np.nan):>9.2f}  {compiled.get(fam, np.nan):>8.2f}",
+        )
+
+
+def cpu_transfer(lines: list[str], i7: Design, i7_fit: np.ndarray) -> None:
+    """(g): a CPU you don't have, from 30 rows. The i7 table calibrated on 30 seeded rows from
+    a prior never fitted on it (this machine's CPU, fitted on its own measured table from the
+    generic prior), and this machine's table on 30 rows from the i7's full fit; each predicts
+    the rest of its table."""
+    rows, _ = read_table(CPU_TABLE, need_throughput=True)
+    use = usable(rows, dtype="fp32", trace=False)
+    here = design(use.samples())
+    if here.rows < 40:
+        out(lines, f"\n## (g) skipped: {CPU_TABLE.name} has {here.rows} rows (30 + at least 10)")
+        return
+    generic = prior_for("cpu", "fp32")
+    this_cpu = generic.with_vector(fit(here, generic, prior_weight=3e-2))
+    out(
+        lines,
+        f"\n## (g) a CPU you don't have, from 30 seeded rows (goal: median <= 10 % on the rest); "
+        f"this machine's table: {CPU_TABLE.name}, {here.rows} rows (batch 1, 8, 32)",
+    )
+    rng = np.random.default_rng(26)
+    picks = {"i7-12700h": rng.choice(i7.rows, 30, replace=False)}
+    picks["this CPU"] = rng.choice(here.rows, 30, replace=False)  # the same rows per table
+    cases = [
+        ("i7-12700h", i7, this_cpu, "this machine's CPU fit"),
+        ("i7-12700h", i7, generic, "generic prior"),
+        ("this CPU", here, generic.with_vector(i7_fit), "i7-12700h fit"),
+        ("this CPU", here, generic, "generic prior"),
+    ]
+    for name, d, prior, label in cases:
+        mask = np.zeros(d.rows, dtype=bool)
+        mask[picks[name]] = True
+        theta = fit(d, prior, mask=mask, prior_weight=3e-2)
+        s = summary(predicted(d, theta, 1.0)[~mask], d.log_sps.exp().numpy()[~mask])
+        out(
+            lines,
+            f"{name:<10} rows predicted {int((~mask).sum()):>5}  median {s['median_pct']:.1f} %"
+            f"  P90 {s['p90_pct']:.1f} %  (prior: {label})",
+        )
 
 
 def replace_target(name: str, full: dict[str, np.ndarray]):

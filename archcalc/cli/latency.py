@@ -64,8 +64,11 @@ def targets_command(fmt: str) -> None:
             if err
             else "not measured"
         )
-        rows.append([name, d.kind, d.dtype, src, d.source.get("file_date", "-"), error, where])
-    headers = ["target", "kind", "dtype", "calibrated on", "date", "error median / P90", "where"]
+        rows.append(
+            [name, d.kind, _deployment(d), src, d.source.get("file_date", "-"), error, where]
+        )
+    headers = ["target", "kind", "deployment", "calibrated on", "date", "error median / P90"]
+    headers.append("where")
     click.echo(tabulate(rows, headers=headers))
 
 
@@ -75,6 +78,18 @@ def targets_command(fmt: str) -> None:
 @click.option("--device", type=click.Choice(["cpu"]), help="Measure this machine's CPU instead.")
 @click.option("--kind", type=click.Choice(["gpu", "cpu"]), default=None, help="[default: guess]")
 @click.option("--dtype", type=click.Choice(["amp", "fp32"]), default=None, help="[default: guess]")
+@click.option(
+    "--compiled/--eager",
+    default=None,
+    help="Measured under torch.compile or eagerly.  [default: guess, eager]",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["nchw", "channels_last"]),
+    default=None,
+    help="Memory layout measured.  [default: guess, nchw]",
+)
+@click.option("--torch-version", default=None, help="torch measured with.  [default: guess]")
 @click.option("--threads", type=int, default=None, help="CPU threads for --device cpu.")
 @click.option("--seconds", type=float, default=60.0, show_default=True, help="--device cpu budget.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the profile here.")
@@ -84,15 +99,21 @@ def calibrate_command(
     device: str | None,
     kind: str | None,
     dtype: str | None,
+    compiled: bool | None,
+    layout: str | None,
+    torch_version: str | None,
     threads: int | None,
     seconds: float,
     out: Path | None,
 ) -> None:
     """Fit a device profile (NAME) from a measured table (--from FILE.csv: timm benchmark.py
     CSV or archcalc bench --format json), or time this machine's CPU (--device cpu, about a
-    minute). Saved in the cache folder (or --out); use it with --target NAME."""
+    minute). Saved in the cache folder (or --out); use it with --target NAME. Kind, dtype,
+    compilation, layout and torch version are read from timm's file names (amp/fp32,
+    nchw/nhwc, pt291, -dynamo) unless given; the fit starts from the shipped target that
+    matches them best."""
     from archcalc.timing.predict.calibrate import calibrate, calibrate_cpu, default_source
-    from archcalc.timing.predict.tables import read_table
+    from archcalc.timing.predict.tables import deployment_of, read_table
     from archcalc.timing.predict.targets import save_target
 
     if source is not None and device is not None:
@@ -100,15 +121,26 @@ def calibrate_command(
     if device == "cpu":
         if threads is not None and threads <= 0:
             raise InvalidArgumentError(f"--threads must be positive, not {threads}")
+        if compiled or layout not in (None, "nchw") or kind == "gpu" or dtype == "amp":
+            raise InvalidArgumentError("--device cpu measures eager fp32 NCHW on this CPU")
         fitted, use = calibrate_cpu(name or "cpu", seconds=seconds, threads=threads)
     elif source is not None:
         if name is None:
             raise InvalidArgumentError("calibrate --from needs a NAME for the new target")
         rows, _ = read_table(source, need_throughput=True)
-        low = source.name.lower()
-        kind = kind or ("cpu" if "cpu" in low else "gpu")
-        dtype = dtype or ("fp32" if "fp32" in low or kind == "cpu" else "amp")
-        fitted, use = calibrate(name, rows, kind=kind, dtype=dtype, source=default_source(source))
+        named = deployment_of(source.name)
+        kind = kind or named.kind or "gpu"
+        dtype = dtype or named.dtype or ("fp32" if kind == "cpu" else "amp")
+        fitted, use = calibrate(
+            name,
+            rows,
+            kind=kind,
+            dtype=dtype,
+            compiled=named.compiled or False if compiled is None else compiled,
+            layout=layout or named.layout or "nchw",
+            torch_version=torch_version or named.torch_version or "",
+            source=default_source(source),
+        )
     else:
         raise InvalidArgumentError("calibrate needs exactly one of --from FILE.csv or --device cpu")
     path = save_target(fitted, out)
@@ -116,8 +148,15 @@ def calibrate_command(
     click.echo(
         f"{fitted.name}: {len(use.rows)} rows used, {use.unknown} unknown-model and "
         f"{use.no_throughput} no-throughput rows skipped; in-sample error "
-        f"{err['median_pct']:.1f} % median, {err['p90_pct']:.1f} % P90; saved {path}"
+        f"{err['median_pct']:.1f} % median, {err['p90_pct']:.1f} % P90; {_deployment(fitted)}, "
+        f"started from {fitted.source.get('prior', '?')}; saved {path}"
     )
+
+
+def _deployment(target: Any) -> str:
+    """``amp, compiled, channels_last, torch 2.9.1``: how a target's device ran the models."""
+    parts = [target.dtype, "compiled" if target.compiled else "eager", target.layout]
+    return ", ".join([*parts, f"torch {target.torch_version or '?'}"])
 
 
 @click.command("predict")
@@ -147,7 +186,7 @@ def predict_command(target: str, source: Path, fmt: str) -> None:
             failed += 1
             out.append((row, None, None))
             continue
-        p = predict(device, features, row.batch_size)
+        p = predict(device, features, row.batch_size, size=(row.size, row.size))
         out.append((row, p.samples_per_sec, p.latency_ms))
     click.echo(write_predicted(out, columns, fmt))
     band = device.band

@@ -239,7 +239,7 @@ def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
             built = ready.built
             line = {**ready.profile.to_dict(), "status": "ok", "error": None}
             if log is not None:
-                line["prediction"] = _prediction(log, settings)
+                line["prediction"] = _prediction(log, settings, res)
             if settings.latency:
                 line |= _latency(task.model, res, settings)
         except Exception as e:  # noqa: BLE001 - any failure of one size is that size's result
@@ -259,14 +259,14 @@ def _recording(target: Any) -> AbstractContextManager[Any]:
     return recording()
 
 
-def _prediction(log: Any, settings: SweepSettings) -> dict[str, Any]:
+def _prediction(log: Any, settings: SweepSettings, res: Pair) -> dict[str, Any]:
     """The PREDICTED ``prediction`` object of one traced size on ``settings.target``, from the
     recorded ops of the target's dtype (``OpLog.kernels``)."""
     from archcalc.timing.predict.features import compact
     from archcalc.timing.predict.model import predict
 
     features = compact(log.kernels(settings.target.features_dtype), settings.batch_size)
-    return predict(settings.target, features, settings.batch_size).to_dict()
+    return predict(settings.target, features, settings.batch_size, size=res).to_dict()
 
 
 def _latency(model: str, res: Pair, settings: SweepSettings) -> dict[str, Any]:

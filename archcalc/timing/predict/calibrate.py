@@ -22,9 +22,18 @@ from archcalc.timing.predict.features import features_of
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
 from archcalc.timing.predict.model import DeviceProfile
 from archcalc.timing.predict.tables import Measured
-from archcalc.timing.predict.targets import calibration_prior, prior_for
+from archcalc.timing.predict.targets import LAYOUTS, calibration_prior, prior_for
 
-__all__ = ["CPU_MODELS", "MIN_ROWS", "Usable", "calibrate", "calibrate_cpu", "errors", "usable"]
+__all__ = [
+    "CPU_MODELS",
+    "MIN_ROWS",
+    "Usable",
+    "calibrate",
+    "calibrate_cpu",
+    "errors",
+    "measured_range",
+    "usable",
+]
 
 MIN_ROWS = 10
 #: What ``calibrate --device cpu`` times: small models covering every op class.
@@ -81,6 +90,13 @@ def usable(rows: Sequence[Measured], *, dtype: str = "fp32", trace: bool = True)
     return Usable(kept, feats, unknown, missing)
 
 
+def measured_range(rows: Sequence[Measured]) -> dict[str, list[int]]:
+    """The batch sizes and input sizes (``[low, high]``) of ``rows``: where an error measured
+    on them holds (``DeviceProfile.band_at``)."""
+    batches, sizes = [r.batch_size for r in rows], [r.size for r in rows]
+    return {"batch_sizes": [min(batches), max(batches)], "input_sizes": [min(sizes), max(sizes)]}
+
+
 def errors(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
     """Median and P90 of |predicted / measured - 1| in %, over the rows."""
     err = np.abs(np.asarray(predicted) / np.asarray(measured) - 1) * 100
@@ -93,6 +109,9 @@ def calibrate(
     *,
     kind: str,
     dtype: str,
+    compiled: bool = False,
+    layout: str = "nchw",
+    torch_version: str = "",
     prior: DeviceProfile | None = None,
     source: dict[str, object] | None = None,
     trace: bool = True,
@@ -104,8 +123,11 @@ def calibrate(
         rows: measured rows (``tables.read_table``).
         kind: ``gpu`` or ``cpu`` (picks the generic prior).
         dtype: ``amp`` (fp16 autocast: its simulated bytes and casts) or ``fp32``.
+        compiled, layout, torch_version: the deployment the rows were measured under
+            (``torch.compile``, ``nchw``/``channels_last``, torch version; ``""``: unknown).
         prior: the device the fit starts from and is pulled towards (default: the shipped
-            target of the same kind and dtype, ``targets.calibration_prior``).
+            target that matches kind, dtype, compilation and layout best,
+            ``targets.calibration_prior``).
         source: provenance stored in the profile (file, date...).
         trace: trace models that are neither shipped nor cached (False: skip them).
 
@@ -119,7 +141,9 @@ def calibrate(
         raise InvalidArgumentError(f"kind must be gpu or cpu, not {kind!r}")
     if dtype not in ("amp", "fp32"):
         raise InvalidArgumentError(f"dtype must be amp or fp32, not {dtype!r}")
-    start = prior or calibration_prior(kind, dtype)
+    if layout not in LAYOUTS:
+        raise InvalidArgumentError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    start = prior or calibration_prior(kind, dtype, compiled=compiled, layout=layout)
     start = replace(start, kind=kind, dtype=dtype, bytes_scale=prior_for(kind, dtype).bytes_scale)
     use = usable(rows, dtype=start.features_dtype, trace=trace)
     if len(use.rows) < MIN_ROWS:
@@ -134,12 +158,18 @@ def calibrate(
     with torch.no_grad():
         predicted = predicted_log_sps(d, torch.from_numpy(theta), start.bytes_scale).exp()
     measured = d.log_sps.exp()
-    error = {**errors(predicted.numpy(), measured.numpy()), "method": "in-sample", "rows": d.rows}
+    error = {
+        **errors(predicted.numpy(), measured.numpy()),
+        "method": "in-sample",
+        "rows": d.rows,
+        **measured_range(use.rows),
+    }
     provenance = {
         **(source or {}),
         "rows_used": len(use.rows),
         "rows_skipped_unknown_model": use.unknown,
         "rows_skipped_no_throughput": use.no_throughput,
+        "prior": start.name,
         "calibrated": datetime.date.today().isoformat(),
     }
     fitted = start.with_vector(
@@ -147,6 +177,9 @@ def calibrate(
         name=name,
         kind=kind,
         dtype=dtype,
+        compiled=compiled,
+        layout=layout,
+        torch_version=torch_version,
         source=provenance,
         error=error,
         description=f"calibrated on {len(use.rows)} measured rows",
@@ -186,7 +219,8 @@ def calibrate_cpu(
         raw = {"model": model, "infer_img_size": "224", "infer_batch_size": "1"}
         rows.append(Measured(model, 224, 1, sps, {**raw, "infer_samples_per_sec": str(sps)}))
     source = {"measured": "this machine's CPU, archcalc bench, batch 1, 224", "threads": threads}
-    return calibrate(name, rows, kind="cpu", dtype="fp32", source=source)
+    version = torch.__version__.split("+")[0]
+    return calibrate(name, rows, kind="cpu", dtype="fp32", torch_version=version, source=source)
 
 
 def default_source(path: Path) -> dict[str, object]:

@@ -51,7 +51,10 @@ class DeviceProfile:
     seconds per kernel per class; ``fixed``: seconds per forward call; ``bytes_scale``:
     a factor on the feature bytes (1: the ``amp`` features already hold autocast's dtypes);
     ``source``: the measurements it was fitted on;
-    ``error``: its measured prediction error (median/P90 %, Spearman, method).
+    ``error``: its measured prediction error (median/P90 %, Spearman, method) and the
+    ``batch_sizes`` and ``input_sizes`` (``[low, high]``) it was measured at.
+    The deployment it was measured under: ``compiled`` (``torch.compile``), ``layout``
+    (``nchw`` or ``channels_last``) and ``torch_version`` (``""``: unknown).
     """
 
     name: str
@@ -62,6 +65,9 @@ class DeviceProfile:
     bandwidth: dict[str, float]
     overhead: dict[str, float]
     fixed: float
+    compiled: bool = False
+    layout: str = "nchw"
+    torch_version: str = ""
     description: str = ""
     source: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] = field(default_factory=dict)
@@ -96,6 +102,22 @@ class DeviceProfile:
         method = self.error.get("method", "unknown method")
         median, p90 = self.error["median_pct"], self.error["p90_pct"]
         return f"±{median:.0f} % median, ±{p90:.0f} % P90 ({method})"
+
+    def band_at(self, batch_size: int, size: tuple[int, int] | None = None) -> str:
+        """``band`` where the error was measured; outside the batch sizes or input sizes it
+        was measured at, that it is not validated there (a band is never quoted beyond its
+        measurements). Without a recorded range (older files), ``band``."""
+        batches, sizes = self.error.get("batch_sizes"), self.error.get("input_sizes")
+        if batches and not batches[0] <= batch_size <= batches[1]:
+            low, high = batches
+            at = f"batch {low}" if low == high else f"batch {low}-{high}"
+            return f"not validated for this target at batch {batch_size} (measured at {at})"
+        if sizes and size is not None and not all(sizes[0] <= s <= sizes[1] for s in size):
+            return (
+                f"not validated for this target at {size[0]}x{size[1]} (measured at "
+                f"{sizes[0]}-{sizes[1]} px)"
+            )
+        return self.band
 
 
 @dataclass(frozen=True)
@@ -167,6 +189,7 @@ def predict(
     *,
     names: list[str] | None = None,
     top: int = 5,
+    size: tuple[int, int] | None = None,
 ) -> Prediction:
     """Predict one forward of ``batch_size`` images on ``device``.
 
@@ -176,6 +199,7 @@ def predict(
         batch_size: images per forward (> 0).
         names: a label per feature row for ``top_ops`` (default: the op class).
         top: how many of the most expensive ops to list.
+        size: the input ``(height, width)``, to say whether the error band holds there.
 
     Returns:
         A ``Prediction`` (latency of the batch in ms, samples/s, bound shares, top ops).
@@ -216,7 +240,7 @@ def predict(
         memory_share=memory_share,
         overhead_share=1.0 - compute_share - memory_share,
         top_ops=top_ops,
-        error_band=device.band,
+        error_band=device.band_at(batch_size, size),
     )
 
 
@@ -268,7 +292,9 @@ def predict_model(
     rows = [(index[o.cls], o.macs, o.activation_bytes, o.weight_bytes, 1) for o in ops]
     features = np.array(rows, dtype=np.float64).reshape(-1, 5)
     names = [f"#{i} {o.op}" for i, o in enumerate(ops)]
-    return profile, predict(device, features, batch_size, names=names, top=top)
+    return profile, predict(
+        device, features, batch_size, names=names, top=top, size=profile.resolution
+    )
 
 
 def predicted_timer(device: DeviceProfile, batch_size: int = 1) -> Any:
@@ -330,6 +356,6 @@ def annotate_rows(rows: list[dict[str, Any]], device: DeviceProfile, batch_size:
         if features is None or len(features) == 0:
             missed += 1
             continue
-        p = predict(device, features, batch_size)
+        p = predict(device, features, batch_size, size=size)
         row.update(pred_latency_ms=p.latency_ms, pred_samples_per_sec=p.samples_per_sec)
     return missed

@@ -21,7 +21,8 @@ from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = [
     "FORMAT",
-    "PRIOR_TARGETS",
+    "LAYOUTS",
+    "PRIOR_ORDER",
     "calibration_prior",
     "known_targets",
     "load_target",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 FORMAT = "archcalc-target"
+#: Memory layouts a target can be measured with (``channels_last``: NHWC, timm's ``nhwc``).
+LAYOUTS = ("nchw", "channels_last")
 #: 2: ``amp`` targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
 VERSION = 2
 
@@ -54,19 +57,29 @@ def prior_for(kind: str, dtype: str) -> DeviceProfile:
     )
 
 
-#: The shipped target a calibration of each (kind, dtype) starts from: a real device of the
-#: same kind is a far better prior than round numbers when only 20-30 rows are measured.
-PRIOR_TARGETS = {("gpu", "amp"): "rtx4090", ("cpu", "fp32"): "i7-12700h"}
+#: Shipped targets in the order a calibration prefers them as its start, among those that
+#: match its deployment equally well (a desktop GPU of the current generation first).
+PRIOR_ORDER = ("rtx4090", "rtx5090", "rtx5090-compiled", "rtx3090", "rtx3090-nhwc", "i7-12700h")
 
 
-def calibration_prior(kind: str, dtype: str) -> DeviceProfile:
+def calibration_prior(
+    kind: str, dtype: str, *, compiled: bool = False, layout: str = "nchw"
+) -> DeviceProfile:
     """What ``calibrate`` starts from and pulls towards: the shipped target of the same kind
-    and dtype (``PRIOR_TARGETS``), else the generic prior."""
-    name = PRIOR_TARGETS.get((kind, dtype))
-    entry = _shipped().get(name or "")
-    if entry is None:
+    and dtype that matches the deployment best (compilation and layout both, else one of them,
+    then ``PRIOR_ORDER``), else the generic prior. With 20-30 measured rows, a real device
+    is a far better prior than round numbers."""
+    candidates = []
+    for name, entry in _shipped().items():
+        target = _from_dict(json.loads(entry.read_text()), f"shipped {name}")
+        if (target.kind, target.dtype) != (kind, dtype):
+            continue
+        misses = (target.compiled != compiled) + (target.layout != layout)
+        rank = PRIOR_ORDER.index(name) if name in PRIOR_ORDER else len(PRIOR_ORDER)
+        candidates.append((misses, rank, name, target))
+    if not candidates:
         return prior_for(kind, dtype)
-    return _from_dict(json.loads(entry.read_text()), f"shipped {name}")
+    return min(candidates, key=lambda c: c[:3])[3]
 
 
 def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
@@ -79,6 +92,9 @@ def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
         "kind": device.kind,
         "dtype": device.dtype,
         "bytes_scale": device.bytes_scale,
+        "compiled": device.compiled,
+        "layout": device.layout,
+        "torch_version": device.torch_version,
         "constants": {
             "rate_macs_per_s": device.rate,
             "bandwidth_bytes_per_s": device.bandwidth,
@@ -112,12 +128,17 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
             bandwidth=bandwidth,
             overhead=overhead,
             fixed=float(c["fixed_s_per_call"]),
+            compiled=data.get("compiled", False),
+            layout=str(data.get("layout", "nchw")),
+            torch_version=str(data.get("torch_version", "")),
             description=str(data.get("description", "")),
             source=dict(data.get("source") or {}),
             error=dict(data.get("error") or {}),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise InvalidArgumentError(f"{where}: corrupted target file (missing or bad {e})") from e
+    if device.layout not in LAYOUTS or not isinstance(device.compiled, bool):
+        raise InvalidArgumentError(f"{where}: corrupted target file (compiled or layout)")
     values = [*rate.values(), *bandwidth.values(), *overhead.values(), device.fixed]
     if not all(v > 0 and v != float("inf") for v in [*values, device.bytes_scale]):
         raise InvalidArgumentError(f"{where}: corrupted target file (a constant is not positive)")
