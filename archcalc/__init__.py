@@ -19,6 +19,8 @@ __all__ = [
     "ArchcalcError",
     "ArchitectureDefectError",
     "BenchReport",
+    "DataVersionWarning",
+    "DeviceProfile",
     "DeviceUnavailableError",
     "GrowthLaw",
     "InsufficientMemoryError",
@@ -28,6 +30,7 @@ __all__ = [
     "MergeSummary",
     "NothingFitsError",
     "Option",
+    "Prediction",
     "Profile",
     "ProgressCallback",
     "ReceptiveField",
@@ -47,10 +50,13 @@ __all__ = [
     "WorkerCrashError",
     "__version__",
     "bench",
+    "calibrate",
     "check_resolution",
     "expand_models",
+    "load_target",
     "measure",
     "merge_results",
+    "predict",
     "profile",
     "register_formula",
     "run_sweep",
@@ -58,6 +64,7 @@ __all__ = [
     "search_backbones",
     "size_range",
     "suggest",
+    "targets",
     "to_pandas",
     "use_formulas",
 ]
@@ -106,6 +113,13 @@ _LAZY = {
     "merge_results": "archcalc.sweep.merge",
     "SweepSettings": "archcalc.sweep.run",
     "SweepSummary": "archcalc.sweep.run",
+    "predict": "archcalc.timing.predict.api",
+    "Prediction": "archcalc.timing.predict.model",
+    "DeviceProfile": "archcalc.timing.predict.model",
+    "targets": "archcalc.timing.predict.api",
+    "calibrate": "archcalc.timing.predict.api",
+    "load_target": "archcalc.timing.predict.targets",
+    "DataVersionWarning": "archcalc.errors",
 }
 
 if TYPE_CHECKING:
@@ -113,6 +127,7 @@ if TYPE_CHECKING:
     from archcalc.errors import (
         ArchcalcError,
         ArchitectureDefectError,
+        DataVersionWarning,
         DeviceUnavailableError,
         InsufficientMemoryError,
         InvalidArgumentError,
@@ -133,6 +148,9 @@ if TYPE_CHECKING:
     from archcalc.sweep.merge import merge_results
     from archcalc.sweep.run import SweepSettings, SweepSummary, expand_models, run_sweep
     from archcalc.timing.measure import measure
+    from archcalc.timing.predict.api import calibrate, predict, targets
+    from archcalc.timing.predict.model import DeviceProfile, Prediction
+    from archcalc.timing.predict.targets import load_target
     from archcalc.timing.stats import Timing
 
 

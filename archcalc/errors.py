@@ -15,6 +15,7 @@ import re
 __all__ = [
     "ArchcalcError",
     "ArchitectureDefectError",
+    "DataVersionWarning",
     "DeviceUnavailableError",
     "InsufficientMemoryError",
     "InvalidArgumentError",
@@ -39,6 +40,14 @@ class ArchcalcError(Exception):
         ... except archcalc.ArchcalcError as e:
         ...     print(e)
         unknown model 'resnet5O'; closest: resnet50, resnet51q, resnet50t, resnet50s, resnet50d
+    """
+
+
+class DataVersionWarning(UserWarning):
+    """Data shipped with or saved by archcalc (op features, a target) was made with another
+    feature version, torch or timm than the one running: predictions may differ from the
+    ones its error was measured with. Issued once per file, in one line (the CLI prints
+    ``warning: ...``).
     """
 
 

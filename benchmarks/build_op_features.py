@@ -1,6 +1,7 @@
 """Trace the per-op features of every (model, size) in the shipped timm benchmark tables once
 and pack them into archcalc/data/op_features.npz (what ``calibrate --from`` reads instead of
-tracing the zoo again).
+tracing the zoo again): each model as built and, for a model with a deploy form (RepVGG,
+MobileOne, FastViT...), reparameterized too (the ``@fused`` keys), in both feature sets.
 
 Run once, on final feature code, in one process: ``nice -n 10 python
 benchmarks/build_op_features.py``. Traces are cached per model (resumable); failures are
@@ -11,12 +12,16 @@ from __future__ import annotations
 
 import csv
 import datetime
+import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLES = ROOT.parent / "shared" / "reference" / "timm_benchmarks"
+#: timm's published tables (``ARCHCALC_TIMM_TABLES`` overrides, e.g. from a git worktree).
+TABLES = Path(
+    os.environ.get("ARCHCALC_TIMM_TABLES", ROOT.parent / "shared" / "reference" / "timm_benchmarks")
+)
 
 
 def wanted() -> list[tuple[str, int]]:
@@ -35,8 +40,14 @@ def main() -> None:
     import timm
     import torch
 
+    from archcalc.core.build import has_fused_form
     from archcalc.errors import ArchcalcError
-    from archcalc.timing.predict.features import DTYPES, features_of, key_of, save_shipped
+    from archcalc.timing.predict.features import (
+        FEATURE_DTYPES,
+        key_of,
+        op_features,
+        save_shipped,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -44,16 +55,27 @@ def main() -> None:
     )
     args = parser.parse_args()
     pairs = wanted()
-    found, failures = {}, []
+    found, failures, fusable = {}, [], set()
     start = time.perf_counter()
     for i, (model, size) in enumerate(pairs):
         try:
-            for dtype in DTYPES:  # the first traces and caches both sets
-                features = features_of(model, size, dtype=dtype, trace=not args.pack_only)
-                if features is None:
-                    failures.append(f"{model}@{size}: not traced yet (--pack-only)")
-                    break
-                found[key_of(model, size, dtype)] = features
+            with torch.device("meta"):
+                fused = has_fused_form(timm.create_model(model, pretrained=False))
+            for reparameterize in (False, True) if fused else (False,):
+                for dtype in FEATURE_DTYPES:  # the first traces and caches both sets
+                    features = op_features(
+                        model,
+                        size,
+                        dtype=dtype,
+                        reparameterize=reparameterize,
+                        trace=not args.pack_only,
+                    )
+                    if features is None:
+                        raise LookupError("not traced yet (--pack-only)")
+                    key = key_of(model, size, dtype, reparameterize=reparameterize)
+                    found[key] = features
+            if fused:
+                fusable.add(model)
         except (ArchcalcError, Exception) as e:  # noqa: BLE001 - one bad arch must not stop the zoo
             failures.append(f"{model}@{size}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
         if i % 50 == 0:
@@ -64,6 +86,7 @@ def main() -> None:
     save_shipped(
         found,
         out,
+        fusable,
         torch=torch.__version__,
         timm=timm.__version__,
         date=datetime.date.today().isoformat(),
@@ -75,7 +98,7 @@ def main() -> None:
     )
     total = time.perf_counter() - start
     print(
-        f"{len(found) // len(DTYPES)} traced, {len(failures)} failed, {total:.0f}s, "
+        f"{len(found) // len(FEATURE_DTYPES)} traced, {len(failures)} failed, {total:.0f}s, "
         f"{out.stat().st_size} bytes"
     )
 

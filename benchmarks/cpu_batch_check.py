@@ -30,9 +30,8 @@ import torch
 
 from archcalc.timing.bench import bench
 from archcalc.timing.measure import TimingSettings
+from archcalc.timing.predict.api import predict
 from archcalc.timing.predict.calibrate import calibrate_cpu, errors
-from archcalc.timing.predict.features import features_of
-from archcalc.timing.predict.model import predict
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cpu_batch_check.txt"
 TABLE = RESULTS.with_suffix(".csv")
@@ -78,13 +77,12 @@ def main() -> int:
     measured: list[tuple[str, int, float, float]] = []  # model, batch, measured/s, predicted/s
     out(f"\n{'model':<28} {'batch':>5} {'measured ms':>12} {'predicted ms':>13} {'ratio':>6}")
     for model in args.models:
-        features = features_of(model, SIZE)
         for batch in BATCHES:
             timing = bench(model, [SIZE], [batch], settings=settings).rows[0].timing
             if timing is None:
                 out(f"{model:<28} {batch:>5}  not measured")
                 continue
-            p = predict(target, features, batch, size=(SIZE, SIZE))
+            p = predict(model, SIZE, target=target, batch_size=batch)
             measured.append((model, batch, timing.images_per_s, p.samples_per_sec))
             out(
                 f"{model:<28} {batch:>5} {batch / timing.images_per_s * 1e3:>12.1f} "

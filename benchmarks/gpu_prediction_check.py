@@ -40,8 +40,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from archcalc.core import ops as ops_module
 from archcalc.core.ops import classify
 from archcalc.timing.predict.calibrate import calibrate, errors
-from archcalc.timing.predict.features import features_of, trace_features
-from archcalc.timing.predict.model import DeviceProfile, predict
+from archcalc.timing.predict.features import op_features, trace_features
+from archcalc.timing.predict.model import DeviceProfile, predict_features
 from archcalc.timing.predict.tables import Measured
 from archcalc.timing.predict.targets import calibration_prior
 
@@ -129,21 +129,21 @@ def check(
 ) -> tuple[DeviceProfile, list[Checked]]:
     """Calibrate on the batch-``CALIBRATION_BATCH`` rows of ``calibrate_on``; predict every other
     row with a throughput (held-out models at every batch, calibration models below it)."""
-    start = prior or calibration_prior("gpu", "amp")
+    start = prior or calibration_prior("gpu", "float16")
     fit_rows = [r for r in rows if r.model in calibrate_on and r.batch_size == CALIBRATION_BATCH]
-    target, _ = calibrate("gpu-check", fit_rows, kind="gpu", dtype="amp", prior=start)
+    target, _ = calibrate("gpu-check", fit_rows, kind="gpu", dtype="float16", prior=start)
     checked = []
     for r in rows:
         if r.samples_per_sec is None or r in fit_rows:
             continue
-        features = features_of(r.model, r.size, dtype="amp")
+        features = op_features(r.model, r.size, dtype="float16")
         checked.append(
             Checked(
                 r.model,
                 r.batch_size,
                 r.samples_per_sec,
-                predict(target, features, r.batch_size).samples_per_sec,
-                predict(start, features, r.batch_size).samples_per_sec,
+                predict_features(target, features, r.batch_size).samples_per_sec,
+                predict_features(start, features, r.batch_size).samples_per_sec,
                 r.model not in calibrate_on,
             )
         )
@@ -238,7 +238,7 @@ def simulated_dtypes(model: str | torch.nn.Module, size: int = SIZE) -> list[tup
     """The simulated fp16 autocast of the meta trace of ``model``: per op, its key and whether
     its output is fp16."""
     with _simulated_outputs() as seen:
-        trace_features(model, size, dtype="amp")
+        trace_features(model, size, dtype="float16")
     return seen
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import re
 import statistics
 import sys
@@ -30,7 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from archcalc.core.ops import OP_CLASSES
+from archcalc.core.ops import FEATURE_CLASSES
+from archcalc.timing.predict.api import predict
 from archcalc.timing.predict.calibrate import (
     CPU_MODELS,
     calibrate,
@@ -39,21 +41,16 @@ from archcalc.timing.predict.calibrate import (
     measured_range,
     usable,
 )
-from archcalc.timing.predict.features import features_of, trace_features
+from archcalc.timing.predict.features import made_with, op_features, trace_features
 from archcalc.timing.predict.fit import Design, design, fit, predicted_log_sps
-from archcalc.timing.predict.model import op_times, predict
+from archcalc.timing.predict.model import op_seconds, predict_features
 from archcalc.timing.predict.tables import deployment_of, read_table
 from archcalc.timing.predict.targets import load_target, prior_for, save_target
 
 ROOT = Path(__file__).resolve().parents[1]
-#: timm's tables: ``../shared`` beside the repository, else the absolute shared path (a worktree).
-TABLES = next(
-    (
-        p / "reference" / "timm_benchmarks"
-        for p in (ROOT.parent / "shared", Path("/work/shared"))
-        if (p / "reference" / "timm_benchmarks").is_dir()
-    ),
-    ROOT.parent / "shared" / "reference" / "timm_benchmarks",
+#: timm's published tables (``ARCHCALC_TIMM_TABLES`` overrides, e.g. from a git worktree).
+TABLES = Path(
+    os.environ.get("ARCHCALC_TIMM_TABLES", ROOT.parent / "shared" / "reference" / "timm_benchmarks")
 )
 RESULTS = ROOT / "benchmarks" / "results" / "latency_prediction.txt"
 CPU_RESULTS = RESULTS.with_name("latency_prediction_cpu.txt")
@@ -61,30 +58,40 @@ CPU_RESULTS = RESULTS.with_name("latency_prediction_cpu.txt")
 CPU_TABLE = RESULTS.with_name("cpu_batch_check.csv")
 TRANSFER_RESULTS = RESULTS.with_name("latency_prediction_transfer.txt")
 SHIPPED = ROOT / "archcalc" / "data" / "targets"
+#: Where the tables come from: their path in timm's repository.
+REPOSITORY = "huggingface/pytorch-image-models"
 #: target name -> (table file, kind, dtype, description)
 DEVICES = {
-    "rtx4090": ("benchmark-infer-amp-nchw-pt291-cu128-4090.csv", "gpu", "amp", "RTX 4090"),
-    "rtx5090": ("benchmark-infer-amp-nchw-pt291-cu130-5090.csv", "gpu", "amp", "RTX 5090"),
-    "rtx3090": ("benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv", "gpu", "amp", "RTX 3090"),
+    "rtx4090": ("benchmark-infer-amp-nchw-pt291-cu128-4090.csv", "gpu", "float16", "RTX 4090"),
+    "rtx5090": ("benchmark-infer-amp-nchw-pt291-cu130-5090.csv", "gpu", "float16", "RTX 5090"),
+    "rtx3090": ("benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv", "gpu", "float16", "RTX 3090"),
     "i7-12700h": (
         "benchmark-infer-fp32-nchw-pt240-cpu-i7_12700h-dynamo.csv",
         "cpu",
-        "fp32",
+        "float32",
         "Core i7-12700H",
     ),
     "rtx5090-compiled": (
         "benchmark-infer-amp-nchw-pt291-cu130-5090-dynamo.csv",
         "gpu",
-        "amp",
+        "float16",
         "RTX 5090, torch.compile",
     ),
     "rtx3090-nhwc": (
         "benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv",
         "gpu",
-        "amp",
+        "float16",
         "RTX 3090, channels-last",
     ),
 }
+
+
+def reparameterized(file: str) -> bool:
+    """timm's PyTorch 2.9.1 tables timed RepVGG, MobileOne, FastViT... in their deploy form
+    (reparameterized), the 2.4.0 ones as built."""
+    return "pt291" in file
+
+
 #: Where each table's cross-validation folds start: another device's full fit (never the
 #: table's own, which has seen the held-out family).
 WARM_FROM = {
@@ -157,8 +164,8 @@ def load(name: str):
     """A table's usable rows, their design, and the frame of the same rows."""
     file = DEVICES[name][0]
     rows, _ = read_table(TABLES / file, need_throughput=True)
-    kind, dtype = DEVICES[name][1:3]
-    use = usable(rows, dtype=prior_for(kind, dtype).features_dtype, trace=False)
+    dtype = DEVICES[name][2]
+    use = usable(rows, dtype=dtype, reparameterize=reparameterized(file), trace=False)
     frame = pd.DataFrame([r.raw for r in use.rows])
     for col in ("infer_samples_per_sec", "infer_gmacs", "infer_macts"):
         frame[col] = pd.to_numeric(frame[col])
@@ -203,7 +210,7 @@ def main() -> None:
         return
     if args.transfer:
         _rows, _use, d, _frame = load("i7-12700h")
-        cpu_transfer(lines, d, fit(d, prior_for("cpu", "fp32")))
+        cpu_transfer(lines, d, fit(d, prior_for("cpu", "float32")))
         TRANSFER_RESULTS.write_text("\n".join(lines) + "\n")
         return
     full: dict[str, np.ndarray] = {}
@@ -328,12 +335,14 @@ def main() -> None:
     for fam, ratio in worst.items():
         row = frame[frame["family"] == fam].iloc[0]
         model, size, batch = row["model"], int(row["infer_img_size"]), int(row["infer_batch_size"])
-        feats = features_of(model, size, dtype=target.features_dtype)
-        p = predict(target, feats, batch)
-        compute, memory, overhead = op_times(target, feats, batch)
-        per_op = np.hypot(compute, memory) + overhead
+        fused = reparameterized(DEVICES[shown][0])
+        features = op_features(model, size, dtype=target.dtype, reparameterize=fused)
+        p = predict_features(target, features, batch)
+        feats = features.rows
+        columns = (feats[:, 0].astype(int), *feats[:, 1:5].T)
+        per_op = op_seconds(target.constants(), *columns, batch, target.bytes_scale).total
         shares = {
-            c: per_op[feats[:, 0] == i].sum() / per_op.sum() for i, c in enumerate(OP_CLASSES)
+            c: per_op[feats[:, 0] == i].sum() / per_op.sum() for i, c in enumerate(FEATURE_CLASSES)
         }
         top = ", ".join(f"{c} {v:.0%}" for c, v in sorted(shares.items(), key=lambda x: -x[1])[:4])
         kernels = int(feats[:, 4].sum())
@@ -372,7 +381,7 @@ def main() -> None:
         out(lines, f"fit of {name} ({d.rows} rows, features shipped): {seconds:.1f} s")
     start = time.perf_counter()
     rows, _ = read_table(TABLES / DEVICES["rtx4090"][0], need_throughput=True)
-    calibrate("check", rows, kind="gpu", dtype="amp", trace=False)
+    calibrate("check", rows, kind="gpu", dtype="float16", reparameterize=True, trace=False)
     out(
         lines,
         f"calibrate --from rtx4090 table ({len(rows)} rows) end to end: "
@@ -392,8 +401,11 @@ def save_shipped_targets(loaded: dict, full: dict, lofo: dict) -> None:
         file = DEVICES[name][0]
         deployment = deployment_of(file)
         source = {
-            "file": f"shared/reference/timm_benchmarks/{file}",
+            "repository": REPOSITORY,
+            "file": f"results/{file}",
             "file_date": "2026-01-06" if "pt291" in file else "timm snapshot aa4b5850c154",
+            "reparameterized": reparameterized(file),
+            "features": made_with(),
             "rows_used": d.rows,
             "calibrated": datetime.date.today().isoformat(),
         }
@@ -441,7 +453,7 @@ def cpu_check(lines: list[str]) -> None:
         timing = report.rows[0].timing
         if timing is None:
             continue
-        p = predict(target, features_of(model, 224), 1)
+        p = predict(model, 224, target=target, batch_size=1)
         pred.append(p.samples_per_sec)
         meas.append(timing.images_per_s)
         names.append(model)
@@ -504,12 +516,12 @@ def cpu_transfer(lines: list[str], i7: Design, i7_fit: np.ndarray) -> None:
     generic prior), and this machine's table on 30 rows from the i7's full fit; each predicts
     the rest of its table."""
     rows, _ = read_table(CPU_TABLE, need_throughput=True)
-    use = usable(rows, dtype="fp32")
+    use = usable(rows, dtype="float32")
     here = design(use.samples())
     if here.rows < 40:
         out(lines, f"\n## (g) skipped: {CPU_TABLE.name} has {here.rows} rows (30 + at least 10)")
         return
-    generic = prior_for("cpu", "fp32")
+    generic = prior_for("cpu", "float32")
     this_cpu = generic.with_vector(fit(here, generic, prior_weight=3e-2))
     out(
         lines,

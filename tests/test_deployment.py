@@ -14,7 +14,8 @@ from archcalc.cli import main
 from archcalc.core.ops import OP_CLASSES
 from archcalc.errors import InvalidArgumentError
 from archcalc.report.prediction import predicted_label
-from archcalc.timing.predict.model import DeviceProfile, predict
+from archcalc.timing.predict.features import Features
+from archcalc.timing.predict.model import DeviceProfile, predict_features
 from archcalc.timing.predict.tables import deployment_of
 from archcalc.timing.predict.targets import (
     calibration_prior,
@@ -38,7 +39,7 @@ def device(**changes: object) -> DeviceProfile:
     base = DeviceProfile(
         name="t",
         kind="gpu",
-        dtype="amp",
+        dtype="float16",
         bytes_scale=1.0,
         rate=dict.fromkeys(OP_CLASSES[:4], 1e12),
         bandwidth=dict.fromkeys(OP_CLASSES, 1e9),
@@ -65,22 +66,24 @@ def test_deployment_from_timm_file_names(name: str, expected: tuple[object, ...]
 
 
 def test_band_only_where_the_error_was_measured() -> None:
-    features = np.array([[CONV, 1e9, 1e6, 1e6, 1]])
+    features = Features(np.array([[CONV, 1e9, 1e6, 1e6, 1]]))
     band = "±8 % median, ±24 % P90 (leave-one-family-out)"
-    assert predict(device(), features, 256, size=(224, 224)).error_band == band
-    assert predict(device(), features, 1024).error_band == band  # size unknown: batch decides
-    assert predict(device(), features, 1, size=(224, 224)).error_band == (
+    assert predict_features(device(), features, 256, size=(224, 224)).error_band == band
+    assert (
+        predict_features(device(), features, 1024).error_band == band
+    )  # size unknown: batch decides
+    assert predict_features(device(), features, 1, size=(224, 224)).error_band == (
         "not validated for this target at batch 1 (measured at batch 256-1024)"
     )
-    assert predict(device(), features, 512, size=(640, 480)).error_band == (
+    assert predict_features(device(), features, 512, size=(640, 480)).error_band == (
         "not validated for this target at 640x480 (measured at 160-512 px)"
     )
     one = device(error={**MEASURED, "batch_sizes": [1, 1]})
     assert one.band_at(8) == "not validated for this target at batch 8 (measured at batch 1)"
     older = device(error={"median_pct": 8.0, "p90_pct": 24.0, "method": "in-sample"})
     assert older.band_at(1) == "±8 % median, ±24 % P90 (in-sample)"  # no range recorded
-    assert predicted_label("t", "amp", 1, device().band_at(1)) == (
-        "PREDICTED, not measured: t (amp), batch 1, error not validated for this target at "
+    assert predicted_label("t", "float16", 1, device().band_at(1)) == (
+        "PREDICTED, not measured: t (float16), batch 1, error not validated for this target at "
         "batch 1 (measured at batch 256-1024)"
     )
 
@@ -109,14 +112,14 @@ def test_deployment_round_trips_and_bad_layout_is_refused(tmp_path: Path) -> Non
 
 
 def test_calibration_starts_from_the_matching_deployment() -> None:
-    assert calibration_prior("gpu", "amp").name == "rtx4090"
-    assert calibration_prior("gpu", "amp", compiled=True).name == "rtx5090-compiled"
-    assert calibration_prior("gpu", "amp", layout="channels_last").name == "rtx3090-nhwc"
+    assert calibration_prior("gpu", "float16").name == "rtx4090"
+    assert calibration_prior("gpu", "bfloat16", compiled=True).name == "rtx5090-compiled"
+    assert calibration_prior("gpu", "float16", layout="channels_last").name == "rtx3090-nhwc"
     # compiled and channels-last: none ships both; one of the two matching ones, by preference
-    both = calibration_prior("gpu", "amp", compiled=True, layout="channels_last")
+    both = calibration_prior("gpu", "float16", compiled=True, layout="channels_last")
     assert both.name == "rtx5090-compiled"
-    assert calibration_prior("cpu", "fp32").name == "i7-12700h"  # compiled, the only CPU one
-    assert calibration_prior("gpu", "fp32").name == "generic-gpu"
+    assert calibration_prior("cpu", "float32").name == "i7-12700h"  # compiled, the only CPU one
+    assert calibration_prior("gpu", "float32").name == "generic-gpu"
 
 
 def test_calibrate_reads_the_deployment_from_the_file_name(tmp_path: Path) -> None:
@@ -127,7 +130,7 @@ def test_calibrate_reads_the_deployment_from_the_file_name(tmp_path: Path) -> No
     out = tmp_path / "l4.json"
     result = CliRunner().invoke(main, ["calibrate", "l4", "--from", str(table), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "amp, eager, channels_last, torch 2.4.0, started from rtx3090-nhwc" in result.output
+    assert "float16, eager, channels_last, torch 2.4.0, started from rtx3090-nhwc" in result.output
     target = load_target(str(out))
     assert (target.compiled, target.layout, target.torch_version) == (
         False,

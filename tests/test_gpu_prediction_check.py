@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from archcalc.core.ops import OP_CLASSES
-from archcalc.timing.predict.features import features_of
-from archcalc.timing.predict.model import DeviceProfile, predict
+from archcalc.timing.predict.features import op_features
+from archcalc.timing.predict.model import DeviceProfile, predict_features
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import gpu_prediction_check as check
@@ -27,7 +27,7 @@ HELD_OUT = ("resnet34", "vit_tiny_patch16_224")
 TOY = DeviceProfile(
     name="toy",
     kind="gpu",
-    dtype="amp",
+    dtype="float16",
     bytes_scale=1.0,
     rate=dict.fromkeys(OP_CLASSES[:4], 5e13),
     bandwidth=dict.fromkeys(OP_CLASSES, 5e11),
@@ -38,7 +38,8 @@ TOY = DeviceProfile(
 
 def twice_the_toy(model: str, batch: int, size: int) -> float:
     """A fake GPU exactly twice as fast as TOY at everything."""
-    return 2 * predict(TOY, features_of(model, size, dtype="amp"), batch).samples_per_sec
+    features = op_features(model, size, dtype="float16")
+    return 2 * predict_features(TOY, features, batch).samples_per_sec
 
 
 def test_calibrate_and_predict_with_a_fake_timer() -> None:

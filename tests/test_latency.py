@@ -6,6 +6,7 @@ Every byte and MAC count below is computed by hand from the module's shapes (fp3
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +16,28 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
 
+import archcalc
 from archcalc.cli import main
 from archcalc.core.count import count_forward
-from archcalc.core.ops import OP_CLASSES, OpCost, recording
-from archcalc.errors import InvalidArgumentError
+from archcalc.core.ops import OP_CLASSES, OpCost, classify, recording
+from archcalc.errors import DataVersionWarning, InvalidArgumentError
 from archcalc.timing.predict.calibrate import calibrate
-from archcalc.timing.predict.features import compact
+from archcalc.timing.predict.features import (
+    FEATURE_VERSION,
+    Features,
+    compact,
+    load_shipped,
+    save_shipped,
+)
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
-from archcalc.timing.predict.model import DeviceProfile, predict
+from archcalc.timing.predict.model import DeviceProfile, Prediction, predict_features
 from archcalc.timing.predict.tables import Measured, read_table
 from archcalc.timing.predict.targets import load_target, save_target, target_to_dict
 
 
-def ops_of(fn, module: nn.Module | None = None, dtype: str = "fp32") -> list[OpCost]:
+def ops_of(fn, module: nn.Module | None = None, dtype: str = "float32") -> list[OpCost]:
     """The recorded ops of ``fn()`` counted as profile() counts (module tensors = weights), as
-    ``dtype`` runs them (``amp``: simulated fp16 autocast)."""
+    ``dtype`` runs them (``float16``: simulated autocast)."""
     tensors = [] if module is None else [*module.parameters(), *module.buffers()]
     skip = {t.untyped_storage()._cdata for t in tensors}
     with torch.no_grad(), recording() as log, count_forward("core", skip):
@@ -130,13 +138,15 @@ def test_ops_on_weights_alone_are_constant() -> None:
     assert (matmul.constant, matmul.macs, matmul.weight_bytes) == (True, 40, 42 * 4)
     # the add reads 20 activations and the 20 constant floats, writes 20
     assert (add.constant, add.activation_bytes, add.weight_bytes) == (False, 40 * 4, 20 * 4)
-    rows = compact([matmul, add])
+    rows = compact([matmul, add]).rows
     assert rows[0].tolist() == [OP_CLASSES.index("matmul"), 0, 0, 42 * 4, 1]
 
 
 def amp_ops_of(fn, module: nn.Module) -> list[tuple[str, str, int, int]]:
     """``(op, class, activation bytes, weight bytes)`` of each kernel under simulated autocast."""
-    return [(o.op, o.cls, o.activation_bytes, o.weight_bytes) for o in ops_of(fn, module, "amp")]
+    return [
+        (o.op, o.cls, o.activation_bytes, o.weight_bytes) for o in ops_of(fn, module, "float16")
+    ]
 
 
 def test_autocast_bytes_and_casts_by_hand() -> None:
@@ -173,11 +183,14 @@ def test_autocast_batch_norm_keeps_fp16() -> None:
     assert relu == ("relu", "elementwise", 2 * 8 * 2, 0)
 
 
-def test_compact_merges_identical_ops_per_image() -> None:
+def test_compact_merges_identical_ops() -> None:
     a = OpCost("addmm", "matmul", 100, 40, 8)
-    rows = compact([a, a, OpCost("relu", "elementwise", 0, 16, 0)], batch_size=2)
+    features = compact([a, a, OpCost("relu", "elementwise", 0, 16, 0)])
     matmul = OP_CLASSES.index("matmul")
-    assert rows.tolist() == [[matmul, 50, 20, 8, 2], [OP_CLASSES.index("elementwise"), 0, 8, 0, 1]]
+    assert features.rows.tolist() == [[matmul, 100, 40, 8, 2], [matmul + 3, 0, 16, 0, 1]]
+    assert features.labels == ("#0 addmm", "#2 relu")  # each row's first run in the trace
+    # float32 precision, as the shipped file keeps them: 2**24 + 1 MACs round to 2**24
+    assert compact([OpCost("mm", "matmul", 2**24 + 1, 0, 0)]).rows[0, 1] == 2**24
 
 
 def device(**changes: float) -> DeviceProfile:
@@ -185,7 +198,7 @@ def device(**changes: float) -> DeviceProfile:
     base = DeviceProfile(
         name="t",
         kind="gpu",
-        dtype="fp32",
+        dtype="float32",
         bytes_scale=1.0,
         rate=dict.fromkeys(OP_CLASSES[:4], 1e12),
         bandwidth=dict.fromkeys(OP_CLASSES, 1e9),
@@ -196,6 +209,11 @@ def device(**changes: float) -> DeviceProfile:
 
 
 CONV = OP_CLASSES.index("conv")
+
+
+def predict(target: DeviceProfile, rows: np.ndarray, batch_size: int) -> Prediction:
+    """``predict_features`` of bare feature rows."""
+    return predict_features(target, Features(rows), batch_size)
 
 
 def test_predict_by_hand() -> None:
@@ -270,9 +288,9 @@ def test_target_round_trip_and_bad_files(tmp_path: Path) -> None:
 def test_calibration_starts_from_a_shipped_device_of_its_kind() -> None:
     from archcalc.timing.predict.targets import calibration_prior
 
-    assert calibration_prior("gpu", "amp") == load_target("rtx4090")
-    assert calibration_prior("cpu", "fp32") == load_target("i7-12700h")
-    assert calibration_prior("gpu", "fp32").name == "generic-gpu"  # none shipped
+    assert calibration_prior("gpu", "float16") == load_target("rtx4090")
+    assert calibration_prior("cpu", "float32") == load_target("i7-12700h")
+    assert calibration_prior("gpu", "float32").name == "generic-gpu"  # none shipped
 
 
 def test_unknown_target_lists_known_ones() -> None:
@@ -284,7 +302,7 @@ def test_calibrate_skips_and_refuses_under_ten_rows() -> None:
     rows = [Measured("resnet18", 224, 1, 100.0, {}) for _ in range(3)]
     rows += [Measured("no_such_model", 224, 1, 10.0, {}), Measured("resnet18", 224, 1, None, {})]
     with pytest.raises(InvalidArgumentError, match=r"only 3 usable rows \(1 .*, 1 without"):
-        calibrate("x", rows, kind="cpu", dtype="fp32")
+        calibrate("x", rows, kind="cpu", dtype="float32")
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -361,7 +379,7 @@ def test_predict_cli_adds_two_columns(tmp_path: Path) -> None:
 
 
 def test_batch_must_be_positive(tmp_path: Path) -> None:
-    from archcalc.timing.predict.model import predicted_timer
+    from archcalc.timing.predict.api import predicted_timer
 
     target = str(save_target(device(), tmp_path / "toy.json"))
     args = ["inspect", "resnet18", "--res", "64", "--target", target, "--batch-size", "0"]
@@ -371,3 +389,104 @@ def test_batch_must_be_positive(tmp_path: Path) -> None:
         predicted_timer(device(), 0)
     features = np.array([[CONV, 1e9, 1e6, 1e6, 1]])
     assert predict(device(), features, 1).to_dict()["predicted"] is True
+
+
+def test_public_predict_of_a_module_by_hand() -> None:
+    """``archcalc.predict`` on an nn.Module: a 3x3 conv (3 -> 8) and a ReLU at 32x32, float32,
+    batch 4, on the round device."""
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+    p = archcalc.predict(net, 32, target=device(), batch_size=4)
+    # conv: 4 x 1,024 cells x 8 x 27 MACs at 1e12/s; 3 + 8 planes of 1,024 floats per image,
+    # 216 + 8 weights, at 1e9 B/s; ReLU: reads and writes 8 planes; 10 us per kernel, 1 ms fixed
+    conv = math.hypot(4 * 1024 * 8 * 27 / 1e12, (4 * 11 * 1024 * 4 + 224 * 4) / 1e9)
+    relu = 4 * 2 * 8 * 1024 * 4 / 1e9
+    assert p.latency_ms == pytest.approx((conv + relu + 2e-5 + 1e-3) * 1e3, rel=1e-6)
+    assert [op.cls for op in p.top_ops] == ["elementwise", "conv"]
+    assert p.top_ops[1].op == "#0 convolution"
+
+
+def test_an_op_no_class_fits_is_unknown_and_counted() -> None:
+    """An op archcalc has no class for (a custom op without a formula) is ``unknown``, priced
+    as elementwise (by its bytes) and counted on the prediction, never silently elementwise."""
+    from tests.test_formulas import mixer
+
+    p = archcalc.predict(mixer(), 16, target=device(), batch_size=1)
+    (op,) = p.top_ops
+    # reads 3 x 256 floats and 8 x 3 weights, writes 8 x 256 floats; no MACs counted
+    assert (op.cls, op.macs, op.bytes) == ("unknown", 0, (11 * 256 + 24) * 4)
+    assert p.unknown_ops == 1
+    assert p.latency_ms == pytest.approx(((11 * 256 + 24) * 4 / 1e9 + 1e-5 + 1e-3) * 1e3)
+
+
+def test_counted_macs_are_never_dropped() -> None:
+    """An op the Counter gives MACs is priced at a compute rate whatever its name: a custom op
+    with a registered formula, ``mv`` with a formula of yours, ``_scaled_mm``."""
+    from tests.test_formulas import MIX_MACS, mix, mix_macs, mixer
+
+    with archcalc.use_formulas({mix: mix_macs}):
+        p = archcalc.predict(mixer(), 16, target=device(), batch_size=1)
+    (op,) = p.top_ops
+    assert (op.cls, op.macs) == ("matmul", MIX_MACS)  # 8 x 3 x 16 x 16
+    assert p.unknown_ops == 0
+
+    def mv_macs(a_shape, x_shape, *, out_shape=None) -> int:
+        return a_shape[0] * a_shape[1]
+
+    a, x = torch.randn(5, 7), torch.randn(7)
+    with archcalc.use_formulas({torch.ops.aten.mv: mv_macs}):
+        (mv,) = ops_of(lambda: torch.mv(a, x))
+    assert (mv.cls, mv.macs) == ("matmul", 35)  # 5 x 7
+    assert classify(torch.ops.aten._scaled_mm.default, (), 6) == "matmul"
+    # any op given MACs is a compute class, even one whose name says elementwise
+    assert classify(torch.ops.aten.add.Tensor, (), 1) == "matmul"
+    assert classify(torch.ops.aten.add.Tensor, ()) == "elementwise"
+
+
+def test_classes_of_untagged_ops() -> None:
+    """torch's ``pointwise`` tag, named activations torch does not tag, resizes as movement,
+    and the splits that are views."""
+    aten = torch.ops.aten
+    assert classify(aten.hardswish.default, ()) == "elementwise"  # not tagged pointwise
+    assert classify(aten.upsample_bilinear2d.default, ()) == "movement"
+    assert classify(aten.unsafe_split.Tensor, ()) is None
+    assert classify(aten.as_strided_.default, ()) is None  # an in-place view
+    assert classify(aten.nonzero.default, ()) == "unknown"
+
+
+def test_public_targets_and_calibrate(tmp_path: Path) -> None:
+    """``archcalc.targets()`` lists the shipped ones; ``archcalc.calibrate`` fits a table
+    (kind and dtype guessed from timm's file name: amp is float16) from the shipped prior."""
+    assert {"rtx4090", "rtx5090", "rtx3090", "i7-12700h"} <= set(archcalc.targets())
+    assert archcalc.load_target("rtx4090") == archcalc.targets()["rtx4090"]
+    truth = load_target("rtx4090")
+    table = tmp_path / "benchmark-infer-amp-nchw-pt291-cu128-mine.csv"
+    lines = ["model,infer_img_size,infer_batch_size,infer_samples_per_sec"]
+    for model in ("resnet18", "resnet50", "convnext_atto", "vit_tiny_patch16_224"):
+        for size in (160, 224, 288):
+            sps = archcalc.predict(model, size, target=truth, batch_size=256).samples_per_sec
+            lines.append(f"{model},{size},256,{sps}")
+    table.write_text("\n".join(lines) + "\n")
+    fitted = archcalc.calibrate(table, name="mine")
+    assert (fitted.name, fitted.kind, fitted.dtype) == ("mine", "gpu", "float16")
+    assert fitted.error["median_pct"] < 1  # rows the prior predicts exactly stay exact
+    assert fitted.source["features"]["feature_version"] == FEATURE_VERSION
+
+
+def test_version_mismatch_warns_once_and_never_silently_retraces(tmp_path: Path) -> None:
+    shipped = tmp_path / "old.npz"
+    save_shipped({"resnet18@8x8": compact([OpCost("relu", "elementwise", 0, 4, 0)])}, shipped, [])
+    data = dict(np.load(shipped))
+    meta = json.loads(bytes(data["meta"]).decode())
+    data["meta"] = np.frombuffer(json.dumps({**meta, "feature_version": 1}).encode(), np.uint8)
+    np.savez(shipped, **data)
+    with pytest.warns(DataVersionWarning, match=r"feature version 1.*not used") as caught:
+        assert load_shipped(str(shipped)).features == {}
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    other = tmp_path / "other.json"
+    saved = target_to_dict(device(name="other"))
+    saved["source"] = {
+        "features": {"feature_version": FEATURE_VERSION, "torch": "1.0", "timm": "0"}
+    }
+    other.write_text(json.dumps(saved))
+    with pytest.warns(DataVersionWarning, match=r"target other: made with .* torch 1\.0"):
+        load_target(str(other))

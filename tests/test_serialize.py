@@ -228,20 +228,17 @@ def test_real_profile_and_sweep_lines_validate(resnet18_64: Profile) -> None:
         _valid({**failed, "status": "ok"}, "sweep_line")
 
 
-def test_sweep_target_line_carries_the_prediction_of_its_own_trace(tmp_path: Path) -> None:
+def test_sweep_target_line_carries_the_prediction(tmp_path: Path) -> None:
     from archcalc.report.rows import to_row
     from archcalc.sweep.run import ModelTask, SweepSettings, profile_task
-    from archcalc.timing.predict.features import compact, trace_features
-    from archcalc.timing.predict.model import predict
+    from archcalc.timing.predict.api import predict
     from archcalc.timing.predict.targets import load_target
 
     target = load_target("rtx4090")
     task = ModelTask("resnet18", ((64, 64),), SweepSettings(batch_size=4, target=target))
     (line,) = profile_task(task)
     _valid(json.loads(json.dumps(line)), "sweep_line")
-    # a trace of its own at the same batch, the target's (autocast) ops
-    _, ops = trace_features("resnet18", 64, batch_size=4, dtype=target.features_dtype)
-    alone = predict(target, compact(ops, 4), 4)
+    alone = predict("resnet18", 64, target=target, batch_size=4)  # what every command says
     p = line["prediction"]
     assert (p["predicted"], p["target"], p["batch_size"]) == (True, "rtx4090", 4)
     assert p["latency_ms"] == alone.latency_ms

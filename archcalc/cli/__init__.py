@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from typing import Any
 
 import click
 
 from archcalc import __version__
-from archcalc.errors import ArchcalcError
+from archcalc.errors import ArchcalcError, DataVersionWarning
 
 __all__ = ["main"]
 
@@ -62,7 +63,9 @@ class _Group(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
         try:
-            code = super().main(argv, prog_name or "archcalc", standalone_mode=False, **extra)
+            with warnings.catch_warnings():  # restores Python's own display afterwards
+                warnings.showwarning = _show_warning
+                code = super().main(argv, prog_name or "archcalc", standalone_mode=False, **extra)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
         except click.Abort:
@@ -90,6 +93,15 @@ def _help_hint(error: click.ClickException) -> str:
     if ctx is None:
         return ""
     return f" (see '{ctx.command_path} --help')"
+
+
+def _show_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    """archcalc's own warnings (``DataVersionWarning``) as one line on stderr; others as
+    Python shows them."""
+    if issubclass(category, DataVersionWarning):
+        click.echo(f"archcalc: warning: {' '.join(str(message).split())}", err=True)
+        return
+    sys.stderr.write(warnings.formatwarning(message, category, *args[:2]))
 
 
 def _fail(message: str, code: int) -> None:

@@ -212,7 +212,7 @@ def _predictions(
     per-op costs; the cached profile holds none)."""
     if target is None:
         return []
-    from archcalc.timing.predict.model import predict_sizes
+    from archcalc.timing.predict.api import predict_sizes
 
     return predict_sizes(model, sizes, target, batch_size, reparameterize=reparameterize, **options)
 

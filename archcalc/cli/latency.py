@@ -57,7 +57,9 @@ def targets_command(fmt: str) -> None:
         return
     rows = []
     for name, (where, d) in known.items():
+        repository = d.source.get("repository")
         src = d.source.get("file") or d.source.get("measured") or "-"
+        src = f"{src} ({repository})" if repository else src
         err = d.error
         error = (
             f"{err['median_pct']:.1f} % / {err['p90_pct']:.1f} % ({err.get('method', '?')})"
@@ -77,7 +79,17 @@ def targets_command(fmt: str) -> None:
 @click.option("--from", "source", type=click.Path(path_type=Path), help="Measured table (CSV).")
 @click.option("--device", type=click.Choice(["cpu"]), help="Measure this machine's CPU instead.")
 @click.option("--kind", type=click.Choice(["gpu", "cpu"]), default=None, help="[default: guess]")
-@click.option("--dtype", type=click.Choice(["amp", "fp32"]), default=None, help="[default: guess]")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16"]),
+    default=None,
+    help="Half precisions ran under autocast (timm's amp: float16). [default: guess]",
+)
+@click.option(
+    "--reparameterize",
+    is_flag=True,
+    help="The table was measured on deploy forms (timm's reparameterize_model).",
+)
 @click.option(
     "--compiled/--eager",
     default=None,
@@ -99,6 +111,7 @@ def calibrate_command(
     device: str | None,
     kind: str | None,
     dtype: str | None,
+    reparameterize: bool,
     compiled: bool | None,
     layout: str | None,
     torch_version: str | None,
@@ -112,8 +125,13 @@ def calibrate_command(
     compilation, layout and torch version are read from timm's file names (amp/fp32,
     nchw/nhwc, pt291, -dynamo) unless given; the fit starts from the shipped target that
     matches them best."""
-    from archcalc.timing.predict.calibrate import calibrate, calibrate_cpu, default_source
-    from archcalc.timing.predict.tables import deployment_of, read_table
+    from archcalc.timing.predict.calibrate import (
+        calibrate,
+        calibrate_cpu,
+        default_source,
+        guess_settings,
+    )
+    from archcalc.timing.predict.tables import read_table
     from archcalc.timing.predict.targets import save_target
 
     if source is not None and device is not None:
@@ -121,26 +139,23 @@ def calibrate_command(
     if device == "cpu":
         if threads is not None and threads <= 0:
             raise InvalidArgumentError(f"--threads must be positive, not {threads}")
-        if compiled or layout not in (None, "nchw") or kind == "gpu" or dtype == "amp":
+        if (
+            compiled
+            or layout not in (None, "nchw")
+            or kind == "gpu"
+            or dtype not in (None, "float32")
+        ):
             raise InvalidArgumentError("--device cpu measures eager fp32 NCHW on this CPU")
         fitted, use = calibrate_cpu(name or "cpu", seconds=seconds, threads=threads)
     elif source is not None:
         if name is None:
             raise InvalidArgumentError("calibrate --from needs a NAME for the new target")
         rows, _ = read_table(source, need_throughput=True)
-        named = deployment_of(source.name)
-        kind = kind or named.kind or "gpu"
-        dtype = dtype or named.dtype or ("fp32" if kind == "cpu" else "amp")
-        fitted, use = calibrate(
-            name,
-            rows,
-            kind=kind,
-            dtype=dtype,
-            compiled=named.compiled or False if compiled is None else compiled,
-            layout=layout or named.layout or "nchw",
-            torch_version=torch_version or named.torch_version or "",
-            source=default_source(source),
+        settings = guess_settings(
+            source, kind, dtype, compiled=compiled, layout=layout, torch_version=torch_version
         )
+        options = {"reparameterize": reparameterize, "source": default_source(source)}
+        fitted, use = calibrate(name, rows, **settings, **options)
     else:
         raise InvalidArgumentError("calibrate needs exactly one of --from FILE.csv or --device cpu")
     path = save_target(fitted, out)
@@ -163,34 +178,41 @@ def _deployment(target: Any) -> str:
 @click.option("--target", required=True, metavar="NAME|FILE", help="Device profile.")
 @click.option("--from", "source", required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "table"]), default="csv")
-def predict_command(target: str, source: Path, fmt: str) -> None:
+@click.option(
+    "--reparameterize",
+    is_flag=True,
+    help="Predict deploy forms (timm's reparameterize_model: RepVGG, MobileOne, FastViT...).",
+)
+def predict_command(target: str, source: Path, fmt: str, reparameterize: bool) -> None:
     """Write the table FILE.csv (timm format: model, infer_img_size, infer_batch_size) back
     with two PREDICTED columns for --target: pred_samples_per_sec and pred_latency_ms (ms per
     batch). Rows whose model cannot be traced are left empty and counted on stderr."""
     from archcalc.errors import ArchcalcError
-    from archcalc.timing.predict.features import features_of
-    from archcalc.timing.predict.model import predict
+    from archcalc.timing.predict.api import predict
     from archcalc.timing.predict.tables import read_table, write_predicted
     from archcalc.timing.predict.targets import load_target
 
-    device = load_target(target)
+    profile = load_target(target)
     rows, columns = read_table(source, need_throughput=False)
     out: list[Any] = []
     failed = 0
     for row in rows:
         try:
-            features = features_of(row.model, row.size, dtype=device.features_dtype)
+            p = predict(
+                row.model,
+                row.size,
+                target=profile,
+                batch_size=row.batch_size,
+                reparameterize=reparameterize,
+            )
         except ArchcalcError:
-            features = None
-        if features is None or len(features) == 0:
             failed += 1
             out.append((row, None, None))
             continue
-        p = predict(device, features, row.batch_size, size=(row.size, row.size))
         out.append((row, p.samples_per_sec, p.latency_ms))
     click.echo(write_predicted(out, columns, fmt))
-    band = device.band
+    band = profile.band
     click.echo(
-        f"predicted on {device.name} ({device.dtype}), {band}; {failed} row(s) not predicted",
+        f"predicted on {profile.name} ({profile.dtype}), {band}; {failed} row(s) not predicted",
         err=True,
     )

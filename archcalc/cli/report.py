@@ -114,7 +114,7 @@ def report_command(
     _check_outputs(files, fmt, plots_dir, pareto_res, output=output, summary_json=summary_json)
     rows, skipped = _load(files, include_test)
     if target is not None:
-        from archcalc.timing.predict.model import annotate_rows
+        from archcalc.timing.predict.api import annotate_rows
 
         missed = annotate_rows(rows, target, batch_size)
         if missed:

@@ -76,7 +76,7 @@ def scale_command(
         )
     predictions = []
     if target is not None:
-        from archcalc.timing.predict.model import predict_sizes
+        from archcalc.timing.predict.api import predict_sizes
 
         sides = [p.side for p in result.points]
         options = {"in_chans": in_chans, "output_stride": output_stride}

@@ -245,7 +245,7 @@ def _predicted(
     if no_latency:
         raise InvalidArgumentError("--target predicts latency: drop --no-latency")
     from archcalc.report.prediction import predicted_label
-    from archcalc.timing.predict.model import predicted_timer
+    from archcalc.timing.predict.api import predicted_timer
 
     label = {
         "predicted": True,

@@ -5,7 +5,10 @@
 trace ``profile()`` runs, never from a second forward. Each op gets:
 
 * a class (``OP_CLASSES``): dense conv, depthwise/grouped conv, matmul/linear, attention
-  (fused SDPA), normalization, elementwise/activation, pooling/reduction, data movement;
+  (fused SDPA), normalization, elementwise/activation (torch's ``pointwise`` tag or a named
+  activation), pooling/reduction, data movement; an op none of them fits is ``unknown``
+  (``FEATURE_CLASSES``), never guessed; an op the Counter gives MACs (a ``register_formula``
+  op, ``_scaled_mm``, ``mv``) is always a compute class, so its MACs are priced;
 * its MACs (the same ``torch.utils.flop_counter`` formulas the Counter adds up);
 * the bytes it reads and writes at the trace's dtype, split into activation bytes (inputs and
   outputs that scale with the batch) and weight bytes (parameters and buffers, which do not).
@@ -34,9 +37,20 @@ import torch
 import torch.nn.functional as F
 from torch.multiprocessing.reductions import StorageWeakRef
 
-__all__ = ["OP_CLASSES", "OpCost", "OpLog", "classify", "current_log", "recording"]
+__all__ = [
+    "COMPUTE_CLASSES",
+    "FEATURE_CLASSES",
+    "OP_CLASSES",
+    "UNKNOWN",
+    "OpCost",
+    "OpLog",
+    "classify",
+    "current_log",
+    "recording",
+]
 
-#: The op classes, in the order their index is stored in the compact feature arrays.
+#: The op classes a device has constants for, in the order their index is stored in the
+#: compact feature arrays.
 OP_CLASSES = (
     "conv",
     "depthwise_conv",
@@ -49,8 +63,17 @@ OP_CLASSES = (
 )
 #: Classes whose time is bounded by MACs as well as by bytes.
 COMPUTE_CLASSES = OP_CLASSES[:4]
+#: The class of an op that no class of ``OP_CLASSES`` fits (priced as ``elementwise``).
+UNKNOWN = "unknown"
+#: Every class a recorded op can have; index ``len(OP_CLASSES)`` is ``UNKNOWN``.
+FEATURE_CLASSES = (*OP_CLASSES, UNKNOWN)
 
 _MATMUL = {"mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear", "_addmm_activation"}
+_MATMUL |= {"mv", "addmv", "dot", "vdot", "addr", "outer", "_scaled_mm", "_int_mm"}
+#: Pointwise ops torch does not tag ``pointwise`` (activations, comparisons, dropout).
+_ELEMENTWISE = {"hardswish", "hardswish_", "mish_", "gelu_", "prelu", "_prelu_kernel", "glu"}
+_ELEMENTWISE |= {"masked_fill_", "log_sigmoid_forward", "native_dropout", "dropout"}
+_ELEMENTWISE |= {"eq", "ne", "gt", "ge", "lt", "le", "remainder", "fmod", "copysign"}
 _NORM_WORDS = ("batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm")
 _REDUCTION_WORDS = ("pool", "softmax", "logsumexp", "cumsum", "topk", "sort")
 _REDUCTION = {"mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean"}
@@ -61,16 +84,25 @@ _MOVEMENT |= {"col2im", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "
 _MOVEMENT |= {"upsample_nearest2d", "_upsample_nearest_exact2d", "masked_scatter", "where"}
 _MOVEMENT |= {"reflection_pad2d", "replication_pad2d", "narrow_copy", "contiguous", "fill_"}
 _MOVEMENT |= {"zero_", "zeros_like", "ones_like", "full_like", "tril", "triu"}
+_MOVEMENT |= {"upsample_bilinear2d", "upsample_bicubic2d", "_upsample_bilinear2d_aa"}
+_MOVEMENT |= {
+    "_upsample_bicubic2d_aa",
+    "grid_sampler_2d",
+    "upsample_nearest1d",
+    "upsample_linear1d",
+}
 #: Ops that allocate or describe tensors without moving data: not kernels here.
 _SKIP = {"empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided", "detach"}
 _SKIP |= {"lift_fresh", "_unsafe_view", "alias", "set_", "resize_", "_local_scalar_dense"}
 _SKIP |= {"sym_size", "sym_stride", "sym_numel", "sym_storage_offset", "is_same_size"}
 _SKIP |= {"zeros", "ones", "full", "arange", "scalar_tensor", "_has_compatible_shallow_copy_type"}
+_SKIP |= {"unsafe_split", "unsafe_chunk", "unsafe_split_with_sizes"}  # views, not marked so
 
 
-def classify(func: Any, args: tuple[Any, ...]) -> str | None:
-    """The class of the aten op ``func`` called with ``args``; None for a non-kernel (a view,
-    an allocation, a size query).
+def classify(func: Any, args: tuple[Any, ...], macs: int = 0) -> str | None:
+    """The class of the aten op ``func`` called with ``args`` (``FEATURE_CLASSES``); None for
+    a non-kernel (a view, an allocation, a size query). An op with counted ``macs`` is a
+    compute class whatever its name (a custom op with a registered formula: ``matmul``).
 
     Example:
         >>> classify(torch.ops.aten.mm.default, ())
@@ -80,13 +112,16 @@ def classify(func: Any, args: tuple[Any, ...]) -> str | None:
     if cls == "conv":  # the one class that depends on the call: grouped or not
         groups = args[8] if len(args) > 8 else 1
         return "conv" if groups == 1 else "depthwise_conv"
+    if macs > 0 and cls not in COMPUTE_CLASSES:
+        return "matmul"
     return cls
 
 
 @functools.cache
 def _by_name(func: Any) -> str | None:
-    """The class an op's name (and view-ness) gives it, once per op (the trace's hot path)."""
-    if func.is_view:
+    """The class an op's name, tags and view-ness give it, once per op (the trace's hot
+    path)."""
+    if func.is_view or torch.Tag.inplace_view in func.tags:
         return None
     name = func._overloadpacket.__name__
     if name in _SKIP:
@@ -103,7 +138,9 @@ def _by_name(func: Any) -> str | None:
         return "reduction"
     if name in _MOVEMENT:
         return "movement"
-    return "elementwise"
+    if name in _ELEMENTWISE or torch.Tag.pointwise in func.tags:
+        return "elementwise"
+    return UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -199,12 +236,13 @@ class OpLog:
         return storage._cdata in self._weights or storage in self._derived
 
     def kernels(self, dtype: str) -> list[OpCost]:
-        """The ops as ``dtype`` runs them: ``amp`` (CUDA fp16 autocast) or the trace's own."""
-        return self.amp_ops if dtype == "amp" else self.ops
+        """The ops as ``dtype`` runs them: ``float16`` (CUDA float16 autocast) or the trace's
+        own (``float32``)."""
+        return self.amp_ops if dtype == "float16" else self.ops
 
     def add(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, macs: int):
         """Record one dispatched op with the MACs the Counter gave it."""
-        cls = classify(func, args)
+        cls = classify(func, args, macs)
         if cls is None:
             if not func.is_view:  # an allocation: a new fp32 tensor for autocast
                 self._amp.forget(out)

@@ -115,7 +115,7 @@ def search_backbones(
         training, gpu_memory, precision, epoch_images: as for ``suggest`` (GPU sizes also
             count each candidate's training-step MACs).
         timer: what gives an option's latency in seconds instead of measuring it (for
-            example ``archcalc.timing.predict.model.predicted_timer``: predicted on a target).
+            example ``archcalc.timing.predict.api.predicted_timer``: predicted on a target).
         latency_basis: what ``timer``'s latencies are, as the reasons and the table say it
             (for example ``PREDICTED, not measured: rtx4090 (amp), batch 64, error ...``).
 

@@ -37,10 +37,13 @@ def prediction_notes(predictions: Sequence[Prediction]) -> list[str]:
     for p in predictions:
         top = p.top_ops[0] if p.top_ops else None
         worst = f"; most expensive op {top.op} ({top.share:.0%})" if top else ""
+        unknown = ""
+        if p.unknown_ops:
+            unknown = f"; {p.unknown_ops} kernel run(s) of no known op class, priced as elementwise"
         notes.append(
             f"{predicted_label(p.target, p.dtype, p.batch_size, p.error_band)}; compute-bound "
             f"{p.compute_share:.0%}, memory-bound {p.memory_share:.0%}, kernel overhead "
-            f"{p.overhead_share:.0%}{worst}"
+            f"{p.overhead_share:.0%}{worst}{unknown}"
         )
     return notes
 

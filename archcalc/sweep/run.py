@@ -19,7 +19,6 @@ import fnmatch
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,8 +70,9 @@ class SweepSettings:
     in_chans: int = 3
     latency: bool = False
     device: str = "cpu"
-    #: A ``DeviceProfile``: each ok line also gets a PREDICTED ``prediction`` on it, from the
-    #: same trace (not part of a line's identity: a rerun keeps lines predicted for another).
+    #: A ``DeviceProfile``: each ok line also gets a PREDICTED ``prediction`` on it
+    #: (``archcalc.predict``; not part of a line's identity: a rerun keeps lines predicted for
+    #: another).
     target: Any = field(default=None, compare=False)
 
 
@@ -227,19 +227,18 @@ def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
         start = time.perf_counter()
         try:
             check_input_size(res, settings.batch_size, settings.in_chans)
-            with _recording(settings.target) as log:
-                ready = trace_model(
-                    task.model,
-                    res,
-                    batch_size=settings.batch_size,
-                    in_chans=settings.in_chans,
-                    convention=settings.convention,
-                    reuse=built,
-                )
+            ready = trace_model(
+                task.model,
+                res,
+                batch_size=settings.batch_size,
+                in_chans=settings.in_chans,
+                convention=settings.convention,
+                reuse=built,
+            )
             built = ready.built
             line = {**ready.profile.to_dict(), "status": "ok", "error": None}
-            if log is not None:
-                line["prediction"] = _prediction(log, settings, res)
+            if settings.target is not None:
+                line["prediction"] = _prediction(task.model, res, settings)
             if settings.latency:
                 line |= _latency(task.model, res, settings)
         except Exception as e:  # noqa: BLE001 - any failure of one size is that size's result
@@ -250,23 +249,13 @@ def profile_task(task: ModelTask) -> Iterator[dict[str, Any]]:
         yield line
 
 
-def _recording(target: Any) -> AbstractContextManager[Any]:
-    """Per-op recording of the trace when a target asks for a prediction, else nothing."""
-    if target is None:
-        return nullcontext()
-    from archcalc.core.ops import recording
+def _prediction(model: str, res: Pair, settings: SweepSettings) -> dict[str, Any]:
+    """The PREDICTED ``prediction`` object of one size on ``settings.target``
+    (``archcalc.predict``: the same answer as every other command gives)."""
+    from archcalc.timing.predict.api import predict
 
-    return recording()
-
-
-def _prediction(log: Any, settings: SweepSettings, res: Pair) -> dict[str, Any]:
-    """The PREDICTED ``prediction`` object of one traced size on ``settings.target``, from the
-    recorded ops of the target's dtype (``OpLog.kernels``)."""
-    from archcalc.timing.predict.features import compact
-    from archcalc.timing.predict.model import predict
-
-    features = compact(log.kernels(settings.target.features_dtype), settings.batch_size)
-    return predict(settings.target, features, settings.batch_size, size=res).to_dict()
+    target, batch, chans = settings.target, settings.batch_size, settings.in_chans
+    return predict(model, res, target=target, batch_size=batch, in_chans=chans).to_dict()
 
 
 def _latency(model: str, res: Pair, settings: SweepSettings) -> dict[str, Any]:

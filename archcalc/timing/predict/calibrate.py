@@ -13,16 +13,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from archcalc.errors import ArchcalcError, InvalidArgumentError
-from archcalc.timing.predict.features import features_of
+from archcalc.timing.predict.features import feature_dtype, made_with, op_features
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
 from archcalc.timing.predict.model import DeviceProfile
-from archcalc.timing.predict.tables import Measured
-from archcalc.timing.predict.targets import LAYOUTS, calibration_prior, prior_for
+from archcalc.timing.predict.tables import Measured, deployment_of
+from archcalc.timing.predict.targets import DTYPE_NAMES, LAYOUTS, calibration_prior, prior_for
 
 __all__ = [
     "CPU_MODELS",
@@ -30,7 +31,9 @@ __all__ = [
     "Usable",
     "calibrate",
     "calibrate_cpu",
+    "default_source",
     "errors",
+    "guess_settings",
     "measured_range",
     "usable",
 ]
@@ -70,23 +73,32 @@ class Usable:
         ]
 
 
-def usable(rows: Sequence[Measured], *, dtype: str = "fp32", trace: bool = True) -> Usable:
+def usable(
+    rows: Sequence[Measured],
+    *,
+    dtype: str = "float32",
+    reparameterize: bool = False,
+    trace: bool = True,
+) -> Usable:
     """Keep the rows with a positive throughput and a model that traces (or is stored); their
-    features of ``dtype`` (``fp32`` or ``amp``)."""
+    feature rows of ``dtype`` (``op_features``), reparameterized or not as the rows were
+    measured."""
     kept, feats, unknown, missing = [], [], 0, 0
     for row in rows:
         if row.samples_per_sec is None:
             missing += 1
             continue
         try:
-            f = features_of(row.model, row.size, dtype=dtype, trace=trace)
+            f = op_features(
+                row.model, row.size, dtype=dtype, reparameterize=reparameterize, trace=trace
+            )
         except ArchcalcError:
             f = None
         if f is None or len(f) == 0:
             unknown += 1
             continue
         kept.append(row)
-        feats.append(f)
+        feats.append(f.rows)
     return Usable(kept, feats, unknown, missing)
 
 
@@ -112,6 +124,7 @@ def calibrate(
     compiled: bool = False,
     layout: str = "nchw",
     torch_version: str = "",
+    reparameterize: bool = False,
     prior: DeviceProfile | None = None,
     source: dict[str, object] | None = None,
     trace: bool = True,
@@ -122,13 +135,17 @@ def calibrate(
         name: the target's name.
         rows: measured rows (``tables.read_table``).
         kind: ``gpu`` or ``cpu`` (picks the generic prior).
-        dtype: ``amp`` (fp16 autocast: its simulated bytes and casts) or ``fp32``.
+        dtype: ``float32``, or ``float16``/``bfloat16`` (autocast: its simulated bytes and
+            casts).
         compiled, layout, torch_version: the deployment the rows were measured under
             (``torch.compile``, ``nchw``/``channels_last``, torch version; ``""``: unknown).
+        reparameterize: the rows were measured on deploy forms (timm's
+            ``reparameterize_model``; timm's PyTorch 2.9.1 tables were).
         prior: the device the fit starts from and is pulled towards (default: the shipped
             target that matches kind, dtype, compilation and layout best,
             ``targets.calibration_prior``).
-        source: provenance stored in the profile (file, date...).
+        source: provenance stored in the profile (file, date...); the feature version, torch
+            and timm of the features are added (``source.features``).
         trace: trace models that are neither shipped nor cached (False: skip them).
 
     Returns:
@@ -139,13 +156,12 @@ def calibrate(
     """
     if kind not in ("gpu", "cpu"):
         raise InvalidArgumentError(f"kind must be gpu or cpu, not {kind!r}")
-    if dtype not in ("amp", "fp32"):
-        raise InvalidArgumentError(f"dtype must be amp or fp32, not {dtype!r}")
+    feature_dtype(dtype)  # a known dtype, or one line naming them
     if layout not in LAYOUTS:
         raise InvalidArgumentError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     start = prior or calibration_prior(kind, dtype, compiled=compiled, layout=layout)
     start = replace(start, kind=kind, dtype=dtype, bytes_scale=prior_for(kind, dtype).bytes_scale)
-    use = usable(rows, dtype=start.features_dtype, trace=trace)
+    use = usable(rows, dtype=dtype, reparameterize=reparameterize, trace=trace)
     if len(use.rows) < MIN_ROWS:
         raise InvalidArgumentError(
             f"only {len(use.rows)} usable rows ({use.unknown} of unknown or untraceable models, "
@@ -166,6 +182,8 @@ def calibrate(
     }
     provenance = {
         **(source or {}),
+        "reparameterized": reparameterize,
+        "features": made_with(),
         "rows_used": len(use.rows),
         "rows_skipped_unknown_model": use.unknown,
         "rows_skipped_no_throughput": use.no_throughput,
@@ -220,7 +238,34 @@ def calibrate_cpu(
         rows.append(Measured(model, 224, 1, sps, {**raw, "infer_samples_per_sec": str(sps)}))
     source = {"measured": "this machine's CPU, archcalc bench, batch 1, 224", "threads": threads}
     version = torch.__version__.split("+")[0]
-    return calibrate(name, rows, kind="cpu", dtype="fp32", torch_version=version, source=source)
+    return calibrate(name, rows, kind="cpu", dtype="float32", torch_version=version, source=source)
+
+
+def guess_settings(
+    path: Path,
+    kind: str | None = None,
+    dtype: str | None = None,
+    *,
+    compiled: bool | None = None,
+    layout: str | None = None,
+    torch_version: str | None = None,
+) -> dict[str, Any]:
+    """How a table was measured, as ``calibrate``'s keywords (``kind``, ``dtype``,
+    ``compiled``, ``layout``, ``torch_version``): as given, else from timm's file name
+    (``tables.deployment_of``: ``cpu``, ``amp`` = float16 autocast, ``fp32``, ``nhwc``,
+    ``-dynamo``, ``pt291``), else a GPU, float16 (float32 on a CPU), eager, NCHW, torch unknown."""
+    named = deployment_of(path.name)
+    kind = kind or named.kind or "gpu"
+    dtype = (
+        dtype or DTYPE_NAMES.get(named.dtype or "") or ("float32" if kind == "cpu" else "float16")
+    )
+    return {
+        "kind": kind,
+        "dtype": dtype,
+        "compiled": bool(named.compiled) if compiled is None else compiled,
+        "layout": layout or named.layout or "nchw",
+        "torch_version": torch_version or named.torch_version or "",
+    }
 
 
 def default_source(path: Path) -> dict[str, object]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from archcalc.timing.predict.model import N_CLASSES, N_COMPUTE, DeviceProfile
+from archcalc.timing.predict.model import DeviceProfile, op_seconds
 
 __all__ = ["Design", "design", "fit", "predicted_log_sps"]
 
@@ -46,7 +46,7 @@ class Design:
 
 
 def design(samples: Sequence[tuple[np.ndarray, int, float]]) -> Design:
-    """The design of ``(features, batch_size, measured samples/s)`` rows."""
+    """The design of ``(feature rows, batch_size, measured samples/s)`` rows."""
     feats = np.concatenate([f for f, _, _ in samples])
     row = np.concatenate([np.full(len(f), i) for i, (f, _, _) in enumerate(samples)])
     t = torch.from_numpy
@@ -64,15 +64,10 @@ def design(samples: Sequence[tuple[np.ndarray, int, float]]) -> Design:
 
 def predicted_log_sps(d: Design, theta: torch.Tensor, bytes_scale: float) -> torch.Tensor:
     """log samples/s of every row of ``d`` under the constants ``theta`` (log layout of
-    ``DeviceProfile.vector``)."""
+    ``DeviceProfile.vector``): ``model.op_seconds`` summed per row, plus the fixed cost."""
     v = torch.exp(theta)
-    rate = torch.cat([v[:N_COMPUTE], torch.ones(N_CLASSES - N_COMPUTE, dtype=v.dtype)])
-    bandwidth = v[N_COMPUTE : N_COMPUTE + N_CLASSES]
-    overhead = v[N_COMPUTE + N_CLASSES : N_COMPUTE + 2 * N_CLASSES]
-    b = d.batch[d.row]
-    compute = b * d.macs / rate[d.cls]
-    memory = (b * d.activation + d.weight) * bytes_scale / bandwidth[d.cls]
-    per_op = d.count * (torch.hypot(compute, memory) + overhead[d.cls])  # as model.op_times
+    columns = (d.cls, d.macs, d.activation, d.weight, d.count)
+    per_op = op_seconds(v, *columns, d.batch[d.row], bytes_scale, xp=torch).total
     total = torch.zeros(d.rows, dtype=v.dtype).index_add_(0, d.row, per_op) + v[-1]
     return torch.log(d.batch) - torch.log(total)
 

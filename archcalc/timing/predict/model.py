@@ -8,39 +8,49 @@ For one forward of a batch of B images, each op of class c takes::
 and the forward takes the sum plus one fixed per-call cost. ``hypot(a, b) = sqrt(a² + b²)``
 is a smooth roofline: far from the ridge it is the larger of compute and memory time (the
 classic ``max``), at the ridge √2 times it, as real kernels that neither saturate the ALUs
-nor the memory bus are. The bytes are those of the target's feature set (fp32, or simulated
-fp16 autocast for ``amp``); ``s`` scales them (1, or 0.5 for a pure fp16/bf16 target read
-from fp32 features). Only the four MAC
-classes (conv, depthwise conv, matmul, attention) have a compute rate; the other classes are
-bound by bytes alone. Work and activation bytes grow with the batch; weights, kernel overheads
+nor the memory bus are. The bytes are those of the target's feature set (float32, or
+simulated float16 autocast); ``s`` (``bytes_scale``, 1 for every target archcalc fits) scales
+them. Only the four MAC classes (conv, depthwise conv, matmul, attention) have a compute rate;
+the other classes are bound by bytes alone, and an ``unknown`` op (no class fits it) is priced
+as ``elementwise``. Work and activation bytes grow with the batch; weights, kernel overheads
 and the fixed cost do not, so they amortise. Throughput = B / time. Every number is a named
 constant of the device (MACs/s, bytes/s, seconds), so a prediction can say which ops bound it
 and why.
+
+``op_seconds`` is the formula, written once: prediction calls it on numpy arrays, the fit
+(``fit.predicted_log_sps``, and so every error band and the benchmark) on torch tensors.
+``api.predict`` is the one entry point from a model: every command's ``--target`` goes
+through it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
+from archcalc.core.ops import COMPUTE_CLASSES, FEATURE_CLASSES, OP_CLASSES, UNKNOWN
 from archcalc.serialize import Serialized, json_field
 
+if TYPE_CHECKING:
+    from archcalc.timing.predict.features import Features
+
 __all__ = [
+    "PRICED_AS",
     "DeviceProfile",
+    "OpSeconds",
     "PredictedOp",
     "Prediction",
-    "op_times",
-    "predict",
-    "predict_model",
-    "predict_sizes",
-    "predicted_timer",
+    "op_seconds",
+    "predict_features",
 ]
 
 N_CLASSES = len(OP_CLASSES)
 N_COMPUTE = len(COMPUTE_CLASSES)
+#: The constants each feature class is priced with (index into ``OP_CLASSES``): its own, and
+#: ``unknown`` (an op no class fits) those of ``elementwise``, counted apart on a prediction.
+PRICED_AS = (*range(N_CLASSES), OP_CLASSES.index("elementwise"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class DeviceProfile:
     ``source``: the measurements it was fitted on;
     ``error``: its measured prediction error (median/P90 %, Spearman, method) and the
     ``batch_sizes`` and ``input_sizes`` (``[low, high]``) it was measured at.
+    ``dtype`` is ``float32``, or ``float16``/``bfloat16`` under autocast (as ``bench`` runs).
     The deployment it was measured under: ``compiled`` (``torch.compile``), ``layout``
     (``nchw`` or ``channels_last``) and ``torch_version`` (``""``: unknown).
     """
@@ -74,15 +85,21 @@ class DeviceProfile:
 
     @property
     def features_dtype(self) -> str:
-        """The feature set this target's dtype runs: ``amp`` (autocast) or ``fp32``."""
-        return "amp" if self.dtype == "amp" else "fp32"
+        """The feature set this target's dtype runs: ``float16`` (autocast) or ``float32``."""
+        from archcalc.timing.predict.features import feature_dtype
 
-    def vector(self) -> np.ndarray:
-        """The constants as one vector of natural logs (what a fit moves)."""
+        return feature_dtype(self.dtype)
+
+    def constants(self) -> np.ndarray:
+        """The constants as one vector: compute rates, bandwidths, overheads, fixed cost."""
         values = [self.rate[c] for c in COMPUTE_CLASSES]
         values += [self.bandwidth[c] for c in OP_CLASSES]
         values += [self.overhead[c] for c in OP_CLASSES] + [self.fixed]
-        return np.log(np.array(values, dtype=np.float64))
+        return np.array(values, dtype=np.float64)
+
+    def vector(self) -> np.ndarray:
+        """The constants as one vector of natural logs (what a fit moves)."""
+        return np.log(self.constants())
 
     def with_vector(self, theta: np.ndarray, **changes: Any) -> DeviceProfile:
         """A copy whose constants are ``exp(theta)`` (the layout of ``vector``)."""
@@ -139,7 +156,8 @@ class PredictedOp(Serialized):
 class Prediction(Serialized):
     """A predicted figure, never a measurement: latency of one batch and throughput on
     ``target`` at ``dtype`` and ``batch_size``, with the shares of time that are compute-bound,
-    memory-bound and per-kernel overhead, and the most expensive ops."""
+    memory-bound and per-kernel overhead, and the most expensive ops. ``unknown_ops``: kernel
+    runs of no known class (priced as elementwise; ``archcalc.core.ops``)."""
 
     target: str = json_field(before=("predicted",))
     dtype: str
@@ -151,6 +169,7 @@ class Prediction(Serialized):
     overhead_share: float
     top_ops: tuple[PredictedOp, ...]
     error_band: str
+    unknown_ops: int = 0
 
     @property
     def predicted(self) -> bool:
@@ -158,81 +177,100 @@ class Prediction(Serialized):
         return True
 
 
-def _constants(device: DeviceProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rate = np.array([device.rate.get(c, np.inf) for c in OP_CLASSES])
-    rate[N_COMPUTE:] = np.inf
-    bandwidth = np.array([device.bandwidth[c] for c in OP_CLASSES])
-    overhead = np.array([device.overhead[c] for c in OP_CLASSES])
-    return rate, bandwidth, overhead
+class OpSeconds(NamedTuple):
+    """Per feature row, counts included: compute, memory and overhead seconds, and the row's
+    time ``hypot(compute, memory) + overhead``. numpy arrays or torch tensors alike."""
+
+    compute: Any
+    memory: Any
+    overhead: Any
+    total: Any
 
 
-def op_times(
-    device: DeviceProfile, features: np.ndarray, batch_size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per feature row: (compute seconds, memory seconds, overhead seconds), counts included.
+def op_seconds(
+    constants: Any,
+    cls: Any,
+    macs: Any,
+    activation: Any,
+    weight: Any,
+    count: Any,
+    batch: Any,
+    bytes_scale: float,
+    xp: Any = np,
+) -> OpSeconds:
+    """The latency model's one formula (module docstring), for prediction (numpy) and fitting
+    (torch, differentiable in ``constants``) alike.
 
-    The row's time is ``hypot(compute, memory) + overhead``; it is compute-bound when
-    compute >= memory.
+    Args:
+        constants: the device's constants, ``DeviceProfile.constants`` (a fit passes the
+            exponential of what it moves).
+        cls, macs, activation, weight, count: the feature columns (``features.COLUMNS``);
+            ``cls`` an integer array.
+        batch: images per forward, one number or one per row.
+        bytes_scale: ``DeviceProfile.bytes_scale``.
+        xp: the array module of the arguments, ``numpy`` or ``torch``.
+
+    Only compute classes carry MACs (``archcalc.core.ops.classify`` gives counted MACs a
+    compute class); the other classes get a rate of 1 MAC/s, so a stray MAC could never go
+    unpriced.
     """
-    rate, bandwidth, overhead = _constants(device)
-    cls = features[:, 0].astype(int)
-    count = features[:, 4]
-    compute = count * batch_size * features[:, 1] / rate[cls]
-    moved = (batch_size * features[:, 2] + features[:, 3]) * device.bytes_scale
-    return compute, count * moved / bandwidth[cls], count * overhead[cls]
+    ones = xp.ones(N_CLASSES - N_COMPUTE, dtype=constants.dtype)
+    rate = xp.concatenate([constants[:N_COMPUTE], ones])
+    priced = xp.asarray(PRICED_AS)[cls]
+    bandwidth = constants[N_COMPUTE : N_COMPUTE + N_CLASSES][priced]
+    overhead = constants[N_COMPUTE + N_CLASSES : N_COMPUTE + 2 * N_CLASSES][priced]
+    compute = count * batch * macs / rate[priced]
+    memory = count * (batch * activation + weight) * bytes_scale / bandwidth
+    kernels = count * overhead
+    return OpSeconds(compute, memory, kernels, xp.hypot(compute, memory) + kernels)
 
 
-def predict(
-    device: DeviceProfile,
-    features: np.ndarray,
+def predict_features(
+    target: DeviceProfile,
+    features: Features,
     batch_size: int,
     *,
-    names: list[str] | None = None,
     top: int = 5,
     size: tuple[int, int] | None = None,
 ) -> Prediction:
-    """Predict one forward of ``batch_size`` images on ``device``.
+    """Predict one forward of ``batch_size`` images on ``target`` from a model's features.
 
     Args:
-        device: the target's constants.
-        features: the model's ``(n, 5)`` per-op features (``archcalc.timing.predict.features``).
+        target: the device's constants.
+        features: the model's per-op features (``archcalc.timing.predict.features.op_features``).
         batch_size: images per forward (> 0).
-        names: a label per feature row for ``top_ops`` (default: the op class).
         top: how many of the most expensive ops to list.
         size: the input ``(height, width)``, to say whether the error band holds there.
 
     Returns:
         A ``Prediction`` (latency of the batch in ms, samples/s, bound shares, top ops).
-
-    Example:
-        >>> predict(target, features_of("resnet50", 224), 64).samples_per_sec  # doctest: +SKIP
     """
-    compute, memory, overhead = op_times(device, features, batch_size)
-    bound = np.hypot(compute, memory)
-    per_op = bound + overhead
-    total = float(per_op.sum()) + device.fixed
-    compute_share = float(bound[compute >= memory].sum()) / total
-    memory_share = float(bound[compute < memory].sum()) / total
-    labels = names or [OP_CLASSES[int(c)] for c in features[:, 0]]
-    order = np.argsort(-per_op)[:top]
+    rows = features.rows
+    cls = rows[:, 0].astype(int)
+    count = rows[:, 4]
+    columns = (cls, *rows[:, 1:4].T, count)
+    t = op_seconds(target.constants(), *columns, batch_size, target.bytes_scale)
+    bound = t.total - t.overhead
+    total = float(t.total.sum()) + target.fixed
+    compute_share = float(bound[t.compute >= t.memory].sum()) / total
+    memory_share = float(bound[t.compute < t.memory].sum()) / total
+    labels = features.labels or [FEATURE_CLASSES[c] for c in cls]
     top_ops = tuple(
         PredictedOp(
             op=labels[i],
-            cls=OP_CLASSES[int(features[i, 0])],
-            count=int(features[i, 4]),
-            macs=int(features[i, 1] * batch_size * features[i, 4]),
-            bytes=int(
-                (features[i, 2] * batch_size + features[i, 3]) * device.bytes_scale * features[i, 4]
-            ),
-            time_us=float(per_op[i]) * 1e6,
-            share=float(per_op[i]) / total,
-            bound="compute" if compute[i] >= memory[i] else "memory",
+            cls=FEATURE_CLASSES[cls[i]],
+            count=int(count[i]),
+            macs=int(rows[i, 1] * batch_size * count[i]),
+            bytes=int((rows[i, 2] * batch_size + rows[i, 3]) * target.bytes_scale * count[i]),
+            time_us=float(t.total[i]) * 1e6,
+            share=float(t.total[i]) / total,
+            bound="compute" if t.compute[i] >= t.memory[i] else "memory",
         )
-        for i in order
+        for i in np.argsort(-t.total, kind="stable")[:top]
     )
     return Prediction(
-        target=device.name,
-        dtype=device.dtype,
+        target=target.name,
+        dtype=target.dtype,
         batch_size=batch_size,
         latency_ms=total * 1e3,
         samples_per_sec=batch_size / total,
@@ -240,122 +278,6 @@ def predict(
         memory_share=memory_share,
         overhead_share=1.0 - compute_share - memory_share,
         top_ops=top_ops,
-        error_band=device.band_at(batch_size, size),
+        error_band=target.band_at(batch_size, size),
+        unknown_ops=int(count[cls == FEATURE_CLASSES.index(UNKNOWN)].sum()),
     )
-
-
-def predict_model(
-    model: Any,
-    resolution: Any,
-    device: DeviceProfile,
-    *,
-    batch_size: int = 1,
-    in_chans: int = 3,
-    output_stride: int | None = None,
-    reparameterize: bool = False,
-    top: int = 5,
-) -> tuple[Any, Prediction]:
-    """Profile ``model`` at ``resolution`` and predict it on ``device`` from the same trace.
-
-    Args:
-        model: a timm name or ``nn.Module``.
-        resolution: ``224``, ``"448x320"`` or ``(448, 320)``.
-        device: the target (``archcalc.timing.predict.targets.load_target``).
-        batch_size: images per forward the prediction is for (> 0); the trace runs at 1.
-        in_chans, output_stride, reparameterize: as for ``archcalc.profile``.
-        top: how many of the most expensive ops the prediction lists (every op: ``len``).
-
-    Returns:
-        ``(Profile at batch 1, Prediction)``.
-
-    Raises:
-        InvalidArgumentError: ``batch_size`` is not positive.
-
-    Example:
-        >>> _, p = predict_model("resnet50", 224, load_target("rtx4090"), batch_size=64)
-        >>> p.samples_per_sec > 0
-        True
-    """
-    from archcalc.checks import check_positive
-    from archcalc.timing.predict.features import trace_features
-
-    check_positive("batch_size", batch_size)
-    profile, ops = trace_features(
-        model,
-        resolution,
-        in_chans=in_chans,
-        output_stride=output_stride,
-        reparameterize=reparameterize,
-        dtype=device.features_dtype,
-    )
-    index = {c: i for i, c in enumerate(OP_CLASSES)}
-    rows = [(index[o.cls], o.macs, o.activation_bytes, o.weight_bytes, 1) for o in ops]
-    features = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    names = [f"#{i} {o.op}" for i, o in enumerate(ops)]
-    return profile, predict(
-        device, features, batch_size, names=names, top=top, size=profile.resolution
-    )
-
-
-def predicted_timer(device: DeviceProfile, batch_size: int = 1) -> Any:
-    """A ``recommend.auto`` timer that predicts instead of measuring: an option's predicted
-    latency (seconds per batch of ``batch_size``) on ``device``, from its own meta trace."""
-    from archcalc.checks import check_positive
-
-    check_positive("batch_size", batch_size)
-
-    def timer(option: Any, _where: str, _budget_s: float | None = None) -> float:
-        p = option.profile
-        _, prediction = predict_model(
-            p.model,
-            p.resolution,
-            device,
-            batch_size=batch_size,
-            output_stride=p.output_stride,
-            reparameterize=p.reparameterized,
-        )
-        return prediction.latency_ms / 1e3
-
-    return timer
-
-
-def predict_sizes(
-    model: Any, sizes: Any, device: DeviceProfile, batch_size: int = 1, **options: Any
-) -> list[Prediction]:
-    """``predict_model`` at every size of ``sizes`` on ``device``."""
-    return [
-        predict_model(model, res, device, batch_size=batch_size, top=10, **options)[1]
-        for res in sizes
-    ]
-
-
-def annotate_rows(rows: list[dict[str, Any]], device: DeviceProfile, batch_size: int = 1) -> int:
-    """Add PREDICTED ``pred_latency_ms`` (per batch), ``pred_samples_per_sec``, ``pred_target``
-    and ``pred_batch_size`` to every ok row of a report (``archcalc.report.rows``) in
-    place; how many could not be."""
-    from archcalc.checks import check_positive
-    from archcalc.errors import ArchcalcError
-    from archcalc.timing.predict.features import features_of
-
-    check_positive("batch_size", batch_size)
-    missed = 0
-    for row in rows:
-        row.update(
-            pred_latency_ms=None,
-            pred_samples_per_sec=None,
-            pred_target=device.name,
-            pred_batch_size=batch_size,
-        )
-        if row.get("status") != "ok":
-            continue
-        size = (int(row["height"]), int(row["width"]))
-        try:
-            features = features_of(str(row["model"]), size, dtype=device.features_dtype)
-        except ArchcalcError:
-            features = None
-        if features is None or len(features) == 0:
-            missed += 1
-            continue
-        p = predict(device, features, batch_size, size=size)
-        row.update(pred_latency_ms=p.latency_ms, pred_samples_per_sec=p.samples_per_sec)
-    return missed

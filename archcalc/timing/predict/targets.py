@@ -3,7 +3,11 @@
 Shipped targets live in ``archcalc/data/targets/NAME.json``; ``archcalc calibrate`` saves to
 ``$XDG_CACHE_HOME/archcalc/targets/NAME.json`` (or ``--out``). A target file is JSON with
 ``"format": "archcalc-target"`` and a ``version``; anything else is refused with one line.
-``--target`` takes a name (saved first, then shipped) or a path to a file.
+``--target`` takes a name (saved first, then shipped) or a path to a file. A target's dtype is
+``float32``, ``float16`` or ``bfloat16`` (half precisions under autocast, as ``bench`` runs
+them); a file's ``amp``/``fp32`` (version 2, timm's table names) read as float16/float32. Its
+``source.features`` records the feature version, torch and timm its fit used; a target used
+with other ones warns once (``DataVersionWarning``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
 from archcalc.errors import InvalidArgumentError
 from archcalc.system import cache_dir
+from archcalc.timing.predict.features import feature_dtype, version_mismatch, warn_once
 from archcalc.timing.predict.model import DeviceProfile
+from archcalc.timing.stats import DTYPES
 
 __all__ = [
     "FORMAT",
@@ -36,11 +42,13 @@ FORMAT = "archcalc-target"
 LAYOUTS = ("nchw", "channels_last")
 #: 2: ``amp`` targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
 VERSION = 2
+#: The dtype names of timm's tables (and of version-2 files), read as torch's.
+DTYPE_NAMES = {"amp": "float16", "fp32": "float32"}
 
 
 def prior_for(kind: str, dtype: str) -> DeviceProfile:
     """A generic starting device for a fit (order-of-magnitude constants of a current GPU
-    under fp16 autocast or a laptop CPU at fp32); calibration moves every constant."""
+    under float16 autocast or a laptop CPU at float32); calibration moves every constant."""
     gpu = kind == "gpu"
     rate = dict.fromkeys(COMPUTE_CLASSES, 5e13 if gpu else 2e11)
     rate["depthwise_conv"] = rate["conv"] / 20
@@ -48,7 +56,7 @@ def prior_for(kind: str, dtype: str) -> DeviceProfile:
         name=f"generic-{kind}",
         kind=kind,
         dtype=dtype,
-        bytes_scale=0.5 if dtype in ("float16", "bfloat16") else 1.0,  # amp: in the features
+        bytes_scale=1.0,  # the features hold each dtype's own bytes
         rate=rate,
         bandwidth=dict.fromkeys(OP_CLASSES, 6e11 if gpu else 2e10),
         overhead=dict.fromkeys(OP_CLASSES, 3e-6 if gpu else 5e-6),
@@ -72,7 +80,7 @@ def calibration_prior(
     candidates = []
     for name, entry in _shipped().items():
         target = _from_dict(json.loads(entry.read_text()), f"shipped {name}")
-        if (target.kind, target.dtype) != (kind, dtype):
+        if (target.kind, target.features_dtype) != (kind, feature_dtype(dtype)):
             continue
         misses = (target.compiled != compiled) + (target.layout != layout)
         rank = PRIOR_ORDER.index(name) if name in PRIOR_ORDER else len(PRIOR_ORDER)
@@ -82,27 +90,27 @@ def calibration_prior(
     return min(candidates, key=lambda c: c[:3])[3]
 
 
-def target_to_dict(device: DeviceProfile) -> dict[str, Any]:
+def target_to_dict(target: DeviceProfile) -> dict[str, Any]:
     """The JSON object of a target file."""
     return {
         "format": FORMAT,
         "version": VERSION,
-        "name": device.name,
-        "description": device.description,
-        "kind": device.kind,
-        "dtype": device.dtype,
-        "bytes_scale": device.bytes_scale,
-        "compiled": device.compiled,
-        "layout": device.layout,
-        "torch_version": device.torch_version,
+        "name": target.name,
+        "description": target.description,
+        "kind": target.kind,
+        "dtype": target.dtype,
+        "bytes_scale": target.bytes_scale,
+        "compiled": target.compiled,
+        "layout": target.layout,
+        "torch_version": target.torch_version,
         "constants": {
-            "rate_macs_per_s": device.rate,
-            "bandwidth_bytes_per_s": device.bandwidth,
-            "overhead_s_per_kernel": device.overhead,
-            "fixed_s_per_call": device.fixed,
+            "rate_macs_per_s": target.rate,
+            "bandwidth_bytes_per_s": target.bandwidth,
+            "overhead_s_per_kernel": target.overhead,
+            "fixed_s_per_call": target.fixed,
         },
-        "source": device.source,
-        "error": device.error,
+        "source": target.source,
+        "error": target.error,
     }
 
 
@@ -119,10 +127,13 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
         rate = {k: float(c["rate_macs_per_s"][k]) for k in COMPUTE_CLASSES}
         bandwidth = {k: float(c["bandwidth_bytes_per_s"][k]) for k in OP_CLASSES}
         overhead = {k: float(c["overhead_s_per_kernel"][k]) for k in OP_CLASSES}
+        dtype = DTYPE_NAMES.get(str(data["dtype"]), str(data["dtype"]))
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype {dtype!r}")
         device = DeviceProfile(
             name=str(data["name"]),
             kind=str(data["kind"]),
-            dtype=str(data["dtype"]),
+            dtype=dtype,
             bytes_scale=float(data["bytes_scale"]),
             rate=rate,
             bandwidth=bandwidth,
@@ -189,28 +200,36 @@ def known_targets() -> dict[str, tuple[str, DeviceProfile]]:
 def load_target(spec: str) -> DeviceProfile:
     """A target by name (saved, then shipped) or by path (``.json`` or any existing file).
 
+    A target fitted on features of another feature version, torch or timm warns once
+    (``DataVersionWarning``): its error band was measured with those.
+
     Raises:
         InvalidArgumentError: unknown name (the message lists the known ones), or a bad file.
 
     Example:
         >>> load_target("rtx4090").dtype
-        'amp'
+        'float16'
     """
     path = Path(spec)
     if spec.endswith(".json") or os.sep in spec or path.is_file():
-        return read_target_file(path)
-    known = known_targets()
-    if spec not in known:
-        names = ", ".join(known) or "none"
-        raise InvalidArgumentError(f"unknown target {spec!r}; known targets: {names}")
-    return known[spec][1]
+        target = read_target_file(path)
+    else:
+        known = known_targets()
+        if spec not in known:
+            names = ", ".join(known) or "none"
+            raise InvalidArgumentError(f"unknown target {spec!r}; known targets: {names}")
+        target = known[spec][1]
+    mismatch = version_mismatch(target.source.get("features") or {}, f"target {target.name}")
+    if mismatch:
+        warn_once(f"{mismatch}: its error band may not hold")
+    return target
 
 
-def save_target(device: DeviceProfile, out: Path | None = None) -> Path:
-    """Write ``device`` to ``out`` or to the saved-targets folder; the path written."""
-    path = out if out is not None else saved_folder() / f"{device.name}.json"
+def save_target(target: DeviceProfile, out: Path | None = None) -> Path:
+    """Write ``target`` to ``out`` or to the saved-targets folder; the path written."""
+    path = out if out is not None else saved_folder() / f"{target.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(target_to_dict(device), indent=2) + "\n")
+    tmp.write_text(json.dumps(target_to_dict(target), indent=2) + "\n")
     os.replace(tmp, path)
     return path
