@@ -27,6 +27,7 @@ from archcalc.timing.predict.features import (
     Features,
     compact,
     load_shipped,
+    made_with,
     save_shipped,
 )
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
@@ -204,6 +205,7 @@ def device(**changes: float) -> DeviceProfile:
         bandwidth=dict.fromkeys(OP_CLASSES, 1e9),
         overhead=dict.fromkeys(OP_CLASSES, 1e-5),
         fixed=1e-3,
+        source={"features": made_with()},  # fitted on this archcalc's features: no warning
     )
     return DeviceProfile(**{**base.__dict__, **changes})
 
@@ -489,4 +491,7 @@ def test_version_mismatch_warns_once_and_never_silently_retraces(tmp_path: Path)
     }
     other.write_text(json.dumps(saved))
     with pytest.warns(DataVersionWarning, match=r"target other: made with .* torch 1\.0"):
+        load_target(str(other))
+    other.write_text(json.dumps({**saved, "name": "older", "source": {}}))
+    with pytest.warns(DataVersionWarning, match=r"target older: records no feature version"):
         load_target(str(other))

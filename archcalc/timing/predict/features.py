@@ -241,6 +241,8 @@ def _base(version: str | None) -> str:
 def version_mismatch(made: Mapping[str, Any], what: str) -> str | None:
     """One line saying how the feature version, torch and timm ``what`` was made with differ
     from this archcalc's (None when they match)."""
+    if not made:
+        return f"{what}: records no feature version, torch or timm (made before archcalc did)"
     theirs = (made.get("feature_version"), _base(made.get("torch")), _base(made.get("timm")))
     now = made_with()
     ours = (FEATURE_VERSION, _base(now["torch"]), _base(now["timm"]))

@@ -83,13 +83,6 @@ class DeviceProfile:
     source: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def features_dtype(self) -> str:
-        """The feature set this target's dtype runs: ``float16`` (autocast) or ``float32``."""
-        from archcalc.timing.predict.features import feature_dtype
-
-        return feature_dtype(self.dtype)
-
     def constants(self) -> np.ndarray:
         """The constants as one vector: compute rates, bandwidths, overheads, fixed cost."""
         values = [self.rate[c] for c in COMPUTE_CLASSES]

@@ -80,7 +80,7 @@ def calibration_prior(
     candidates = []
     for name, entry in _shipped().items():
         target = _from_dict(json.loads(entry.read_text()), f"shipped {name}")
-        if (target.kind, target.features_dtype) != (kind, feature_dtype(dtype)):
+        if (target.kind, feature_dtype(target.dtype)) != (kind, feature_dtype(dtype)):
             continue
         misses = (target.compiled != compiled) + (target.layout != layout)
         rank = PRIOR_ORDER.index(name) if name in PRIOR_ORDER else len(PRIOR_ORDER)
