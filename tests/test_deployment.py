@@ -14,7 +14,7 @@ from archcalc.cli import main
 from archcalc.core.ops import OP_CLASSES
 from archcalc.errors import InvalidArgumentError
 from archcalc.report.prediction import predicted_label
-from archcalc.timing.predict.features import Features
+from archcalc.timing.predict.features import Features, made_with
 from archcalc.timing.predict.model import DeviceProfile, predict_features
 from archcalc.timing.predict.tables import deployment_of
 from archcalc.timing.predict.targets import (
@@ -45,6 +45,7 @@ def device(**changes: object) -> DeviceProfile:
         bandwidth=dict.fromkeys(OP_CLASSES, 1e9),
         overhead=dict.fromkeys(OP_CLASSES, 1e-5),
         fixed=1e-3,
+        source={"features": made_with()},  # made with this archcalc's features: no warning
         error=MEASURED,
     )
     return DeviceProfile(**{**base.__dict__, **changes})
