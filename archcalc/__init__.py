@@ -17,6 +17,7 @@ __all__ = [
     "BenchReport",
     "Budgets",
     "DataVersionWarning",
+    "Deployment",
     "DeviceProfile",
     "DeviceUnavailableError",
     "GrowthLaw",
@@ -122,6 +123,7 @@ _LAZY = {
     "predict": "archcalc.timing.predict.api",
     "Prediction": "archcalc.timing.predict.model",
     "DeviceProfile": "archcalc.timing.predict.model",
+    "Deployment": "archcalc.timing.predict.model",
     "targets": "archcalc.timing.predict.api",
     "calibrate": "archcalc.timing.predict.api",
     "load_target": "archcalc.timing.predict.targets",
@@ -162,7 +164,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (tests/test_api.
     from archcalc.timing.bench import bench
     from archcalc.timing.measure import TimingSettings, measure
     from archcalc.timing.predict.api import calibrate, predict, targets
-    from archcalc.timing.predict.model import DeviceProfile, Prediction
+    from archcalc.timing.predict.model import Deployment, DeviceProfile, Prediction
     from archcalc.timing.predict.targets import load_target
     from archcalc.timing.scale import ScalePoint, Scaling, scale
     from archcalc.timing.stats import BenchReport, Timing

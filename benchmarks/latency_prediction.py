@@ -1,15 +1,19 @@
-"""How well archcalc predicts throughput on devices it does not run on (issue 19, step 6).
+"""How well archcalc predicts throughput on devices it does not run on (issues 19 and 26).
 
 (a) leave one family out on each timm GPU table (and the CPU table), with three log-linear
     baselines (GMACs, activations, both) on the same folds; (b) calibrate on 30 seeded rows,
     predict the rest; (c) calibrate without each multi-size model's largest size, predict it;
     (d) this machine's CPU: ``calibrate --device cpu``, then ``bench`` batch 1 of >= 25 other
     models; (e) the families that miss most; (f) speed: prediction vs profile(), and the time
-    of ``calibrate --from`` on a full table. Also writes the shipped targets
-    (archcalc/data/targets/*.json) with their leave-one-family-out error.
+    of ``calibrate --from`` on a full table; (g) ``--transfer``: a CPU you don't have from 30
+    rows (the i7 from this machine's CPU, this machine's CPU from the i7; this machine's table
+    is written by cpu_batch_check.py). Also writes the shipped targets
+    (archcalc/data/targets/*.json) with their deployment, their leave-one-family-out error and
+    the batch and input sizes it was measured at.
 
 Run: ``nice -n 10 python benchmarks/latency_prediction.py`` (needs archcalc/data/
-op_features.npz from build_op_features.py). Writes benchmarks/results/latency_prediction.txt.
+op_features.npz from build_op_features.py; ``--lofo NAME...`` reruns (a) only for those
+tables). Writes benchmarks/results/latency_prediction.txt.
 """
 
 from __future__ import annotations
@@ -29,12 +33,19 @@ import torch
 
 from archcalc.core.ops import FEATURE_CLASSES
 from archcalc.timing.predict.api import predict
-from archcalc.timing.predict.calibrate import CPU_MODELS, calibrate, calibrate_cpu, errors, usable
+from archcalc.timing.predict.calibrate import (
+    CPU_MODELS,
+    calibrate,
+    calibrate_cpu,
+    errors,
+    measured_range,
+    usable,
+)
 from archcalc.timing.predict.features import made_with, op_features, trace_features
-from archcalc.timing.predict.fit import design, fit, predicted_log_sps
-from archcalc.timing.predict.model import op_seconds, predict_features
-from archcalc.timing.predict.tables import read_table
-from archcalc.timing.predict.targets import prior_for, save_target
+from archcalc.timing.predict.fit import Design, design, fit, predicted_log_sps
+from archcalc.timing.predict.model import Deployment, op_seconds, predict_features
+from archcalc.timing.predict.tables import deployment_of, read_table
+from archcalc.timing.predict.targets import load_target, prior_for, save_target
 
 ROOT = Path(__file__).resolve().parents[1]
 #: timm's published tables (``ARCHCALC_TIMM_TABLES`` overrides, e.g. from a git worktree).
@@ -43,6 +54,9 @@ TABLES = Path(
 )
 RESULTS = ROOT / "benchmarks" / "results" / "latency_prediction.txt"
 CPU_RESULTS = RESULTS.with_name("latency_prediction_cpu.txt")
+#: This machine's CPU at batch 1, 8 and 32 (written by cpu_batch_check.py), for (g).
+CPU_TABLE = RESULTS.with_name("cpu_batch_check.csv")
+TRANSFER_RESULTS = RESULTS.with_name("latency_prediction_transfer.txt")
 SHIPPED = ROOT / "archcalc" / "data" / "targets"
 #: Where the tables come from: their path in timm's repository.
 REPOSITORY = "huggingface/pytorch-image-models"
@@ -57,6 +71,18 @@ DEVICES = {
         "float32",
         "Core i7-12700H",
     ),
+    "rtx5090-compiled": (
+        "benchmark-infer-amp-nchw-pt291-cu130-5090-dynamo.csv",
+        "gpu",
+        "float16",
+        "RTX 5090, torch.compile",
+    ),
+    "rtx3090-nhwc": (
+        "benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv",
+        "gpu",
+        "float16",
+        "RTX 3090, channels-last",
+    ),
 }
 
 
@@ -68,7 +94,13 @@ def reparameterized(file: str) -> bool:
 
 #: Where each table's cross-validation folds start: another device's full fit (never the
 #: table's own, which has seen the held-out family).
-WARM_FROM = {"rtx4090": "rtx5090", "rtx5090": "rtx4090", "rtx3090": "rtx4090"}
+WARM_FROM = {
+    "rtx4090": "rtx5090",
+    "rtx5090": "rtx4090",
+    "rtx3090": "rtx4090",
+    "rtx5090-compiled": "rtx4090",
+    "rtx3090-nhwc": "rtx4090",
+}
 #: (d): models timed on this CPU that calibration did not use: conv, depthwise, ViT, Swin,
 #: ConvNeXt and more.
 CPU_CHECK = (
@@ -153,14 +185,33 @@ def main() -> None:
         action="store_true",
         help="only (d), this machine's CPU (results in latency_prediction_cpu.txt)",
     )
+    parser.add_argument(
+        "--transfer",
+        action="store_true",
+        help="only (g), the CPU transfer (results in latency_prediction_transfer.txt)",
+    )
     parser.add_argument("--tables", nargs="*", default=list(DEVICES), help="targets to check")
+    parser.add_argument(
+        "--lofo",
+        nargs="*",
+        default=None,
+        help="tables whose (a) folds run and whose shipped target is rewritten (default: every "
+        "table); the others are only read (their error: their shipped target's; 185 folds take "
+        "15-20 minutes a table on a busy machine)",
+    )
     args = parser.parse_args()
+    rerun = set(args.tables if args.lofo is None else args.lofo)
     lines: list[str] = []
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out(lines, f"# latency_prediction.py, {stamp}, torch {torch.__version__}")
     if args.cpu:
         cpu_check(lines)
         CPU_RESULTS.write_text("\n".join(lines) + "\n")
+        return
+    if args.transfer:
+        _rows, _use, d, _frame = load("i7-12700h")
+        cpu_transfer(lines, d, fit(d, prior_for("cpu", "float32")))
+        TRANSFER_RESULTS.write_text("\n".join(lines) + "\n")
         return
     full: dict[str, np.ndarray] = {}
     loaded = {}
@@ -178,7 +229,7 @@ def main() -> None:
     )
     out(
         lines,
-        f"{'table':<10} {'predictor':<18} {'rows':>5} {'fams':>5} {'median %':>9} "
+        f"{'table':<16} {'predictor':<18} {'rows':>5} {'fams':>5} {'median %':>9} "
         f"{'P90 %':>7} {'Spearman':>9}",
     )
     lofo: dict[str, dict[str, float]] = {}
@@ -187,6 +238,16 @@ def main() -> None:
         kind, dtype = DEVICES[name][1:3]
         prior = prior_for(kind, dtype)
         folds = np.array([family(m) for m in frame["model"]])
+        if name not in rerun:
+            kept = load_target(name).error
+            lofo[name] = {k: kept[k] for k in ("median_pct", "p90_pct", "spearman", "rows")}
+            out(
+                lines,
+                f"{name:<16} {'archcalc per-op mo':<18} {kept['rows']:>5} "
+                f"{len(np.unique(folds)):>5} {kept['median_pct']:>9.1f} {kept['p90_pct']:>7.1f} "
+                f"{kept['spearman']:>9.3f}  (kept from the shipped target: not rerun)",
+            )
+            continue
         warm = full.get(WARM_FROM.get(name, ""))
         pred = np.empty(d.rows)
         for fam in np.unique(folds):
@@ -202,7 +263,7 @@ def main() -> None:
             s = summary(p, meas)
             out(
                 lines,
-                f"{name:<10} {label:<18.18} {s['rows']:>5} {len(np.unique(folds)):>5} "
+                f"{name:<16} {label:<18.18} {s['rows']:>5} {len(np.unique(folds)):>5} "
                 f"{s['median_pct']:>9.1f} {s['p90_pct']:>7.1f} {s['spearman']:>9.3f}",
             )
         frame = frame.assign(ratio=pred / meas, family=folds)
@@ -213,7 +274,7 @@ def main() -> None:
         + ", ".join(f"{n}: {len(v[0]) - len(v[1].rows)}" for n, v in loaded.items()),
     )
 
-    save_shipped_targets(loaded, full, lofo)
+    save_shipped_targets({n: v for n, v in loaded.items() if n in rerun}, full, lofo)
 
     out(
         lines,
@@ -235,7 +296,7 @@ def main() -> None:
         s = summary(p, frame["infer_samples_per_sec"].to_numpy()[~mask])
         out(
             lines,
-            f"{name:<10} rows predicted {int((~mask).sum()):>5}  median {s['median_pct']:.1f} %"
+            f"{name:<16} rows predicted {int((~mask).sum()):>5}  median {s['median_pct']:.1f} %"
             f"  P90 {s['p90_pct']:.1f} %  Spearman {s['spearman']:.3f}  (prior: "
             f"{other + ' fit' if other in full else 'generic'})",
         )
@@ -257,23 +318,24 @@ def main() -> None:
         s = summary(p, frame["infer_samples_per_sec"].to_numpy()[test])
         out(
             lines,
-            f"{name:<10} largest sizes predicted {int(test.sum()):>4}  median "
+            f"{name:<16} largest sizes predicted {int(test.sum()):>4}  median "
             f"{s['median_pct']:.1f} %  P90 {s['p90_pct']:.1f} %",
         )
 
+    shown = "rtx4090" if "rtx4090" in fam_err else next(iter(fam_err))
     out(
         lines,
-        "\n## (e) families that miss most (leave-one-family-out, rtx4090; ratio = "
+        f"\n## (e) families that miss most (leave-one-family-out, {shown}; ratio = "
         "predicted / measured throughput, median over the family's rows)",
     )
-    frame = fam_err["rtx4090"]
+    frame = fam_err[shown]
     worst = frame.groupby("family")["ratio"].median()
     worst = worst.iloc[np.argsort(-np.abs(np.log(worst.to_numpy())))][:10]
-    target = replace_target("rtx4090", full)
+    target = replace_target(shown, full)
     for fam, ratio in worst.items():
         row = frame[frame["family"] == fam].iloc[0]
         model, size, batch = row["model"], int(row["infer_img_size"]), int(row["infer_batch_size"])
-        fused = reparameterized(DEVICES["rtx4090"][0])
+        fused = reparameterized(DEVICES[shown][0])
         features = op_features(model, size, dtype=target.dtype, reparameterize=fused)
         p = predict_features(target, features, batch)
         feats = features.rows
@@ -290,6 +352,8 @@ def main() -> None:
             f"{p.compute_share:.0%} memory {p.memory_share:.0%} overhead {p.overhead_share:.0%};"
             f" time by class: {top}",
         )
+
+    family_evidence(lines, fam_err, list(worst.index))
 
     out(lines, "\n## (f) speed")
     ratios = []
@@ -331,10 +395,11 @@ def main() -> None:
 def save_shipped_targets(loaded: dict, full: dict, lofo: dict) -> None:
     """Write archcalc/data/targets/*.json: each table's full fit, with its leave-one-family-out
     error (before anything below calibrates: ``calibrate`` starts from a shipped target)."""
-    for name, (_rows, _use, d, _frame, _) in loaded.items():
+    for name, (_rows, use, d, _frame, _) in loaded.items():
         kind, dtype, label = DEVICES[name][1:]
         prior = prior_for(kind, dtype)
         file = DEVICES[name][0]
+        deployment = deployment_of(file)
         source = {
             "repository": REPOSITORY,
             "file": f"results/{file}",
@@ -347,10 +412,16 @@ def save_shipped_targets(loaded: dict, full: dict, lofo: dict) -> None:
         err = {
             **lofo[name],
             "method": "leave-one-family-out",
+            **measured_range(use.rows),
         }  # unrounded: prints as the results do
         target = prior.with_vector(
             full[name],
             name=name,
+            deployment=Deployment(
+                bool(deployment.compiled),
+                deployment.layout or "nchw",
+                deployment.torch_version or "",
+            ),
             source=source,
             error=err,
             description=f"{label}, {dtype}, timm benchmark.py table",
@@ -399,6 +470,85 @@ def cpu_check(lines: list[str]) -> None:
         f"{len(names)} models: median {s['median_pct']:.1f} %  P90 {s['p90_pct']:.1f} %"
         f"  Spearman {s['spearman']:.3f} (the machine is shared with other jobs: noisy)",
     )
+
+
+def family_evidence(
+    lines: list[str], fam_err: dict[str, pd.DataFrame], families: list[str]
+) -> None:
+    """(e) continued: the worst families' leave-one-family-out ratio on every table, and two
+    measured ratios relative to the median model's (no prediction involved): RTX 4090 under
+    torch 2.9.1 over RTX 3090 under 2.4 (torch-version and GPU-generation sensitivity), and
+    torch.compile over eager on the RTX 5090 (how much fusing elementwise work gains)."""
+    names = [n for n in fam_err if n != "i7-12700h"]
+    out(
+        lines,
+        "\nsame families, ratio on every GPU table; measured 4090(pt291)/3090(pt240) and "
+        "5090 compiled/eager throughput, each relative to the median model's",
+    )
+    out(lines, f"{'family':<18} " + " ".join(f"{n:>16}" for n in names) + "  4090/3090  compiled")
+    speed = {}
+    for name in ("rtx4090", "rtx3090", "rtx5090", "rtx5090-compiled"):
+        raw = pd.read_csv(TABLES / DEVICES[name][0])
+        speed[name] = raw.set_index(["model", "infer_img_size"])["infer_samples_per_sec"]
+
+    def relative(a: str, b: str) -> pd.Series:
+        ratio = (speed[a] / speed[b]).dropna()
+        ratio = ratio / ratio.median()
+        fams = [family(m) for m in ratio.index.get_level_values(0)]
+        return ratio.groupby(fams).median()
+
+    torch_gen, compiled = relative("rtx4090", "rtx3090"), relative("rtx5090-compiled", "rtx5090")
+    for fam in families:
+        ratios = []
+        for n in names:
+            f = fam_err[n]
+            r = f.loc[f["family"] == fam, "ratio"]
+            ratios.append(f"x{r.median():.2f}" if len(r) else "-")
+        out(
+            lines,
+            f"{fam:<18} "
+            + " ".join(f"{r:>16}" for r in ratios)
+            + f"  {torch_gen.get(fam, np.nan):>9.2f}  {compiled.get(fam, np.nan):>8.2f}",
+        )
+
+
+def cpu_transfer(lines: list[str], i7: Design, i7_fit: np.ndarray) -> None:
+    """(g): a CPU you don't have, from 30 rows. The i7 table calibrated on 30 seeded rows from
+    a prior never fitted on it (this machine's CPU, fitted on its own measured table from the
+    generic prior), and this machine's table on 30 rows from the i7's full fit; each predicts
+    the rest of its table."""
+    rows, _ = read_table(CPU_TABLE, need_throughput=True)
+    use = usable(rows, dtype="float32")
+    here = design(use.samples())
+    if here.rows < 40:
+        out(lines, f"\n## (g) skipped: {CPU_TABLE.name} has {here.rows} rows (30 + at least 10)")
+        return
+    generic = prior_for("cpu", "float32")
+    this_cpu = generic.with_vector(fit(here, generic, prior_weight=3e-2))
+    out(
+        lines,
+        f"\n## (g) a CPU you don't have, from 30 seeded rows (goal: median <= 10 % on the rest); "
+        f"this machine's table: {CPU_TABLE.name}, {here.rows} rows (batch 1, 8, 32)",
+    )
+    rng = np.random.default_rng(26)
+    picks = {"i7-12700h": rng.choice(i7.rows, 30, replace=False)}
+    picks["this CPU"] = rng.choice(here.rows, 30, replace=False)  # the same rows per table
+    cases = [
+        ("i7-12700h", i7, this_cpu, "this machine's CPU fit"),
+        ("i7-12700h", i7, generic, "generic prior"),
+        ("this CPU", here, generic.with_vector(i7_fit), "i7-12700h fit"),
+        ("this CPU", here, generic, "generic prior"),
+    ]
+    for name, d, prior, label in cases:
+        mask = np.zeros(d.rows, dtype=bool)
+        mask[picks[name]] = True
+        theta = fit(d, prior, mask=mask, prior_weight=3e-2)
+        s = summary(predicted(d, theta, 1.0)[~mask], d.log_sps.exp().numpy()[~mask])
+        out(
+            lines,
+            f"{name:<16} rows predicted {int((~mask).sum()):>5}  median {s['median_pct']:.1f} %"
+            f"  P90 {s['p90_pct']:.1f} %  (prior: {label})",
+        )
 
 
 def replace_target(name: str, full: dict[str, np.ndarray]):

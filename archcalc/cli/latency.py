@@ -66,10 +66,13 @@ def targets_command(fmt: str) -> None:
             if err
             else "not measured"
         )
-        rows.append([name, d.kind, d.dtype, src, d.source.get("file_date", "-"), error, where])
+        rows.append(
+            [name, d.kind, _deployment(d), src, d.source.get("file_date", "-"), error, where]
+        )
     for name, (where, why) in broken.items():
         rows.append([name, "-", "-", "-", "-", f"BROKEN: {why}", where])
-    headers = ["target", "kind", "dtype", "calibrated on", "date", "error median / P90", "where"]
+    headers = ["target", "kind", "deployment", "calibrated on", "date", "error median / P90"]
+    headers.append("where")
     click.echo(tabulate(rows, headers=headers))
 
 
@@ -90,6 +93,18 @@ def targets_command(fmt: str) -> None:
     help="The table was measured on deploy forms (timm's reparameterize_model).",
 )
 @click.option(
+    "--compiled/--eager",
+    default=None,
+    help="Measured under torch.compile or eagerly.  [default: guess, eager]",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["nchw", "channels_last"]),
+    default=None,
+    help="Memory layout measured.  [default: guess, nchw]",
+)
+@click.option("--torch-version", default=None, help="torch measured with.  [default: guess]")
+@click.option(
     "--threads", type=click.IntRange(min=1), default=None, help="CPU threads for --device cpu."
 )
 @click.option("--seconds", type=float, default=60.0, show_default=True, help="--device cpu budget.")
@@ -101,13 +116,19 @@ def calibrate_command(
     kind: str | None,
     dtype: str | None,
     reparameterize: bool,
+    compiled: bool | None,
+    layout: str | None,
+    torch_version: str | None,
     threads: int | None,
     seconds: float,
     out: Path | None,
 ) -> None:
     """Fit a device profile (NAME) from a measured table (--from FILE.csv: timm benchmark.py
     CSV or archcalc bench --format json), or time this machine's CPU (--device cpu, about a
-    minute). Saved in the cache folder (or --out); use it with --target NAME."""
+    minute). Saved in the cache folder (or --out); use it with --target NAME. Kind, dtype,
+    compilation, layout and torch version are read from timm's file names (amp/fp32,
+    nchw/nhwc, pt291, -dynamo) unless given; the fit starts from the shipped target that
+    matches them best."""
     from archcalc.files import refuse_overwriting
     from archcalc.timing.predict.calibrate import (
         calibrate,
@@ -125,14 +146,23 @@ def calibrate_command(
     if source is not None:
         refuse_overwriting({"--out": out}, [source], "the measured table read (--from)")
     if device == "cpu":
+        if (
+            compiled
+            or layout not in (None, "nchw")
+            or kind == "gpu"
+            or dtype not in (None, "float32")
+        ):
+            raise InvalidArgumentError("--device cpu measures eager fp32 NCHW on this CPU")
         fitted, use = calibrate_cpu(name or "cpu", seconds=seconds, threads=threads)
     elif source is not None:
         if name is None:
             raise InvalidArgumentError("calibrate --from needs a NAME for the new target")
         rows, _ = read_table(source, need_throughput=True)
-        kind, dtype = guess_settings(source, kind, dtype)
+        settings = guess_settings(
+            source, kind, dtype, compiled=compiled, layout=layout, torch_version=torch_version
+        )
         options = {"reparameterize": reparameterize, "source": default_source(source)}
-        fitted, use = calibrate(name, rows, kind=kind, dtype=dtype, **options)
+        fitted, use = calibrate(name, rows, **settings, **options)
     else:
         raise InvalidArgumentError("calibrate needs exactly one of --from FILE.csv or --device cpu")
     path = save_target(fitted, out)
@@ -140,8 +170,16 @@ def calibrate_command(
     click.echo(
         f"{fitted.name}: {len(use.rows)} rows used, {use.unknown} unknown-model and "
         f"{use.no_throughput} no-throughput rows skipped; in-sample error "
-        f"{err['median_pct']:.1f} % median, {err['p90_pct']:.1f} % P90; saved {path}"
+        f"{err['median_pct']:.1f} % median, {err['p90_pct']:.1f} % P90; {_deployment(fitted)}, "
+        f"started from {fitted.source.get('prior', '?')}; saved {path}"
     )
+
+
+def _deployment(target: Any) -> str:
+    """``amp, compiled, channels_last, torch 2.9.1``: how a target's device ran the models."""
+    d = target.deployment
+    parts = [target.dtype, "compiled" if d.compiled else "eager", d.layout]
+    return ", ".join([*parts, f"torch {d.torch_version or '?'}"])
 
 
 @click.command("predict")

@@ -291,10 +291,10 @@ def _predicted(
         "target": target.name,
         "dtype": target.dtype,
         "batch_size": batch_size,
-        "error_band": target.band,
+        "error_band": target.band_at(batch_size),
         "latency_fields": "every latency figure of this suggestion is predicted",
     }
-    basis = predicted_label(target.name, target.dtype, batch_size, target.band)
+    basis = predicted_label(target.name, target.dtype, batch_size, target.band_at(batch_size))
     return predicted_timer(target, batch_size), label, basis
 
 

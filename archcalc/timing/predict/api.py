@@ -46,6 +46,9 @@ def calibrate(
     name: str,
     kind: str | None = None,
     dtype: str | None = None,
+    compiled: bool | None = None,
+    layout: str | None = None,
+    torch_version: str | None = None,
     reparameterize: bool = False,
     prior: DeviceProfile | None = None,
 ) -> DeviceProfile:
@@ -59,9 +62,12 @@ def calibrate(
         kind: ``gpu`` or ``cpu`` (default: guessed from the file name, ``guess_settings``).
         dtype: ``float32``, ``float16`` or ``bfloat16`` (default: guessed from the file name;
             timm's ``amp`` is float16).
+        compiled, layout, torch_version: how the table was measured: ``torch.compile`` or
+            eager, ``nchw`` or ``channels_last``, the torch version (default: guessed from
+            timm's file name, ``-dynamo``, ``nhwc``, ``pt291``; else eager, nchw, unknown).
         reparameterize: the table was measured on deploy forms (RepVGG, MobileOne, FastViT...).
-        prior: what the fit starts from (default: the shipped target of the same kind and
-            dtype).
+        prior: what the fit starts from (default: the shipped target that matches kind,
+            dtype, compilation and layout best).
 
     Returns:
         The fitted ``DeviceProfile`` (its ``error`` is in-sample, labelled so); use it as
@@ -81,9 +87,11 @@ def calibrate(
 
     path = Path(table)
     rows, _ = read_table(path, need_throughput=True)
-    kind, dtype = guess_settings(path, kind, dtype)
+    settings = guess_settings(
+        path, kind, dtype, compiled=compiled, layout=layout, torch_version=torch_version
+    )
     options = {"reparameterize": reparameterize, "prior": prior, "source": default_source(path)}
-    return fit_rows(name, rows, kind=kind, dtype=dtype, **options)[0]
+    return fit_rows(name, rows, **settings, **options)[0]
 
 
 def predict(
@@ -124,6 +132,7 @@ def predict(
         True
     """
     from archcalc.checks import check_positive
+    from archcalc.core.geometry import parse_resolution
     from archcalc.timing.predict.features import op_features
     from archcalc.timing.predict.targets import load_target
 
@@ -138,7 +147,8 @@ def predict(
         output_stride=output_stride,
     )
     assert features is not None  # trace=True always gives features
-    return predict_features(profile, features, batch_size, top=top)
+    size = parse_resolution(resolution)
+    return predict_features(profile, features, batch_size, top=top, size=size)
 
 
 def predicted_timer(target: DeviceProfile, batch_size: int = 1) -> Any:

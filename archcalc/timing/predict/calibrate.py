@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,10 +21,11 @@ import torch
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.timing.predict.features import feature_dtype, made_with, op_features
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
-from archcalc.timing.predict.model import DeviceProfile
-from archcalc.timing.predict.tables import Measured
+from archcalc.timing.predict.model import Deployment, DeviceProfile
+from archcalc.timing.predict.tables import Measured, deployment_of
 from archcalc.timing.predict.targets import (
     DTYPE_NAMES,
+    LAYOUTS,
     calibration_prior,
     check_target_name,
     prior_for,
@@ -38,6 +40,7 @@ __all__ = [
     "default_source",
     "errors",
     "guess_settings",
+    "measured_range",
     "usable",
 ]
 
@@ -105,6 +108,13 @@ def usable(
     return Usable(kept, feats, unknown, missing)
 
 
+def measured_range(rows: Sequence[Measured]) -> dict[str, list[int]]:
+    """The batch sizes and input sizes (``[low, high]``) of ``rows``: where an error measured
+    on them holds (``DeviceProfile.band_at``)."""
+    batches, sizes = [r.batch_size for r in rows], [r.size for r in rows]
+    return {"batch_sizes": [min(batches), max(batches)], "input_sizes": [min(sizes), max(sizes)]}
+
+
 def errors(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
     """Median and P90 of |predicted / measured - 1| in %, over the rows."""
     err = np.abs(np.asarray(predicted) / np.asarray(measured) - 1) * 100
@@ -117,6 +127,9 @@ def calibrate(
     *,
     kind: str,
     dtype: str,
+    compiled: bool = False,
+    layout: str = "nchw",
+    torch_version: str = "",
     reparameterize: bool = False,
     prior: DeviceProfile | None = None,
     source: dict[str, object] | None = None,
@@ -130,10 +143,13 @@ def calibrate(
         kind: ``gpu`` or ``cpu`` (picks the generic prior).
         dtype: ``float32``, or ``float16``/``bfloat16`` (autocast: its simulated bytes and
             casts).
+        compiled, layout, torch_version: the deployment the rows were measured under
+            (``torch.compile``, ``nchw``/``channels_last``, torch version; ``""``: unknown).
         reparameterize: the rows were measured on deploy forms (timm's
             ``reparameterize_model``; timm's PyTorch 2.9.1 tables were).
         prior: the device the fit starts from and is pulled towards (default: the shipped
-            target of the same kind and dtype, ``targets.calibration_prior``).
+            target that matches kind, dtype, compilation and layout best,
+            ``targets.calibration_prior``).
         source: provenance stored in the profile (file, date...); the feature version, torch
             and timm of the features are added (``source.features``).
         trace: trace models that are neither shipped nor cached (False: skip them).
@@ -149,7 +165,9 @@ def calibrate(
     if kind not in ("gpu", "cpu"):
         raise InvalidArgumentError(f"kind must be gpu or cpu, not {kind!r}")
     feature_dtype(dtype)  # a known dtype, or one line naming them
-    start = prior or calibration_prior(kind, dtype)
+    if layout not in LAYOUTS:
+        raise InvalidArgumentError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    start = prior or calibration_prior(kind, dtype, compiled=compiled, layout=layout)
     start = replace(start, kind=kind, dtype=dtype, bytes_scale=prior_for(kind, dtype).bytes_scale)
     use = usable(rows, dtype=dtype, reparameterize=reparameterize, trace=trace)
     if len(use.rows) < MIN_ROWS:
@@ -164,7 +182,12 @@ def calibrate(
     with torch.no_grad():
         predicted = predicted_log_sps(d, torch.from_numpy(theta), start.bytes_scale).exp()
     measured = d.log_sps.exp()
-    error = {**errors(predicted.numpy(), measured.numpy()), "method": "in-sample", "rows": d.rows}
+    error = {
+        **errors(predicted.numpy(), measured.numpy()),
+        "method": "in-sample",
+        "rows": d.rows,
+        **measured_range(use.rows),
+    }
     _check_finite(name, theta, error)
     provenance = {
         **(source or {}),
@@ -173,6 +196,7 @@ def calibrate(
         "rows_used": len(use.rows),
         "rows_skipped_unknown_model": use.unknown,
         "rows_skipped_no_throughput": use.no_throughput,
+        "prior": start.name,
         "calibrated": datetime.date.today().isoformat(),
     }
     fitted = start.with_vector(
@@ -180,6 +204,7 @@ def calibrate(
         name=name,
         kind=kind,
         dtype=dtype,
+        deployment=Deployment(compiled, layout, torch_version),
         source=provenance,
         error=error,
         description=f"calibrated on {len(use.rows)} measured rows",
@@ -231,16 +256,35 @@ def calibrate_cpu(
         raw = {"model": model, "infer_img_size": "224", "infer_batch_size": "1"}
         rows.append(Measured(model, 224, 1, sps, {**raw, "infer_samples_per_sec": str(sps)}))
     source = {"measured": "this machine's CPU, archcalc bench, batch 1, 224", "threads": threads}
-    return calibrate(name, rows, kind="cpu", dtype="float32", source=source)
+    version = torch.__version__.split("+")[0]
+    return calibrate(name, rows, kind="cpu", dtype="float32", torch_version=version, source=source)
 
 
-def guess_settings(path: Path, kind: str | None, dtype: str | None) -> tuple[str, str]:
-    """``(kind, dtype)`` of a table: as given, else from timm's file name (``cpu``; ``amp``
-    is float16 autocast, ``fp32`` float32; a CPU table is float32)."""
-    low = path.name.lower()
-    kind = kind or ("cpu" if "cpu" in low else "gpu")
-    named = next((DTYPE_NAMES[w] for w in DTYPE_NAMES if w in low), None)
-    return kind, dtype or named or ("float32" if kind == "cpu" else "float16")
+def guess_settings(
+    path: Path,
+    kind: str | None = None,
+    dtype: str | None = None,
+    *,
+    compiled: bool | None = None,
+    layout: str | None = None,
+    torch_version: str | None = None,
+) -> dict[str, Any]:
+    """How a table was measured, as ``calibrate``'s keywords (``kind``, ``dtype``,
+    ``compiled``, ``layout``, ``torch_version``): as given, else from timm's file name
+    (``tables.deployment_of``: ``cpu``, ``amp`` = float16 autocast, ``fp32``, ``nhwc``,
+    ``-dynamo``, ``pt291``), else a GPU, float16 (float32 on a CPU), eager, NCHW, torch unknown."""
+    named = deployment_of(path.name)
+    kind = kind or named.kind or "gpu"
+    dtype = (
+        dtype or DTYPE_NAMES.get(named.dtype or "") or ("float32" if kind == "cpu" else "float16")
+    )
+    return {
+        "kind": kind,
+        "dtype": dtype,
+        "compiled": bool(named.compiled) if compiled is None else compiled,
+        "layout": layout or named.layout or "nchw",
+        "torch_version": torch_version or named.torch_version or "",
+    }
 
 
 def default_source(path: Path) -> dict[str, object]:

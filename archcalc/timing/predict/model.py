@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRICED_AS",
+    "Deployment",
     "DeviceProfile",
     "OpSeconds",
     "PredictedOp",
@@ -54,6 +55,21 @@ PRICED_AS = (*range(N_CLASSES), OP_CLASSES.index("elementwise"))
 
 
 @dataclass(frozen=True)
+class Deployment:
+    """How a target's measurements ran: ``compiled`` (under ``torch.compile``), ``layout``
+    (``nchw`` or ``channels_last``) and ``torch_version`` (``""``: unknown).
+
+    Example:
+        >>> Deployment(compiled=True, torch_version="2.9.1")
+        Deployment(compiled=True, layout='nchw', torch_version='2.9.1')
+    """
+
+    compiled: bool = False
+    layout: str = "nchw"
+    torch_version: str = ""
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     """One device at one dtype: the constants of the latency model and where they came from.
 
@@ -61,8 +77,10 @@ class DeviceProfile:
     seconds per kernel per class; ``fixed``: seconds per forward call; ``bytes_scale``:
     a factor on the feature bytes (1: the ``amp`` features already hold autocast's dtypes);
     ``source``: the measurements it was fitted on;
-    ``error``: its measured prediction error (median/P90 %, Spearman, method).
+    ``error``: its measured prediction error (median/P90 %, Spearman, method) and the
+    ``batch_sizes`` and ``input_sizes`` (``[low, high]``) it was measured at.
     ``dtype`` is ``float32``, or ``float16``/``bfloat16`` under autocast (as ``bench`` runs).
+    ``deployment``: how it was measured (``Deployment``: compiled, layout, torch version).
     """
 
     name: str
@@ -73,6 +91,7 @@ class DeviceProfile:
     bandwidth: dict[str, float]
     overhead: dict[str, float]
     fixed: float
+    deployment: Deployment = field(default_factory=Deployment)
     description: str = ""
     source: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +125,22 @@ class DeviceProfile:
         method = self.error.get("method", "unknown method")
         median, p90 = self.error["median_pct"], self.error["p90_pct"]
         return f"±{median:.0f} % median, ±{p90:.0f} % P90 ({method})"
+
+    def band_at(self, batch_size: int, size: tuple[int, int] | None = None) -> str:
+        """``band`` where the error was measured; outside the batch sizes or input sizes it
+        was measured at, that it is not validated there (a band is never quoted beyond its
+        measurements). Without a recorded range (older files), ``band``."""
+        batches, sizes = self.error.get("batch_sizes"), self.error.get("input_sizes")
+        if batches and not batches[0] <= batch_size <= batches[1]:
+            low, high = batches
+            at = f"batch {low}" if low == high else f"batch {low}-{high}"
+            return f"not validated for this target at batch {batch_size} (measured at {at})"
+        if sizes and size is not None and not all(sizes[0] <= s <= sizes[1] for s in size):
+            return (
+                f"not validated for this target at {size[0]}x{size[1]} (measured at "
+                f"{sizes[0]}-{sizes[1]} px)"
+            )
+        return self.band
 
 
 @dataclass(frozen=True)
@@ -202,6 +237,7 @@ def predict_features(
     batch_size: int,
     *,
     top: int = 5,
+    size: tuple[int, int] | None = None,
 ) -> Prediction:
     """Predict one forward of ``batch_size`` images on ``target`` from a model's features.
 
@@ -210,6 +246,7 @@ def predict_features(
         features: the model's per-op features (``archcalc.timing.predict.features.op_features``).
         batch_size: images per forward (> 0).
         top: how many of the most expensive ops to list.
+        size: the input ``(height, width)``, to say whether the error band holds there.
 
     Returns:
         A ``Prediction`` (latency of the batch in ms, samples/s, bound shares, top ops).
@@ -247,6 +284,6 @@ def predict_features(
         memory_share=memory_share,
         overhead_share=1.0 - compute_share - memory_share,
         top_ops=top_ops,
-        error_band=target.band,
+        error_band=target.band_at(batch_size, size),
         unknown_ops=int(count[cls == FEATURE_CLASSES.index(UNKNOWN)].sum()),
     )

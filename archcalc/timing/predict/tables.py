@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from archcalc.display import render_table
 from archcalc.errors import BadFileError, InvalidArgumentError
 from archcalc.files import check_json
 
-__all__ = ["Measured", "read_table", "write_predicted"]
+__all__ = ["Deployment", "Measured", "deployment_of", "read_table", "write_predicted"]
 
 PREDICT_COLUMNS = ("model", "infer_img_size", "infer_batch_size")
 THROUGHPUT = "infer_samples_per_sec"
@@ -34,6 +35,49 @@ class Measured:
     batch_size: int
     samples_per_sec: float | None
     raw: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How a table was measured, as far as its file name says (None: the name does not say):
+    device kind, dtype (``amp``/``fp32``), ``torch.compile`` or eager, memory layout and the
+    torch version."""
+
+    kind: str | None = None
+    dtype: str | None = None
+    compiled: bool | None = None
+    layout: str | None = None
+    torch_version: str | None = None
+
+
+def deployment_of(file_name: str) -> Deployment:
+    """What a timm ``benchmark.py`` file name says about its measurement.
+
+    timm names its tables ``benchmark-infer-{amp|fp32}-{nchw|nhwc}-pt{torch}-{cuXXX|cpu}-
+    {device}[-dynamo].csv``; ``-dynamo`` marks ``torch.compile``. A part missing from the
+    name is None (the caller's flag or default decides).
+
+    Example:
+        >>> d = deployment_of("benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv")
+        >>> d.kind, d.dtype, d.compiled, d.layout, d.torch_version
+        ('gpu', 'amp', False, 'channels_last', '2.4.0')
+    """
+    parts = re.split(r"[-_.]", file_name.lower())
+    cuda = any(re.fullmatch(r"cu\d+", t) for t in parts)
+    kind = "cpu" if "cpu" in parts else "gpu" if cuda else None
+    dtype = next((t for t in parts if t in ("amp", "fp32")), None)
+    layout = {"nhwc": "channels_last", "nchw": "nchw"}
+    found = next((layout[t] for t in parts if t in layout), None)
+    version = next((t[2:] for t in parts if re.fullmatch(r"pt\d{3,4}", t)), None)
+    compiled = "dynamo" in parts or "inductor" in parts
+    timm_name = found is not None or dtype is not None  # then no -dynamo means eager
+    return Deployment(
+        kind=kind,
+        dtype=dtype,
+        compiled=compiled if compiled or timm_name else None,
+        layout=found,
+        torch_version=f"{version[0]}.{version[1:-1]}.{version[-1]}" if version else None,
+    )
 
 
 def _number(text: str | None) -> float | None:

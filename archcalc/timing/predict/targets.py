@@ -26,13 +26,14 @@ from archcalc.errors import BadFileError, InvalidArgumentError
 from archcalc.files import check_json, parse_json, read_json, write_atomic
 from archcalc.serialize import DIALECT
 from archcalc.system import cache_dir
-from archcalc.timing.predict.features import version_mismatch, warn_once
-from archcalc.timing.predict.model import DeviceProfile
+from archcalc.timing.predict.features import feature_dtype, version_mismatch, warn_once
+from archcalc.timing.predict.model import Deployment, DeviceProfile
 from archcalc.timing.stats import DTYPES
 
 __all__ = [
     "FORMAT",
-    "PRIOR_TARGETS",
+    "LAYOUTS",
+    "PRIOR_ORDER",
     "broken_targets",
     "calibration_prior",
     "check_target_name",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 FORMAT = "archcalc-target"
+#: Memory layouts a target can be measured with (``channels_last``: NHWC, timm's ``nhwc``).
+LAYOUTS = ("nchw", "channels_last")
 #: 2: ``amp`` targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
 VERSION = 2
 #: What a target NAME may be (it becomes a file name in the saved-targets folder).
@@ -73,21 +76,29 @@ def prior_for(kind: str, dtype: str) -> DeviceProfile:
     )
 
 
-#: The shipped target a calibration of each (kind, dtype) starts from: a real device of the
-#: same kind is a far better prior than round numbers when only 20-30 rows are measured.
-PRIOR_TARGETS = {
-    ("gpu", "float16"): "rtx4090",
-    ("gpu", "bfloat16"): "rtx4090",
-    ("cpu", "float32"): "i7-12700h",
-}
+#: Shipped targets in the order a calibration prefers them as its start, among those that
+#: match its deployment equally well (a desktop GPU of the current generation first).
+PRIOR_ORDER = ("rtx4090", "rtx5090", "rtx5090-compiled", "rtx3090", "rtx3090-nhwc", "i7-12700h")
 
 
-def calibration_prior(kind: str, dtype: str) -> DeviceProfile:
+def calibration_prior(
+    kind: str, dtype: str, *, compiled: bool = False, layout: str = "nchw"
+) -> DeviceProfile:
     """What ``calibrate`` starts from and pulls towards: the shipped target of the same kind
-    and dtype (``PRIOR_TARGETS``), else the generic prior."""
-    name = PRIOR_TARGETS.get((kind, dtype), "")
-    entry = _shipped().get(name)
-    return prior_for(kind, dtype) if entry is None else _shipped_target(name, entry)
+    and dtype that matches the deployment best (compilation and layout both, else one of them,
+    then ``PRIOR_ORDER``), else the generic prior. With 20-30 measured rows, a real device
+    is a far better prior than round numbers."""
+    candidates = []
+    for name, entry in _shipped().items():
+        target = _shipped_target(name, entry)
+        if (target.kind, feature_dtype(target.dtype)) != (kind, feature_dtype(dtype)):
+            continue
+        misses = (target.deployment.compiled != compiled) + (target.deployment.layout != layout)
+        rank = PRIOR_ORDER.index(name) if name in PRIOR_ORDER else len(PRIOR_ORDER)
+        candidates.append((misses, rank, name, target))
+    if not candidates:
+        return prior_for(kind, dtype)
+    return min(candidates, key=lambda c: c[:3])[3]
 
 
 def target_to_dict(target: DeviceProfile) -> dict[str, Any]:
@@ -100,6 +111,9 @@ def target_to_dict(target: DeviceProfile) -> dict[str, Any]:
         "kind": target.kind,
         "dtype": target.dtype,
         "bytes_scale": target.bytes_scale,
+        "compiled": target.deployment.compiled,
+        "layout": target.deployment.layout,
+        "torch_version": target.deployment.torch_version,
         "constants": {
             "rate_macs_per_s": target.rate,
             "bandwidth_bytes_per_s": target.bandwidth,
@@ -117,6 +131,12 @@ def target_schema() -> dict[str, Any]:
     Keys it does not name are allowed (ignored when read)."""
     positive = {"type": "number", "exclusiveMinimum": 0}
     percent = {"type": "number", "minimum": 0}
+    span = {  # [low, high] of the measured rows: where the error holds
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1},
+        "minItems": 2,
+        "maxItems": 2,
+    }
 
     def per_class(classes: tuple[str, ...]) -> dict[str, Any]:
         properties = dict.fromkeys(classes, positive)
@@ -131,7 +151,13 @@ def target_schema() -> dict[str, Any]:
     error = {
         "type": "object",
         "description": "The measured prediction error; empty when not measured.",
-        "properties": {"median_pct": percent, "p90_pct": percent, "method": {"type": "string"}},
+        "properties": {
+            "median_pct": percent,
+            "p90_pct": percent,
+            "method": {"type": "string"},
+            "batch_sizes": span,
+            "input_sizes": span,
+        },
         "if": {"minProperties": 1},
         "then": {"required": ["median_pct", "p90_pct"]},
     }
@@ -149,6 +175,9 @@ def target_schema() -> dict[str, Any]:
             "kind": {"enum": ["gpu", "cpu"]},
             "dtype": {"type": "string"},
             "bytes_scale": positive,
+            "compiled": {"type": "boolean"},
+            "layout": {"enum": list(LAYOUTS)},
+            "torch_version": {"type": "string"},
             "constants": {"type": "object", "required": list(constants), "properties": constants},
             "source": {"type": "object"},
             "error": error,
@@ -185,6 +214,9 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
         bandwidth={k: float(c["bandwidth_bytes_per_s"][k]) for k in OP_CLASSES},
         overhead={k: float(c["overhead_s_per_kernel"][k]) for k in OP_CLASSES},
         fixed=float(c["fixed_s_per_call"]),
+        deployment=Deployment(
+            data.get("compiled", False), data.get("layout", "nchw"), data.get("torch_version", "")
+        ),
         description=data.get("description", ""),
         source=dict(data.get("source") or {}),
         error=dict(data.get("error") or {}),
