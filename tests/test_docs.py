@@ -84,7 +84,6 @@ def test_the_api_page_documents_every_public_name() -> None:
 WIDE_OUTPUT = {
     "archcalc report": "a Markdown document (its tables are for a Markdown viewer), not a table",
     "archcalc sweep": "the one-line summary on stderr, like an error line",
-    "archcalc targets": "the calibration file's path is one cell",
 }
 
 

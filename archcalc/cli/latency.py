@@ -45,8 +45,7 @@ def targets_command(fmt: str) -> None:
     prediction error."""
     import json
 
-    from tabulate import tabulate
-
+    from archcalc.display import output_width, render_table
     from archcalc.timing.predict.targets import broken_targets, known_targets, target_to_dict
 
     known, broken = known_targets(), broken_targets()
@@ -57,23 +56,21 @@ def targets_command(fmt: str) -> None:
         return
     rows = []
     for name, (where, d) in known.items():
-        repository = d.source.get("repository")
+        repository = d.source.get("repository") or "-"
         src = d.source.get("file") or d.source.get("measured") or "-"
-        src = f"{src} ({repository})" if repository else src
         err = d.error
         error = (
             f"{err['median_pct']:.1f} % / {err['p90_pct']:.1f} % ({err.get('method', '?')})"
             if err
             else "not measured"
         )
-        rows.append(
-            [name, d.kind, _deployment(d), src, d.source.get("file_date", "-"), error, where]
-        )
+        date = d.source.get("file_date", "-")
+        rows.append([name, d.kind, _deployment(d), src, repository, date, error, where])
     for name, (where, why) in broken.items():
-        rows.append([name, "-", "-", "-", "-", f"BROKEN: {why}", where])
-    headers = ["target", "kind", "deployment", "calibrated on", "date", "error median / P90"]
-    headers.append("where")
-    click.echo(tabulate(rows, headers=headers))
+        rows.append([name, "-", "-", "-", "-", "-", f"BROKEN: {why}", where])
+    headers = ["target", "kind", "deployment", "calibrated on", "repository", "date"]
+    headers += ["error median / P90", "where"]
+    click.echo(render_table(headers, rows, "table", width=output_width()))
 
 
 @click.command("calibrate")
