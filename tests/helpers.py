@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from typing import Any
 
 from archcalc.recommend.levels import find_level
 from archcalc.recommend.suggestion import Option
 from archcalc.results import Environment, Memory, Profile
+from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = ["COARSE", "FINE", "MACS_PER_PIXEL", "REGION", "SIDES", "grid", "make"]
 
@@ -78,3 +81,24 @@ def page_data(html: str) -> dict:
     )
     assert found is not None
     return json.loads(found.group(1))
+
+
+def round_target(**changes: Any) -> DeviceProfile:
+    """A target of round constants: 1e12 MAC/s, 1e9 B/s, 10 us per kernel, 1 ms per call, at
+    float32, fitted on this archcalc's features (no version warning); ``changes`` replace
+    fields."""
+    from archcalc.core.ops import OP_CLASSES
+    from archcalc.timing.predict.features import made_with
+
+    base = DeviceProfile(
+        name="t",
+        kind="gpu",
+        dtype="float32",
+        bytes_scale=1.0,
+        rate=dict.fromkeys(OP_CLASSES[:4], 1e12),
+        bandwidth=dict.fromkeys(OP_CLASSES, 1e9),
+        overhead=dict.fromkeys(OP_CLASSES, 1e-5),
+        fixed=1e-3,
+        source={"features": made_with()},
+    )
+    return replace(base, **changes)

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import round_target
 
 from archcalc.cli import main
 from archcalc.core.ops import OP_CLASSES
 from archcalc.errors import InvalidArgumentError
 from archcalc.report.prediction import predicted_label
-from archcalc.timing.predict.features import Features, made_with
+from archcalc.timing.predict.features import Features
 from archcalc.timing.predict.model import Deployment, DeviceProfile, predict_features
 from archcalc.timing.predict.tables import deployment_of
 from archcalc.timing.predict.targets import (
@@ -35,20 +36,8 @@ MEASURED = {
 
 
 def device(**changes: object) -> DeviceProfile:
-    """Round constants, an error measured at batch 256-1024 and 160-512 px."""
-    base = DeviceProfile(
-        name="t",
-        kind="gpu",
-        dtype="float16",
-        bytes_scale=1.0,
-        rate=dict.fromkeys(OP_CLASSES[:4], 1e12),
-        bandwidth=dict.fromkeys(OP_CLASSES, 1e9),
-        overhead=dict.fromkeys(OP_CLASSES, 1e-5),
-        fixed=1e-3,
-        source={"features": made_with()},  # made with this archcalc's features: no warning
-        error=MEASURED,
-    )
-    return DeviceProfile(**{**base.__dict__, **changes})
+    """Round constants at float16, an error measured at batch 256-1024 and 160-512 px."""
+    return round_target(**{"dtype": "float16", "error": MEASURED, **changes})
 
 
 TIMM_NAMES = [

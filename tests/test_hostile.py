@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from helpers import round_target
 
 from archcalc.cli import main
 from archcalc.errors import BadFileError, InvalidArgumentError
@@ -64,15 +65,8 @@ def table(path: Path) -> Path:
 
 
 def device(name: str = "toy", **changes: object) -> DeviceProfile:
-    classes = ("conv", "depthwise_conv", "matmul", "attention")
-    others = (*classes, "norm", "elementwise", "reduction", "movement")
-    base = DeviceProfile(
-        name=name, kind="gpu", dtype="float32", bytes_scale=1.0,
-        rate=dict.fromkeys(classes, 1e12), bandwidth=dict.fromkeys(others, 1e9),
-        overhead=dict.fromkeys(others, 1e-5), fixed=1e-3,
-        error={"median_pct": 5.0, "p90_pct": 9.0, "method": "in-sample"},
-    )  # fmt: skip
-    return DeviceProfile(**{**base.__dict__, **changes})
+    error = {"median_pct": 5.0, "p90_pct": 9.0, "method": "in-sample"}
+    return round_target(**{"name": name, "error": error, **changes})
 
 
 # --- one atomic write ------------------------------------------------------------------------

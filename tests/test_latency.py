@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from helpers import round_target as device
 from torch import nn
 
 import archcalc
@@ -27,7 +28,6 @@ from archcalc.timing.predict.features import (
     Features,
     compact,
     load_shipped,
-    made_with,
     save_shipped,
 )
 from archcalc.timing.predict.fit import design, fit, predicted_log_sps
@@ -192,22 +192,6 @@ def test_compact_merges_identical_ops() -> None:
     assert features.labels == ("#0 addmm", "#2 relu")  # each row's first run in the trace
     # float32 precision, as the shipped file keeps them: 2**24 + 1 MACs round to 2**24
     assert compact([OpCost("mm", "matmul", 2**24 + 1, 0, 0)]).rows[0, 1] == 2**24
-
-
-def device(**changes: float) -> DeviceProfile:
-    """Round constants: 1e12 MAC/s, 1e9 B/s, 10 us per kernel, 1 ms per call."""
-    base = DeviceProfile(
-        name="t",
-        kind="gpu",
-        dtype="float32",
-        bytes_scale=1.0,
-        rate=dict.fromkeys(OP_CLASSES[:4], 1e12),
-        bandwidth=dict.fromkeys(OP_CLASSES, 1e9),
-        overhead=dict.fromkeys(OP_CLASSES, 1e-5),
-        fixed=1e-3,
-        source={"features": made_with()},  # fitted on this archcalc's features: no warning
-    )
-    return DeviceProfile(**{**base.__dict__, **changes})
 
 
 CONV = OP_CLASSES.index("conv")
