@@ -22,6 +22,7 @@ from archcalc.recommend.decide import CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
 
 if TYPE_CHECKING:
+    from archcalc.recommend.request import PredictedLatency
     from archcalc.timing.predict.model import DeviceProfile
 
 __all__ = ["suggest_command"]
@@ -205,7 +206,6 @@ def suggest_command(
     from archcalc.display import output_width
     from archcalc.recommend.request import (
         Budgets,
-        PredictedLatency,
         SearchScope,
         TrainBatch,
         backbone_names,
@@ -218,8 +218,8 @@ def suggest_command(
     names, search = backbone_names(list(backbones) or None)
     if not search:
         check_search_only(top, family, None)  # before torch loads: one line, exit 2
-    timer, prediction, basis = _predicted(target, batch_size, no_latency)
-    if timer is not None and not search:
+    predicted, prediction = _predicted(target, batch_size, no_latency)
+    if predicted is not None and not search:
         from archcalc.errors import InvalidArgumentError
 
         raise InvalidArgumentError("a predicted-latency timer (--target) needs --backbone auto")
@@ -243,7 +243,6 @@ def suggest_command(
                 from archcalc.recommend.search import search_backbones
 
                 scope = SearchScope(family=family) if top is None else SearchScope(top, family)
-                predicted = None if timer is None else PredictedLatency(timer, basis)
                 found = search_backbones(
                     task, scope=scope, progress=bar.step, predicted=predicted, **common
                 )
@@ -259,43 +258,45 @@ def suggest_command(
         "data_stats": None if stats is None else stats.to_dict(),  # an edited data set is new
     }
     enabled = no_latency and not no_cache  # measured latency is never cached
-    enabled = enabled and timer is None
+    enabled = enabled and predicted is None
     result = cached("suggest", arguments, compute, Suggestion.from_dict, enabled=enabled)
     if fmt == "json":
         data = result.to_dict()
         click.echo(render_json({**data, "prediction": prediction} if prediction else data))
         return
     click.echo(suggest_report(result, fmt, output_width()))
-    if basis is not None:
-        click.echo(f"\nLatency here is {basis} (--budget-ms is per batch).")
+    if predicted is not None:
+        click.echo(f"\nLatency here is {predicted.basis} (--budget-ms is per batch).")
 
 
 def _predicted(
     target: DeviceProfile | None, batch_size: int, no_latency: bool
-) -> tuple[Any, dict[str, Any] | None, str | None]:
-    """``--target``: the predicting timer, the JSON ``prediction`` label and the label the text
-    gives every predicted latency (None, None, None without a target)."""
+) -> tuple[PredictedLatency | None, dict[str, Any] | None]:
+    """``--target``: the predicting timer with the label the text gives every predicted
+    latency, and the JSON ``prediction`` label (None, None without a target)."""
     from archcalc.errors import InvalidArgumentError
 
     if target is None:
         if batch_size != 1:
             raise InvalidArgumentError("--batch-size is the predicted batch: add --target")
-        return None, None, None
+        return None, None
     if no_latency:
         raise InvalidArgumentError("--target predicts latency: drop --no-latency")
+    from archcalc.recommend.request import PredictedLatency
     from archcalc.report.prediction import predicted_label
     from archcalc.timing.predict.api import predicted_timer
 
+    band = target.band_at(batch_size)
     label = {
         "predicted": True,
         "target": target.name,
         "dtype": target.dtype,
         "batch_size": batch_size,
-        "error_band": target.band_at(batch_size),
+        "error_band": band,
         "latency_fields": "every latency figure of this suggestion is predicted",
     }
-    basis = predicted_label(target.name, target.dtype, batch_size, target.band_at(batch_size))
-    return predicted_timer(target, batch_size), label, basis
+    basis = predicted_label(target.name, target.dtype, batch_size, band)
+    return PredictedLatency(predicted_timer(target, batch_size), basis), label
 
 
 def _data_levels(
