@@ -167,6 +167,7 @@ def timed(models: list[str], threads: int, min_time: float) -> list[Measured]:
     settings = TimingSettings(threads=threads, min_run_time_s=min_time)
     rows = []
     for model in models:
+        print(f"timing {model} at batch {', '.join(map(str, BATCHES))}", file=sys.stderr)
         for batch in BATCHES:
             timing = bench(model, [SIZE], [batch], settings=settings).rows[0].timing
             sps = None if timing is None else timing.images_per_s
