@@ -105,8 +105,8 @@ def main() -> int:
         f"in-sample median: {target.error['median_pct']:.1f} % with the curve, "
         f"{flat.error['median_pct']:.1f} % without"
     )
-    if target.memory_curve is not None:  # calibrate_cpu and the refit both measure one
-        curve = target.memory_curve
+    if target.deployment.memory_curve is not None:  # calibrate_cpu and the refit measure one
+        curve = target.deployment.memory_curve
         points = zip(curve.sizes, curve.bandwidth, strict=True)
         out("\nmemory curve (working set: GB/s): " + ", ".join(
             f"{size / 2**20:g} MiB: {bw / 1e9:.0f}" for size, bw in points

@@ -19,6 +19,7 @@ from archcalc.timing.predict import calibrate as calibrate_module
 from archcalc.timing.predict.api import predict
 from archcalc.timing.predict.features import made_with, op_features
 from archcalc.timing.predict.model import (
+    Deployment,
     DeviceProfile,
     MemoryCurve,
     op_seconds,
@@ -52,8 +53,8 @@ def toy(curve: MemoryCurve | None = None) -> DeviceProfile:
         bandwidth=dict.fromkeys(OP_CLASSES, 1e10),
         overhead=dict.fromkeys(OP_CLASSES, 1e-6),
         fixed=1e-4,
+        deployment=Deployment(memory_curve=curve),
         source={"features": made_with()},
-        memory_curve=curve,
     )
 
 
@@ -90,7 +91,7 @@ def test_without_a_curve_predictions_are_bit_identical_to_before() -> None:
     }
     for (target, model, batch), ms in before.items():
         profile = load_target(target)
-        assert profile.memory_curve is None
+        assert profile.deployment.memory_curve is None
         assert predict(model, 224, target=profile, batch_size=batch).latency_ms == ms
 
 
@@ -144,7 +145,7 @@ def test_calibrate_cpu_records_the_curve(monkeypatch: pytest.MonkeyPatch) -> Non
     with it and keeps it; per image, its batch 32 is then much slower than its batch 1, as
     the fake CPU's is, and more than the same fit without the curve predicts."""
     truth = toy(MemoryCurve(sizes=(4 * MIB, 16 * MIB, 64 * MIB), bandwidth=(1e11, 2.5e10, 1e10)))
-    curve = truth.memory_curve
+    curve = truth.deployment.memory_curve
     assert curve is not None
 
     def fake_bench(model: str, sizes: Any, batches: Any, settings: Any) -> Any:
@@ -163,10 +164,10 @@ def test_calibrate_cpu_records_the_curve(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(bandwidth, "measure_bandwidth", fake_bandwidth)
     monkeypatch.setattr(bandwidth, "SIZES", curve.sizes)
     fitted, use = calibrate_module.calibrate_cpu("fake-cpu", seconds=60, threads=1)
-    assert fitted.memory_curve == curve
+    assert fitted.deployment.memory_curve == curve
     assert len(use.rows) == 11  # CPU_MODELS but mobilevit_xxs (no shipped features)
     flat, _ = calibrate_module.calibrate("flat", use.rows, kind="cpu", dtype="float32")
-    assert flat.memory_curve is None
+    assert flat.deployment.memory_curve is None
     features = op_features("lcnet_050", 224)  # under 4 MiB per op at batch 1
     at = {b: predict_features(fitted, features, b).latency_ms for b in (1, 32)}
     without = {b: predict_features(flat, features, b).latency_ms for b in (1, 32)}

@@ -174,8 +174,13 @@ def calibrate(
     if layout not in LAYOUTS:
         raise InvalidArgumentError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     start = prior or calibration_prior(kind, dtype, compiled=compiled, layout=layout)
-    scale = prior_for(kind, dtype).bytes_scale
-    start = replace(start, kind=kind, dtype=dtype, bytes_scale=scale, memory_curve=memory_curve)
+    start = replace(
+        start,
+        kind=kind,
+        dtype=dtype,
+        bytes_scale=prior_for(kind, dtype).bytes_scale,
+        deployment=Deployment(compiled, layout, torch_version, memory_curve),
+    )
     use = usable(rows, dtype=dtype, reparameterize=reparameterize, trace=trace)
     if len(use.rows) < MIN_ROWS:
         raise InvalidArgumentError(
@@ -212,7 +217,6 @@ def calibrate(
         name=name,
         kind=kind,
         dtype=dtype,
-        deployment=Deployment(compiled, layout, torch_version),
         source=provenance,
         error=error,
         description=f"calibrated on {len(use.rows)} measured rows",

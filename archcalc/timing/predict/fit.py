@@ -129,7 +129,8 @@ def _lbfgs(
 
     def loss() -> torch.Tensor:
         optimiser.zero_grad()
-        residual = predicted_log_sps(d, theta, prior.bytes_scale, prior.memory_curve) - d.log_sps
+        curve = prior.deployment.memory_curve
+        residual = predicted_log_sps(d, theta, prior.bytes_scale, curve) - d.log_sps
         huber = torch.nn.functional.huber_loss(
             residual, torch.zeros_like(residual), reduction="none", delta=HUBER_DELTA
         )

@@ -59,21 +59,6 @@ PRICED_AS = (*range(N_CLASSES), OP_CLASSES.index("elementwise"))
 
 
 @dataclass(frozen=True)
-class Deployment:
-    """How a target's measurements ran: ``compiled`` (under ``torch.compile``), ``layout``
-    (``nchw`` or ``channels_last``) and ``torch_version`` (``""``: unknown).
-
-    Example:
-        >>> Deployment(compiled=True, torch_version="2.9.1")
-        Deployment(compiled=True, layout='nchw', torch_version='2.9.1')
-    """
-
-    compiled: bool = False
-    layout: str = "nchw"
-    torch_version: str = ""
-
-
-@dataclass(frozen=True)
 class MemoryCurve:
     """A CPU's memory bandwidth by working set: at each of ``sizes`` (bytes, ascending) the
     ``bandwidth`` (bytes/s) a streaming kernel gets there, high while the data fits in the
@@ -101,6 +86,24 @@ class MemoryCurve:
 
 
 @dataclass(frozen=True)
+class Deployment:
+    """How and where a target's measurements ran: ``compiled`` (under ``torch.compile``),
+    ``layout`` (``nchw`` or ``channels_last``), ``torch_version`` (``""``: unknown) and the
+    machine's ``memory_curve`` (``MemoryCurve``, measured by ``calibrate --device cpu``; None:
+    one bandwidth per class whatever the working set, as every GPU target).
+
+    Example:
+        >>> Deployment(compiled=True, torch_version="2.9.1")
+        Deployment(compiled=True, layout='nchw', torch_version='2.9.1', memory_curve=None)
+    """
+
+    compiled: bool = False
+    layout: str = "nchw"
+    torch_version: str = ""
+    memory_curve: MemoryCurve | None = None
+
+
+@dataclass(frozen=True)
 class DeviceProfile:
     """One device at one dtype: the constants of the latency model and where they came from.
 
@@ -111,9 +114,8 @@ class DeviceProfile:
     ``error``: its measured prediction error (median/P90 %, Spearman, method) and the
     ``batch_sizes`` and ``input_sizes`` (``[low, high]``) it was measured at.
     ``dtype`` is ``float32``, or ``float16``/``bfloat16`` under autocast (as ``bench`` runs).
-    ``deployment``: how it was measured (``Deployment``: compiled, layout, torch version).
-    ``memory_curve``: its measured bandwidth by working set (``MemoryCurve``; None: one
-    bandwidth per class whatever the working set, as every GPU target).
+    ``deployment``: how it was measured (``Deployment``: compiled, layout, torch version,
+    memory curve).
     """
 
     name: str
@@ -128,7 +130,6 @@ class DeviceProfile:
     description: str = ""
     source: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] = field(default_factory=dict)
-    memory_curve: MemoryCurve | None = None
 
     def constants(self) -> np.ndarray:
         """The constants as one vector: compute rates, bandwidths, overheads, fixed cost."""
@@ -250,7 +251,7 @@ def op_seconds(
         batch: images per forward, one number or one per row.
         bytes_scale: ``DeviceProfile.bytes_scale``.
         xp: the array module of the arguments, ``numpy`` or ``torch``.
-        curve: ``DeviceProfile.memory_curve``; its slowdown at each kernel run's bytes
+        curve: ``Deployment.memory_curve``; its slowdown at each kernel run's bytes
             multiplies the memory time (None: no factor).
 
     Only compute classes carry MACs (``archcalc.core.ops.classify`` gives counted MACs a
@@ -294,9 +295,8 @@ def predict_features(
     cls = rows[:, 0].astype(int)
     count = rows[:, 4]
     columns = (cls, *rows[:, 1:4].T, count)
-    t = op_seconds(
-        target.constants(), *columns, batch_size, target.bytes_scale, curve=target.memory_curve
-    )
+    curve = target.deployment.memory_curve
+    t = op_seconds(target.constants(), *columns, batch_size, target.bytes_scale, curve=curve)
     bound = t.total - t.overhead
     total = float(t.total.sum()) + target.fixed
     compute_share = float(bound[t.compute >= t.memory].sum()) / total

@@ -129,7 +129,7 @@ def target_to_dict(target: DeviceProfile) -> dict[str, Any]:
         "source": target.source,
         "error": target.error,
     }
-    curve = target.memory_curve
+    curve = target.deployment.memory_curve
     if curve is not None:
         data["memory_curve"] = {
             "working_set_bytes": list(curve.sizes),
@@ -241,12 +241,14 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
         overhead={k: float(c["overhead_s_per_kernel"][k]) for k in OP_CLASSES},
         fixed=float(c["fixed_s_per_call"]),
         deployment=Deployment(
-            data.get("compiled", False), data.get("layout", "nchw"), data.get("torch_version", "")
+            data.get("compiled", False),
+            data.get("layout", "nchw"),
+            data.get("torch_version", ""),
+            _curve(where, data.get("memory_curve")),
         ),
         description=data.get("description", ""),
         source=dict(data.get("source") or {}),
         error=dict(data.get("error") or {}),
-        memory_curve=_curve(where, data.get("memory_curve")),
     )
 
 
