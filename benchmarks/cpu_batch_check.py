@@ -12,9 +12,10 @@ Both sides run at the same thread count (``--threads``, default 1: on a machine 
 other jobs every extra thread waits for a descheduled one). The load average before and after
 is recorded beside the figures; rerun on an idle machine for figures to quote.
 
-Run: ``python benchmarks/cpu_batch_check.py [--models a b c]`` (about 5 minutes). Writes
-benchmarks/results/cpu_batch_check.txt and the measured rows in timm's CSV format to
-benchmarks/results/cpu_batch_check.csv (``archcalc calibrate --from`` reads it).
+Run: ``python benchmarks/cpu_batch_check.py [--models a b c]`` (about 5 minutes on an idle
+machine, 8 at load average 5). Writes benchmarks/results/cpu_batch_check.txt and the measured
+rows in timm's CSV format to benchmarks/results/cpu_batch_check.csv (``archcalc calibrate
+--from`` reads it).
 ``--from CSV`` times nothing but the memory curve: it refits and predicts the rows of an
 earlier run's CSV (about 30 seconds; writes cpu_batch_check_replay.txt), to develop the model
 on measurements taken earlier.
