@@ -269,6 +269,10 @@ def test_target_round_trip_and_bad_files(tmp_path: Path) -> None:
             load_target(str(bad))
     with pytest.raises(InvalidArgumentError, match=r"version 1.*calibrate it again"):
         load_target(str(old))
+    timm_named = tmp_path / "amp.json"  # timm's name for float16 is no dtype of a target file
+    timm_named.write_text(json.dumps({**target_to_dict(device()), "dtype": "amp"}))
+    with pytest.raises(InvalidArgumentError, match=r"dtype 'amp' is none of float32, float16, "):
+        load_target(str(timm_named))
 
 
 def test_calibration_starts_from_a_shipped_device_of_its_kind() -> None:
