@@ -24,7 +24,6 @@ from archcalc.timing.predict.fit import design, fit, predicted_log_sps
 from archcalc.timing.predict.model import Deployment, DeviceProfile
 from archcalc.timing.predict.tables import Measured, deployment_of
 from archcalc.timing.predict.targets import (
-    DTYPE_NAMES,
     LAYOUTS,
     calibration_prior,
     check_target_name,
@@ -230,7 +229,7 @@ def calibrate_cpu(
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[DeviceProfile, Usable]:
-    """Time ``CPU_MODELS`` at batch 1 and 224 on this CPU (fp32), then calibrate on them.
+    """Time ``CPU_MODELS`` at batch 1 and 224 on this CPU (float32), then calibrate on them.
 
     The budget is split over the models (each gets at least its warm-up and 10 runs); models
     are timed until the budget is spent, and at least ``MIN_ROWS`` must be timed.
@@ -271,13 +270,11 @@ def guess_settings(
 ) -> dict[str, Any]:
     """How a table was measured, as ``calibrate``'s keywords (``kind``, ``dtype``,
     ``compiled``, ``layout``, ``torch_version``): as given, else from timm's file name
-    (``tables.deployment_of``: ``cpu``, ``amp`` = float16 autocast, ``fp32``, ``nhwc``,
+    (``tables.deployment_of``: ``cpu``, ``amp`` = float16 autocast, ``fp32`` = float32, ``nhwc``,
     ``-dynamo``, ``pt291``), else a GPU, float16 (float32 on a CPU), eager, NCHW, torch unknown."""
     named = deployment_of(path.name)
     kind = kind or named.kind or "gpu"
-    dtype = (
-        dtype or DTYPE_NAMES.get(named.dtype or "") or ("float32" if kind == "cpu" else "float16")
-    )
+    dtype = dtype or named.dtype or ("float32" if kind == "cpu" else "float16")
     return {
         "kind": kind,
         "dtype": dtype,
