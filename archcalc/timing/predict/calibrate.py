@@ -26,7 +26,6 @@ from archcalc.timing.predict.fit import design, fit, predicted_log_sps
 from archcalc.timing.predict.model import Deployment, DeviceProfile, MemoryCurve
 from archcalc.timing.predict.tables import Measured, deployment_of
 from archcalc.timing.predict.targets import (
-    DTYPE_NAMES,
     LAYOUTS,
     calibration_prior,
     check_target_name,
@@ -243,7 +242,7 @@ def calibrate_cpu(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[DeviceProfile, Usable]:
     """Measure this CPU's memory curve (``timing.bandwidth``, a fifteenth of the budget) and
-    time ``CPU_MODELS`` at batch 1 and 224 (fp32), then calibrate on them with the curve.
+    time ``CPU_MODELS`` at batch 1 and 224 (float32), then calibrate on them with the curve.
 
     The budget is split over the models (each gets at least its warm-up and 10 runs); models
     are timed until the budget is spent, and at least ``MIN_ROWS`` must be timed. Curve and
@@ -299,13 +298,11 @@ def guess_settings(
 ) -> dict[str, Any]:
     """How a table was measured, as ``calibrate``'s keywords (``kind``, ``dtype``,
     ``compiled``, ``layout``, ``torch_version``): as given, else from timm's file name
-    (``tables.deployment_of``: ``cpu``, ``amp`` = float16 autocast, ``fp32``, ``nhwc``,
+    (``tables.deployment_of``: ``cpu``, ``amp`` = float16 autocast, ``fp32`` = float32, ``nhwc``,
     ``-dynamo``, ``pt291``), else a GPU, float16 (float32 on a CPU), eager, NCHW, torch unknown."""
     named = deployment_of(path.name)
     kind = kind or named.kind or "gpu"
-    dtype = (
-        dtype or DTYPE_NAMES.get(named.dtype or "") or ("float32" if kind == "cpu" else "float16")
-    )
+    dtype = dtype or named.dtype or ("float32" if kind == "cpu" else "float16")
     return {
         "kind": kind,
         "dtype": dtype,

@@ -109,7 +109,7 @@ class DeviceProfile:
 
     ``rate``: MACs/s per compute class; ``bandwidth``: bytes/s per class; ``overhead``:
     seconds per kernel per class; ``fixed``: seconds per forward call; ``bytes_scale``:
-    a factor on the feature bytes (1: the ``amp`` features already hold autocast's dtypes);
+    a factor on the feature bytes (1: the ``float16`` features already hold autocast's dtypes);
     ``source``: the measurements it was fitted on;
     ``error``: its measured prediction error (median/P90 %, Spearman, method) and the
     ``batch_sizes`` and ``input_sizes`` (``[low, high]``) it was measured at.

@@ -7,11 +7,11 @@ target file is JSON with ``"format": "archcalc-target"`` and a ``version``, chec
 is refused with one line saying what is wrong, and ``archcalc targets`` lists a saved file
 that does not load as broken. ``--target`` takes a name (saved first, then shipped) or a path
 to a file. A target's dtype is ``float32``, ``float16`` or ``bfloat16`` (half precisions under
-autocast, as ``bench`` runs them); a file's ``amp``/``fp32`` (version 2, timm's table names)
-read as float16/float32. Its ``source.features`` records the feature version, torch and timm
-its fit used; a target used with other ones warns once (``DataVersionWarning``). A CPU
-target calibrated on this machine (``calibrate --device cpu``) keeps its measured memory curve
-(``memory_curve``, version 3; a version-2 file has none and still reads).
+autocast, as ``bench`` runs them), in its file too. Its ``source.features`` records the
+feature version, torch and timm its fit used; a target used with other ones warns once
+(``DataVersionWarning``). A CPU target calibrated on this machine (``calibrate --device cpu``)
+keeps its measured memory curve (``memory_curve``, version 3; a version-2 file has none and
+still reads).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from archcalc.checks import DTYPES
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
 from archcalc.errors import BadFileError, InvalidArgumentError
 from archcalc.files import check_json, parse_json, read_json, write_atomic
@@ -31,7 +32,6 @@ from archcalc.serialize import DIALECT
 from archcalc.system import cache_dir
 from archcalc.timing.predict.features import feature_dtype, version_mismatch, warn_once
 from archcalc.timing.predict.model import Deployment, DeviceProfile, MemoryCurve
-from archcalc.timing.stats import DTYPES
 
 __all__ = [
     "FORMAT",
@@ -51,16 +51,13 @@ __all__ = [
 FORMAT = "archcalc-target"
 #: Memory layouts a target can be measured with (``channels_last``: NHWC, timm's ``nhwc``).
 LAYOUTS = ("nchw", "channels_last")
-#: 2: ``amp`` targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
+#: 2: float16 targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
 #: 3: an optional ``memory_curve`` (a CPU's bandwidth by working set); a version-2 file is a
 #: version-3 file without one, and still reads.
 VERSION = 3
 READS = (2, 3)
 #: What a target NAME may be (it becomes a file name in the saved-targets folder).
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-
-#: The dtype names of timm's tables (and of version-2 files), read as torch's.
-DTYPE_NAMES = {"amp": "float16", "fp32": "float32"}
 
 
 def prior_for(kind: str, dtype: str) -> DeviceProfile:
@@ -225,10 +222,12 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
         check_json(data, target_schema())
     except InvalidArgumentError as e:
         raise BadFileError(where, f"corrupted target file ({e})") from e
-    dtype = DTYPE_NAMES.get(data["dtype"], data["dtype"])
+    dtype = data["dtype"]
     if dtype not in DTYPES:
         raise BadFileError(
-            where, f"corrupted target file (dtype {dtype!r} is none of {', '.join(DTYPES)})"
+            where,
+            f"dtype {dtype!r} is none of {', '.join(DTYPES)}: calibrate it again "
+            "(archcalc calibrate)",
         )
     c = data["constants"]
     return DeviceProfile(
