@@ -225,7 +225,10 @@ BAD_TARGETS = [
     (b"\xff\xfe{", "not an archcalc target file (not UTF-8 text)"),
     (b'{"format": "archcalc-target", ', "not an archcalc target file (not JSON"),
     (b"[1, 2]", "not an archcalc target file (no format"),
-    (_edited(lambda d: d.update(version=1)), "version 1, this archcalc reads 2: calibrate it"),
+    (
+        _edited(lambda d: d.update(version=1)),
+        "version 1, this archcalc reads 2 and 3: calibrate it",
+    ),
     (
         _edited(lambda d: d["error"].pop("p90_pct")),
         "corrupted target file (error.p90_pct is missing)",

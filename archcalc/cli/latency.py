@@ -169,10 +169,12 @@ def calibrate_command(
 
 
 def _deployment(target: Any) -> str:
-    """``float16, compiled, channels_last, torch 2.9.1``: how a target's device ran the models."""
+    """``float16, compiled, channels_last, torch 2.9.1``: how a target's device ran the models
+    (and ``memory curve`` when it has one)."""
     d = target.deployment
     parts = [target.dtype, "compiled" if d.compiled else "eager", d.layout]
-    return ", ".join([*parts, f"torch {d.torch_version or '?'}"])
+    curve = [] if d.memory_curve is None else ["memory curve"]
+    return ", ".join([*parts, f"torch {d.torch_version or '?'}", *curve])
 
 
 @click.command("predict")
