@@ -1,8 +1,8 @@
 """Argument checks shared by every entry point (no torch): each raises a one-line error.
 
-Also ``file_errors``, which turns an OS error on a path the user gave into such an error, and the
-counting conventions (which operations a MAC total includes), so that the CLI can
-offer them as choices without importing the counter.
+Also ``file_errors``, which turns an OS error on a path the user gave into such an error, the
+counting conventions (which operations a MAC total includes) and the dtypes, so that the CLI
+can offer them as choices without importing the counter or torch.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from archcalc.results import Pair
 
 __all__ = [
     "CONVENTIONS",
+    "DTYPES",
     "MAX_INPUT_BYTES",
     "check_convention",
+    "check_dtype",
     "check_input_size",
     "check_limit",
     "check_positive",
@@ -31,6 +33,9 @@ __all__ = [
 #: ``core``: conv/linear/matmul/attention (papers, torchvision ``_ops``);
 #: ``fvcore``: core + norm/pool/upsample terms (timm's published tables).
 CONVENTIONS = ("core", "fvcore")
+#: torch's dtype names, one vocabulary for timing, prediction and batch sizing: float16 and
+#: bfloat16 mean ``torch.autocast`` (float32 weights; mixed precision when training).
+DTYPES = ("float32", "float16", "bfloat16")
 #: Largest input tensor accepted: beyond it even meta tensors overflow storage arithmetic.
 MAX_INPUT_BYTES = 2**40
 
@@ -48,6 +53,13 @@ def check_convention(convention: str) -> str:
             f"unknown convention {convention!r}: use one of {', '.join(CONVENTIONS)}"
         )
     return convention
+
+
+def check_dtype(dtype: Any) -> str:
+    """Return ``dtype`` if it is one of ``DTYPES``, else raise naming them."""
+    if dtype not in DTYPES:
+        raise InvalidArgumentError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return str(dtype)
 
 
 def check_positive(name: str, value: Any, *, optional: bool = False) -> int | None:

@@ -34,7 +34,9 @@ __all__ = [
 
 #: Bumped whenever a key is renamed or its meaning changes (adding keys does not bump it).
 #: 2: the receptive field per stage and for the final map (version-1 lines still load).
-SCHEMA_VERSION = 2
+#: 3: a suggestion's ``train_batches[].precision`` (``fp32``/``amp``) became ``dtype``
+#: (``float32``/``float16``/``bfloat16``, torch's names).
+SCHEMA_VERSION = 3
 
 Pair = tuple[int, int]
 
@@ -87,9 +89,10 @@ class Stage(Serialized):
 class Memory:
     """Bytes: weights, inference activations (sum and live peak), Adam training-step estimates.
 
-    ``train_step_bytes`` = params + grads + two Adam moments (fp32, 16 B per parameter) + the
-    activations autograd saves for backward in fp32; ``train_step_bytes_half`` keeps the fp32
-    weights and optimizer state but stores the saved activations in fp16/bf16.
+    ``train_step_bytes`` = params + grads + two Adam moments (float32, 16 B per parameter) + the
+    activations autograd saves for backward in float32; ``train_step_bytes_half`` keeps the
+    float32 weights and optimizer state but saves the activations at 2 B (float16 or bfloat16
+    autocast: the same width).
     """
 
     param_bytes: int

@@ -1,11 +1,12 @@
 """On a CUDA GPU: the largest training batch ``suggest --gpu-memory`` predicts against real steps.
 
-For each model, size and precision, in one run on one GPU:
+For each model, size and dtype (float32 and float16 autocast; ``--dtypes`` can add bfloat16),
+in one run on one GPU:
 
 * predicted: ``archcalc.recommend.batch.batch_fits`` for this GPU's total memory (the static
   estimate with its margin: 1 GiB reserved, 90% of the rest);
 * real: the largest batch for which two full training steps (train mode, forward,
-  cross-entropy, backward, Adam step; ``torch.autocast`` fp16 for ``amp``) run without
+  cross-entropy, backward, Adam step; under ``torch.autocast`` at float16/bfloat16) run without
   out-of-memory, searched by doubling then bisecting (``search_max_batch``) in steps of 1/16
   of the prediction; and, at the predicted batch, the peak ``torch.cuda.max_memory_reserved``
   against the GPU's total.
@@ -14,6 +15,7 @@ A predicted batch at or below the real one means the margin held. Needs a GPU; n
 runs in the test suite. Writes ``benchmarks/results/train_batch_cuda.csv``.
 
     python benchmarks/train_batch_cuda.py [--models resnet18:448 resnet50:224]
+        [--dtypes float32 float16 bfloat16]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import timm
 import torch
 
 import archcalc
+from archcalc.checks import DTYPES
 from archcalc.recommend.batch import batch_fits
 from archcalc.timing.stats import search_max_batch
 
@@ -35,8 +38,9 @@ MODELS = ("resnet18:448", "resnet50:224", "mobilenetv3_large_100:224", "convnext
 OUT = Path(__file__).resolve().parent / "results" / "train_batch_cuda.csv"
 
 
-def steps(model: torch.nn.Module, side: int, batch: int, amp: bool) -> int | None:
-    """Peak reserved bytes over two Adam steps at ``batch``, None on out-of-memory."""
+def steps(model: torch.nn.Module, side: int, batch: int, dtype: str) -> int | None:
+    """Peak reserved bytes over two Adam steps at ``batch`` (``dtype`` other than float32:
+    under autocast), None on out-of-memory."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
@@ -44,7 +48,8 @@ def steps(model: torch.nn.Module, side: int, batch: int, amp: bool) -> int | Non
         x = torch.randn(batch, 3, side, side, device="cuda")
         y = torch.randint(0, 1000, (batch,), device="cuda")
         for _ in range(2):
-            with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+            half = dtype != "float32"
+            with torch.autocast("cuda", dtype=getattr(torch, dtype), enabled=half):
                 loss = torch.nn.functional.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
@@ -59,8 +64,8 @@ def steps(model: torch.nn.Module, side: int, batch: int, amp: bool) -> int | Non
         torch.cuda.empty_cache()
 
 
-def compare(name: str, side: int, total: int) -> list[list[object]]:
-    """Predicted and real largest batch of one model at one size, for fp32 and amp.
+def compare(name: str, side: int, total: int, dtypes: list[str]) -> list[list[object]]:
+    """Predicted and real largest batch of one model at one size, at each of ``dtypes``.
 
     The real one is searched in steps of 1/16 of the prediction (a lower bound within ~6%),
     so each search takes about a dozen tries whatever the GPU's size.
@@ -68,21 +73,20 @@ def compare(name: str, side: int, total: int) -> list[list[object]]:
     profile = archcalc.profile(name, side)
     model = timm.create_model(name, pretrained=False).cuda().train()
     rows: list[list[object]] = []
-    for precision in ("fp32", "amp"):
-        amp = precision == "amp"
-        (fit,) = batch_fits(profile, [total / 2**30], precision, epoch_images=3000)
-        at_predicted = steps(model, side, fit.batch_size, amp) if fit.batch_size else None
+    for dtype in dtypes:
+        (fit,) = batch_fits(profile, [total / 2**30], dtype, epoch_images=3000)
+        at_predicted = steps(model, side, fit.batch_size, dtype) if fit.batch_size else None
         step = max(1, fit.batch_size // 16)
         real = step * search_max_batch(
             functools.partial(
-                lambda k, s, a: steps(model, side, k * s, a) is not None, s=step, a=amp
+                lambda k, s, d: steps(model, side, k * s, d) is not None, s=step, d=dtype
             ),
             limit=64,
         )
-        rows.append([name, side, precision, fit.batch_size, real, at_predicted, total])
+        rows.append([name, side, dtype, fit.batch_size, real, at_predicted, total])
         reserved = "OOM" if at_predicted is None else f"{at_predicted / total:.0%}"
         print(
-            f"{name:<24} {side:>4} {precision:>4} predicted {fit.batch_size:>5} real >= "
+            f"{name:<24} {side:>4} {dtype:>8} predicted {fit.batch_size:>5} real >= "
             f"{real:>5} reserved at predicted {reserved}",
             flush=True,
         )
@@ -92,6 +96,7 @@ def compare(name: str, side: int, total: int) -> list[list[object]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="NAME:SIDE")
+    parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=["float32", "float16"])
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
@@ -101,12 +106,12 @@ def main() -> int:
     rows = []
     for spec in args.models:
         name, side = spec.split(":")[0], int(spec.split(":")[1])
-        rows += compare(name, side, total)
+        rows += compare(name, side, total, args.dtypes)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
-            ["model", "side", "precision", "predicted_batch", "real_max_batch",
+            ["model", "side", "dtype", "predicted_batch", "real_max_batch",
              "reserved_at_predicted_bytes", "gpu_total_bytes"]
         )  # fmt: skip
         writer.writerows(rows)

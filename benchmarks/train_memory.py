@@ -1,6 +1,6 @@
 """The static training-step estimate behind ``suggest --gpu-memory`` against a traced step.
 
-For each model, size, batch and precision, two numbers side by side in one run:
+For each model, size, batch and dtype, two numbers side by side in one run:
 
 * static: what ``archcalc.recommend.batch`` plans with, ``fixed + batch x per_image`` from one
   batch-1 meta profile (weights, grads, 2 Adam moments, buffers; saved activations per image).
@@ -8,8 +8,9 @@ For each model, size, batch and precision, two numbers side by side in one run:
   two full training steps (train mode, forward, cross-entropy, backward, Adam step, zero_grad)
   on fake tensors: every live storage counted, rounded to 512 B like the CUDA caching
   allocator, parameters, buffers, gradients, Adam state, activations and backward temporaries
-  included. ``amp`` runs under ``torch.autocast`` (bf16 on the CPU, the same op lists for conv
-  and linear as fp16 on CUDA).
+  included. ``bfloat16`` runs under ``torch.autocast`` (the CPU's autocast dtype, with the same
+  op lists for conv and linear as float16 on CUDA; the static estimate gives float16 and
+  bfloat16 the same bytes).
 
 What it cannot see: the CUDA context, cuBLAS/cuDNN workspaces and allocator fragmentation (no
 GPU here); those are what ``GPU_RESERVED_BYTES`` and the 10% of ``GPU_FRACTION`` are for.
@@ -44,8 +45,9 @@ MODELS = (
 OUT = Path(__file__).resolve().parent / "results" / "train_memory.csv"
 
 
-def traced_peak(name: str, side: int, batch: int, amp: bool) -> int:
-    """Peak bytes MemTracker sees over two Adam training steps on fake tensors."""
+def traced_peak(name: str, side: int, batch: int, dtype: str) -> int:
+    """Peak bytes MemTracker sees over two Adam training steps on fake tensors (``dtype``
+    other than float32: under CPU autocast)."""
     model = timm.create_model(name, pretrained=False)  # real: some constructors read values
     with FakeTensorMode(allow_non_fake_inputs=True):
         model.to_empty(device="cpu")  # every parameter and buffer becomes a fake tensor
@@ -59,7 +61,8 @@ def traced_peak(name: str, side: int, batch: int, amp: bool) -> int:
             for step in range(2):  # the second step runs with Adam's state already allocated
                 if step:
                     tracker.reset_mod_stats()
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                half = dtype != "float32"
+                with torch.autocast("cpu", dtype=getattr(torch, dtype), enabled=half):
                     loss = torch.nn.functional.cross_entropy(model(x), y)
                 loss.backward()
                 opt.step()
@@ -73,28 +76,26 @@ def main() -> int:
     parser.add_argument("--batches", nargs="+", type=int, default=[8, 32])
     parser.add_argument("--out", type=Path, default=OUT, help=f"CSV to write [{OUT.name}]")
     args = parser.parse_args()
-    header = f"{'model':<26} {'side':>4} {'batch':>5} {'prec':>4} {'static MiB':>11} "
+    header = f"{'model':<26} {'side':>4} {'batch':>5} {'dtype':>8} {'static MiB':>11} "
     print(header + f"{'traced MiB':>11} {'traced/static':>13}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open(
         "w", newline=""
     ) as f:  # a row per run, flushed: a cut-short run keeps its rows
         writer = csv.writer(f)
-        writer.writerow(
-            ["model", "side", "batch", "precision", "static_bytes", "traced_peak_bytes"]
-        )
+        writer.writerow(["model", "side", "batch", "dtype", "static_bytes", "traced_peak_bytes"])
         for spec in args.models:
             name, side = spec.split(":")[0], int(spec.split(":")[1])
             profile = archcalc.profile(name, side)
-            for precision in ("fp32", "amp"):
-                fixed, per_image = step_bytes(profile.memory, profile.params, precision)
+            for dtype in ("float32", "bfloat16"):
+                fixed, per_image = step_bytes(profile.memory, profile.params, dtype)
                 for batch in args.batches:
                     static = fixed + batch * per_image
-                    traced = traced_peak(name, side, batch, precision == "amp")
-                    writer.writerow([name, side, batch, precision, static, traced])
+                    traced = traced_peak(name, side, batch, dtype)
+                    writer.writerow([name, side, batch, dtype, static, traced])
                     f.flush()
                     print(
-                        f"{name:<26} {side:>4} {batch:>5} {precision:>4} {static / 2**20:>11.1f} "
+                        f"{name:<26} {side:>4} {batch:>5} {dtype:>8} {static / 2**20:>11.1f} "
                         f"{traced / 2**20:>11.1f} {traced / static:>13.3f}",
                         flush=True,
                     )

@@ -209,7 +209,7 @@ def test_suggest_points_auto_to_search_backbones() -> None:
         archcalc.suggest("coarse", "auto", latency=False)
 
 
-@pytest.mark.parametrize("kwargs", [{"gpu_memory": ()}, {"gpu_memory": (), "precision": "amp"}])
+@pytest.mark.parametrize("kwargs", [{"gpu_memory": ()}, {"gpu_memory": (), "dtype": "float16"}])
 def test_a_training_batch_without_a_gpu_size_raises_at_once(kwargs: dict[str, Any]) -> None:
     batch = archcalc.TrainBatch(**kwargs)
     for entry in (archcalc.suggest, archcalc.search_backbones):
@@ -217,12 +217,12 @@ def test_a_training_batch_without_a_gpu_size_raises_at_once(kwargs: dict[str, An
             entry("coarse", latency=False, train_batch=batch)
 
 
-@pytest.mark.parametrize("flags", [("--precision", "amp"), ("--epoch-images", "1000")])
+@pytest.mark.parametrize("flags", [("--dtype", "bfloat16"), ("--epoch-images", "1000")])
 def test_the_cli_refuses_training_batch_flags_without_a_gpu_size(flags: tuple[str, str]) -> None:
     result = CliRunner().invoke(main, ["suggest", "--task", "coarse", "--no-latency", *flags])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == (
-        "archcalc: error: precision and epoch_images size the training batch of gpu_memory: "
+        "archcalc: error: dtype and epoch_images size the training batch of gpu_memory: "
         "add --gpu-memory GiB, or drop them\n"
     )
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from torch import nn
 
 import archcalc
+from archcalc.checks import check_dtype
 from archcalc.cli import main
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import GIB
@@ -18,7 +19,6 @@ from archcalc.recommend.batch import (
     BatchFit,
     batch_fits,
     check_gpu_memory,
-    check_precision,
     largest_batch,
     step_bytes,
     usable_bytes,
@@ -47,12 +47,16 @@ class Tiny(nn.Module):
 
 #: 3*8*9 + 8 + 8*2 + 2 = 242 parameters, all trainable, no buffers.
 PARAMS = 242
-#: Adam's training step keeps weights, grads and 2 moments in fp32: 16 B x 242 = 3,872 B.
+#: Adam's training step keeps weights, grads and 2 moments in float32: 16 B x 242 = 3,872 B.
 FIXED = 16 * PARAMS
-#: Saved for backward at 32x32, per image, fp32: the conv's input 3*32*32*4 = 12,288 B, the
+#: Saved for backward at 32x32, per image, float32: the conv's input 3*32*32*4 = 12,288 B, the
 #: ReLU's output 8*32*32*4 = 32,768 B (the pool saves that same tensor again: counted once),
 #: the linear's input 8*4 = 32 B (weights are parameters, not activations): 45,088 B.
 SAVED = 3 * 32 * 32 * 4 + 8 * 32 * 32 * 4 + 8 * 4
+#: The same three tensors at 2 B an element (float16 or bfloat16 autocast): 6,144 + 16,384 +
+#: 16 = 22,544 B; autocast's cached 2-byte weight copies add 2 B x 242 = 484 B to the fixed part.
+HALF_SAVED = 3 * 32 * 32 * 2 + 8 * 32 * 32 * 2 + 8 * 2
+HALF_FIXED = FIXED + 2 * PARAMS
 #: A GPU of 1 GiB + 1 MiB: 1 GiB reserved, then 90% of 1,048,576 B = 943,718 B usable.
 GPU_GIB = 1 + 1 / 1024
 USABLE = 943_718
@@ -65,28 +69,43 @@ def tiny_profile() -> archcalc.Profile:
 
 def test_static_training_memory_of_the_small_net(tiny_profile: archcalc.Profile) -> None:
     assert tiny_profile.params == PARAMS
-    assert step_bytes(tiny_profile.memory, PARAMS, "fp32") == (FIXED, SAVED)
-    # amp: autocast caches 2 B half copies of the weights; saved activations take half.
-    assert step_bytes(tiny_profile.memory, PARAMS, "amp") == (FIXED + 2 * PARAMS, SAVED // 2)
+    assert step_bytes(tiny_profile.memory, PARAMS, "float32") == (FIXED, SAVED)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_mixed_precision_memory_of_the_small_net(
+    tiny_profile: archcalc.Profile, dtype: str
+) -> None:
+    # float16 and bfloat16 are both 2 bytes wide: the same hand-computed bytes for each
+    assert step_bytes(tiny_profile.memory, PARAMS, dtype) == (HALF_FIXED, HALF_SAVED)
+    assert (HALF_FIXED, HALF_SAVED) == (4_356, 22_544)
+    (fit,) = batch_fits(tiny_profile, [GPU_GIB], dtype, epoch_images=3000)
+    # floor((943,718 - 4,356) / 22,544) = floor(41.67) = 41
+    assert (fit.dtype, fit.fixed_bytes, fit.per_image_bytes, fit.batch_size) == (
+        dtype,
+        HALF_FIXED,
+        HALF_SAVED,
+        41,
+    )
 
 
 def test_saved_activations_grow_linearly_with_the_batch() -> None:
     four = archcalc.profile(Tiny(), 32, batch_size=4)
     assert four.memory.saved_activation_bytes == 4 * SAVED
-    assert step_bytes(four.memory, PARAMS, "fp32", batch_size=4) == (FIXED, SAVED)
+    assert step_bytes(four.memory, PARAMS, "float32", batch_size=4) == (FIXED, SAVED)
 
 
 def test_largest_batch_by_hand(tiny_profile: archcalc.Profile) -> None:
     assert usable_bytes(int(GPU_GIB * GIB)) == USABLE  # int(0.9 * 1,048,576)
-    fp32, amp = (
-        batch_fits(tiny_profile, [GPU_GIB], p, epoch_images=3000)[0] for p in ("fp32", "amp")
+    f32, f16 = (
+        batch_fits(tiny_profile, [GPU_GIB], d, epoch_images=3000)[0] for d in ("float32", "float16")
     )
-    # fp32: floor((943,718 - 3,872) / 45,088) = floor(20.84) = 20
-    assert (fp32.fixed_bytes, fp32.per_image_bytes, fp32.batch_size) == (FIXED, SAVED, 20)
-    # amp: floor((943,718 - 4,356) / 22,544) = floor(41.67) = 41
-    assert amp.batch_size == 41
+    # float32: floor((943,718 - 3,872) / 45,088) = floor(20.84) = 20
+    assert (f32.fixed_bytes, f32.per_image_bytes, f32.batch_size) == (FIXED, SAVED, 20)
+    # float16: floor((943,718 - 4,356) / 22,544) = floor(41.67) = 41
+    assert f16.batch_size == 41
     # 3,000 images in batches of 20: 150 steps; of 41: ceil(73.2) = 74.
-    assert (fp32.steps_per_epoch, amp.steps_per_epoch) == (150, 74)
+    assert (f32.steps_per_epoch, f16.steps_per_epoch) == (150, 74)
 
 
 def test_a_gpu_too_small_for_one_image_gives_zero() -> None:
@@ -117,9 +136,9 @@ def test_agrees_with_find_max_batch_on_cpu(
 
 
 def test_training_macs_per_batch_and_epoch() -> None:
-    fit = BatchFit(80 * GIB, "fp32", 0, 0, 1, batch_size=256, epoch_images=3000, train_macs=5)
+    fit = BatchFit(80 * GIB, "float32", 0, 0, 1, batch_size=256, epoch_images=3000, train_macs=5)
     assert (fit.batch_macs, fit.epoch_macs, fit.steps_per_epoch) == (1280, 15_000, 12)
-    unknown = BatchFit(80 * GIB, "fp32", 0, 0, 1, batch_size=256, epoch_images=3000)
+    unknown = BatchFit(80 * GIB, "float32", 0, 0, 1, batch_size=256, epoch_images=3000)
     assert (unknown.batch_macs, unknown.epoch_macs) == (None, None)
     assert unknown.to_dict()["train_macs"] is None
 
@@ -130,12 +149,15 @@ def test_bad_gpu_memory(bad: Any) -> None:
         check_gpu_memory(bad)
 
 
-def test_gpu_memory_and_precision_accepted_forms() -> None:
+def test_gpu_memory_and_dtype_accepted_forms() -> None:
     assert check_gpu_memory(None) == () and check_gpu_memory(24) == (24.0,)
     assert check_gpu_memory([24, 80.5]) == (24.0, 80.5)
-    assert check_precision("amp") == "amp"
-    with pytest.raises(InvalidArgumentError, match="precision must be one of fp32, amp"):
-        check_precision("fp16")
+    assert check_dtype("bfloat16") == "bfloat16"
+    message = "dtype must be one of float32, float16, bfloat16, got 'amp'"
+    with pytest.raises(InvalidArgumentError, match=message):
+        check_dtype("amp")
+    with pytest.raises(InvalidArgumentError, match=message):  # the API checks before building
+        archcalc.suggest("coarse", latency=False, train_batch=archcalc.TrainBatch(24, "amp"))
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -145,17 +167,17 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def test_cli_gpu_memory_table_and_json() -> None:
     base = ("suggest", "--task", "coarse", "--backbone", "resnet18", "--no-latency")
-    code, out, _ = run(*base, "--gpu-memory", "24", "--gpu-memory", "80", "--precision", "amp")
+    code, out, _ = run(*base, "--gpu-memory", "24", "--gpu-memory", "80", "--dtype", "float16")
     assert code == 0
-    assert "Largest training batch for resnet18 at 224x224 (static estimate, Adam, amp)" in out
+    assert "Largest training batch for resnet18 at 224x224 (static estimate, Adam, float16 " in out
     assert "training-step MACs: not available" not in out
     rows = [line.split() for line in out.splitlines() if line.startswith(("24 ", "80 "))]
     assert [r[0] for r in rows] == ["24", "80"]
     code, out, _ = run(*base, "--gpu-memory", "24", "--epoch-images", "1000", "--format", "json")
     (fit,) = json.loads(out)["train_batches"]
-    assert (fit["gpu_memory_bytes"], fit["precision"], fit["epoch_images"]) == (
+    assert (fit["gpu_memory_bytes"], fit["dtype"], fit["epoch_images"]) == (
         24 * GIB,
-        "fp32",
+        "float32",
         1000,
     )
     assert fit["steps_per_epoch"] == -(-1000 // fit["batch_size"])
@@ -170,7 +192,8 @@ def test_cli_gpu_memory_table_and_json() -> None:
     [
         (("--gpu-memory", "-1"), "gpu_memory (GiB) must be a positive number"),
         (("--gpu-memory", "lots"), "'lots' is not a valid float"),
-        (("--precision", "fp16"), "'fp16' is not one of 'fp32', 'amp'"),
+        (("--dtype", "fp16"), "'fp16' is not one of 'float32', 'float16', 'bfloat16'"),
+        (("--precision", "amp"), "No such option '--precision'"),  # renamed --dtype, no alias
         (("--epoch-images", "0"), "--epoch-images"),
     ],
 )

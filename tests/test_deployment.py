@@ -40,11 +40,13 @@ def device(**changes: object) -> DeviceProfile:
     return round_target(**{"dtype": "float16", "error": MEASURED, **changes})
 
 
+#: timm's dtype names read as torch's: amp is float16 autocast, fp32 is float32.
+F16, F32 = "float16", "float32"
 TIMM_NAMES = [
-    ("benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv", "gpu", "amp", 0, "channels_last", "2.4.0"),
-    ("benchmark-infer-amp-nchw-pt291-cu130-5090-dynamo.csv", "gpu", "amp", True, "nchw", "2.9.1"),
-    ("benchmark-infer-fp32-nchw-pt240-cpu-i7_12700h-dynamo.csv", "cpu", "fp32", 1, "nchw", "2.4.0"),
-    ("benchmark-infer-amp-nchw-pt2100-cu130-b200.csv", "gpu", "amp", False, "nchw", "2.10.0"),
+    ("benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv", "gpu", F16, 0, "channels_last", "2.4.0"),
+    ("benchmark-infer-amp-nchw-pt291-cu130-5090-dynamo.csv", "gpu", F16, True, "nchw", "2.9.1"),
+    ("benchmark-infer-fp32-nchw-pt240-cpu-i7_12700h-dynamo.csv", "cpu", F32, 1, "nchw", "2.4.0"),
+    ("benchmark-infer-amp-nchw-pt2100-cu130-b200.csv", "gpu", F16, False, "nchw", "2.10.0"),
     ("l4.csv", None, None, None, None, None),
 ]  # fmt: skip
 

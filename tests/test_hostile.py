@@ -30,7 +30,7 @@ from archcalc.timing.predict.targets import (
     target_to_dict,
 )
 
-#: Models whose features ship with archcalc at 224 (fp32 and amp): no tracing in these tests.
+#: Models whose features ship with archcalc at 224 (float32 and float16): no tracing in these tests.
 MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "efficientnet_b0", "convnext_tiny",
           "mobilenetv3_large_100", "deit_tiny_patch16_224", "vit_small_patch16_224",
           "regnetx_002", "densenet121", "ghostnet_100")  # fmt: skip
@@ -225,7 +225,10 @@ BAD_TARGETS = [
     (b"\xff\xfe{", "not an archcalc target file (not UTF-8 text)"),
     (b'{"format": "archcalc-target", ', "not an archcalc target file (not JSON"),
     (b"[1, 2]", "not an archcalc target file (no format"),
-    (_edited(lambda d: d.update(version=1)), "version 1, this archcalc reads 2: calibrate it"),
+    (
+        _edited(lambda d: d.update(version=1)),
+        "version 1, this archcalc reads 2 and 3: calibrate it",
+    ),
     (
         _edited(lambda d: d["error"].pop("p90_pct")),
         "corrupted target file (error.p90_pct is missing)",

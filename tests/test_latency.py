@@ -1,6 +1,6 @@
 """Per-op costs, the latency model, the fit, targets and their bad input.
 
-Every byte and MAC count below is computed by hand from the module's shapes (fp32: 4 bytes).
+Every byte and MAC count below is computed by hand from the module's shapes (float32: 4 bytes).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def test_ops_on_weights_alone_are_constant() -> None:
     assert rows[0].tolist() == [OP_CLASSES.index("matmul"), 0, 0, 42 * 4, 1]
 
 
-def amp_ops_of(fn, module: nn.Module) -> list[tuple[str, str, int, int]]:
+def float16_ops_of(fn, module: nn.Module) -> list[tuple[str, str, int, int]]:
     """``(op, class, activation bytes, weight bytes)`` of each kernel under simulated autocast."""
     return [
         (o.op, o.cls, o.activation_bytes, o.weight_bytes) for o in ops_of(fn, module, "float16")
@@ -157,8 +157,8 @@ def amp_ops_of(fn, module: nn.Module) -> list[tuple[str, str, int, int]]:
 
 
 def test_autocast_bytes_and_casts_by_hand() -> None:
-    """fp32 input and weights; linear runs in fp16 after casting (weights once per forward),
-    layer norm casts back up and writes fp32, an fp16 + fp32 add writes fp32."""
+    """float32 input and weights; linear runs in float16 after casting (weights once per forward),
+    layer norm casts back up and writes float32, a float16 + float32 add writes float32."""
     fc, norm = nn.Linear(4, 4).eval(), nn.LayerNorm(4).eval()
     both = nn.ModuleList([fc, norm])
     x = torch.randn(2, 4)
@@ -168,24 +168,24 @@ def test_autocast_bytes_and_casts_by_hand() -> None:
         return fc(z) + z
 
     cast = "_to_copy", "movement"
-    assert amp_ops_of(forward, both) == [
+    assert float16_ops_of(forward, both) == [
         (*cast, 0, 4 * 6),  # bias 4 floats: read 4 B, write 2 B each
         (*cast, 8 * 6, 0),  # x: 8 floats
         (*cast, 0, 16 * 6),  # weight 16
-        ("addmm", "matmul", (8 + 8) * 2, (16 + 4) * 2),  # x in, y out; weight + bias, fp16
-        (*cast, 8 * 6, 0),  # y up to fp32 for the norm
+        ("addmm", "matmul", (8 + 8) * 2, (16 + 4) * 2),  # x in, y out; weight + bias, float16
+        (*cast, 8 * 6, 0),  # y up to float32 for the norm
         ("native_layer_norm", "norm", (8 + 8 + 2 + 2) * 4, 8 * 4),  # y, out, mean, rstd
         (*cast, 8 * 6, 0),  # z down; weight and bias are cast already this forward
         ("addmm", "matmul", (8 + 8) * 2, (16 + 4) * 2),
-        ("add", "elementwise", 8 * 2 + 8 * 4 + 8 * 4, 0),  # fp16 u + fp32 z -> fp32
+        ("add", "elementwise", 8 * 2 + 8 * 4 + 8 * 4, 0),  # float16 u + float32 z -> float32
     ]
 
 
-def test_autocast_batch_norm_keeps_fp16() -> None:
+def test_autocast_batch_norm_keeps_float16() -> None:
     fc, bn = nn.Linear(4, 4).eval(), nn.BatchNorm1d(4).eval()
     x = torch.randn(2, 4)
-    *_, norm, relu = amp_ops_of(lambda: F.relu(bn(fc(x))), nn.ModuleList([fc, bn]))
-    # fp16 in and out (8 elements each); weight, bias, running mean and var read at fp32
+    *_, norm, relu = float16_ops_of(lambda: F.relu(bn(fc(x))), nn.ModuleList([fc, bn]))
+    # float16 in and out (8 elements each); weight, bias, running mean and var read at float32
     assert norm[1:] == ("norm", 2 * 8 * 2, 16 * 4)
     assert relu == ("relu", "elementwise", 2 * 8 * 2, 0)
 
@@ -308,13 +308,17 @@ def test_target_round_trip_and_bad_files(tmp_path: Path) -> None:
     data = target_to_dict(device())
     data["constants"]["fixed_s_per_call"] = -1
     negative.write_text(json.dumps(data))
-    old = tmp_path / "old.json"  # version 1: amp bytes were fp32 bytes x 0.5
+    old = tmp_path / "old.json"  # version 1: float16 bytes were float32 bytes x 0.5
     old.write_text(json.dumps({**target_to_dict(device()), "version": 1}))
     for bad in (broken, foreign, negative, tmp_path / "missing.json"):
         with pytest.raises(InvalidArgumentError):
             load_target(str(bad))
     with pytest.raises(InvalidArgumentError, match=r"version 1.*calibrate it again"):
         load_target(str(old))
+    timm_named = tmp_path / "amp.json"  # timm's name for float16 is no dtype of a target file
+    timm_named.write_text(json.dumps({**target_to_dict(device()), "dtype": "amp"}))
+    with pytest.raises(InvalidArgumentError, match=r"dtype 'amp' is none of float32, float16, "):
+        load_target(str(timm_named))
 
 
 def test_calibration_starts_from_a_shipped_device_of_its_kind() -> None:

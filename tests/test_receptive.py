@@ -206,7 +206,7 @@ def test_global_attention_and_windows() -> None:
 def test_json_round_trip_and_version_1() -> None:
     p = archcalc.profile("resnet18", 48)
     data = json.loads(json.dumps(p.to_dict()))
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["receptive_field"] == {
         "size": [435, 435], "stride": [32, 32], "context": "local", "reason": None
     }  # fmt: skip

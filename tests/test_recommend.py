@@ -277,8 +277,8 @@ def test_a_predicted_latency_never_reads_as_a_measurement() -> None:
     from archcalc.report.tables import suggest_report
 
     timed = [replace(o, latency_s=0.002) for o in grid()]
-    basis = predicted_label("rtx4090", "amp", 64, "9-34 %")
-    assert basis == "PREDICTED, not measured: rtx4090 (amp), batch 64, error 9-34 %"
+    basis = predicted_label("rtx4090", "float16", 64, "9-34 %")
+    assert basis == "PREDICTED, not measured: rtx4090 (float16), batch 64, error 9-34 %"
     s = recommend(COARSE, timed, [Backbone("net")], latency_basis=basis)
     text = suggest_report(s)
     assert suggest_headline(s).endswith("2.00 ms PREDICTED.")

@@ -197,7 +197,7 @@ def test_input_shape_follows_batch_resolution_and_channels() -> None:
 @pytest.mark.parametrize(
     ("settings", "match"),
     [
-        ({"dtype": "fp8"}, "unknown dtype 'fp8'"),
+        ({"dtype": "fp8"}, "dtype must be one of float32, float16, bfloat16, got 'fp8'"),
         ({"min_run_time_s": 0}, "min_run_time must be a positive number"),
         ({"min_run_time_s": float("nan")}, "min_run_time"),
         ({"min_run_time_s": float("inf")}, "min_run_time"),

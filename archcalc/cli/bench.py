@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from archcalc.cli.options import format_option, reparameterize_option, res_option
+from archcalc.cli.options import dtype_option, format_option, reparameterize_option, res_option
 from archcalc.cli.progress import ProgressBar
-from archcalc.timing.stats import DTYPES
 
 __all__ = ["bench_command"]
 
@@ -32,13 +31,7 @@ Examples:
     help="Images per batch. Repeat for several.",
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option(
-    "--dtype",
-    type=click.Choice(DTYPES),
-    default="float32",
-    show_default=True,
-    help="float16/bfloat16 run under torch.autocast.",
-)
+@dtype_option()
 @click.option("--channels-last", is_flag=True, help="NHWC weights and input.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile first (timed apart).")
 @click.option("--threads", type=int, default=None, help="CPU threads [default: all cores].")

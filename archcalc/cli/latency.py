@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from archcalc.cli.options import dtype_option
 from archcalc.errors import InvalidArgumentError
 
 __all__ = ["calibrate_command", "predict_command", "target_option", "targets_command"]
@@ -78,12 +79,7 @@ def targets_command(fmt: str) -> None:
 @click.option("--from", "source", type=click.Path(path_type=Path), help="Measured table (CSV).")
 @click.option("--device", type=click.Choice(["cpu"]), help="Measure this machine's CPU instead.")
 @click.option("--kind", type=click.Choice(["gpu", "cpu"]), default=None, help="[default: guess]")
-@click.option(
-    "--dtype",
-    type=click.Choice(["float32", "float16", "bfloat16"]),
-    default=None,
-    help="Half precisions ran under autocast (timm's amp: float16). [default: guess]",
-)
+@dtype_option(None, "The dtype the table measured (timm's amp: float16). [default: guess]")
 @click.option(
     "--reparameterize",
     is_flag=True,
@@ -123,9 +119,9 @@ def calibrate_command(
     """Fit a device profile (NAME) from a measured table (--from FILE.csv: timm benchmark.py
     CSV or archcalc bench --format json), or time this machine's CPU (--device cpu, about a
     minute). Saved in the cache folder (or --out); use it with --target NAME. Kind, dtype,
-    compilation, layout and torch version are read from timm's file names (amp/fp32,
-    nchw/nhwc, pt291, -dynamo) unless given; the fit starts from the shipped target that
-    matches them best."""
+    compilation, layout and torch version are read from timm's file names (amp: float16,
+    fp32: float32; nchw/nhwc, pt291, -dynamo) unless given; the fit starts from the shipped
+    target that matches them best."""
     from archcalc.files import refuse_overwriting
     from archcalc.timing.predict.calibrate import (
         calibrate,
@@ -149,7 +145,7 @@ def calibrate_command(
             or kind == "gpu"
             or dtype not in (None, "float32")
         ):
-            raise InvalidArgumentError("--device cpu measures eager fp32 NCHW on this CPU")
+            raise InvalidArgumentError("--device cpu measures eager float32 NCHW on this CPU")
         fitted, use = calibrate_cpu(name or "cpu", seconds=seconds, threads=threads)
     elif source is not None:
         if name is None:
@@ -173,10 +169,12 @@ def calibrate_command(
 
 
 def _deployment(target: Any) -> str:
-    """``amp, compiled, channels_last, torch 2.9.1``: how a target's device ran the models."""
+    """``float16, compiled, channels_last, torch 2.9.1``: how a target's device ran the models
+    (and ``memory curve`` when it has one)."""
     d = target.deployment
     parts = [target.dtype, "compiled" if d.compiled else "eager", d.layout]
-    return ", ".join([*parts, f"torch {d.torch_version or '?'}"])
+    curve = [] if d.memory_curve is None else ["memory curve"]
+    return ", ".join([*parts, f"torch {d.torch_version or '?'}", *curve])
 
 
 @click.command("predict")

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from archcalc.checks import CONVENTIONS
+from archcalc.checks import CONVENTIONS, DTYPES
 from archcalc.core.geometry import parse_resolution
 from archcalc.display import FORMATS
 from archcalc.errors import ArchcalcError, InvalidArgumentError
@@ -16,6 +16,7 @@ __all__ = [
     "cache_arguments",
     "check_device_use",
     "convention_option",
+    "dtype_option",
     "format_option",
     "no_cache_option",
     "reparameterize_option",
@@ -67,6 +68,18 @@ def format_option() -> Any:
         default="table",
         show_default=True,
         help="Output format; json is the stable schema documented in docs/schemas.md.",
+    )
+
+
+def dtype_option(default: str | None = "float32", note: str = "") -> Any:
+    """``--dtype float32|float16|bfloat16``, torch's names; ``note`` says what it is for in
+    the command (after the shared meaning)."""
+    return click.option(
+        "--dtype",
+        type=click.Choice(DTYPES),
+        default=default,
+        show_default=default is not None,
+        help=" ".join(["float16/bfloat16 run under torch.autocast.", note]).strip(),
     )
 
 

@@ -12,12 +12,12 @@ from archcalc.cli.options import (
     batch_size_option,
     cache_arguments,
     check_device_use,
+    dtype_option,
     format_option,
     no_cache_option,
     reparameterize_option,
 )
 from archcalc.cli.progress import ProgressBar
-from archcalc.recommend.batch import PRECISIONS
 from archcalc.recommend.decide import CANDIDATE_SIDES, DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS
 
@@ -51,7 +51,7 @@ Examples:
   archcalc suggest --task fine --max-gmacs 2 --format json
   archcalc suggest --task xray --levels team-levels.toml
   archcalc suggest --task fine --backbone resnet18 --gpu-memory 24 --gpu-memory 80
-  archcalc suggest --task coarse --gpu-memory 16 --precision amp --epoch-images 10000
+  archcalc suggest --task coarse --gpu-memory 16 --dtype bfloat16 --epoch-images 10000
   archcalc suggest --task coarse --no-training --no-latency
   archcalc suggest --task fine-grained --data birds.csv --no-latency
   archcalc suggest --task objects --data instances_train.json --objects-percentile 5
@@ -147,12 +147,9 @@ archcalc (the "Sizing rules" page of its docs).
     help="GPU memory in GiB (repeat for several, e.g. --gpu-memory 24 --gpu-memory 80): the "
     "largest training batch (Adam) that fits at the chosen size, from the static estimate.",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    default="fp32",
-    show_default=True,
-    help="Training precision for --gpu-memory: fp32, or amp (activations saved in fp16/bf16).",
+@dtype_option(
+    note="The training dtype for --gpu-memory: float16/bfloat16 are mixed precision (float32 "
+    "weights and Adam state; activations saved at 2 B, the same for both)."
 )
 @click.option(
     "--epoch-images",
@@ -188,7 +185,7 @@ def suggest_command(
     reparameterize: bool,
     no_cache: bool,
     gpu_memory: tuple[float, ...],
-    precision: str,
+    dtype: str,
     epoch_images: int | None,
     no_training: bool,
     target: DeviceProfile | None,
@@ -223,7 +220,7 @@ def suggest_command(
         from archcalc.errors import InvalidArgumentError
 
         raise InvalidArgumentError("a predicted-latency timer (--target) needs --backbone auto")
-    batch_given = bool(gpu_memory) or precision != "fp32" or epoch_images is not None
+    batch_given = bool(gpu_memory) or dtype != "float32" or epoch_images is not None
     levels, stats = _data_levels(task, levels_file, data_path, objects_percentile)
     common = {
         "device": device,
@@ -233,7 +230,7 @@ def suggest_command(
         "data": stats,
         "reparameterize": reparameterize,
         "training": not no_training,
-        "train_batch": TrainBatch(gpu_memory, precision, epoch_images) if batch_given else None,
+        "train_batch": TrainBatch(gpu_memory, dtype, epoch_images) if batch_given else None,
     }
 
     def compute() -> dict[str, Any]:

@@ -18,9 +18,9 @@ input counts the bytes of its storage, not of its expanded shape. An op whose in
 weights (or computed from weights alone) is ``constant``: it runs once per forward, whatever
 the batch.
 
-The log keeps two lists: ``ops`` at the trace's dtype (fp32 on the meta device) and
-``amp_ops``, the same forward as CUDA fp16 autocast runs it (``_Autocast``): which tensors
-are fp16, and the cast kernels autocast inserts.
+The log keeps two lists: ``ops`` at the trace's dtype (float32 on the meta device) and
+``float16_ops``, the same forward as CUDA float16 autocast runs it (``_Autocast``): which
+tensors are float16, and the cast kernels autocast inserts.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class _Read(NamedTuple):
     units: int  # elements of a float tensor, bytes of any other (its size does not change)
     weight: bool  # a parameter/buffer or computed from them alone
     floating: bool
-    half: bool  # fp16 under autocast
+    half: bool  # float16 under autocast
     shaped: bool  # not 0-d (a 0-d operand does not promote the result's dtype)
 
 
@@ -212,23 +212,23 @@ class _Storages:
 
 class OpLog:
     """The ops one trace ran, in order (filled by ``Counter`` through ``add``): ``ops`` at the
-    trace's dtype, and ``amp_ops`` as CUDA fp16 autocast would run them (``_Autocast``)."""
+    trace's dtype, and ``float16_ops`` as CUDA float16 autocast would run them (``_Autocast``)."""
 
     def __init__(self) -> None:
         self.ops: list[OpCost] = []
-        self.amp_ops: list[OpCost] = []
+        self.float16_ops: list[OpCost] = []
         self._weights: set[int] = set()
         self._derived = _Storages()
-        self._amp = _Autocast(self)
+        self._autocast = _Autocast(self)
         self._fused: list[OpCost] | None = None
 
     def start(self, weight_storages: set[int]) -> None:
         """A new trace begins (an earlier one inside the same ``recording`` is discarded):
         ``weight_storages`` are the parameter/buffer storages' ``_cdata``."""
-        self.ops, self.amp_ops = [], []
+        self.ops, self.float16_ops = [], []
         self._weights = weight_storages
         self._derived = _Storages()
-        self._amp = _Autocast(self)
+        self._autocast = _Autocast(self)
         self._fused = None
 
     def is_weight(self, storage: Any) -> bool:
@@ -238,14 +238,14 @@ class OpLog:
     def kernels(self, dtype: str) -> list[OpCost]:
         """The ops as ``dtype`` runs them: ``float16`` (CUDA float16 autocast) or the trace's
         own (``float32``)."""
-        return self.amp_ops if dtype == "float16" else self.ops
+        return self.float16_ops if dtype == "float16" else self.ops
 
     def add(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, macs: int):
         """Record one dispatched op with the MACs the Counter gave it."""
         cls = classify(func, args, macs)
         if cls is None:
-            if not func.is_view:  # an allocation: a new fp32 tensor for autocast
-                self._amp.forget(out)
+            if not func.is_view:  # an allocation: a new float32 tensor for autocast
+                self._autocast.forget(out)
             return
         self._record(func._overloadpacket.__name__, cls, int(macs), (args, kwargs), out)
 
@@ -258,7 +258,7 @@ class OpLog:
             self._fused.append(op)
             return
         self.ops.append(op)
-        self.amp_ops += self._amp.run(op, reads, outputs)
+        self.float16_ops += self._autocast.run(op, reads, outputs)
 
     def _reads(self, inputs: Any) -> list[_Read]:
         """Each distinct storage an op reads, once (``_Read``)."""
@@ -274,7 +274,7 @@ class OpLog:
             nbytes = min(t.numel() * size, storage.nbytes())  # a broadcast input: read once
             floating = t.is_floating_point()
             units = nbytes // size if floating else nbytes
-            half = floating and storage in self._amp.half
+            half = floating and storage in self._autocast.half
             weight = self.is_weight(storage)
             reads.append(_Read(storage, nbytes, units, weight, floating, half, t.dim() > 0))
         return reads
@@ -309,25 +309,32 @@ class OpLog:
         return out
 
 
-#: Ops CUDA autocast runs in fp16 (its lower-precision list), by class and by aten name.
-_AMP_HALF_CLASSES = {"conv", "depthwise_conv", "matmul", "attention"}
-_AMP_HALF = {"prelu", "_prelu_kernel"}
-#: Ops autocast runs in fp32 whatever their input (its fp32 list), by aten name and name part.
-_AMP_FLOAT = {"exp", "pow", "sum", "prod", "cumsum", "cumprod", "linalg_vector_norm", "norm"}
-_AMP_FLOAT |= {"rsqrt", "reciprocal", "log", "log2", "log10", "log1p", "expm1", "erfinv"}
-_AMP_FLOAT |= {"acos", "asin", "cosh", "sinh", "tan", "softplus", "_cdist_forward", "dist"}
-_AMP_FLOAT |= {"renorm", "logsumexp", "mse_loss", "nll_loss", "binary_cross_entropy_with_logits"}
-_AMP_FLOAT_WORDS = ("layer_norm", "group_norm", "rms_norm", "softmax")
+#: Ops CUDA autocast runs in float16 (its lower-precision list), by class and by aten name.
+_AUTOCAST_FLOAT16_CLASSES = {"conv", "depthwise_conv", "matmul", "attention"}
+_AUTOCAST_FLOAT16 = {"prelu", "_prelu_kernel"}
+#: Ops autocast runs in float32 whatever their input (its float32 list), by aten name and name part.
+_AUTOCAST_FLOAT32 = {"exp", "pow", "sum", "prod", "cumsum", "cumprod", "linalg_vector_norm", "norm"}
+_AUTOCAST_FLOAT32 |= {"rsqrt", "reciprocal", "log", "log2", "log10", "log1p", "expm1", "erfinv"}
+_AUTOCAST_FLOAT32 |= {"acos", "asin", "cosh", "sinh", "tan", "softplus", "_cdist_forward", "dist"}
+_AUTOCAST_FLOAT32 |= {
+    "renorm",
+    "logsumexp",
+    "mse_loss",
+    "nll_loss",
+    "binary_cross_entropy_with_logits",
+}
+_AUTOCAST_FLOAT32_WORDS = ("layer_norm", "group_norm", "rms_norm", "softmax")
 
 
 class _Autocast:
-    """The same ops as CUDA fp16 autocast runs them (timm's ``benchmark.py --amp``): which
-    tensors are fp16, what each op reads and writes at those dtypes, and the casts autocast
-    inserts. Input, weights and buffers are fp32. fp16-list ops (conv, matmul, attention) read
-    fp16, casting any fp32 input first (a weight once per forward: autocast caches it); fp32-list
-    ops (layer/group norm, softmax, exp...) cast fp16 inputs up and write fp32; batch norm keeps
-    its input's dtype; every other op follows type promotion (an fp32 operand with a shape
-    makes the result fp32, a 0-d one does not)."""
+    """The same ops as CUDA float16 autocast runs them (timm's ``benchmark.py --amp``): which
+    tensors are float16, what each op reads and writes at those dtypes, and the casts autocast
+    inserts. Input, weights and buffers are float32. Ops of its float16 list (conv, matmul,
+    attention) read float16, casting any float32 input first (a weight once per forward:
+    autocast caches it); ops of its float32 list (layer/group norm, softmax, exp...) cast
+    float16 inputs up and write float32; batch norm keeps its input's dtype; every other op
+    follows type promotion (a float32 operand with a shape makes the result float32, a 0-d one
+    does not)."""
 
     def __init__(self, log: OpLog) -> None:
         self.log = log
@@ -335,7 +342,7 @@ class _Autocast:
         self.cast_weights: set[int] = set()
 
     def forget(self, out: Any) -> None:
-        """``out`` is a fresh fp32 tensor (an allocation autocast does not see)."""
+        """``out`` is a fresh float32 tensor (an allocation autocast does not see)."""
         for t in _tensors((out,)):
             self.half.discard(t.untyped_storage())
 
@@ -345,9 +352,9 @@ class _Autocast:
         floats = [r for r in reads if r.floating]
         first_half = floats[0].half if floats else None
         promote_float = any(not r.half and r.shaped for r in floats)
-        if cls in _AMP_HALF_CLASSES or name in _AMP_HALF:
+        if cls in _AUTOCAST_FLOAT16_CLASSES or name in _AUTOCAST_FLOAT16:
             want: bool | None = True
-        elif name in _AMP_FLOAT or any(w in name for w in _AMP_FLOAT_WORDS):
+        elif name in _AUTOCAST_FLOAT32 or any(w in name for w in _AUTOCAST_FLOAT32_WORDS):
             want = False
         else:
             want = None
@@ -386,7 +393,7 @@ class _Autocast:
         return [*kernels, OpCost(name, cls, op.macs, act, weight, op.constant)]
 
     def _cast(self, storage: Any, elements: int, is_weight: bool) -> list[OpCost]:
-        """The cast kernel autocast runs before an op: fp32 -> fp16 (or back), read + write; a
+        """The cast kernel autocast runs before an op: float32 -> float16 (or back), read + write; a
         parameter's cast runs once per forward (autocast's cache), a derived weight's each time."""
         moved = elements * 6  # 4 bytes one way, 2 the other
         if not is_weight:

@@ -27,7 +27,7 @@ from archcalc.results import Memory, Pair, Profile
 
 __all__ = ["ADAM_STATE_BYTES", "eval_mode", "profile_built"]
 
-#: Bytes per trainable parameter a training step adds with Adam: gradient + two moments (fp32).
+#: Bytes per trainable parameter a training step adds with Adam: gradient + two moments (float32).
 ADAM_STATE_BYTES = 12
 
 

@@ -1,11 +1,16 @@
 """The largest training batch that fits a GPU, and what a batch and an epoch cost (no torch).
 
-A training step (Adam) holds a fixed part, independent of the batch: the fp32 weights, their
-gradients and Adam's two moments (16 B per parameter) and the buffers; with ``amp`` also the
-fp16 copies of the weights that ``torch.autocast`` caches during the forward (2 B per
-parameter). On top, per image, the activations autograd saves for backward: fp32, or fp16/bf16
-under ``amp``. Both come from one batch-1 profile (``Profile.memory``); the saved activations
-grow linearly with the batch, so the largest batch is ``floor((usable - fixed) / per_image)``.
+The training ``dtype`` is torch's name, as ``bench`` takes it: ``float32``, or mixed precision,
+``float16`` or ``bfloat16`` under ``torch.autocast`` with float32 master weights. A training
+step (Adam) holds a fixed part, independent of the batch: the float32 weights, their gradients
+and Adam's two moments (16 B per parameter) and the buffers; under autocast also the 2-byte
+copies of the weights that it caches during the forward (2 B per parameter). On top, per
+image, the activations autograd saves for backward: float32, or under autocast every 4-byte
+float activation at 2 B (``Memory.train_step_bytes_half``). float16 and bfloat16 are both 2
+bytes wide, so the memory model gives them the same bytes: they differ in range and
+precision, not in size. Both parts come from one batch-1 profile (``Profile.memory``); the
+saved activations grow linearly with the batch, so the largest batch is
+``floor((usable - fixed) / per_image)``.
 
 The safety margin (``usable_bytes``): first ``GPU_RESERVED_BYTES`` = 1 GiB that the tensors
 never get: the CUDA context (a few hundred MiB, outside torch's allocator and invisible to
@@ -26,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.checks import check_limit
+from archcalc.checks import check_dtype, check_limit
 from archcalc.errors import InvalidArgumentError
 from archcalc.formatting import GIB
 from archcalc.results import Memory, Profile
@@ -36,19 +41,15 @@ __all__ = [
     "AUTOCAST_WEIGHT_BYTES",
     "GPU_FRACTION",
     "GPU_RESERVED_BYTES",
-    "PRECISIONS",
     "BatchFit",
     "batch_fits",
     "check_gpu_memory",
-    "check_precision",
     "largest_batch",
     "step_bytes",
     "usable_bytes",
 ]
 
-#: Training precisions: fp32 everywhere, or automatic mixed precision (fp16/bf16 activations).
-PRECISIONS = ("fp32", "amp")
-#: Bytes per parameter of the half-precision weight copies ``torch.autocast`` caches.
+#: Bytes per parameter of the float16/bfloat16 weight copies ``torch.autocast`` caches.
 AUTOCAST_WEIGHT_BYTES = 2
 #: Taken off the GPU first: CUDA context, cuBLAS/cuDNN workspaces (see the module docstring).
 GPU_RESERVED_BYTES = GIB
@@ -65,7 +66,7 @@ class BatchFit(Serialized):
     """
 
     gpu_memory_bytes: int
-    precision: str
+    dtype: str
     usable_bytes: int
     fixed_bytes: int
     per_image_bytes: int
@@ -89,15 +90,6 @@ class BatchFit(Serialized):
         return None if self.train_macs is None else self.train_macs * self.epoch_images
 
 
-def check_precision(precision: Any) -> str:
-    """Return ``precision`` if it is one of ``PRECISIONS``, else raise naming them."""
-    if precision not in PRECISIONS:
-        raise InvalidArgumentError(
-            f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
-        )
-    return str(precision)
-
-
 def check_gpu_memory(gpu_memory: Any) -> tuple[float, ...]:
     """GPU sizes in GiB: one positive number or a sequence of them (empty when None)."""
     if gpu_memory is None:
@@ -118,16 +110,17 @@ def largest_batch(fixed_bytes: int, per_image_bytes: int, budget_bytes: int) -> 
     return max(0, (budget_bytes - fixed_bytes) // per_image_bytes)
 
 
-def step_bytes(memory: Memory, params: int, precision: str, batch_size: int = 1) -> tuple[int, int]:
+def step_bytes(memory: Memory, params: int, dtype: str, batch_size: int = 1) -> tuple[int, int]:
     """``(fixed, per_image)`` bytes of one training step from a profile at ``batch_size``.
 
-    fixed = weights + grads + Adam moments + buffers (+ autocast's half weights under amp);
-    per_image = the saved activations divided by the profiled batch (rounded up).
+    fixed = weights + grads + Adam moments + buffers (+ autocast's 2-byte weights under
+    float16 or bfloat16); per_image = the saved activations divided by the profiled batch
+    (rounded up), at 2 B an element under autocast.
     """
     state = memory.train_step_bytes - memory.saved_activation_bytes
     fixed = state + memory.buffer_bytes
     saved = memory.saved_activation_bytes
-    if check_precision(precision) == "amp":
+    if check_dtype(dtype) != "float32":
         fixed += AUTOCAST_WEIGHT_BYTES * params
         saved = memory.train_step_bytes_half - state
     return fixed, max(1, -(-saved // batch_size))
@@ -136,7 +129,7 @@ def step_bytes(memory: Memory, params: int, precision: str, batch_size: int = 1)
 def batch_fits(
     profile: Profile,
     gpu_memory: Sequence[float],
-    precision: str = "fp32",
+    dtype: str = "float32",
     *,
     epoch_images: int,
     train_macs: int | None = None,
@@ -146,7 +139,7 @@ def batch_fits(
     Args:
         profile: a static profile (any batch; its saved activations are scaled per image).
         gpu_memory: GPU sizes in GiB (2**30 bytes).
-        precision: ``fp32`` or ``amp``.
+        dtype: ``float32``, or ``float16``/``bfloat16`` (mixed precision under autocast).
         epoch_images: images per epoch, for the steps and MACs of one epoch.
         train_macs: forward + backward MACs of one image, None when not available.
 
@@ -156,13 +149,13 @@ def batch_fits(
     Example:
         >>> [f.batch_size for f in batch_fits(p, [24, 80], epoch_images=3000)]  # doctest: +SKIP
     """
-    fixed, per_image = step_bytes(profile.memory, profile.params, precision, profile.batch_size)
+    fixed, per_image = step_bytes(profile.memory, profile.params, dtype, profile.batch_size)
     fits = []
     for gib in check_gpu_memory(gpu_memory):
         total = int(gib * GIB)
         usable = usable_bytes(total)
         batch = largest_batch(fixed, per_image, usable)
         fits.append(
-            BatchFit(total, precision, usable, fixed, per_image, batch, epoch_images, train_macs)
+            BatchFit(total, dtype, usable, fixed, per_image, batch, epoch_images, train_macs)
         )
     return tuple(fits)

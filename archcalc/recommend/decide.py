@@ -395,7 +395,7 @@ def recommend(
     growth: Mapping[str, GrowthLaw] | None = None,
     training: bool = True,
     gpu_memory: Sequence[float] = (),
-    precision: str = "fp32",
+    dtype: str = "float32",
     epoch_images: int | None = None,
     latency_basis: str | None = None,
     data: DataSize | None = None,
@@ -406,7 +406,7 @@ def recommend(
     most accurate first); ``notes`` are extra warnings from the caller (e.g. sizes a backbone
     could not be built at); with no option at all they are the reasons, so the refusal carries
     them; ``growth`` the law each backbone's MACs follow (``archcalc.growth.fit_growth``).
-    ``training``: include the level's training start; ``gpu_memory`` (GiB), ``precision``
+    ``training``: include the level's training start; ``gpu_memory`` (GiB), ``dtype``
     and ``epoch_images`` (default: the training start's ``data_images``): the largest
     training batch of the chosen option per GPU size and the cost of one epoch.
     ``latency_basis``: what the options' latencies are when they were not measured on
@@ -452,7 +452,7 @@ def recommend(
         reasons += fixres_reason(chosen.backbone, chosen.accuracy, chosen.profile.resolution)
     images = level.training.data_images if epoch_images is None else epoch_images
     fits = batch_fits(
-        chosen.profile, gpu_memory, precision, epoch_images=images, train_macs=chosen.train_macs
+        chosen.profile, gpu_memory, dtype, epoch_images=images, train_macs=chosen.train_macs
     )
     return Suggestion(
         level=level,

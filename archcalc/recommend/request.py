@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from archcalc.checks import check_limit, check_positive
+from archcalc.checks import check_dtype, check_limit, check_positive
 from archcalc.core.devices import check_device
 from archcalc.errors import InvalidArgumentError
 from archcalc.growth import GrowthLaw, fit_growth
-from archcalc.recommend.batch import check_gpu_memory, check_precision
+from archcalc.recommend.batch import check_gpu_memory
 from archcalc.recommend.data_size import DataSize, size_from_data, sized_level
 from archcalc.recommend.decide import DEFAULT_BACKBONES
 from archcalc.recommend.levels import LEVELS, Level, find_level, load_levels
@@ -65,13 +65,13 @@ class Budgets:
 @dataclass(frozen=True)
 class TrainBatch:
     """The training batch to size: the largest that fits each GPU of ``gpu_memory`` (GiB, one
-    size or several; Adam, from the static estimate) at ``precision`` (``fp32``, or ``amp``:
-    activations saved in half precision), and the steps and MACs of an epoch of
-    ``epoch_images`` (default: the training start's ``data_images``, 3,000). The profiles
-    then also count one training step's MACs."""
+    size or several; Adam, from the static estimate) at ``dtype`` (``float32``, or mixed
+    precision: ``float16``/``bfloat16`` autocast over float32 weights, the same bytes), and
+    the steps and MACs of an epoch of ``epoch_images`` (default: the training start's
+    ``data_images``, 3,000). The profiles then also count one training step's MACs."""
 
     gpu_memory: float | Sequence[float]
-    precision: str = "fp32"
+    dtype: str = "float32"
     epoch_images: int | None = None
 
 
@@ -92,7 +92,7 @@ class PredictedLatency:
     """Latencies ``search_backbones`` takes from ``timer(option, device, budget_s) -> seconds``
     instead of measuring them (for example ``archcalc.timing.predict.api.predicted_timer``:
     predicted on a target), and ``basis``, what they are as the reasons and the table say it
-    (for example ``PREDICTED, not measured: rtx4090 (amp), batch 64, error ...``)."""
+    (for example ``PREDICTED, not measured: rtx4090 (float16), batch 64, error ...``)."""
 
     timer: Callable[..., float]
     basis: str
@@ -102,7 +102,7 @@ class PredictedLatency:
 class Request:
     """The checked arguments: the level, where latency is measured, the budgets (``limits``:
     budget_ms, max_gmacs, max_params), what the decision reports (``checklist``: training,
-    gpu_memory, precision, epoch_images) and how each model is built (``build``:
+    gpu_memory, dtype, epoch_images) and how each model is built (``build``:
     reparameterize, and train when GPU sizes ask for training-step MACs). With a data set,
     ``level`` is at the size rule §6 measured (``data``)."""
 
@@ -131,7 +131,7 @@ def check_request(
     (path or ``DatasetStats``) that sizes the level (rules §6).
 
     Raises:
-        InvalidArgumentError: an unknown task, a bad budget, GPU size, precision or count, a
+        InvalidArgumentError: an unknown task, a bad budget, GPU size, dtype or count, a
         latency budget without latency measurement, or a training batch without a GPU size.
         DeviceUnavailableError: a device this machine does not have.
     """
@@ -141,7 +141,7 @@ def check_request(
     check_positive("epoch_images", batch.epoch_images, optional=True)
     if train_batch is not None and not gpus:
         raise InvalidArgumentError(
-            "precision and epoch_images size the training batch of gpu_memory: add "
+            "dtype and epoch_images size the training batch of gpu_memory: add "
             "--gpu-memory GiB, or drop them"
         )
     given = budgets or Budgets()
@@ -153,7 +153,7 @@ def check_request(
     checklist = {
         "training": training,
         "gpu_memory": gpus,
-        "precision": check_precision(batch.precision),
+        "dtype": check_dtype(batch.dtype),
         "epoch_images": batch.epoch_images,
     }
     build = {"reparameterize": bool(reparameterize), "train": bool(gpus)}

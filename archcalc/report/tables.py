@@ -182,17 +182,17 @@ def training_lines(t: Training) -> list[str]:
 
 
 def batch_caption(s: Suggestion) -> str:
-    """What the batch table assumes: the model and size, precision, the formula and margin."""
+    """What the batch table assumes: the model and size, dtype, the formula and margin."""
     first = s.train_batches[0]
     p = s.chosen.profile
-    saved = "fp16/bf16 (amp)" if first.precision == "amp" else "fp32"
+    mixed = first.dtype != "float32"
     caption = (
         f"Largest training batch for {p.model} at {size(p.resolution)} (static estimate, "
-        f"Adam, {first.precision}): fixed {mebibytes(first.fixed_bytes)} MiB (weights, grads, "
-        "2 Adam moments, buffers"
-        + (", autocast's half weights" if first.precision == "amp" else "")
+        f"Adam, {first.dtype}{' autocast' if mixed else ''}): fixed "
+        f"{mebibytes(first.fixed_bytes)} MiB (weights, grads, 2 Adam moments, buffers"
+        + (f", autocast's {first.dtype} weights" if mixed else "")
         + f") + batch x {mebibytes(first.per_image_bytes)} MiB per image (activations saved "
-        f"for backward, {saved}) within usable = 90% of (GPU - 1 GiB) (CUDA context, cuBLAS/"
+        f"for backward, {first.dtype}) within usable = 90% of (GPU - 1 GiB) (CUDA context, cuBLAS/"
         "cuDNN workspaces, allocator fragmentation; see docs/input-size.md)"
     )
     if first.train_macs is None:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archcalc.checks import check_positive
+from archcalc.checks import check_dtype, check_positive
 from archcalc.core.build import Built
 from archcalc.core.devices import check_device, environment
 from archcalc.core.geometry import parse_resolution
@@ -37,7 +37,6 @@ from archcalc.profiling.prepare import build_model, build_on_device, prepare
 from archcalc.results import Pair, Profile
 from archcalc.timing.session import MemoryProbe, gc_paused, session
 from archcalc.timing.stats import (
-    DTYPES,
     MIN_SAMPLES,
     Timing,
     is_stable,
@@ -98,10 +97,7 @@ class TimingSettings:
             InvalidArgumentError: an unknown dtype, a non-positive time, thread or sample count.
             DeviceUnavailableError: a device this machine does not have.
         """
-        if self.dtype not in DTYPES:
-            raise InvalidArgumentError(
-                f"unknown dtype {self.dtype!r}: use one of {', '.join(DTYPES)}"
-            )
+        check_dtype(self.dtype)
         for name in ("min_run_time_s", "warmup_max_s", "stop_above_s"):
             value = getattr(self, name)
             bad = isinstance(value, bool) or not isinstance(value, int | float)

@@ -19,7 +19,6 @@ from archcalc.serialize import Serialized, json_field
 
 __all__ = [
     "BENCH_HEADERS",
-    "DTYPES",
     "MAX_BATCH",
     "MAX_SAMPLES",
     "MIN_SAMPLES",
@@ -42,8 +41,6 @@ __all__ = [
     "warmup_done",
 ]
 
-#: Precisions ``measure`` accepts; float16/bfloat16 run under ``torch.autocast``.
-DTYPES = ("float32", "float16", "bfloat16")
 #: Timed runs go on until ``min_run_time`` is spent and at least this many samples exist.
 MIN_SAMPLES = 10
 #: ... or until this many samples exist (a microsecond model would otherwise store millions).

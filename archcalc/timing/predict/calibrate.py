@@ -2,8 +2,10 @@
 
 ``calibrate`` fits a table of measurements (rows of unknown models or without a usable
 throughput are skipped and counted; fewer than ``MIN_ROWS`` usable rows is refused).
-``calibrate_cpu`` times a fixed set of small timm models on this machine's CPU at batch 1
-(within a time budget) and calibrates on them.
+``calibrate_cpu`` measures this machine's CPU: its memory bandwidth by working set (the
+target's ``MemoryCurve``: at batch 1 a small model's activations fit in the caches, at batch
+32 they stream from DRAM) and a fixed set of small timm models at batch 1 (within a time
+budget), and calibrates on them.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ import torch
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.timing.predict.features import feature_dtype, made_with, op_features
 from archcalc.timing.predict.fit import calibration_fit, design, predicted_log_sps
-from archcalc.timing.predict.model import Deployment, DeviceProfile
+from archcalc.timing.predict.model import Deployment, DeviceProfile, MemoryCurve
 from archcalc.timing.predict.tables import Measured, deployment_of
 from archcalc.timing.predict.targets import (
-    DTYPE_NAMES,
     LAYOUTS,
     calibration_prior,
     check_target_name,
@@ -134,6 +135,7 @@ def calibrate(
     prior: DeviceProfile | None = None,
     source: dict[str, object] | None = None,
     trace: bool = True,
+    memory_curve: MemoryCurve | None = None,
 ) -> tuple[DeviceProfile, Usable]:
     """Fit a target's constants to measured rows.
 
@@ -154,6 +156,9 @@ def calibrate(
         source: provenance stored in the profile (file, date...); the feature version, torch
             and timm of the features are added (``source.features``).
         trace: trace models that are neither shipped nor cached (False: skip them).
+        memory_curve: the measured device's bandwidth by working set (``MemoryCurve``), used
+            by the fit and kept in the profile (None: none, whatever the prior has: a curve
+            belongs to the machine it was measured on).
 
     Returns:
         The profile (its ``error`` is the in-sample error, labelled so) and the usable rows.
@@ -169,7 +174,13 @@ def calibrate(
     if layout not in LAYOUTS:
         raise InvalidArgumentError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     start = prior or calibration_prior(kind, dtype, compiled=compiled, layout=layout)
-    start = replace(start, kind=kind, dtype=dtype, bytes_scale=prior_for(kind, dtype).bytes_scale)
+    start = replace(
+        start,
+        kind=kind,
+        dtype=dtype,
+        bytes_scale=prior_for(kind, dtype).bytes_scale,
+        deployment=Deployment(compiled, layout, torch_version, memory_curve),
+    )
     use = usable(rows, dtype=dtype, reparameterize=reparameterize, trace=trace)
     if len(use.rows) < MIN_ROWS:
         raise InvalidArgumentError(
@@ -180,7 +191,8 @@ def calibrate(
     d = design(use.samples())
     theta = calibration_fit(d, start)
     with torch.no_grad():
-        predicted = predicted_log_sps(d, torch.from_numpy(theta), start.bytes_scale).exp()
+        theta_t = torch.from_numpy(theta)
+        predicted = predicted_log_sps(d, theta_t, start.bytes_scale, memory_curve).exp()
     measured = d.log_sps.exp()
     error = {
         **errors(predicted.numpy(), measured.numpy()),
@@ -204,7 +216,6 @@ def calibrate(
         name=name,
         kind=kind,
         dtype=dtype,
-        deployment=Deployment(compiled, layout, torch_version),
         source=provenance,
         error=error,
         description=f"calibrated on {len(use.rows)} measured rows",
@@ -230,16 +241,24 @@ def calibrate_cpu(
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[DeviceProfile, Usable]:
-    """Time ``CPU_MODELS`` at batch 1 and 224 on this CPU (fp32), then calibrate on them.
+    """Measure this CPU's memory curve (``timing.bandwidth``, a fifteenth of the budget) and
+    time ``CPU_MODELS`` at batch 1 and 224 (float32), then calibrate on them with the curve.
 
     The budget is split over the models (each gets at least its warm-up and 10 runs); models
-    are timed until the budget is spent, and at least ``MIN_ROWS`` must be timed.
+    are timed until the budget is spent, and at least ``MIN_ROWS`` must be timed. Curve and
+    models run at ``threads``.
     """
+    from archcalc.timing.bandwidth import SIZES, measure_bandwidth
     from archcalc.timing.bench import bench
-    from archcalc.timing.measure import TimingSettings
+    from archcalc.timing.measure import TimingSettings, default_threads
 
     check_target_name(name)  # before a minute of timing
     start = time.perf_counter()
+    if progress is not None:
+        progress("measuring memory bandwidth")
+    threads = threads or default_threads()
+    bandwidth = measure_bandwidth(SIZES, threads=threads, seconds=seconds / 15)
+    curve = MemoryCurve(sizes=tuple(map(float, SIZES)), bandwidth=tuple(bandwidth))
     rows: list[Measured] = []
     per_model = max(0.2, seconds / len(CPU_MODELS) / 4)
     settings = TimingSettings(threads=threads, min_run_time_s=per_model, warmup_max_s=per_model)
@@ -257,7 +276,15 @@ def calibrate_cpu(
         rows.append(Measured(model, 224, 1, sps, {**raw, "infer_samples_per_sec": str(sps)}))
     source = {"measured": "this machine's CPU, archcalc bench, batch 1, 224", "threads": threads}
     version = torch.__version__.split("+")[0]
-    return calibrate(name, rows, kind="cpu", dtype="float32", torch_version=version, source=source)
+    return calibrate(
+        name,
+        rows,
+        kind="cpu",
+        dtype="float32",
+        torch_version=version,
+        source=source,
+        memory_curve=curve,
+    )
 
 
 def guess_settings(
@@ -271,13 +298,11 @@ def guess_settings(
 ) -> dict[str, Any]:
     """How a table was measured, as ``calibrate``'s keywords (``kind``, ``dtype``,
     ``compiled``, ``layout``, ``torch_version``): as given, else from timm's file name
-    (``tables.deployment_of``: ``cpu``, ``amp`` = float16 autocast, ``fp32``, ``nhwc``,
+    (``tables.deployment_of``: ``cpu``, ``amp`` = float16 autocast, ``fp32`` = float32, ``nhwc``,
     ``-dynamo``, ``pt291``), else a GPU, float16 (float32 on a CPU), eager, NCHW, torch unknown."""
     named = deployment_of(path.name)
     kind = kind or named.kind or "gpu"
-    dtype = (
-        dtype or DTYPE_NAMES.get(named.dtype or "") or ("float32" if kind == "cpu" else "float16")
-    )
+    dtype = dtype or named.dtype or ("float32" if kind == "cpu" else "float16")
     return {
         "kind": kind,
         "dtype": dtype,

@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from archcalc.checks import check_dtype
 from archcalc.errors import DataVersionWarning, InvalidArgumentError
 from archcalc.files import write_atomic
 from archcalc.system import cache_dir, installed_version
-from archcalc.timing.stats import DTYPES
 
 if TYPE_CHECKING:
     from torch import nn
@@ -93,9 +93,7 @@ def feature_dtype(dtype: str) -> str:
     Raises:
         InvalidArgumentError: an unknown dtype.
     """
-    if dtype not in DTYPES:
-        raise InvalidArgumentError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-    return "float32" if dtype == "float32" else "float16"
+    return "float32" if check_dtype(dtype) == "float32" else "float16"
 
 
 def key_of(

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from archcalc.timing.predict.model import N_CLASSES, N_COMPUTE, DeviceProfile, op_seconds
+from archcalc.timing.predict.model import (
+    N_CLASSES,
+    N_COMPUTE,
+    DeviceProfile,
+    MemoryCurve,
+    op_seconds,
+)
 from archcalc.timing.session import torch_threads
 
 __all__ = ["Design", "calibration_fit", "design", "fit", "predicted_log_sps"]
@@ -99,12 +105,15 @@ def design(samples: Sequence[tuple[np.ndarray, int, float]]) -> Design:
     )
 
 
-def predicted_log_sps(d: Design, theta: torch.Tensor, bytes_scale: float) -> torch.Tensor:
+def predicted_log_sps(
+    d: Design, theta: torch.Tensor, bytes_scale: float, curve: MemoryCurve | None = None
+) -> torch.Tensor:
     """log samples/s of every row of ``d`` under the constants ``theta`` (log layout of
-    ``DeviceProfile.vector``): ``model.op_seconds`` summed per row, plus the fixed cost."""
+    ``DeviceProfile.vector``) and memory ``curve``: ``model.op_seconds`` summed per row, plus
+    the fixed cost."""
     v = torch.exp(theta)
     columns = (d.cls, d.macs, d.activation, d.weight, d.count)
-    per_op = op_seconds(v, *columns, d.batch[d.row], bytes_scale, xp=torch).total
+    per_op = op_seconds(v, *columns, d.batch[d.row], bytes_scale, xp=torch, curve=curve).total
     total = torch.zeros(d.rows, dtype=v.dtype).index_add_(0, d.row, per_op) + v[-1]
     return torch.log(d.batch) - torch.log(total)
 
@@ -123,7 +132,8 @@ def fit(
 
     Args:
         d: the measured rows.
-        prior: the device the constants are pulled towards (and start from by default).
+        prior: the device the constants are pulled towards (and start from by default);
+            its memory curve prices the rows.
         mask: the rows to fit (default all).
         start: constants to start from (a warm start speeds cross-validation folds).
         iterations: L-BFGS iterations (strong-Wolfe line search).
@@ -192,7 +202,8 @@ def _lbfgs(
 
     def loss() -> torch.Tensor:
         optimiser.zero_grad()
-        residual = predicted_log_sps(d, constants(), prior.bytes_scale) - d.log_sps
+        curve = prior.deployment.memory_curve
+        residual = predicted_log_sps(d, constants(), prior.bytes_scale, curve) - d.log_sps
         huber = torch.nn.functional.huber_loss(
             residual, torch.zeros_like(residual), reduction="none", delta=HUBER_DELTA
         )

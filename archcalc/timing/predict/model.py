@@ -15,7 +15,10 @@ the other classes are bound by bytes alone, and an ``unknown`` op (no class fits
 as ``elementwise``. Work and activation bytes grow with the batch; weights, kernel overheads
 and the fixed cost do not, so they amortise. Throughput = B / time. Every number is a named
 constant of the device (MACs/s, bytes/s, seconds), so a prediction can say which ops bound it
-and why.
+and why. A target with a memory curve (``MemoryCurve``: a CPU calibrated with ``calibrate
+--device cpu``) multiplies each memory time by the curve's slowdown at the op's working set
+``(B x activation_bytes + weight_bytes) x s``: data that fits in the caches streams several
+times faster than data that comes from DRAM, and the working set grows with the batch.
 
 ``op_seconds`` is the formula, written once: prediction calls it on numpy arrays, the fit
 (``fit.predicted_log_sps``, and so every error band and the benchmark) on torch tensors.
@@ -40,6 +43,7 @@ __all__ = [
     "PRICED_AS",
     "Deployment",
     "DeviceProfile",
+    "MemoryCurve",
     "OpSeconds",
     "PredictedOp",
     "Prediction",
@@ -55,18 +59,48 @@ PRICED_AS = (*range(N_CLASSES), OP_CLASSES.index("elementwise"))
 
 
 @dataclass(frozen=True)
+class MemoryCurve:
+    """A CPU's memory bandwidth by working set: at each of ``sizes`` (bytes, ascending) the
+    ``bandwidth`` (bytes/s) a streaming kernel gets there, high while the data fits in the
+    caches, low once it comes from DRAM (``archcalc.timing.bandwidth`` measures it).
+
+    Example:
+        >>> curve = MemoryCurve(sizes=(2**20, 2**22), bandwidth=(1e11, 2e10))
+        >>> [float(s) for s in curve.slowdown(np.array([2**19, 2**21, 2**23]))]
+        [1.0, 3.0, 5.0]
+    """
+
+    sizes: tuple[float, ...]
+    bandwidth: tuple[float, ...]
+
+    def slowdown(self, working_set: Any, xp: Any = np) -> Any:
+        """The factor on memory time at each ``working_set`` (bytes): seconds per byte there
+        over seconds per byte at the smallest size; linear in log size between two sizes,
+        flat beyond the first and the last. numpy arrays or torch tensors alike (``xp``)."""
+        per_byte = self.bandwidth[0] / np.asarray(self.bandwidth, dtype=np.float64)
+        knots = xp.asarray(np.log(self.sizes))
+        steps = xp.asarray(np.diff(per_byte))
+        x = xp.log(xp.clip(working_set, self.sizes[0], self.sizes[-1]))[..., None]
+        along = xp.clip((x - knots[:-1]) / (knots[1:] - knots[:-1]), 0.0, 1.0)
+        return 1.0 + (along * steps).sum(-1)
+
+
+@dataclass(frozen=True)
 class Deployment:
-    """How a target's measurements ran: ``compiled`` (under ``torch.compile``), ``layout``
-    (``nchw`` or ``channels_last``) and ``torch_version`` (``""``: unknown).
+    """How and where a target's measurements ran: ``compiled`` (under ``torch.compile``),
+    ``layout`` (``nchw`` or ``channels_last``), ``torch_version`` (``""``: unknown) and the
+    machine's ``memory_curve`` (``MemoryCurve``, measured by ``calibrate --device cpu``; None:
+    one bandwidth per class whatever the working set, as every GPU target).
 
     Example:
         >>> Deployment(compiled=True, torch_version="2.9.1")
-        Deployment(compiled=True, layout='nchw', torch_version='2.9.1')
+        Deployment(compiled=True, layout='nchw', torch_version='2.9.1', memory_curve=None)
     """
 
     compiled: bool = False
     layout: str = "nchw"
     torch_version: str = ""
+    memory_curve: MemoryCurve | None = None
 
 
 @dataclass(frozen=True)
@@ -75,12 +109,13 @@ class DeviceProfile:
 
     ``rate``: MACs/s per compute class; ``bandwidth``: bytes/s per class; ``overhead``:
     seconds per kernel per class; ``fixed``: seconds per forward call; ``bytes_scale``:
-    a factor on the feature bytes (1: the ``amp`` features already hold autocast's dtypes);
+    a factor on the feature bytes (1: the ``float16`` features already hold autocast's dtypes);
     ``source``: the measurements it was fitted on;
     ``error``: its measured prediction error (median/P90 %, Spearman, method) and the
     ``batch_sizes`` and ``input_sizes`` (``[low, high]``) it was measured at.
     ``dtype`` is ``float32``, or ``float16``/``bfloat16`` under autocast (as ``bench`` runs).
-    ``deployment``: how it was measured (``Deployment``: compiled, layout, torch version).
+    ``deployment``: how it was measured (``Deployment``: compiled, layout, torch version,
+    memory curve).
     """
 
     name: str
@@ -203,6 +238,7 @@ def op_seconds(
     batch: Any,
     bytes_scale: float,
     xp: Any = np,
+    curve: MemoryCurve | None = None,
 ) -> OpSeconds:
     """The latency model's one formula (module docstring), for prediction (numpy) and fitting
     (torch, differentiable in ``constants``) alike.
@@ -215,6 +251,8 @@ def op_seconds(
         batch: images per forward, one number or one per row.
         bytes_scale: ``DeviceProfile.bytes_scale``.
         xp: the array module of the arguments, ``numpy`` or ``torch``.
+        curve: ``Deployment.memory_curve``; its slowdown at each kernel run's bytes
+            multiplies the memory time (None: no factor).
 
     Only compute classes carry MACs (``archcalc.core.ops.classify`` gives counted MACs a
     compute class); the other classes get a rate of 1 MAC/s, so a stray MAC could never go
@@ -227,6 +265,8 @@ def op_seconds(
     overhead = constants[N_COMPUTE + N_CLASSES : N_COMPUTE + 2 * N_CLASSES][priced]
     compute = count * batch * macs / rate[priced]
     memory = count * (batch * activation + weight) * bytes_scale / bandwidth
+    if curve is not None:
+        memory = memory * curve.slowdown((batch * activation + weight) * bytes_scale, xp)
     kernels = count * overhead
     return OpSeconds(compute, memory, kernels, xp.hypot(compute, memory) + kernels)
 
@@ -255,7 +295,8 @@ def predict_features(
     cls = rows[:, 0].astype(int)
     count = rows[:, 4]
     columns = (cls, *rows[:, 1:4].T, count)
-    t = op_seconds(target.constants(), *columns, batch_size, target.bytes_scale)
+    curve = target.deployment.memory_curve
+    t = op_seconds(target.constants(), *columns, batch_size, target.bytes_scale, curve=curve)
     bound = t.total - t.overhead
     total = float(t.total.sum()) + target.fixed
     compute_share = float(bound[t.compute >= t.memory].sum()) / total

@@ -40,8 +40,8 @@ class Measured:
 @dataclass(frozen=True)
 class Deployment:
     """How a table was measured, as far as its file name says (None: the name does not say):
-    device kind, dtype (``amp``/``fp32``), ``torch.compile`` or eager, memory layout and the
-    torch version."""
+    device kind, dtype (torch's name: timm's ``amp`` is ``float16``, ``fp32`` ``float32``),
+    ``torch.compile`` or eager, memory layout and the torch version."""
 
     kind: str | None = None
     dtype: str | None = None
@@ -50,22 +50,27 @@ class Deployment:
     torch_version: str | None = None
 
 
+#: timm's dtype names in its file names (``benchmark.py --amp`` is float16 autocast), as torch's.
+_TIMM_DTYPES = {"amp": "float16", "fp32": "float32"}
+
+
 def deployment_of(file_name: str) -> Deployment:
     """What a timm ``benchmark.py`` file name says about its measurement.
 
     timm names its tables ``benchmark-infer-{amp|fp32}-{nchw|nhwc}-pt{torch}-{cuXXX|cpu}-
-    {device}[-dynamo].csv``; ``-dynamo`` marks ``torch.compile``. A part missing from the
+    {device}[-dynamo].csv``; ``amp`` is float16 autocast (``benchmark.py --amp``), ``-dynamo``
+    marks ``torch.compile``. A part missing from the
     name is None (the caller's flag or default decides).
 
     Example:
         >>> d = deployment_of("benchmark-infer-amp-nhwc-pt240-cu124-rtx3090.csv")
         >>> d.kind, d.dtype, d.compiled, d.layout, d.torch_version
-        ('gpu', 'amp', False, 'channels_last', '2.4.0')
+        ('gpu', 'float16', False, 'channels_last', '2.4.0')
     """
     parts = re.split(r"[-_.]", file_name.lower())
     cuda = any(re.fullmatch(r"cu\d+", t) for t in parts)
     kind = "cpu" if "cpu" in parts else "gpu" if cuda else None
-    dtype = next((t for t in parts if t in ("amp", "fp32")), None)
+    dtype = next((_TIMM_DTYPES[t] for t in parts if t in _TIMM_DTYPES), None)
     layout = {"nhwc": "channels_last", "nchw": "nchw"}
     found = next((layout[t] for t in parts if t in layout), None)
     version = next((t[2:] for t in parts if re.fullmatch(r"pt\d{3,4}", t)), None)

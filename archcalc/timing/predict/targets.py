@@ -7,13 +7,16 @@ target file is JSON with ``"format": "archcalc-target"`` and a ``version``, chec
 is refused with one line saying what is wrong, and ``archcalc targets`` lists a saved file
 that does not load as broken. ``--target`` takes a name (saved first, then shipped) or a path
 to a file. A target's dtype is ``float32``, ``float16`` or ``bfloat16`` (half precisions under
-autocast, as ``bench`` runs them); a file's ``amp``/``fp32`` (version 2, timm's table names)
-read as float16/float32. Its ``source.features`` records the feature version, torch and timm
-its fit used; a target used with other ones warns once (``DataVersionWarning``).
+autocast, as ``bench`` runs them), in its file too. Its ``source.features`` records the
+feature version, torch and timm its fit used; a target used with other ones warns once
+(``DataVersionWarning``). A CPU target calibrated on this machine (``calibrate --device cpu``)
+keeps its measured memory curve (``memory_curve``, version 3; a version-2 file has none and
+still reads).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -21,14 +24,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from archcalc.checks import DTYPES
 from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
 from archcalc.errors import BadFileError, InvalidArgumentError
 from archcalc.files import check_json, parse_json, read_json, write_atomic
 from archcalc.serialize import DIALECT
 from archcalc.system import cache_dir
 from archcalc.timing.predict.features import feature_dtype, version_mismatch, warn_once
-from archcalc.timing.predict.model import Deployment, DeviceProfile
-from archcalc.timing.stats import DTYPES
+from archcalc.timing.predict.model import Deployment, DeviceProfile, MemoryCurve
 
 __all__ = [
     "FORMAT",
@@ -48,13 +51,13 @@ __all__ = [
 FORMAT = "archcalc-target"
 #: Memory layouts a target can be measured with (``channels_last``: NHWC, timm's ``nhwc``).
 LAYOUTS = ("nchw", "channels_last")
-#: 2: ``amp`` targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
-VERSION = 2
+#: 2: float16 targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
+#: 3: an optional ``memory_curve`` (a CPU's bandwidth by working set); a version-2 file is a
+#: version-3 file without one, and still reads.
+VERSION = 3
+READS = (2, 3)
 #: What a target NAME may be (it becomes a file name in the saved-targets folder).
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-
-#: The dtype names of timm's tables (and of version-2 files), read as torch's.
-DTYPE_NAMES = {"amp": "float16", "fp32": "float32"}
 
 
 def prior_for(kind: str, dtype: str) -> DeviceProfile:
@@ -102,8 +105,8 @@ def calibration_prior(
 
 
 def target_to_dict(target: DeviceProfile) -> dict[str, Any]:
-    """The JSON object of a target file."""
-    return {
+    """The JSON object of a target file (``memory_curve`` only when the target has one)."""
+    data: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "name": target.name,
@@ -123,6 +126,13 @@ def target_to_dict(target: DeviceProfile) -> dict[str, Any]:
         "source": target.source,
         "error": target.error,
     }
+    curve = target.deployment.memory_curve
+    if curve is not None:
+        data["memory_curve"] = {
+            "working_set_bytes": list(curve.sizes),
+            "bandwidth_bytes_per_s": list(curve.bandwidth),
+        }
+    return data
 
 
 def target_schema() -> dict[str, Any]:
@@ -142,6 +152,18 @@ def target_schema() -> dict[str, Any]:
         properties = dict.fromkeys(classes, positive)
         return {"type": "object", "required": list(classes), "properties": properties}
 
+    def series(items: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "array", "items": items, "minItems": 2}
+
+    memory_curve = {
+        "type": "object",
+        "description": "Bandwidth by working set (bytes/s at each size, ascending bytes).",
+        "required": ["working_set_bytes", "bandwidth_bytes_per_s"],
+        "properties": {
+            "working_set_bytes": series(positive),
+            "bandwidth_bytes_per_s": series(positive),
+        },
+    }
     constants = {
         "rate_macs_per_s": per_class(COMPUTE_CLASSES),
         "bandwidth_bytes_per_s": per_class(OP_CLASSES),
@@ -169,7 +191,7 @@ def target_schema() -> dict[str, Any]:
         "required": ["format", "version", "name", "kind", "dtype", "bytes_scale", "constants"],
         "properties": {
             "format": {"const": FORMAT},
-            "version": {"const": VERSION},
+            "version": {"enum": list(READS)},
             "name": {"type": "string"},
             "description": {"type": "string"},
             "kind": {"enum": ["gpu", "cpu"]},
@@ -181,6 +203,7 @@ def target_schema() -> dict[str, Any]:
             "constants": {"type": "object", "required": list(constants), "properties": constants},
             "source": {"type": "object"},
             "error": error,
+            "memory_curve": memory_curve,
         },
     }
 
@@ -189,20 +212,22 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
     """The profile of a target file's JSON, checked against ``target_schema``."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BadFileError(where, f"not an archcalc target file (no format {FORMAT})")
-    if data.get("version") != VERSION:
+    if data.get("version") not in READS:
         raise BadFileError(
             where,
-            f"target file version {data.get('version')!r}, this archcalc reads {VERSION}: "
-            "calibrate it again (archcalc calibrate)",
+            f"target file version {data.get('version')!r}, this archcalc reads "
+            f"{' and '.join(map(str, READS))}: calibrate it again (archcalc calibrate)",
         )
     try:
         check_json(data, target_schema())
     except InvalidArgumentError as e:
         raise BadFileError(where, f"corrupted target file ({e})") from e
-    dtype = DTYPE_NAMES.get(data["dtype"], data["dtype"])
+    dtype = data["dtype"]
     if dtype not in DTYPES:
         raise BadFileError(
-            where, f"corrupted target file (dtype {dtype!r} is none of {', '.join(DTYPES)})"
+            where,
+            f"dtype {dtype!r} is none of {', '.join(DTYPES)}: calibrate it again "
+            "(archcalc calibrate)",
         )
     c = data["constants"]
     return DeviceProfile(
@@ -215,12 +240,30 @@ def _from_dict(data: Any, where: str) -> DeviceProfile:
         overhead={k: float(c["overhead_s_per_kernel"][k]) for k in OP_CLASSES},
         fixed=float(c["fixed_s_per_call"]),
         deployment=Deployment(
-            data.get("compiled", False), data.get("layout", "nchw"), data.get("torch_version", "")
+            data.get("compiled", False),
+            data.get("layout", "nchw"),
+            data.get("torch_version", ""),
+            _curve(where, data.get("memory_curve")),
         ),
         description=data.get("description", ""),
         source=dict(data.get("source") or {}),
         error=dict(data.get("error") or {}),
     )
+
+
+def _curve(where: str, data: dict[str, list[float]] | None) -> MemoryCurve | None:
+    """A target file's memory curve (None without one): as many bandwidths as sizes, the
+    sizes ascending."""
+    if data is None:
+        return None
+    sizes, bandwidth = data["working_set_bytes"], data["bandwidth_bytes_per_s"]
+    if len(sizes) != len(bandwidth) or any(a >= b for a, b in itertools.pairwise(sizes)):
+        raise BadFileError(
+            where,
+            "corrupted target file (memory_curve: as many bandwidths as working sets, the "
+            "working sets ascending)",
+        )
+    return MemoryCurve(tuple(map(float, sizes)), tuple(map(float, bandwidth)))
 
 
 def read_target_file(path: Path) -> DeviceProfile:
