@@ -96,7 +96,7 @@ def main() -> int:
     notes.append(f"{len(measured)} rows in {time.perf_counter() - start:.0f} s")
     print("\n".join(notes[-2:]))
     with args.out.open("w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(COLUMNS)
         writer.writerows(measured)
     args.out.with_suffix(".txt").write_text("\n".join(notes) + "\n")
