@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -66,9 +67,12 @@ def test_calibrate_and_predict_with_a_fake_timer() -> None:
     # dominate, and calibration finds them for the models it never saw
     assert all(abs(ratio[m, 256] - 1) < 0.05 for m in HELD_OUT)
     # the per-kernel overheads that dominate batch 1 are not identified at batch 256: they stay
-    # near the prior's (twice the truth), so batch 1 is predicted too slow, between the prior
-    # (x0.5) and the truth (x1) -- what the GPU check measures on a real device
-    assert all(0.5 < ratio[m, 1] < 0.9 for m in (*CALIBRATE, *HELD_OUT))
+    # near the prior's (twice the truth; calibration's one overhead scale factor moves them
+    # part of the way), so batch 1 is predicted too slow, between the prior (x0.5) and the
+    # truth (x1), mostly nearer the prior -- what the GPU check measures on a real device
+    batch_1 = [ratio[m, 1] for m in (*CALIBRATE, *HELD_OUT)]
+    assert all(0.5 < r < 1 for r in batch_1)
+    assert np.median(batch_1) < 0.75
     assert target.source["prior"] == "toy"
 
 

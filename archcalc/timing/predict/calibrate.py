@@ -22,7 +22,7 @@ import torch
 
 from archcalc.errors import ArchcalcError, InvalidArgumentError
 from archcalc.timing.predict.features import feature_dtype, made_with, op_features
-from archcalc.timing.predict.fit import design, fit, predicted_log_sps
+from archcalc.timing.predict.fit import calibration_fit, design, predicted_log_sps
 from archcalc.timing.predict.model import Deployment, DeviceProfile, MemoryCurve
 from archcalc.timing.predict.tables import Measured, deployment_of
 from archcalc.timing.predict.targets import (
@@ -151,7 +151,8 @@ def calibrate(
             ``reparameterize_model``; timm's PyTorch 2.9.1 tables were).
         prior: the device the fit starts from and is pulled towards (default: the shipped
             target that matches kind, dtype, compilation and layout best,
-            ``targets.calibration_prior``).
+            ``targets.calibration_prior``); below 100 rows, rescaled first
+            (``fit.calibration_fit``).
         source: provenance stored in the profile (file, date...); the feature version, torch
             and timm of the features are added (``source.features``).
         trace: trace models that are neither shipped nor cached (False: skip them).
@@ -188,8 +189,7 @@ def calibrate(
             f"least {MIN_ROWS}"
         )
     d = design(use.samples())
-    weight = 1e-3 if len(use.rows) >= 100 else 3e-2
-    theta = fit(d, start, prior_weight=weight)
+    theta = calibration_fit(d, start)
     with torch.no_grad():
         theta_t = torch.from_numpy(theta)
         predicted = predicted_log_sps(d, theta_t, start.bytes_scale, memory_curve).exp()

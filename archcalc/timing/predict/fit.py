@@ -6,6 +6,12 @@ units) so that a few rows still give a sensible profile and constants the rows s
 about (a class absent from the table) stay where the prior put them. The constants are
 optimised in log space with torch's L-BFGS (torch is already a dependency; the model's
 hypot() is smooth, and 100 iterations converge on 1,600 rows).
+
+``calibration_fit`` is what ``calibrate`` (and the benchmark that measures it) fits with: on
+fewer than ``FEW_ROWS`` rows it first rescales the prior, one factor per compute class's rate
+and one each for all bandwidths, all kernel overheads and the fixed cost (``SCALE_GROUPS``: a
+device differs from its prior mostly by such factors, CPUs by a different factor per compute
+class), then fits every constant pulled towards the rescaled prior.
 """
 
 from __future__ import annotations
@@ -16,13 +22,34 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from archcalc.timing.predict.model import DeviceProfile, MemoryCurve, op_seconds
+from archcalc.timing.predict.model import (
+    N_CLASSES,
+    N_COMPUTE,
+    DeviceProfile,
+    MemoryCurve,
+    op_seconds,
+)
 from archcalc.timing.session import torch_threads
 
-__all__ = ["Design", "design", "fit", "predicted_log_sps"]
+__all__ = ["Design", "calibration_fit", "design", "fit", "predicted_log_sps"]
 
 HUBER_DELTA = 0.2
 PRIOR_WEIGHT = 1e-3
+#: Below this many rows, ``calibration_fit`` rescales the prior first and pulls harder.
+FEW_ROWS = 100
+#: The pull of a few-row fit towards the rescaled prior, and of the scale factors towards 1
+#: (chosen on 30-row calibrations of timm's tables, docs/latency.md).
+FEW_ROWS_PRIOR_WEIGHT = 3e-2
+SCALE_PRIOR_WEIGHT = 1e-2
+#: The scale factor each constant (``DeviceProfile.vector`` layout) shares in a few-row fit's
+#: first stage: one per compute rate, one for every bandwidth, every overhead, the fixed cost.
+#: How far (natural log units, a factor of 5e8) a fit may move a constant from its prior: the
+#: free values pass through ``BOUND * tanh(x / BOUND)``, so that a line search's long trial
+#: step can never overflow the model's times (a few-row fit of 7 scale factors once did).
+BOUND = 20.0
+SCALE_GROUPS = np.array(
+    [*range(N_COMPUTE), *[N_COMPUTE] * N_CLASSES, *[N_COMPUTE + 1] * N_CLASSES, N_COMPUTE + 2]
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,21 @@ class Design:
     def rows(self) -> int:
         """How many measured rows."""
         return int(self.batch.numel())
+
+    def select(self, rows: np.ndarray) -> Design:
+        """The design of ``rows`` only (indices, in that order): a few-row fit then prices
+        only its own rows at each step."""
+        index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        new = torch.full((self.rows,), -1, dtype=torch.int64)
+        new[index] = torch.arange(len(index))
+        keep = new[self.row] >= 0
+        ops = (self.cls, self.macs, self.activation, self.weight, self.count)
+        return Design(
+            *(column[keep] for column in ops),
+            row=new[self.row][keep],
+            batch=self.batch[index],
+            log_sps=self.log_sps[index],
+        )
 
 
 def design(samples: Sequence[tuple[np.ndarray, int, float]]) -> Design:
@@ -84,6 +126,7 @@ def fit(
     start: np.ndarray | None = None,
     iterations: int = 100,
     prior_weight: float = PRIOR_WEIGHT,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """The constants (log layout) that best predict the rows of ``d`` selected by ``mask``.
 
@@ -94,13 +137,30 @@ def fit(
         mask: the rows to fit (default all).
         start: constants to start from (a warm start speeds cross-validation folds).
         iterations: L-BFGS iterations (strong-Wolfe line search).
-        prior_weight: strength of the pull towards the prior, per constant.
+        prior_weight: strength of the pull towards the prior, per free value.
+        groups: fit only one log scale factor per group of constants (``SCALE_GROUPS``
+            layout: the group of each constant) instead of every constant.
 
     Returns:
         The fitted constants, ``DeviceProfile.vector`` layout.
     """
     with torch_threads(1):  # small vectors: threads only add synchronisation (15x slower)
-        return _lbfgs(d, prior, mask, start, iterations, prior_weight)
+        return _lbfgs(d, prior, mask, start, iterations, prior_weight, groups)
+
+
+def calibration_fit(
+    d: Design, prior: DeviceProfile, *, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """``calibrate``'s fit of the rows of ``d`` selected by ``mask`` (default all): on
+    ``FEW_ROWS`` rows or more, every constant with the weak pull; on fewer, the prior
+    rescaled by ``SCALE_GROUPS`` first (factors pulled towards 1 with ``SCALE_PRIOR_WEIGHT``),
+    then every constant pulled towards it with ``FEW_ROWS_PRIOR_WEIGHT``."""
+    rows = d.rows if mask is None else int(np.count_nonzero(mask))
+    if rows >= FEW_ROWS:
+        return fit(d, prior, mask=mask)
+    factors = fit(d, prior, mask=mask, groups=SCALE_GROUPS, prior_weight=SCALE_PRIOR_WEIGHT)
+    scaled = prior.with_vector(factors)
+    return fit(d, scaled, mask=mask, prior_weight=FEW_ROWS_PRIOR_WEIGHT)
 
 
 def _lbfgs(
@@ -110,15 +170,28 @@ def _lbfgs(
     start: np.ndarray | None,
     iterations: int,
     prior_weight: float,
+    groups: np.ndarray | None,
 ) -> np.ndarray:
+    """L-BFGS on the free values: every constant's log offset from the prior, or one per group
+    (each bounded by ``BOUND``)."""
     anchor = torch.from_numpy(prior.vector())
-    theta = torch.tensor(prior.vector() if start is None else start, requires_grad=True)
+    if groups is None:
+        offset = np.zeros(anchor.numel()) if start is None else start - prior.vector()
+        initial = BOUND * np.arctanh(np.clip(offset / BOUND, -0.999, 0.999))
+        spread = torch.arange(anchor.numel())
+    else:
+        initial, spread = np.zeros(int(groups.max()) + 1), torch.from_numpy(groups)
+    free = torch.tensor(initial, dtype=torch.float64, requires_grad=True)
+
+    def constants() -> torch.Tensor:
+        return anchor + BOUND * torch.tanh(free[spread] / BOUND)
+
     weights = torch.ones(d.rows, dtype=torch.float64)
     if mask is not None:
         weights = torch.from_numpy(np.asarray(mask, dtype=np.float64))
     weights = weights / weights.sum()
     optimiser = torch.optim.LBFGS(
-        [theta],
+        [free],
         lr=1.0,
         max_iter=iterations,
         history_size=20,
@@ -130,13 +203,13 @@ def _lbfgs(
     def loss() -> torch.Tensor:
         optimiser.zero_grad()
         curve = prior.deployment.memory_curve
-        residual = predicted_log_sps(d, theta, prior.bytes_scale, curve) - d.log_sps
+        residual = predicted_log_sps(d, constants(), prior.bytes_scale, curve) - d.log_sps
         huber = torch.nn.functional.huber_loss(
             residual, torch.zeros_like(residual), reduction="none", delta=HUBER_DELTA
         )
-        value = (weights * huber).sum() + prior_weight * ((theta - anchor) ** 2).mean()
+        value = (weights * huber).sum() + prior_weight * (free**2).mean()
         value.backward()
         return value
 
     optimiser.step(loss)
-    return theta.detach().numpy().copy()
+    return constants().detach().numpy().copy()
