@@ -28,12 +28,16 @@ ZOO = Path(__file__).parent.parent / "benchmarks" / "results" / "zoo_sweep.jsonl
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def sweep(tmp_path: Path) -> Path:
-    """The hand-made sweep of ``test_report`` as a file."""
-    path = tmp_path / "sweep.jsonl"
+def _sweep_in(folder: Path) -> Path:
+    """The hand-made sweep of ``test_report`` as a file in ``folder``."""
+    path = folder / "sweep.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in LINES))
     return path
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    return _sweep_in(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,16 @@ def browser() -> Iterator[Any]:
         chromium = launch(playwright)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def plain_page(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The report of the hand-made sweep, opened once for the tests that only read it (the
+    counts, the plots, a hover): none of them clicks, types or sorts."""
+    folder = tmp_path_factory.mktemp("plain")
+    seen = _page(browser, _sweep_in(folder), folder / "r.html")
+    yield seen
+    seen.page.close()
 
 
 def _page(browser: Any, sweep: Path, out: Path, *args: str) -> Any:
@@ -61,17 +75,14 @@ def _cells(page: Any, column: int) -> list[str]:
     )
 
 
-def test_page_loads_with_the_network_blocked(browser: Any, sweep: Path, tmp_path: Path) -> None:
-    seen = _page(browser, sweep, tmp_path / "r.html")
-    try:
-        assert seen.blocked == [] and seen.failed == [] and seen.errors == []
-        cards = seen.page.inner_text("#summary-cards")
-        assert "6\nmodels" in cards and "7\npairs ok" in cards and "3\npairs refused" in cards
-        # four plots drawn by plotly, none left with a placeholder
-        assert seen.page.locator(".plot .main-svg").count() >= 4
-        assert seen.page.locator(".plot .empty").count() == 0
-    finally:
-        seen.page.close()
+def test_page_loads_with_the_network_blocked(plain_page: Any) -> None:
+    seen = plain_page
+    assert seen.blocked == [] and seen.failed == [] and seen.errors == []
+    cards = seen.page.inner_text("#summary-cards")
+    assert "6\nmodels" in cards and "7\npairs ok" in cards and "3\npairs refused" in cards
+    # four plots drawn by plotly, none left with a placeholder
+    assert seen.page.locator(".plot .main-svg").count() >= 4
+    assert seen.page.locator(".plot .empty").count() == 0
 
 
 def test_sort_a_column_and_read_the_first_row(browser: Any, sweep: Path, tmp_path: Path) -> None:
@@ -141,20 +152,16 @@ def test_where_is_the_starting_filter_and_csv_has_the_rows(
         page.close()
 
 
-def test_hover_a_plot_point_and_read_its_model(browser: Any, sweep: Path, tmp_path: Path) -> None:
-    seen = _page(browser, sweep, tmp_path / "r.html")
-    page = seen.page
-    try:
-        # the accuracy-cost front (second trace), cheapest first: mobilenet at 0.023 GMACs
-        front = page.locator("#plot-accuracy .scatterlayer .trace").nth(1).locator("path.point")
-        assert front.count() == 3  # mobilenet, vit_tiny, resnet50 (resnet18 is dominated)
-        front.first.hover(force=True)
-        label = page.locator("#plot-accuracy .hoverlayer .hovertext")
-        label.wait_for(timeout=10_000)
-        text = label.text_content() or ""
-        assert MOBILE in text and "top-1: 57.92 %" in text and "GMACs: 0.023" in text
-    finally:
-        page.close()
+def test_hover_a_plot_point_and_read_its_model(plain_page: Any) -> None:
+    page = plain_page.page
+    # the accuracy-cost front (second trace), cheapest first: mobilenet at 0.023 GMACs
+    front = page.locator("#plot-accuracy .scatterlayer .trace").nth(1).locator("path.point")
+    assert front.count() == 3  # mobilenet, vit_tiny, resnet50 (resnet18 is dominated)
+    front.first.hover(force=True)
+    label = page.locator("#plot-accuracy .hoverlayer .hovertext")
+    label.wait_for(timeout=10_000)
+    text = label.text_content() or ""
+    assert MOBILE in text and "top-1: 57.92 %" in text and "GMACs: 0.023" in text
 
 
 def test_screenshot(browser: Any, sweep: Path, tmp_path: Path) -> None:
