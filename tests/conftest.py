@@ -37,6 +37,14 @@ def private_cache(
     return folder / "archcalc"
 
 
+@pytest.fixture
+def brief_warmup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10 ms warm-up minimum instead of 0.3 s (the three runs stay), for tests of what a
+    measurement reports (rows, samples, settings, progress), not of how long it warms up:
+    each ``measure`` then takes milliseconds instead of 0.3 s."""
+    monkeypatch.setattr("archcalc.timing.stats.WARMUP_MIN_S", 0.01)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say so when the browser tests (``-m browser``) could not run here, and why."""
     from browser_page import missing
