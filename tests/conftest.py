@@ -1,4 +1,5 @@
-"""Shared test set-up: a private result cache per test, and the ``cuda`` marker.
+"""Shared test set-up: a private result cache per test, a brief warm-up on request, and the
+``cuda`` marker.
 
 ``@pytest.mark.cuda`` tests run only where torch sees a CUDA device; elsewhere they are
 skipped with the reason. ``@pytest.mark.slow`` marks the whole-model checks that the fast
