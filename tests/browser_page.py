@@ -46,12 +46,20 @@ def launch(playwright: Any) -> Any:
 @dataclass
 class OfflinePage:
     """A page whose requests other than ``file:`` are aborted; what was blocked, what failed,
-    and the console errors and uncaught exceptions seen."""
+    and the console errors and uncaught exceptions seen since the last ``open``."""
 
     page: Any
     blocked: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    def open(self, path: Path) -> None:
+        """Load ``path`` into this page as a new document, the records cleared first; return
+        before the page is ready."""
+        self.blocked.clear()
+        self.failed.clear()
+        self.errors.clear()
+        self.page.goto(path.resolve().as_uri())
 
 
 def open_offline(
@@ -59,6 +67,17 @@ def open_offline(
 ) -> OfflinePage:
     """Open ``path`` in a new page with the network blocked (``init_script`` runs before the
     page's own scripts); return before the page is ready."""
+    seen = offline_page(browser, width, height, init_script)
+    seen.open(path)
+    return seen
+
+
+def offline_page(
+    browser: Any, width: int = 1400, height: int = 900, init_script: str = ""
+) -> OfflinePage:
+    """A new, empty page with the network blocked (``init_script`` runs before each document's
+    own scripts). Documents loaded one after another at one URL into the same page reuse the
+    scripts Chromium compiled for that URL before (the reports' plotly.js)."""
     page = browser.new_page(viewport={"width": width, "height": height}, accept_downloads=True)
     if init_script:
         page.add_init_script(init_script)
@@ -75,5 +94,4 @@ def open_offline(
     page.on("requestfailed", lambda r: seen.failed.append(r.url))
     page.on("pageerror", lambda e: seen.errors.append(f"uncaught: {e}"))
     page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
-    page.goto(path.resolve().as_uri())
     return seen

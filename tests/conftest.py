@@ -1,4 +1,5 @@
-"""Shared test set-up: a private result cache per test, and the ``cuda`` marker.
+"""Shared test set-up: a private result cache per test, a brief warm-up on request, and the
+``cuda`` marker.
 
 ``@pytest.mark.cuda`` tests run only where torch sees a CUDA device; elsewhere they are
 skipped with the reason. ``@pytest.mark.slow`` marks the whole-model checks that the fast
@@ -35,6 +36,14 @@ def private_cache(
     folder = tmp_path_factory.mktemp("xdg-cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
     return folder / "archcalc"
+
+
+@pytest.fixture
+def brief_warmup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10 ms warm-up minimum instead of 0.3 s (the three runs stay), for tests of what a
+    measurement reports (rows, samples, settings, progress), not of how long it warms up:
+    each ``measure`` then takes milliseconds instead of 0.3 s."""
+    monkeypatch.setattr("archcalc.timing.stats.WARMUP_MIN_S", 0.01)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -114,6 +114,7 @@ def test_a_gpu_too_small_for_one_image_gives_zero() -> None:
     assert largest_batch(FIXED, SAVED, FIXED + SAVED) == 1
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_agrees_with_find_max_batch_on_cpu(
     tiny_profile: archcalc.Profile, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,6 +21,8 @@ from archcalc.timing.measure import TimingSettings
 from archcalc.timing.stats import MIN_SAMPLES
 
 FAST = TimingSettings(threads=1, min_run_time_s=1e-6)
+#: Every test here checks what bench reports, not how long a measurement warms up.
+pytestmark = pytest.mark.usefixtures("brief_warmup")
 
 
 def tiny() -> nn.Sequential:

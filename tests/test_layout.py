@@ -124,14 +124,20 @@ def test_the_parser_sees_imports_inside_functions(tmp_path: Path) -> None:
     assert imports_of(source, modules) == {"archcalc.core.trace", "archcalc.errors"}
 
 
-def test_no_import_cycles() -> None:
-    assert find_cycle(graph()) is None
+@pytest.fixture(scope="module")
+def edges() -> dict[str, set[str]]:
+    """The package's import graph, parsed once for the tests that read it."""
+    return graph()
 
 
-def test_imports_run_down_the_layers() -> None:
+def test_no_import_cycles(edges: dict[str, set[str]]) -> None:
+    assert find_cycle(edges) is None
+
+
+def test_imports_run_down_the_layers(edges: dict[str, set[str]]) -> None:
     upward = [
         f"{src} (layer {layer_of(src)}) imports {dst} (layer {layer_of(dst)})"
-        for src, targets in graph().items()
+        for src, targets in edges.items()
         for dst in targets
         if layer_of(dst) > layer_of(src)
     ]
@@ -139,10 +145,12 @@ def test_imports_run_down_the_layers() -> None:
 
 
 @pytest.mark.parametrize("package", NO_PRESENTATION)
-def test_decision_and_computation_never_import_presentation(package: str) -> None:
+def test_decision_and_computation_never_import_presentation(
+    package: str, edges: dict[str, set[str]]
+) -> None:
     bad = [
         f"{src} imports {dst}"
-        for src, targets in graph().items()
+        for src, targets in edges.items()
         if src.startswith(package)
         for dst in targets
         if dst.startswith(("archcalc.report", "archcalc.cli"))

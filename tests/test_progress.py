@@ -45,6 +45,7 @@ def test_terminal_line_says_what_runs_i_of_n_and_is_erased_at_the_end(
     assert stream.getvalue().startswith("\r") and stream.getvalue().endswith("\r\x1b[K")
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_bench_calls_progress_before_each_row() -> None:
     calls: list[tuple[int, int | None, str]] = []
     model = nn.Sequential(nn.Conv2d(3, 4, 3))
@@ -54,6 +55,7 @@ def test_bench_calls_progress_before_each_row() -> None:
     assert calls[3][2] == "timing Sequential at batch 2 x 24x24"
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_cli_progress_goes_to_stderr_and_json_stays_clean(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(progress_module, "_is_terminal", lambda stream: True)
     args = ["bench", "resnet18", "--res", "32", "--threads", "1", "--min-time", "1e-6"]

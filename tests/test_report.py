@@ -11,7 +11,6 @@ import itertools
 import json
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -191,8 +190,13 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def _report(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from archcalc.cli import main; main()", "report", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    """``archcalc report ARGS`` in-process (click's ``CliRunner``): exit code, stdout, stderr."""
+    from click.testing import CliRunner
+
+    from archcalc.cli import main
+
+    result = CliRunner().invoke(main, ["report", *args])
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.mark.slow

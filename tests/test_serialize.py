@@ -274,6 +274,7 @@ def test_inspect_and_scale_json_with_target_validate() -> None:
     _valid(data, "scaling")
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_real_timing_validates() -> None:
     settings = archcalc.TimingSettings(min_run_time_s=0.01, warmup_max_s=0.01)
     t = archcalc.measure(nn.Sequential(nn.Conv2d(3, 4, 3)), 16, settings=settings)

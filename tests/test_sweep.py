@@ -284,9 +284,14 @@ def test_wildcards_leave_out_test_models() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
-    command = [sys.executable, "-c", "from archcalc.cli import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    """``archcalc ARGS`` in-process (click's ``CliRunner``): exit code, stdout, stderr. The
+    sweep's spawned workers inherit ``sys.path``, so they find the fake profilers."""
+    from click.testing import CliRunner
+
+    from archcalc.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def test_cli_sweep_and_merge(tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ def test_tiny_model_on_cpu_gives_finite_positive_samples() -> None:
     assert t.memory_method in {"rss_increase", "unavailable"}
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_module_the_tracer_cannot_read_is_still_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     def untraceable(*args: Any, **kwargs: Any) -> Any:
         raise TraceError("Sequential at 32x32: no output reads as a feature map")
@@ -93,12 +94,14 @@ def test_module_the_tracer_cannot_read_is_still_measured(monkeypatch: pytest.Mon
         archcalc.measure("resnet18", 32, settings=FAST)
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_longer_min_run_time_gives_more_samples() -> None:
     t = archcalc.measure(tiny(), 16, settings=fast(min_run_time_s=0.2))
     assert t.runs > MIN_SAMPLES
     assert sum(t.samples_s) <= 0.2 + max(t.samples_s)  # stops once min_run_time is spent
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_budget_check_stops_once_the_median_is_over() -> None:
     # a 1 ns budget: every sample is over it, so six of them decide the median of ten
     t = archcalc.measure(tiny(), 16, settings=fast(min_run_time_s=10.0, stop_above_s=1e-9))
@@ -107,6 +110,7 @@ def test_budget_check_stops_once_the_median_is_over() -> None:
     assert archcalc.measure(tiny(), 16, settings=fast(stop_above_s=3600.0)).runs == MIN_SAMPLES
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_fewer_samples_when_asked() -> None:
     assert archcalc.measure(tiny(), 16, settings=fast(min_samples=3)).runs == 3
 
@@ -124,6 +128,7 @@ def test_short_warmup_keeps_its_minimum(monkeypatch: pytest.MonkeyPatch) -> None
     assert t.warmup_runs >= WARMUP_MIN_RUNS and t.warmup_s >= WARMUP_MIN_S
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_settings_applied_inside_and_restored_after() -> None:
     model = Spy()
     model.train()
@@ -139,6 +144,7 @@ def test_settings_applied_inside_and_restored_after() -> None:
     assert model.conv.weight.is_contiguous() and model.conv.weight.device.type == "cpu"
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_mixed_train_eval_modes_are_restored() -> None:
     model = tiny().train()
     model[1].eval()  # a frozen BatchNorm inside a training model
@@ -146,6 +152,7 @@ def test_mixed_train_eval_modes_are_restored() -> None:
     assert [m.training for m in model] == [True, False, True, True, True, True, True]
 
 
+@pytest.mark.usefixtures("brief_warmup")
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_half_dtypes_run_under_cpu_autocast(dtype: str) -> None:
     model = Spy()
@@ -187,6 +194,7 @@ def test_compile_time_is_reported_apart_from_the_samples(monkeypatch: pytest.Mon
     assert max(t.samples_s) < 0.2
 
 
+@pytest.mark.usefixtures("brief_warmup")
 def test_input_shape_follows_batch_resolution_and_channels() -> None:
     model = Spy()
     model.conv = nn.Conv2d(1, 4, 3)

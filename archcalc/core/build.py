@@ -8,11 +8,13 @@ with a fixed input size (``pretrained_cfg.fixed_input_size``: ViT, DeiT, Swin, B
 from __future__ import annotations
 
 import difflib
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from archcalc.errors import InvalidArgumentError, TraceError, UnknownModelError, first_line
 from archcalc.results import Pair
@@ -190,12 +192,35 @@ def fuse(built: Built) -> Built:
     return replace(built, module=module, reparameterized=True)
 
 
+#: The in-place writes of weight initialisation (timm's ``trunc_normal_``, ``torch.nn.init``)
+#: with no tensor argument but the one written: on a meta tensor they change no shape, and
+#: some run torch's Python reference kernels (``clamp_``, ``erfinv_``), most of building a
+#: ConvNeXt or a ViT on meta.
+_INIT_WRITES = frozenset(
+    {"uniform_", "normal_", "erfinv_", "clamp_", "fill_", "zero_", "mul_", "add_"}
+)
+
+
+class _SkipMetaInit(TorchDispatchMode):
+    """Skip ``_INIT_WRITES`` on meta tensors: there are no values to write."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if (
+            func._opname in _INIT_WRITES
+            and isinstance(args[0], torch.Tensor)
+            and args[0].is_meta
+            and not any(isinstance(a, torch.Tensor) for a in (*args[1:], *(kwargs or {}).values()))
+        ):
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
 def _create(name: str, resolution: Pair, device: str, kwargs: dict[str, Any]) -> nn.Module:
     """``timm.create_model`` with user-facing errors for unsupported arguments and sizes."""
     import timm
 
     try:
-        with torch.device(device):
+        with torch.device(device), _SkipMetaInit() if device == "meta" else nullcontext():
             return timm.create_model(name, **kwargs)
     except TypeError as e:
         if "output_stride" in str(e):

@@ -7,7 +7,9 @@ torch's meta kernel again; many of those kernels are Python decompositions (batc
 ReLU's backward dominate a CNN's meta forward and backward). A pointwise op whose tensor
 arguments share one dense layout keeps that layout (TensorIterator does), learned per op from
 its first such call. Only fresh, dense, unshared outputs are replayed; views, in-place ops and
-calls with non-meta tensors always run.
+calls with non-meta tensors always run, except an in-place activation of one meta tensor, which
+returns that tensor (its meta kernel is often a Python decomposition: ``hardswish_`` was half
+of a MobileNetV3's meta forward).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class MetaReplay:
 
     def run(self, func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         """A fresh output laid out as the same call's first one, or ``func``'s own."""
+        if _in_place_activation(func, args, kwargs):
+            return args[0]
         key = None
         if not func.is_view and not func._schema.is_mutable:
             key = _call_key(func, args, kwargs)
@@ -63,6 +67,25 @@ class MetaReplay:
 
 
 Layout = tuple[tuple[int, ...], tuple[int, ...], torch.dtype]
+
+#: In-place activations: each returns its input tensor, same shape, strides and dtype.
+_IN_PLACE_ACTIVATIONS = frozenset(
+    {"relu_", "relu6_", "leaky_relu_", "elu_", "celu_", "selu_", "gelu_", "silu_", "mish_",
+     "hardswish_", "hardsigmoid_", "hardtanh_", "sigmoid_", "tanh_"}
+)  # fmt: skip
+
+
+def _in_place_activation(func: Any, args: Any, kwargs: dict[str, Any]) -> bool:
+    """An in-place activation of one floating meta tensor (its other arguments plain values)."""
+    if func._opname not in _IN_PLACE_ACTIVATIONS or not args:
+        return False
+    target = args[0]
+    return (
+        isinstance(target, torch.Tensor)
+        and target.device.type == "meta"
+        and target.is_floating_point()
+        and not any(isinstance(t, torch.Tensor) for t in tree_leaves((args[1:], kwargs)))
+    )
 
 
 def _call_key(func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
