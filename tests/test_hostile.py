@@ -226,8 +226,8 @@ BAD_TARGETS = [
     (b'{"format": "archcalc-target", ', "not an archcalc target file (not JSON"),
     (b"[1, 2]", "not an archcalc target file (no format"),
     (
-        _edited(lambda d: d.update(version=1)),
-        "version 1, this archcalc reads 2 and 3: calibrate it",
+        _edited(lambda d: d.update(version=3)),  # op classes of before feature version 5
+        "version 3, this archcalc reads 4: calibrate it",
     ),
     (
         _edited(lambda d: d["error"].pop("p90_pct")),
