@@ -163,7 +163,7 @@ def test_a_diverged_fit_never_replaces_a_saved_target(private_cache: Path) -> No
     before = saved.read_bytes()
     # batch 0 (what bench JSON rows once passed through): log(0) -> NaN constants and error
     rows = [Measured(m, 224, 0, 50.0, {}) for m in MODELS]
-    with pytest.raises(InvalidArgumentError, match=r"diverged \(\d+ of 21 constants"):
+    with pytest.raises(InvalidArgumentError, match=r"diverged \(\d+ of 31 constants"):
         calibrate("mine", rows, kind="cpu", dtype="float32")
     nan = device("mine", fixed=float("nan"))
     with pytest.raises(InvalidArgumentError, match="fixed_s_per_call is not a finite number"):

@@ -267,9 +267,11 @@ def test_a_few_rows_rescale_the_prior_then_fit_every_constant() -> None:
     """20 rows of a device that is its prior times one factor per compute rate, one for every
     bandwidth, one for every overhead and one for the fixed cost (1e11 B/s and 100 us a
     kernel: compute, memory and overheads all show in the rows). The scale stage finds the
-    factors: rates and bandwidths come back within 3 % (one pulled fit from the prior, without
-    the stage: up to 2x off), and 20 rows never fitted are predicted within 10 % (without: 15 %;
-    per-kernel overheads and the fixed cost trade against each other in so few rows)."""
+    factors: rates and bandwidths come back within 5 % (one pulled fit from the prior, without
+    the stage: up to 2x off; within 3 % when there were 21 constants, before feature version 5
+    split the classes into 31), and 20 rows never fitted are predicted within 10 % (without:
+    37-59 %; per-kernel overheads and the fixed cost trade against each other in so few
+    rows)."""
     truth = device(
         bandwidth=dict.fromkeys(OP_CLASSES, 1e11), overhead=dict.fromkeys(OP_CLASSES, 1e-4)
     )
@@ -278,7 +280,7 @@ def test_a_few_rows_rescale_the_prior_then_fit_every_constant() -> None:
     d = design(synthetic_rows(truth, 40))
     theta = calibration_fit(d, prior, mask=np.arange(40) < 20)
     rates_and_bandwidths = SCALE_GROUPS <= 4
-    assert np.abs(theta - truth.vector())[rates_and_bandwidths].max() < np.log(1.03)
+    assert np.abs(theta - truth.vector())[rates_and_bandwidths].max() < np.log(1.05)
     with torch.no_grad():
         err = (predicted_log_sps(d, torch.from_numpy(theta), 1.0) - d.log_sps).abs()[20:]
     assert float(err.max()) < np.log(1.10)
