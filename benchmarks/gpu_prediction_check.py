@@ -181,7 +181,7 @@ def _key(name: str, cls: str) -> str:
     """What aligns a real op with a simulated one: the class for ops whose aten name differs
     by backend (``cudnn_convolution``, ``cudnn_batch_norm``, ``_scaled_dot_product_flash_...``
     against the meta trace's names), else the aten name."""
-    return cls if cls in ("conv", "depthwise_conv", "norm", "attention") else name
+    return cls if cls in ("conv", "depthwise_conv", "batch_norm", "norm", "attention") else name
 
 
 class _RealDtypes(TorchDispatchMode):

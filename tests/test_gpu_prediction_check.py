@@ -117,7 +117,7 @@ def test_real_cpu_autocast_against_the_simulated_cuda_one() -> None:
     # CUDA's autocast (simulated) runs layer norm and softmax in fp32, CPU's in bfloat16
     assert [k for k, _ in real if k != "_to_copy"] == [
         "conv",
-        "norm",
+        "batch_norm",
         "relu",
         "addmm",
         "norm",

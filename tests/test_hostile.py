@@ -163,7 +163,7 @@ def test_a_diverged_fit_never_replaces_a_saved_target(private_cache: Path) -> No
     before = saved.read_bytes()
     # batch 0 (what bench JSON rows once passed through): log(0) -> NaN constants and error
     rows = [Measured(m, 224, 0, 50.0, {}) for m in MODELS]
-    with pytest.raises(InvalidArgumentError, match=r"diverged \(\d+ of 21 constants"):
+    with pytest.raises(InvalidArgumentError, match=r"diverged \(\d+ of 31 constants"):
         calibrate("mine", rows, kind="cpu", dtype="float32")
     nan = device("mine", fixed=float("nan"))
     with pytest.raises(InvalidArgumentError, match="fixed_s_per_call is not a finite number"):
@@ -226,8 +226,8 @@ BAD_TARGETS = [
     (b'{"format": "archcalc-target", ', "not an archcalc target file (not JSON"),
     (b"[1, 2]", "not an archcalc target file (no format"),
     (
-        _edited(lambda d: d.update(version=1)),
-        "version 1, this archcalc reads 2 and 3: calibrate it",
+        _edited(lambda d: d.update(version=3)),  # op classes of before feature version 5
+        "version 3, this archcalc reads 4: calibrate it",
     ),
     (
         _edited(lambda d: d["error"].pop("p90_pct")),

@@ -84,25 +84,25 @@ def test_linear_on_tokens_is_one_matmul() -> None:
     assert (op.activation_bytes, op.weight_bytes) == (90 * 4, 24 * 4)
 
 
-def test_norm_elementwise_reduction_movement() -> None:
+def test_norm_elementwise_reduction_concat() -> None:
     bn = nn.BatchNorm2d(4).eval()
     x = torch.randn(1, 4, 8, 8)
     norm = one(ops_of(lambda: bn(x), bn))
     # weight, bias, running mean and var: 16 floats; 256 in, 256 out
-    assert (norm.cls, norm.weight_bytes, norm.activation_bytes) == ("norm", 64, 2048)
+    assert (norm.cls, norm.weight_bytes, norm.activation_bytes) == ("batch_norm", 64, 2048)
     relu = one(ops_of(lambda: F.relu(x)))
     assert (relu.cls, relu.macs, relu.activation_bytes) == ("elementwise", 0, 2048)
     pooled = one(ops_of(lambda: x.mean((2, 3))))
     assert (pooled.cls, pooled.activation_bytes) == ("reduction", (256 + 4) * 4)
     cat = one(ops_of(lambda: torch.cat([x, x], 1)))
-    assert (cat.cls, cat.activation_bytes) == ("movement", (256 + 512) * 4)  # one storage read
+    assert (cat.cls, cat.activation_bytes) == ("concat", (256 + 512) * 4)  # one storage read
 
 
 def test_views_move_nothing_and_contiguous_copies() -> None:
     x = torch.randn(1, 4, 8, 8)
     assert ops_of(lambda: x.permute(0, 2, 3, 1).reshape(1, 64, 4)) == []
     copy = one(ops_of(lambda: x.permute(0, 2, 3, 1).contiguous()))
-    assert (copy.cls, copy.activation_bytes) == ("movement", 2 * 256 * 4)
+    assert (copy.cls, copy.activation_bytes) == ("clone", 2 * 256 * 4)  # contiguous: a clone
 
 
 def test_broadcast_input_counts_its_storage() -> None:
@@ -167,7 +167,7 @@ def test_autocast_bytes_and_casts_by_hand() -> None:
         z = norm(fc(x))
         return fc(z) + z
 
-    cast = "_to_copy", "movement"
+    cast = "_to_copy", "cast"
     assert float16_ops_of(forward, both) == [
         (*cast, 0, 4 * 6),  # bias 4 floats: read 4 B, write 2 B each
         (*cast, 8 * 6, 0),  # x: 8 floats
@@ -186,15 +186,15 @@ def test_autocast_batch_norm_keeps_float16() -> None:
     x = torch.randn(2, 4)
     *_, norm, relu = float16_ops_of(lambda: F.relu(bn(fc(x))), nn.ModuleList([fc, bn]))
     # float16 in and out (8 elements each); weight, bias, running mean and var read at float32
-    assert norm[1:] == ("norm", 2 * 8 * 2, 16 * 4)
+    assert norm[1:] == ("batch_norm", 2 * 8 * 2, 16 * 4)
     assert relu == ("relu", "elementwise", 2 * 8 * 2, 0)
 
 
 def test_compact_merges_identical_ops() -> None:
     a = OpCost("addmm", "matmul", 100, 40, 8)
     features = compact([a, a, OpCost("relu", "elementwise", 0, 16, 0)])
-    matmul = OP_CLASSES.index("matmul")
-    assert features.rows.tolist() == [[matmul, 100, 40, 8, 2], [matmul + 3, 0, 16, 0, 1]]
+    matmul, elementwise = OP_CLASSES.index("matmul"), OP_CLASSES.index("elementwise")
+    assert features.rows.tolist() == [[matmul, 100, 40, 8, 2], [elementwise, 0, 16, 0, 1]]
     assert features.labels == ("#0 addmm", "#2 relu")  # each row's first run in the trace
     # float32 precision, as the shipped file keeps them: 2**24 + 1 MACs round to 2**24
     assert compact([OpCost("mm", "matmul", 2**24 + 1, 0, 0)]).rows[0, 1] == 2**24
@@ -267,9 +267,11 @@ def test_a_few_rows_rescale_the_prior_then_fit_every_constant() -> None:
     """20 rows of a device that is its prior times one factor per compute rate, one for every
     bandwidth, one for every overhead and one for the fixed cost (1e11 B/s and 100 us a
     kernel: compute, memory and overheads all show in the rows). The scale stage finds the
-    factors: rates and bandwidths come back within 3 % (one pulled fit from the prior, without
-    the stage: up to 2x off), and 20 rows never fitted are predicted within 10 % (without: 15 %;
-    per-kernel overheads and the fixed cost trade against each other in so few rows)."""
+    factors: rates and bandwidths come back within 5 % (one pulled fit from the prior, without
+    the stage: up to 2x off; within 3 % when there were 21 constants, before feature version 5
+    split the classes into 31), and 20 rows never fitted are predicted within 10 % (without:
+    37-59 %; per-kernel overheads and the fixed cost trade against each other in so few
+    rows)."""
     truth = device(
         bandwidth=dict.fromkeys(OP_CLASSES, 1e11), overhead=dict.fromkeys(OP_CLASSES, 1e-4)
     )
@@ -278,7 +280,7 @@ def test_a_few_rows_rescale_the_prior_then_fit_every_constant() -> None:
     d = design(synthetic_rows(truth, 40))
     theta = calibration_fit(d, prior, mask=np.arange(40) < 20)
     rates_and_bandwidths = SCALE_GROUPS <= 4
-    assert np.abs(theta - truth.vector())[rates_and_bandwidths].max() < np.log(1.03)
+    assert np.abs(theta - truth.vector())[rates_and_bandwidths].max() < np.log(1.05)
     with torch.no_grad():
         err = (predicted_log_sps(d, torch.from_numpy(theta), 1.0) - d.log_sps).abs()[20:]
     assert float(err.max()) < np.log(1.10)
@@ -487,6 +489,28 @@ def test_classes_of_untagged_ops() -> None:
     assert classify(aten.unsafe_split.Tensor, ()) is None
     assert classify(aten.as_strided_.default, ()) is None  # an in-place view
     assert classify(aten.nonzero.default, ()) == "unknown"
+
+
+def test_classes_split_by_op_name() -> None:
+    """Kernels of the same bytes that run at different speeds are classes apart: batch norm
+    and the other norms, pooling and other reductions, and out of data movement the
+    concatenations and pads, the dtype casts (autocast's) and clones."""
+    aten = torch.ops.aten
+    expected = {
+        aten.cat.default: "concat",
+        aten.constant_pad_nd.default: "concat",
+        aten._to_copy.default: "cast",
+        aten.clone.default: "clone",
+        aten.native_batch_norm.default: "batch_norm",
+        aten._native_batch_norm_legit_no_training.default: "batch_norm",
+        aten.native_layer_norm.default: "norm",
+        aten.native_group_norm.default: "norm",
+        aten.max_pool2d_with_indices.default: "pool",
+        aten._adaptive_avg_pool2d.default: "pool",
+        aten.mean.dim: "reduction",
+        aten.index_select.default: "movement",
+    }
+    assert {op: classify(op, ()) for op in expected} == expected
 
 
 def test_public_targets_and_calibrate(tmp_path: Path) -> None:

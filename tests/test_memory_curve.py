@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from archcalc.core.ops import COMPUTE_CLASSES, OP_CLASSES
-from archcalc.errors import InvalidArgumentError
+from archcalc.core.ops import COMPUTE_CLASSES, FEATURE_CLASSES, OP_CLASSES
+from archcalc.errors import BadFileError, InvalidArgumentError
 from archcalc.timing import bandwidth
 from archcalc.timing.predict import calibrate as calibrate_module
 from archcalc.timing.predict.api import predict
@@ -77,22 +78,26 @@ def test_the_curve_multiplies_the_memory_time_only() -> None:
     assert theta.grad is not None and float(theta.grad.abs().sum()) > 0
 
 
-def test_without_a_curve_predictions_are_bit_identical_to_before() -> None:
-    """Every shipped target has no curve: its predictions are exactly those of archcalc before
-    the memory curve existed (main at 9952a97; a change to the cost formula or to a shipped
-    target's constants updates these numbers)."""
-    before = {
-        ("i7-12700h", "mobilenetv2_100", 1): 8.871038687130422,
-        ("i7-12700h", "mobilenetv2_100", 32): 204.31404712922563,
-        ("i7-12700h", "vit_tiny_patch16_224", 8): 75.1250422407428,
-        ("rtx4090", "mobilenetv2_100", 1): 0.87547058246151,
-        ("rtx4090", "mobilenetv2_100", 32): 4.152921669159779,
-        ("rtx4090", "vit_tiny_patch16_224", 8): 1.3832463444651601,
-    }
-    for (target, model, batch), ms in before.items():
+def test_without_a_curve_predictions_are_the_plain_formula() -> None:
+    """Every shipped target has no curve: its predictions are the cost formula without any
+    memory factor, summed here row by row (module docstring of the model)."""
+    for target, model, batch in [
+        ("i7-12700h", "mobilenetv2_100", 1),
+        ("i7-12700h", "vit_tiny_patch16_224", 8),
+        ("rtx4090", "mobilenetv2_100", 32),
+    ]:
         profile = load_target(target)
         assert profile.deployment.memory_curve is None
-        assert predict(model, 224, target=profile, batch_size=batch).latency_ms == ms
+        features = op_features(model, 224, dtype=profile.dtype)
+        seconds = profile.fixed
+        for cls, macs, activation, weight, count in features.rows.tolist():
+            name = FEATURE_CLASSES[int(cls)]
+            name = "elementwise" if name == "unknown" else name
+            compute = batch * macs / profile.rate[name] if name in COMPUTE_CLASSES else 0.0
+            memory = (batch * activation + weight) * profile.bytes_scale / profile.bandwidth[name]
+            seconds += count * (math.hypot(compute, memory) + profile.overhead[name])
+        latency = predict(model, 224, target=profile, batch_size=batch).latency_ms
+        assert latency == pytest.approx(seconds * 1e3, rel=1e-12)
 
 
 def test_a_flat_curve_changes_nothing() -> None:
@@ -106,16 +111,18 @@ def test_a_flat_curve_changes_nothing() -> None:
 def test_target_file_keeps_the_curve(tmp_path: Path) -> None:
     path = save_target(toy(CURVE), tmp_path / "t.json")
     data = json.loads(path.read_text())
-    assert data["version"] == 3
+    assert data["version"] == 4
     assert data["memory_curve"] == {
         "working_set_bytes": [MIB, 4 * MIB, 16 * MIB],
         "bandwidth_bytes_per_s": [1e11, 5e10, 1e10],
     }
     assert load_target(str(path)) == toy(CURVE)
-    # a version-2 file (no curve) still reads; a curve whose lists disagree does not
+    # a version-3 file (the op classes before feature version 5) is refused; a curve whose
+    # lists disagree too
     old = tmp_path / "old.json"
-    old.write_text(json.dumps({**target_to_dict(toy()), "version": 2}))
-    assert load_target(str(old)) == toy()
+    old.write_text(json.dumps({**target_to_dict(toy()), "version": 3}))
+    with pytest.raises(BadFileError, match="target file version 3, this archcalc reads 4"):
+        load_target(str(old))
     bad = tmp_path / "bad.json"
     data["memory_curve"]["bandwidth_bytes_per_s"] = [1e11, 5e10]
     bad.write_text(json.dumps(data))

@@ -5,8 +5,11 @@
 trace ``profile()`` runs, never from a second forward. Each op gets:
 
 * a class (``OP_CLASSES``): dense conv, depthwise/grouped conv, matmul/linear, attention
-  (fused SDPA), normalization, elementwise/activation (torch's ``pointwise`` tag or a named
-  activation), pooling/reduction, data movement; an op none of them fits is ``unknown``
+  (fused SDPA), batch norm, other normalization (layer, group...), elementwise/activation
+  (torch's ``pointwise`` tag or a named activation), reduction, pooling, data movement,
+  concatenation/padding (``concat``), dtype casts (``cast``, what autocast inserts) and
+  ``clone``; the non-compute classes are priced by their bytes, and split where kernels of
+  the same bytes run at different speeds; an op none of them fits is ``unknown``
   (``FEATURE_CLASSES``), never guessed; an op the Counter gives MACs (a ``register_formula``
   op, ``_scaled_mm``, ``mv``) is always a compute class, so its MACs are priced;
 * its MACs (the same ``torch.utils.flop_counter`` formulas the Counter adds up);
@@ -56,10 +59,15 @@ OP_CLASSES = (
     "depthwise_conv",
     "matmul",
     "attention",
+    "batch_norm",
     "norm",
     "elementwise",
     "reduction",
+    "pool",
     "movement",
+    "concat",
+    "cast",
+    "clone",
 )
 #: Classes whose time is bounded by MACs as well as by bytes.
 COMPUTE_CLASSES = OP_CLASSES[:4]
@@ -74,15 +82,17 @@ _MATMUL |= {"mv", "addmv", "dot", "vdot", "addr", "outer", "_scaled_mm", "_int_m
 _ELEMENTWISE = {"hardswish", "hardswish_", "mish_", "gelu_", "prelu", "_prelu_kernel", "glu"}
 _ELEMENTWISE |= {"masked_fill_", "log_sigmoid_forward", "native_dropout", "dropout"}
 _ELEMENTWISE |= {"eq", "ne", "gt", "ge", "lt", "le", "remainder", "fmod", "copysign"}
-_NORM_WORDS = ("batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm")
-_REDUCTION_WORDS = ("pool", "softmax", "logsumexp", "cumsum", "topk", "sort")
+_NORM_WORDS = ("layer_norm", "group_norm", "instance_norm", "rms_norm")
+_REDUCTION_WORDS = ("softmax", "logsumexp", "cumsum", "topk", "sort")
 _REDUCTION = {"mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean"}
 _REDUCTION |= {"argmax", "argmin", "linalg_vector_norm", "norm", "prod", "any", "all"}
-_MOVEMENT = {"clone", "copy", "copy_", "_to_copy", "cat", "stack", "constant_pad_nd", "roll"}
-_MOVEMENT |= {"index", "index_select", "gather", "scatter", "repeat", "flip", "im2col"}
-_MOVEMENT |= {"col2im", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "index_put"}
-_MOVEMENT |= {"upsample_nearest2d", "_upsample_nearest_exact2d", "masked_scatter", "where"}
-_MOVEMENT |= {"reflection_pad2d", "replication_pad2d", "narrow_copy", "contiguous", "fill_"}
+#: Copies of whole tensors into a new layout: concatenation, padding, tiling.
+_CONCAT = {"cat", "stack", "constant_pad_nd", "reflection_pad2d", "repeat"}
+_MOVEMENT = {"copy", "copy_", "roll", "index", "index_select", "gather", "scatter", "flip"}
+_MOVEMENT |= {"im2col", "col2im", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle"}
+_MOVEMENT |= {"index_put", "masked_scatter", "where"}
+_MOVEMENT |= {"upsample_nearest2d", "_upsample_nearest_exact2d"}
+_MOVEMENT |= {"replication_pad2d", "narrow_copy", "contiguous", "fill_"}
 _MOVEMENT |= {"zero_", "zeros_like", "ones_like", "full_like", "tril", "triu"}
 _MOVEMENT |= {"upsample_bilinear2d", "upsample_bicubic2d", "_upsample_bilinear2d_aa"}
 _MOVEMENT |= {
@@ -132,10 +142,20 @@ def _by_name(func: Any) -> str | None:
         return "attention"
     if name in _MATMUL or name == "einsum":
         return "matmul"
+    if "batch_norm" in name:
+        return "batch_norm"
     if any(word in name for word in _NORM_WORDS):
         return "norm"
+    if "pool" in name:
+        return "pool"
     if name in _REDUCTION or any(word in name for word in _REDUCTION_WORDS):
         return "reduction"
+    if name == "_to_copy":
+        return "cast"
+    if name == "clone":
+        return "clone"
+    if name in _CONCAT:
+        return "concat"
     if name in _MOVEMENT:
         return "movement"
     if name in _ELEMENTWISE or torch.Tag.pointwise in func.tags:
@@ -397,12 +417,12 @@ class _Autocast:
         parameter's cast runs once per forward (autocast's cache), a derived weight's each time."""
         moved = elements * 6  # 4 bytes one way, 2 the other
         if not is_weight:
-            return [OpCost("_to_copy", "movement", 0, moved, 0, False)]
+            return [OpCost("_to_copy", "cast", 0, moved, 0, False)]
         if storage._cdata in self.log._weights:
             if storage._cdata in self.cast_weights:
                 return []
             self.cast_weights.add(storage._cdata)
-        return [OpCost("_to_copy", "movement", 0, 0, moved, True)]
+        return [OpCost("_to_copy", "cast", 0, 0, moved, True)]
 
 
 _ACTIVE: contextvars.ContextVar[OpLog | None] = contextvars.ContextVar("op_log", default=None)

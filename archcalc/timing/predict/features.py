@@ -67,7 +67,8 @@ __all__ = [
 #: Bumped whenever the op classes or byte rules change (old cached features are then ignored).
 #: 4: an op no class fits is ``unknown``; counted MACs always get a compute class; bilinear
 #: and bicubic resizes are data movement; labels stored; float32 precision everywhere.
-FEATURE_VERSION = 4
+#: 5: batch norm, pooling, concatenation/padding, dtype casts and clones are classes apart.
+FEATURE_VERSION = 5
 #: The feature sets of one trace (``OpLog.kernels``): float32, and float16 autocast.
 FEATURE_DTYPES = ("float32", "float16")
 COLUMNS = ("class", "macs", "activation_bytes", "weight_bytes", "count")

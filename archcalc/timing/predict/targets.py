@@ -10,8 +10,7 @@ to a file. A target's dtype is ``float32``, ``float16`` or ``bfloat16`` (half pr
 autocast, as ``bench`` runs them), in its file too. Its ``source.features`` records the
 feature version, torch and timm its fit used; a target used with other ones warns once
 (``DataVersionWarning``). A CPU target calibrated on this machine (``calibrate --device cpu``)
-keeps its measured memory curve (``memory_curve``, version 3; a version-2 file has none and
-still reads).
+keeps its measured memory curve (``memory_curve``).
 """
 
 from __future__ import annotations
@@ -52,10 +51,11 @@ FORMAT = "archcalc-target"
 #: Memory layouts a target can be measured with (``channels_last``: NHWC, timm's ``nhwc``).
 LAYOUTS = ("nchw", "channels_last")
 #: 2: float16 targets read autocast's own bytes (``bytes_scale`` 1, no longer 0.5).
-#: 3: an optional ``memory_curve`` (a CPU's bandwidth by working set); a version-2 file is a
-#: version-3 file without one, and still reads.
-VERSION = 3
-READS = (2, 3)
+#: 3: an optional ``memory_curve`` (a CPU's bandwidth by working set).
+#: 4: the op classes of feature version 5 (``batch_norm``, ``pool``, ``concat``, ``cast``,
+#: ``clone`` apart); an older file has no constants for them and is refused.
+VERSION = 4
+READS = (4,)
 #: What a target NAME may be (it becomes a file name in the saved-targets folder).
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
