@@ -41,12 +41,12 @@ FEW_ROWS = 100
 #: (chosen on 30-row calibrations of timm's tables, docs/latency.md).
 FEW_ROWS_PRIOR_WEIGHT = 3e-2
 SCALE_PRIOR_WEIGHT = 1e-2
-#: The scale factor each constant (``DeviceProfile.vector`` layout) shares in a few-row fit's
-#: first stage: one per compute rate, one for every bandwidth, every overhead, the fixed cost.
 #: How far (natural log units, a factor of 5e8) a fit may move a constant from its prior: the
 #: free values pass through ``BOUND * tanh(x / BOUND)``, so that a line search's long trial
 #: step can never overflow the model's times (a few-row fit of 7 scale factors once did).
 BOUND = 20.0
+#: The scale factor each constant (``DeviceProfile.vector`` layout) shares in a few-row fit's
+#: first stage: one per compute rate, one for every bandwidth, every overhead, the fixed cost.
 SCALE_GROUPS = np.array(
     [*range(N_COMPUTE), *[N_COMPUTE] * N_CLASSES, *[N_COMPUTE + 1] * N_CLASSES, N_COMPUTE + 2]
 )
@@ -200,9 +200,10 @@ def _lbfgs(
         line_search_fn="strong_wolfe",
     )
 
+    curve = prior.deployment.memory_curve
+
     def loss() -> torch.Tensor:
         optimiser.zero_grad()
-        curve = prior.deployment.memory_curve
         residual = predicted_log_sps(d, constants(), prior.bytes_scale, curve) - d.log_sps
         huber = torch.nn.functional.huber_loss(
             residual, torch.zeros_like(residual), reduction="none", delta=HUBER_DELTA
